@@ -1,0 +1,104 @@
+//! Cache keys: the one place that decides which cached token a caller may get.
+//!
+//! A key binds the tenant *and* the app. The app part is a digest of the
+//! caller's `app_access_token`, so a cached token is only handed to a caller
+//! presenting the very credential it was fetched with (and the raw token is
+//! never used as, or stored in, a key).
+//!
+//! Workers KV key format: `tat:v1:<app binding>:<tenant_key>`, where
+//! `<app binding>` is 64 lowercase hex digits.
+
+use crate::secret::AppAccessToken;
+use crate::validate::TenantKey;
+use core::fmt;
+use sha2::{Digest, Sha256};
+
+/// Separates this digest from any other SHA-256 use of the same token.
+const APP_BINDING_DOMAIN: &[u8] = b"feishu-tenant-token/app-binding/v1\0";
+
+/// SHA-256 of the domain tag and the `app_access_token`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppBinding([u8; 32]);
+
+impl AppBinding {
+    pub fn of(token: &AppAccessToken) -> Self {
+        let mut h = Sha256::new();
+        h.update(APP_BINDING_DOMAIN);
+        h.update(token.expose_secret().as_bytes());
+        Self(h.finalize().into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        s
+    }
+}
+
+impl fmt::Debug for AppBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AppBinding({})", self.to_hex())
+    }
+}
+
+/// The cache key of one (app credential, tenant) pair.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub app: AppBinding,
+    pub tenant: TenantKey,
+}
+
+impl CacheKey {
+    pub fn new(app_access_token: &AppAccessToken, tenant: &TenantKey) -> Self {
+        Self {
+            app: AppBinding::of(app_access_token),
+            tenant: tenant.clone(),
+        }
+    }
+
+    /// The Workers KV key.
+    pub fn kv_key(&self) -> String {
+        format!("tat:v1:{}:{}", self.app.to_hex(), self.tenant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(app: &str, tenant: &str) -> CacheKey {
+        CacheKey::new(&AppAccessToken::new(app), &TenantKey::parse(tenant).unwrap())
+    }
+
+    #[test]
+    fn binds_both_app_and_tenant() {
+        assert_eq!(key("a-1", "t1"), key("a-1", "t1"));
+        assert_ne!(key("a-1", "t1"), key("a-2", "t1"));
+        assert_ne!(key("a-1", "t1"), key("a-1", "t2"));
+    }
+
+    #[test]
+    fn kv_key_has_the_documented_shape_and_no_raw_token() {
+        let k = key("a-32bd8551db2f081cbfd26293f27516390b9feb04", "73658811060f175d").kv_key();
+        let parts: Vec<&str> = k.split(':').collect();
+        assert_eq!(parts.len(), 4, "{k}");
+        assert_eq!(&parts[..2], ["tat", "v1"]);
+        assert_eq!(parts[2].len(), 64);
+        assert!(parts[2].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(parts[3], "73658811060f175d");
+        assert!(!k.contains("32bd8551"));
+    }
+
+    #[test]
+    fn digest_is_stable_across_releases() {
+        // Changing this breaks every KV entry already written: bump `v1` instead.
+        assert_eq!(
+            AppBinding::of(&AppAccessToken::new("a-1")).to_hex(),
+            "f7abcdef63663e47512229e15fe26699d3e2d2cdeecd3bab414b94ac58769c2b"
+        );
+    }
+}

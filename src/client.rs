@@ -1,0 +1,208 @@
+//! The token client: an in-memory cache with single-flight over a transport.
+//!
+//! `get` serves a cached token while the freshness rule allows; otherwise it
+//! joins the fetch already under way for the same key, or starts one. Errors
+//! are shared with every waiter but never cached.
+
+use crate::cache_key::CacheKey;
+use crate::error::Error;
+use crate::freshness::{Clock, Freshness, TokenGrant};
+use crate::single_flight::Flight;
+use crate::transport::{Transport, TransportError};
+use crate::validate::{BaseUrl, TokenRequest};
+use crate::wire::{build_tenant_token_request, parse_tenant_token_response};
+use core::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// One upstream round trip, no cache: build, send, parse.
+pub async fn fetch_tenant_token<T: Transport, C: Clock>(
+    transport: &T,
+    clock: &C,
+    base_url: &BaseUrl,
+    request: &TokenRequest,
+) -> Result<TokenGrant, Error> {
+    let http = build_tenant_token_request(base_url, request);
+    let sent_at_ms = clock.now_ms();
+    let secret = request.app_access_token.expose_secret();
+    match transport.post_json(http).await {
+        Ok(response) => {
+            parse_tenant_token_response(&response, sent_at_ms).map_err(|e| e.scrubbed(secret))
+        }
+        Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
+        Err(TransportError::Network(detail)) => Err(Error::network(&detail).scrubbed(secret)),
+    }
+}
+
+/// Counters, all since the client was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `get`s answered from the cache.
+    pub hits: u64,
+    /// `get`s that found no servable token (each one either fetched or waited).
+    pub misses: u64,
+    /// Requests actually sent upstream.
+    pub upstream_calls: u64,
+    /// Misses that waited for a fetch another `get` had started.
+    pub coalesced_waits: u64,
+}
+
+type SharedResult = Result<TokenGrant, Error>;
+
+struct State {
+    cache: HashMap<CacheKey, TokenGrant>,
+    in_flight: HashMap<CacheKey, Rc<Flight<SharedResult>>>,
+    stats: Stats,
+    /// Bumped by `invalidate`, so a fetch that started before an invalidation
+    /// does not put its (possibly bad) token back into the cache.
+    epoch: u64,
+    /// Cache size at which the next sweep of unservable entries runs.
+    sweep_at: usize,
+}
+
+/// Smallest cache size that triggers a sweep; sweeps then run each time the
+/// cache doubles, keeping the amortised cost per insert constant.
+const MIN_SWEEP_AT: usize = 64;
+
+pub struct TokenClient<T, C> {
+    transport: T,
+    clock: C,
+    base_url: BaseUrl,
+    freshness: Freshness,
+    state: RefCell<State>,
+}
+
+impl<T: Transport, C: Clock> TokenClient<T, C> {
+    pub fn new(transport: T, clock: C, base_url: BaseUrl, freshness: Freshness) -> Self {
+        Self {
+            transport,
+            clock,
+            base_url,
+            freshness,
+            state: RefCell::new(State {
+                cache: HashMap::new(),
+                in_flight: HashMap::new(),
+                stats: Stats::default(),
+                epoch: 0,
+                sweep_at: MIN_SWEEP_AT,
+            }),
+        }
+    }
+
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// A token for `request` with at least `min_validity` left, or the token of a
+    /// fresh fetch (which may have less, if Feishu handed out one that close to
+    /// expiry; it is then not cached).
+    pub async fn get(&self, request: &TokenRequest) -> Result<TokenGrant, Error> {
+        let key = CacheKey::new(&request.app_access_token, &request.tenant_key);
+        let (flight, epoch) = {
+            let mut st = self.state.borrow_mut();
+            let now = self.clock.now_ms();
+            match st.cache.get(&key) {
+                Some(g) if self.freshness.is_servable(g, now) => {
+                    let g = g.clone();
+                    st.stats.hits += 1;
+                    return Ok(g);
+                }
+                Some(_) => {
+                    st.cache.remove(&key);
+                }
+                None => {}
+            }
+            st.stats.misses += 1;
+            if let Some(f) = st.in_flight.get(&key) {
+                let wait = f.wait();
+                st.stats.coalesced_waits += 1;
+                drop(st);
+                return wait.await;
+            }
+            let flight = Flight::new();
+            st.in_flight.insert(key.clone(), Rc::clone(&flight));
+            st.stats.upstream_calls += 1;
+            (flight, st.epoch)
+        };
+
+        let leader = Leader {
+            state: &self.state,
+            key,
+            flight,
+        };
+        let result =
+            fetch_tenant_token(&self.transport, &self.clock, &self.base_url, request).await;
+        leader.finish(&result, epoch, self.freshness, self.clock.now_ms());
+        result
+    }
+
+    /// Drops every cached token of `tenant_key` (for all apps), for example
+    /// after a downstream API said the token is invalid (99991663). Returns how
+    /// many entries went.
+    pub fn invalidate(&self, tenant_key: &str) -> usize {
+        let mut st = self.state.borrow_mut();
+        st.epoch += 1;
+        let before = st.cache.len();
+        st.cache.retain(|k, _| k.tenant.as_str() != tenant_key);
+        before - st.cache.len()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.borrow().stats
+    }
+
+    /// Entries currently held (servable or not yet swept).
+    pub fn cached_len(&self) -> usize {
+        self.state.borrow().cache.len()
+    }
+}
+
+/// The `get` that fetches. If its future is dropped before the fetch ends, the
+/// waiters are released with an error instead of hanging.
+struct Leader<'a> {
+    state: &'a RefCell<State>,
+    key: CacheKey,
+    flight: Rc<Flight<SharedResult>>,
+}
+
+impl Leader<'_> {
+    fn finish(self, result: &SharedResult, epoch: u64, freshness: Freshness, now: u64) {
+        {
+            let mut st = self.state.borrow_mut();
+            st.in_flight.remove(&self.key);
+            if let Ok(grant) = result {
+                if st.epoch == epoch && freshness.is_servable(grant, now) {
+                    st.cache.insert(self.key.clone(), grant.clone());
+                    sweep_if_due(&mut st, freshness, now);
+                }
+            }
+        }
+        self.flight.complete(result.clone());
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if self.flight.is_complete() {
+            return;
+        }
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            st.in_flight.remove(&self.key);
+        }
+        self.flight.complete(Err(Error::network(
+            "the fetch this call was waiting for was cancelled",
+        )));
+    }
+}
+
+fn sweep_if_due(st: &mut State, freshness: Freshness, now: u64) {
+    if st.cache.len() < st.sweep_at {
+        return;
+    }
+    st.cache.retain(|_, g| freshness.is_servable(g, now));
+    st.sweep_at = (st.cache.len() * 2).max(MIN_SWEEP_AT);
+}

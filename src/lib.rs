@@ -1,0 +1,30 @@
+//! Obtain and cache Feishu / Lark store-app `tenant_access_token`s.
+//!
+//! The crate is a pure core (wire format, validation, freshness, cache with
+//! single-flight) that does no I/O of its own; the host supplies a
+//! [`transport::Transport`] and a [`freshness::Clock`]. On `wasm32` the `js`
+//! module binds both to the host's global `fetch` and `Date.now()` and exports
+//! the npm API.
+
+pub mod cache_key;
+pub mod client;
+pub mod error;
+pub mod freshness;
+pub mod secret;
+pub mod transport;
+pub mod validate;
+pub mod wire;
+
+mod redact;
+mod single_flight;
+
+#[cfg(target_arch = "wasm32")]
+mod js;
+
+pub use cache_key::{AppBinding, CacheKey};
+pub use client::{Stats, TokenClient, fetch_tenant_token};
+pub use error::{Error, ErrorCode};
+pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};
+pub use secret::{AppAccessToken, TenantAccessToken};
+pub use transport::{HttpRequest, HttpResponse, Transport, TransportError};
+pub use validate::{BaseUrl, FEISHU_BASE_URL, LARK_BASE_URL, TenantKey, TokenRequest};

@@ -1,0 +1,130 @@
+//! Keeps secrets out of the upstream text we retain for diagnosis.
+
+/// Longest upstream body kept on an error, in bytes.
+pub(crate) const MAX_RAW_BODY_BYTES: usize = 1024;
+
+const REDACTED: &str = "[redacted]";
+
+/// JSON members whose string values are secrets, wherever they appear.
+const SECRET_FIELDS: [&str; 4] = [
+    "\"tenant_access_token\"",
+    "\"app_access_token\"",
+    "\"app_secret\"",
+    "\"app_ticket\"",
+];
+
+/// A body fit to keep on an error: secret members' values replaced (works on
+/// truncated or malformed JSON too), then cut to [`MAX_RAW_BODY_BYTES`] on a
+/// character boundary.
+pub(crate) fn diagnostic_body(body: &str) -> String {
+    let mut out = body.to_owned();
+    for field in SECRET_FIELDS {
+        out = redact_field_values(&out, field);
+    }
+    truncate(out, MAX_RAW_BODY_BYTES)
+}
+
+/// Replaces `secret` everywhere in `text`. A no-op for an empty secret.
+pub(crate) fn scrub_secret(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(secret, REDACTED)
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str("…[truncated]");
+    s
+}
+
+/// After each `"field"` followed by `:` and a string, replaces the string's
+/// contents up to its closing quote (or the end of the text).
+fn redact_field_values(text: &str, field: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(field) {
+        let (before, from_field) = rest.split_at(at + field.len());
+        out.push_str(before);
+        let after_ws = from_field.trim_start();
+        let Some(after_colon) = after_ws.strip_prefix(':') else {
+            rest = from_field;
+            continue;
+        };
+        let value = after_colon.trim_start();
+        let Some(inner) = value.strip_prefix('"') else {
+            rest = from_field;
+            continue;
+        };
+        out.push_str(&from_field[..from_field.len() - inner.len()]);
+        out.push_str(REDACTED);
+        rest = match closing_quote(inner) {
+            Some(end) => &inner[end..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+fn closing_quote(s: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_values_are_redacted_in_whole_and_broken_json() {
+        let whole = r#"{"code":0,"tenant_access_token" : "t-abc\"def","expire":"x"}"#;
+        let out = diagnostic_body(whole);
+        assert_eq!(
+            out,
+            r#"{"code":0,"tenant_access_token" : "[redacted]","expire":"x"}"#
+        );
+
+        let cut = r#"{"code":0,"app_access_token":"a-12345"#;
+        let out = diagnostic_body(cut);
+        assert!(!out.contains("a-12345"), "{out}");
+        assert!(out.ends_with("[redacted]"), "{out}");
+    }
+
+    #[test]
+    fn other_text_is_kept() {
+        let html = "<html><body>502 Bad Gateway</body></html>";
+        assert_eq!(diagnostic_body(html), html);
+        let unrelated = r#"{"tenant_access_token": 5, "msg": "tenant_access_token"}"#;
+        assert_eq!(diagnostic_body(unrelated), unrelated);
+    }
+
+    #[test]
+    fn long_bodies_are_cut_on_a_char_boundary() {
+        let body = "é".repeat(2000);
+        let out = diagnostic_body(&body);
+        assert!(out.len() <= MAX_RAW_BODY_BYTES + "…[truncated]".len());
+        assert!(out.ends_with("…[truncated]"));
+    }
+
+    #[test]
+    fn scrub_replaces_every_occurrence() {
+        assert_eq!(scrub_secret("x a-1 y a-1", "a-1"), "x [redacted] y [redacted]");
+        assert_eq!(scrub_secret("keep", ""), "keep");
+    }
+}

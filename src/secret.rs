@@ -1,0 +1,103 @@
+//! Newtypes for the bearer secrets this crate handles.
+//!
+//! Their `Debug` and `Display` never print the value, so a token cannot end up in
+//! a log line or an error message by accident; reading it takes an explicit
+//! `expose_secret()`. Equality runs in constant time.
+
+use core::fmt;
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // black_box keeps the optimiser from turning the fold into an early exit.
+    core::hint::black_box(diff) == 0
+}
+
+macro_rules! secret_string {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a value. Validation lives in [`crate::validate`].
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The raw secret, for putting on the wire and nowhere else.
+            pub fn expose_secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("[redacted]")
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+            }
+        }
+
+        impl Eq for $name {}
+    };
+}
+
+secret_string!(
+    /// An `app_access_token` (step 2 of the store-app chain).
+    AppAccessToken
+);
+
+secret_string!(
+    /// A `tenant_access_token`: the bearer credential for one tenant.
+    TenantAccessToken
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let app = AppAccessToken::new("a-32bd8551db2f081cbfd26293f27516390b9feb04");
+        let tenant = TenantAccessToken::new("t-caecc734c2e3328a62489fe0648c4b98779515d3");
+        for shown in [
+            format!("{app:?}"),
+            format!("{app}"),
+            format!("{tenant:?}"),
+            format!("{tenant}"),
+            format!("{:?}", Some(&tenant)),
+        ] {
+            assert!(!shown.contains("32bd85"), "{shown}");
+            assert!(!shown.contains("caecc7"), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+        }
+        assert_eq!(
+            app.expose_secret(),
+            "a-32bd8551db2f081cbfd26293f27516390b9feb04"
+        );
+    }
+
+    #[test]
+    fn equality_compares_the_whole_value() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert_eq!(TenantAccessToken::new("t-1"), TenantAccessToken::new("t-1"));
+        assert_ne!(TenantAccessToken::new("t-1"), TenantAccessToken::new("t-2"));
+    }
+}

@@ -1,0 +1,79 @@
+//! The seam between the pure core and the network. The core builds an
+//! [`HttpRequest`], a transport sends it and hands back an [`HttpResponse`],
+//! the core parses that. Only the transport touches the host.
+
+use core::fmt;
+use core::future::Future;
+
+/// `Content-Type` of every request body the core builds.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// A JSON `POST` (the only kind the auth endpoints take).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub url: String,
+    /// JSON; carries secrets, so `Debug` leaves it out.
+    pub body: String,
+}
+
+impl HttpRequest {
+    pub const METHOD: &'static str = "POST";
+    pub const CONTENT_TYPE: &'static str = JSON_CONTENT_TYPE;
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("url", &self.url)
+            .field("body", &format_args!("[redacted; {} bytes]", self.body.len()))
+            .finish()
+    }
+}
+
+/// What the core needs from an answer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// The `x-ogw-ratelimit-reset` header, if present.
+    pub ratelimit_reset: Option<String>,
+    /// May carry a token, so `Debug` leaves it out.
+    pub body: String,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("ratelimit_reset", &self.ratelimit_reset)
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .finish()
+    }
+}
+
+/// Why no answer arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// Connection refused or reset, DNS failure, CORS refusal, unreadable body...
+    /// The text must not contain the request body.
+    Network(String),
+    /// The transport gave up after this many milliseconds.
+    Timeout { after_ms: u64 },
+}
+
+/// Sends one request. Single-threaded hosts (wasm) need no `Send` bound, so
+/// none is required.
+pub trait Transport {
+    fn post_json(
+        &self,
+        request: HttpRequest,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
+}
+
+impl<T: Transport + ?Sized> Transport for &T {
+    fn post_json(
+        &self,
+        request: HttpRequest,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
+        (**self).post_json(request)
+    }
+}

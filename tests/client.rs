@@ -1,0 +1,303 @@
+//! The token client over a scripted transport and a hand-moved clock.
+
+use feishu_tenant_token::{
+    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, TokenClient, TokenRequest,
+    Transport, TransportError,
+};
+use futures::executor::block_on;
+use futures::future::join_all;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+const T0: u64 = 1_700_000_000_000;
+
+#[derive(Default)]
+struct ManualClock(Cell<u64>);
+
+impl ManualClock {
+    fn at(ms: u64) -> Self {
+        Self(Cell::new(ms))
+    }
+    fn advance_secs(&self, s: u64) {
+        self.0.set(self.0.get() + s * 1000);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+type Reply = Result<HttpResponse, TransportError>;
+
+/// Answers from a script and records what it was sent. Each answer is held
+/// back for one poll, so concurrent callers all get to start before any finishes.
+struct Scripted {
+    sent: RefCell<Vec<HttpRequest>>,
+    answer: Box<dyn Fn(&HttpRequest, usize) -> Reply>,
+}
+
+impl Scripted {
+    fn new(answer: impl Fn(&HttpRequest, usize) -> Reply + 'static) -> Self {
+        Self {
+            sent: RefCell::new(Vec::new()),
+            answer: Box::new(answer),
+        }
+    }
+    fn calls(&self) -> usize {
+        self.sent.borrow().len()
+    }
+}
+
+struct YieldOnce<T>(Option<T>, bool);
+
+impl<T: Unpin> Future for YieldOnce<T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if !self.1 {
+            self.1 = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.0.take().expect("polled after completion"))
+    }
+}
+
+impl Transport for Scripted {
+    fn post_json(&self, request: HttpRequest) -> impl Future<Output = Reply> {
+        let n = self.calls();
+        let reply = (self.answer)(&request, n);
+        self.sent.borrow_mut().push(request);
+        YieldOnce(Some(reply), false)
+    }
+}
+
+fn ok(token: &str, expire: u64) -> Reply {
+    Ok(HttpResponse {
+        status: 200,
+        ratelimit_reset: None,
+        body: format!(r#"{{"code":0,"msg":"ok","tenant_access_token":"{token}","expire":{expire}}}"#),
+    })
+}
+
+fn req(app: &str, tenant: &str) -> TokenRequest {
+    TokenRequest::parse(Some(app), Some(tenant)).unwrap()
+}
+
+fn client(t: Scripted, clock: ManualClock) -> TokenClient<Scripted, ManualClock> {
+    TokenClient::new(t, clock, BaseUrl::default(), Freshness::default())
+}
+
+/// A token per (call number): lets tests see which fetch a token came from.
+fn numbered(expire: u64) -> Scripted {
+    Scripted::new(move |_, n| ok(&format!("t-{n}"), expire))
+}
+
+#[test]
+fn miss_then_hit_without_a_second_request() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    let first = block_on(c.get(&r)).unwrap();
+    let second = block_on(c.get(&r)).unwrap();
+    assert_eq!(first.token.expose_secret(), "t-0");
+    assert_eq!(second, first);
+    assert_eq!(first.expires_at_ms, T0 + 7_200_000);
+    let s = c.stats();
+    assert_eq!((s.hits, s.misses, s.upstream_calls, s.coalesced_waits), (1, 1, 1, 0));
+}
+
+#[test]
+fn the_request_sent_is_the_built_one() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    block_on(c.get(&req("a-1", "tenant1"))).unwrap();
+    let t = &c_transport_sent(&c)[0];
+    assert!(t.url.ends_with("/open-apis/auth/v3/tenant_access_token"));
+    assert!(t.body.contains(r#""tenant_key":"tenant1""#));
+}
+
+fn c_transport_sent(c: &TokenClient<Scripted, ManualClock>) -> Vec<HttpRequest> {
+    // The transport is owned by the client; reach it through a fetch-free path.
+    c.transport().sent.borrow().clone()
+}
+
+#[test]
+fn refetches_once_fewer_than_min_validity_secs_remain() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-0");
+    c.clock().advance_secs(5400); // exactly 1800 s left: still served
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-0");
+    c.clock().advance_secs(1); // 1799 s left: rotate
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-1");
+    assert_eq!(c.stats().upstream_calls, 2);
+}
+
+#[test]
+fn a_token_arriving_with_less_than_min_validity_is_returned_but_not_cached() {
+    let c = client(numbered(1000), ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-0");
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-1");
+    assert_eq!(c.cached_len(), 0);
+}
+
+#[test]
+fn custom_min_validity_is_honoured() {
+    let c = TokenClient::new(numbered(100), ManualClock::at(T0), BaseUrl::default(), Freshness::new(60));
+    let r = req("a-1", "tenant1");
+    block_on(c.get(&r)).unwrap();
+    c.clock().advance_secs(40);
+    block_on(c.get(&r)).unwrap();
+    assert_eq!(c.stats().upstream_calls, 1);
+    c.clock().advance_secs(1);
+    block_on(c.get(&r)).unwrap();
+    assert_eq!(c.stats().upstream_calls, 2);
+}
+
+#[test]
+fn two_apps_for_one_tenant_never_share_a_token() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    let a = block_on(c.get(&req("a-app-one", "tenant1"))).unwrap();
+    let b = block_on(c.get(&req("a-app-two", "tenant1"))).unwrap();
+    assert_ne!(a.token, b.token);
+    assert_eq!(block_on(c.get(&req("a-app-one", "tenant1"))).unwrap(), a);
+    assert_eq!(block_on(c.get(&req("a-app-two", "tenant1"))).unwrap(), b);
+    assert_eq!(c.stats().upstream_calls, 2);
+}
+
+#[test]
+fn two_tenants_never_share_a_token() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    let a = block_on(c.get(&req("a-1", "tenant1"))).unwrap();
+    let b = block_on(c.get(&req("a-1", "tenant2"))).unwrap();
+    assert_ne!(a.token, b.token);
+}
+
+#[test]
+fn a_hundred_concurrent_cold_gets_make_one_request() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    let results = block_on(join_all((0..100).map(|_| c.get(&r))));
+    assert!(results.iter().all(|g| g.as_ref().unwrap().token.expose_secret() == "t-0"));
+    let s = c.stats();
+    assert_eq!(s.upstream_calls, 1);
+    assert_eq!(s.misses, 100);
+    assert_eq!(s.coalesced_waits, 99);
+    assert_eq!(c.transport().calls(), 1);
+}
+
+#[test]
+fn concurrent_gets_share_an_error_and_it_is_not_cached() {
+    let t = Scripted::new(|_, n| {
+        if n == 0 {
+            Ok(HttpResponse {
+                status: 400,
+                ratelimit_reset: None,
+                body: r#"{"code":99991664,"msg":"invalid app_access_token"}"#.into(),
+            })
+        } else {
+            ok("t-good", 7200)
+        }
+    });
+    let c = client(t, ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    let results = block_on(join_all((0..10).map(|_| c.get(&r))));
+    for res in &results {
+        let e = res.as_ref().unwrap_err();
+        assert_eq!(e.code(), ErrorCode::FeishuApiError);
+        assert_eq!(e.feishu_code(), Some(99991664));
+    }
+    assert_eq!(c.stats().upstream_calls, 1);
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-good");
+}
+
+#[test]
+fn transport_failures_map_to_network_and_timeout() {
+    let t = Scripted::new(|_, n| match n {
+        0 => Err(TransportError::Network("connection reset".into())),
+        _ => Err(TransportError::Timeout { after_ms: 250 }),
+    });
+    let c = client(t, ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    let e = block_on(c.get(&r)).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NetworkError);
+    assert!(e.message().contains("connection reset"));
+    let e = block_on(c.get(&r)).unwrap_err();
+    assert!(e.is_timeout());
+    assert!(e.message().contains("250 ms"), "{e}");
+}
+
+#[test]
+fn an_upstream_echo_of_the_app_token_is_scrubbed() {
+    let t = Scripted::new(|_, _| {
+        Ok(HttpResponse {
+            status: 400,
+            ratelimit_reset: None,
+            body: r#"{"code":10003,"msg":"bad a-very-secret-app-token"}"#.into(),
+        })
+    });
+    let c = client(t, ManualClock::at(T0));
+    let e = block_on(c.get(&req("a-very-secret-app-token", "tenant1"))).unwrap_err();
+    assert!(!format!("{e} {e:?}").contains("a-very-secret-app-token"));
+}
+
+#[test]
+fn invalidate_evicts_one_tenant_for_every_app() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    block_on(c.get(&req("a-1", "tenant1"))).unwrap();
+    block_on(c.get(&req("a-2", "tenant1"))).unwrap();
+    block_on(c.get(&req("a-1", "tenant2"))).unwrap();
+    assert_eq!(c.invalidate("tenant1"), 2);
+    assert_eq!(c.invalidate("tenant1"), 0);
+    assert_eq!(block_on(c.get(&req("a-1", "tenant1"))).unwrap().token.expose_secret(), "t-3");
+    assert_eq!(block_on(c.get(&req("a-1", "tenant2"))).unwrap().token.expose_secret(), "t-2");
+}
+
+#[test]
+fn a_fetch_overtaken_by_invalidate_is_not_cached() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    let mut fut = Box::pin(c.get(&r));
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    c.invalidate("tenant1");
+    let Poll::Ready(Ok(g)) = fut.as_mut().poll(&mut cx) else {
+        panic!("the fetch should have finished");
+    };
+    assert_eq!(g.token.expose_secret(), "t-0");
+    assert_eq!(c.cached_len(), 0);
+}
+
+#[test]
+fn a_cancelled_leader_releases_its_waiters_with_an_error() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut leader = Box::pin(c.get(&r));
+    let mut waiter = Box::pin(c.get(&r));
+    assert!(leader.as_mut().poll(&mut cx).is_pending());
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    drop(leader);
+    let Poll::Ready(Err(e)) = waiter.as_mut().poll(&mut cx) else {
+        panic!("the waiter should have been released");
+    };
+    assert_eq!(e.code(), ErrorCode::NetworkError);
+    // The next get starts a new fetch rather than joining the dead one.
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-1");
+}
+
+#[test]
+fn expired_entries_are_swept_as_the_cache_grows() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    for i in 0..63 {
+        block_on(c.get(&req("a-1", &format!("old{i}")))).unwrap();
+    }
+    c.clock().advance_secs(7200);
+    block_on(c.get(&req("a-1", "new"))).unwrap();
+    assert_eq!(c.cached_len(), 1);
+}
