@@ -10,6 +10,7 @@ pub mod cache_key;
 pub mod client;
 pub mod error;
 pub mod freshness;
+pub mod json;
 pub mod secret;
 pub mod transport;
 pub mod validate;

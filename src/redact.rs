@@ -26,23 +26,35 @@ pub(crate) fn diagnostic_body(body: &str) -> String {
 
 /// Replaces `secret` everywhere in `text`. A no-op for an empty secret.
 pub(crate) fn scrub_secret(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        return text.to_owned();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = find(rest, secret) {
+        out.push_str(rest.get(..at).unwrap_or_default());
+        out.push_str(REDACTED);
+        rest = rest.get(at + secret.len()..).unwrap_or_default();
     }
-    text.replace(secret, REDACTED)
+    out.push_str(rest);
+    out
 }
 
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() <= max {
         return s;
     }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
     s.truncate(cut);
     s.push_str("…[truncated]");
     s
+}
+
+/// Byte offset of the first `needle` in `hay`. A plain scan: the texts are at
+/// most a few KiB, and core's two-way searcher costs ~2 KB of wasm.
+fn find(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() || n.len() > h.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).find(|&i| h.get(i..i + n.len()) == Some(n))
 }
 
 /// After each `"field"` followed by `:` and a string, replaces the string's
@@ -50,25 +62,27 @@ fn truncate(mut s: String, max: usize) -> String {
 fn redact_field_values(text: &str, field: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find(field) {
-        let (before, from_field) = rest.split_at(at + field.len());
-        out.push_str(before);
-        let after_ws = from_field.trim_start();
-        let Some(after_colon) = after_ws.strip_prefix(':') else {
-            rest = from_field;
+    while let Some(at) = find(rest, field) {
+        let after_field = rest.get(at + field.len()..).unwrap_or_default();
+        out.push_str(rest.get(..at + field.len()).unwrap_or_default());
+        rest = after_field;
+        let Some(value) = after_field
+            .trim_start()
+            .strip_prefix(':')
+            .map(str::trim_start)
+        else {
             continue;
         };
-        let value = after_colon.trim_start();
         let Some(inner) = value.strip_prefix('"') else {
-            rest = from_field;
             continue;
         };
-        out.push_str(&from_field[..from_field.len() - inner.len()]);
+        // Keep the separator and opening quote as they were.
+        let lead = after_field.len() - inner.len();
+        out.push_str(after_field.get(..lead).unwrap_or_default());
         out.push_str(REDACTED);
-        rest = match closing_quote(inner) {
-            Some(end) => &inner[end..],
-            None => "",
-        };
+        rest = closing_quote(inner)
+            .and_then(|end| inner.get(end..))
+            .unwrap_or_default();
     }
     out.push_str(rest);
     out
@@ -76,11 +90,11 @@ fn redact_field_values(text: &str, field: &str) -> String {
 
 fn closing_quote(s: &str) -> Option<usize> {
     let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        match c {
+    for (i, b) in s.bytes().enumerate() {
+        match b {
             _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return Some(i),
+            b'\\' => escaped = true,
+            b'"' => return Some(i),
             _ => {}
         }
     }
@@ -126,5 +140,7 @@ mod tests {
     fn scrub_replaces_every_occurrence() {
         assert_eq!(scrub_secret("x a-1 y a-1", "a-1"), "x [redacted] y [redacted]");
         assert_eq!(scrub_secret("keep", ""), "keep");
+        assert_eq!(scrub_secret("a-1", "a-1"), "[redacted]");
+        assert_eq!(scrub_secret("é a-1é", "a-1"), "é [redacted]é");
     }
 }

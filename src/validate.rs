@@ -37,6 +37,8 @@ impl fmt::Display for TenantKey {
     }
 }
 
+const WIRE_FIELD_NAMES: [&str; 2] = ["app_access_token", "tenant_key"];
+
 /// A validated request for one tenant's token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRequest {
@@ -47,8 +49,18 @@ pub struct TokenRequest {
 impl TokenRequest {
     /// Checks both fields; `None` stands for a missing field.
     pub fn parse(app_access_token: Option<&str>, tenant_key: Option<&str>) -> Result<Self, Error> {
-        let app = check_field("app_access_token", app_access_token, MAX_TOKEN_BYTES)?;
-        let tenant = check_field("tenant_key", tenant_key, MAX_TENANT_KEY_BYTES)?;
+        Self::parse_as(app_access_token, tenant_key, WIRE_FIELD_NAMES)
+    }
+
+    /// As [`Self::parse`], with errors naming the fields as the caller knows
+    /// them (the JS API says `appAccessToken`, the wire says `app_access_token`).
+    pub fn parse_as(
+        app_access_token: Option<&str>,
+        tenant_key: Option<&str>,
+        [app_name, tenant_name]: [&str; 2],
+    ) -> Result<Self, Error> {
+        let app = check_field(app_name, app_access_token, MAX_TOKEN_BYTES)?;
+        let tenant = check_field(tenant_name, tenant_key, MAX_TENANT_KEY_BYTES)?;
         Ok(Self {
             app_access_token: AppAccessToken::new(app),
             tenant_key: TenantKey(tenant.to_owned()),
@@ -61,7 +73,7 @@ fn check_field<'a>(name: &str, value: Option<&'a str>, max: usize) -> Result<&'a
     let Some(value) = value else {
         return Err(Error::invalid_input(&format!("{name} is missing")));
     };
-    if value.trim().is_empty() {
+    if value.chars().all(char::is_whitespace) {
         return Err(Error::invalid_input(&format!("{name} is empty")));
     }
     if value.len() > max {
@@ -138,8 +150,17 @@ fn is_loopback(authority: &str) -> bool {
     } else {
         authority.split(':').next().unwrap_or_default()
     };
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host == "::1" || is_ipv4_loopback(host)
+}
+
+/// `127.a.b.c` with four decimal octets (std's address parser costs ~3 KB of wasm).
+fn is_ipv4_loopback(host: &str) -> bool {
+    let octets: Vec<&str> = host.split('.').collect();
+    octets.len() == 4
+        && octets[0] == "127"
+        && octets
+            .iter()
+            .all(|o| !o.is_empty() && o.len() <= 3 && o.parse::<u8>().is_ok())
 }
 
 #[cfg(test)]
@@ -202,10 +223,14 @@ mod tests {
         );
         assert!(BaseUrl::parse("http://localhost:1").is_ok());
         assert!(BaseUrl::parse("http://[::1]:80/p").is_ok());
+        assert!(BaseUrl::parse("http://127.1.2.3").is_ok());
         assert!(BaseUrl::parse("https://proxy.example/feishu").is_ok());
         for bad in [
             "http://open.feishu.cn",
             "http://127.0.0.1.evil.example",
+            "http://127.0.0.256",
+            "http://127.0.0",
+            "http://[::2]",
             "ftp://x",
             "open.feishu.cn",
             "https://",

@@ -10,8 +10,8 @@ use crate::freshness::TokenGrant;
 use crate::redact::diagnostic_body;
 use crate::secret::TenantAccessToken;
 use crate::transport::{HttpRequest, HttpResponse};
+use crate::json::{self, Member, Value};
 use crate::validate::{BaseUrl, MAX_TOKEN_BYTES, TokenRequest};
-use serde::{Deserialize, Serialize};
 
 pub const TENANT_TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token";
 
@@ -25,14 +25,8 @@ pub const RATELIMIT_RESET_HEADER: &str = "x-ogw-ratelimit-reset";
 /// changes, but refuse an `expire` that would pin a token in the cache for days.
 pub const MAX_EXPIRE_SECS: u64 = 24 * 60 * 60;
 
-#[derive(Serialize)]
-struct TenantTokenBody<'a> {
-    app_access_token: &'a str,
-    tenant_key: &'a str,
-}
-
-/// Every member optional: which ones are present decides the error class.
-#[derive(Deserialize)]
+/// Feishu's reply members. A member of the wrong type counts as absent:
+/// which ones are present decides the error class.
 struct TenantTokenReply {
     code: Option<i64>,
     msg: Option<String>,
@@ -40,15 +34,31 @@ struct TenantTokenReply {
     expire: Option<i64>,
 }
 
+impl TenantTokenReply {
+    fn from_json(v: &Value) -> Option<Self> {
+        if !v.is_object() {
+            return None;
+        }
+        let text = |k| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            code: v.get("code").and_then(Value::as_i64),
+            msg: text("msg"),
+            tenant_access_token: text("tenant_access_token"),
+            expire: v.get("expire").and_then(Value::as_i64),
+        })
+    }
+}
+
 pub fn build_tenant_token_request(base: &BaseUrl, request: &TokenRequest) -> HttpRequest {
-    let body = TenantTokenBody {
-        app_access_token: request.app_access_token.expose_secret(),
-        tenant_key: request.tenant_key.as_str(),
-    };
     HttpRequest {
         url: base.join(TENANT_TOKEN_PATH),
-        // Serialising two &str fields cannot fail.
-        body: serde_json::to_string(&body).unwrap_or_default(),
+        body: json::object(&[
+            (
+                "app_access_token",
+                Member::Str(request.app_access_token.expose_secret()),
+            ),
+            ("tenant_key", Member::Str(request.tenant_key.as_str())),
+        ]),
     }
 }
 
@@ -59,7 +69,10 @@ pub fn parse_tenant_token_response(
     sent_at_ms: u64,
 ) -> Result<TokenGrant, Error> {
     let status = response.status;
-    let reply: Option<TenantTokenReply> = serde_json::from_str(&response.body).ok();
+    let reply = json::parse(&response.body)
+        .ok()
+        .as_ref()
+        .and_then(TenantTokenReply::from_json);
     let feishu = reply
         .as_ref()
         .and_then(|r| r.code.map(|c| (c, r.msg.clone().unwrap_or_default())));
@@ -78,7 +91,7 @@ pub fn parse_tenant_token_response(
         (Some(reply), Some(_)) if is_success(status) => grant_from(reply, status, sent_at_ms, raw),
         _ if !is_success(status) => Err(Error::http(status, raw())),
         (None, _) => Err(Error::invalid_response("body is not the expected JSON", status, raw())),
-        (Some(_), _) => Err(Error::invalid_response("body has no `code`", status, raw())),
+        (Some(_), _) => Err(Error::invalid_response("body has no integer `code`", status, raw())),
     }
 }
 
@@ -103,7 +116,7 @@ fn grant_from(
         }
         None => {
             return Err(Error::invalid_response(
-                "`tenant_access_token` is missing",
+                "`tenant_access_token` is missing or not a string",
                 status,
                 raw(),
             ));
@@ -118,7 +131,7 @@ fn grant_from(
                 raw(),
             ));
         }
-        None => return Err(Error::invalid_response("`expire` is missing", status, raw())),
+        None => return Err(Error::invalid_response("`expire` is missing or not an integer", status, raw())),
     };
     Ok(TokenGrant::new(TenantAccessToken::new(token), sent_at_ms, expire))
 }
@@ -170,13 +183,9 @@ mod tests {
         );
         assert_eq!(HttpRequest::METHOD, "POST");
         assert_eq!(HttpRequest::CONTENT_TYPE, "application/json; charset=utf-8");
-        let body: serde_json::Value = serde_json::from_str(&http.body).unwrap();
         assert_eq!(
-            body,
-            serde_json::json!({
-                "app_access_token": "a-32bd8551db2f081cbfd26293f27516390b9feb04",
-                "tenant_key": "73658811060f175d"
-            })
+            http.body,
+            r#"{"app_access_token":"a-32bd8551db2f081cbfd26293f27516390b9feb04","tenant_key":"73658811060f175d"}"#
         );
         assert!(!format!("{http:?}").contains("32bd8551"));
     }
@@ -185,8 +194,11 @@ mod tests {
     fn json_special_characters_are_escaped() {
         let req = TokenRequest::parse(Some(r#"a-"\x"#), Some("t")).unwrap();
         let http = build_tenant_token_request(&BaseUrl::default(), &req);
-        let body: serde_json::Value = serde_json::from_str(&http.body).unwrap();
-        assert_eq!(body["app_access_token"], r#"a-"\x"#);
+        let body = json::parse(&http.body).unwrap();
+        assert_eq!(
+            body.get("app_access_token").and_then(Value::as_str),
+            Some(r#"a-"\x"#)
+        );
     }
 
     #[test]
@@ -250,16 +262,19 @@ mod tests {
         let cases = [
             ("<html>hello</html>", "not the expected JSON"),
             (r#"{"code":0,"msg":"ok","tenant_access_token":"t-1"#, "not the expected JSON"),
-            (r#"{"msg":"ok"}"#, "no `code`"),
-            (r#"{"code":"0"}"#, "not the expected JSON"),
+            (r#"{"msg":"ok"}"#, "no integer `code`"),
+            (r#"{"code":"0"}"#, "no integer `code`"),
+            ("[0]", "not the expected JSON"),
             (r#"{"code":0,"expire":7200}"#, "missing"),
+            (r#"{"code":0,"tenant_access_token":7,"expire":7200}"#, "not a string"),
             (r#"{"code":0,"tenant_access_token":"","expire":7200}"#, "empty"),
             (r#"{"code":0,"tenant_access_token":"t 1","expire":7200}"#, "odd"),
             (r#"{"code":0,"tenant_access_token":"t-1"}"#, "`expire` is missing"),
+            (r#"{"code":0,"tenant_access_token":"t-1","expire":"7200"}"#, "not an integer"),
             (r#"{"code":0,"tenant_access_token":"t-1","expire":0}"#, "out of range"),
             (r#"{"code":0,"tenant_access_token":"t-1","expire":-5}"#, "out of range"),
             (r#"{"code":0,"tenant_access_token":"t-1","expire":999999999}"#, "out of range"),
-            (r#"{"code":0,"tenant_access_token":"t-1","expire":7200.5}"#, "not the expected JSON"),
+            (r#"{"code":0,"tenant_access_token":"t-1","expire":7200.5}"#, "not an integer"),
         ];
         for (body, why) in cases {
             let e = err(reply(200, body));

@@ -1,0 +1,112 @@
+//! What the npm package exports. Doc comments here become the JSDoc of the
+//! generated `.d.ts`, so they speak to JS users.
+
+use super::fetch::{FetchTransport, JsClock};
+use super::types::{OptionsArg, RequestArg};
+use super::{convert, errors};
+use crate::client::{TokenClient, fetch_tenant_token};
+use crate::error::Error;
+use crate::freshness::{Clock, Freshness, TokenGrant};
+use js_sys::{Object, Promise};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+type Client = TokenClient<FetchTransport, JsClock>;
+
+fn transport(o: &convert::Options) -> Result<FetchTransport, Error> {
+    FetchTransport::new(o.fetch.clone(), o.timeout_ms).map_err(|m| Error::invalid_input(&m))
+}
+
+/// Settles a promise with `{ tenantAccessToken, expire, expiresAt }` or a
+/// `FeishuTokenError`.
+fn settle(result: Result<TokenGrant, Error>) -> Result<JsValue, JsValue> {
+    match result {
+        Ok(grant) => convert::token_result(&grant, JsClock.now_ms()),
+        Err(e) => Err(errors::to_js(&e)),
+    }
+}
+
+/// Fetches one tenant's token from Feishu, with no caching (each call is one
+/// request). Prefer `TenantTokenClient` in anything long-lived.
+///
+/// Rejects with a `FeishuTokenError` (see its `code`); invalid input is
+/// rejected before anything is sent. `options.minValiditySecs` has no effect here.
+#[wasm_bindgen(js_name = getTenantAccessToken, unchecked_return_type = "Promise<TenantToken>")]
+pub fn get_tenant_access_token(
+    request: RequestArg,
+    options: Option<OptionsArg>,
+) -> Promise {
+    future_to_promise(async move {
+        let result = async {
+            let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
+            let req = convert::token_request(&request)?;
+            fetch_tenant_token(&transport(&o)?, &JsClock, &o.base_url, &req).await
+        };
+        settle(result.await)
+    })
+}
+
+/// A tenant-token cache with single-flight: concurrent `get`s for the same
+/// app and tenant share one request, and a cached token is served only while
+/// at least `minValiditySecs` (default 1800) of its life remain.
+#[wasm_bindgen(js_name = TenantTokenClient)]
+pub struct JsTenantTokenClient {
+    inner: Rc<Client>,
+}
+
+#[wasm_bindgen(js_class = TenantTokenClient)]
+impl JsTenantTokenClient {
+    /// Throws a `FeishuTokenError` with code `INVALID_INPUT` for bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        options: Option<OptionsArg>,
+    ) -> Result<JsTenantTokenClient, JsValue> {
+        let build = || -> Result<Client, Error> {
+            let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
+            Ok(TokenClient::new(
+                transport(&o)?,
+                JsClock,
+                o.base_url,
+                Freshness::new(o.min_validity_secs),
+            ))
+        };
+        match build() {
+            Ok(c) => Ok(Self { inner: Rc::new(c) }),
+            Err(e) => Err(errors::to_js(&e)),
+        }
+    }
+
+    /// The tenant's token, from the cache or from Feishu. Rejects with a
+    /// `FeishuTokenError`; errors are never cached.
+    #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
+    pub fn get(&self, request: RequestArg) -> Promise {
+        let client = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let result = match convert::token_request(&request) {
+                Ok(req) => client.get(&req).await,
+                Err(e) => Err(e),
+            };
+            settle(result)
+        })
+    }
+
+    /// Drops the tenant's cached tokens (for every app), e.g. after an API
+    /// answered 99991663 "tenant access token invalid". Returns how many went.
+    pub fn invalidate(&self, #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str) -> u32 {
+        u32::try_from(self.inner.invalidate(tenant_key)).unwrap_or(u32::MAX)
+    }
+
+    /// Counters since the client was made.
+    #[wasm_bindgen(unchecked_return_type = "ClientStats")]
+    pub fn stats(&self) -> JsValue {
+        let s = self.inner.stats();
+        let obj = Object::new();
+        let filled = convert::set_number(&obj, "hits", s.hits)
+            .and_then(|()| convert::set_number(&obj, "misses", s.misses))
+            .and_then(|()| convert::set_number(&obj, "upstreamCalls", s.upstream_calls))
+            .and_then(|()| convert::set_number(&obj, "coalescedWaits", s.coalesced_waits));
+        debug_assert!(filled.is_ok());
+        obj.into()
+    }
+}

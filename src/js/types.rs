@@ -1,0 +1,94 @@
+//! TypeScript declarations for the shapes the API takes and returns; the
+//! functions' signatures refer to these by name.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** What to fetch a token for. */
+export interface TokenRequest {
+  /** The app's `app_access_token` (step 2 of the store-app chain). */
+  appAccessToken: string;
+  /** The tenant's `tenant_key` (its id on Feishu). */
+  tenantKey: string;
+}
+
+/** A tenant token and its lifetime. */
+export interface TenantToken {
+  tenantAccessToken: string;
+  /** Whole seconds the token has left now. */
+  expire: number;
+  /** When the token stops working, in epoch milliseconds. */
+  expiresAt: number;
+}
+
+/** The `fetch` to send requests with; defaults to the runtime's global one. */
+export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface ClientOptions {
+  /**
+   * Where the auth endpoints live. Default `"https://open.feishu.cn"` (Feishu);
+   * use `"https://open.larksuite.com"` for Lark, or a proxy. Plain `http://` is
+   * accepted only for loopback hosts.
+   */
+  baseUrl?: string;
+  /** Abort a request after this many milliseconds (1..600000). Default 10000. */
+  timeoutMs?: number;
+  /**
+   * Serve a cached token only while at least this many seconds remain (0..7200).
+   * Default 1800: Feishu's own rotation window, so a cached token carries the
+   * same guarantee as a fresh one.
+   */
+  minValiditySecs?: number;
+  /** A `fetch` to use instead of the global one (tests, proxies, instrumentation). */
+  fetch?: FetchFunction;
+}
+
+export interface ClientStats {
+  /** `get`s answered from the cache. */
+  hits: number;
+  /** `get`s that found no servable token. */
+  misses: number;
+  /** Requests actually sent. */
+  upstreamCalls: number;
+  /** Misses that waited for a request another `get` had started. */
+  coalescedWaits: number;
+}
+
+/** The stable `code` of every error this package produces. */
+export type FeishuTokenErrorCode =
+  | "FEISHU_API_ERROR"
+  | "RATE_LIMITED"
+  | "HTTP_ERROR"
+  | "INVALID_RESPONSE"
+  | "NETWORK_ERROR"
+  | "TIMEOUT"
+  | "INVALID_INPUT";
+
+/** What every rejection of this package is. Messages never contain a secret. */
+export interface FeishuTokenError extends Error {
+  name: "FeishuTokenError";
+  code: FeishuTokenErrorCode;
+  /** Feishu's `code`, when Feishu answered with one. */
+  feishuCode?: number;
+  /** Feishu's `msg`, when Feishu answered with one. */
+  feishuMsg?: string;
+  /** The HTTP status, when an answer arrived. */
+  httpStatus?: number;
+  /** For `RATE_LIMITED`: seconds until the limit resets (`x-ogw-ratelimit-reset`). */
+  retryAfterSecs?: number;
+  /** The upstream body (at most 1 KiB, token values redacted), for diagnosis. */
+  rawBody?: string;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A `ClientOptions` as received; checked by `convert::options`.
+    #[wasm_bindgen(typescript_type = "ClientOptions")]
+    pub type OptionsArg;
+
+    /// A `TokenRequest` as received; checked by `convert::token_request`.
+    #[wasm_bindgen(typescript_type = "TokenRequest")]
+    pub type RequestArg;
+}
