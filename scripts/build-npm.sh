@@ -14,6 +14,9 @@ mkdir -p pkg
 wasm-bindgen --target web --out-dir pkg --out-name feishu_tenant_token \
   target/wasm32-unknown-unknown/release/feishu_tenant_token.wasm
 rm -f pkg/feishu_tenant_token_bg.wasm.d.ts
+# `[Symbol.dispose]` needs TypeScript's esnext lib: consumers on ES2022 libs
+# would fail to type-check. The method itself stays in the JS.
+sed -i '/\[Symbol\.dispose\]()/d' pkg/feishu_tenant_token.d.ts
 
 step "wasm-opt -Oz"
 # The features rustc enables by default for wasm32-unknown-unknown.

@@ -71,7 +71,10 @@ mod tests {
     use super::*;
 
     fn key(app: &str, tenant: &str) -> CacheKey {
-        CacheKey::new(&AppAccessToken::new(app), &TenantKey::parse(tenant).unwrap())
+        CacheKey::new(
+            &AppAccessToken::new(app),
+            &TenantKey::parse(tenant).unwrap(),
+        )
     }
 
     #[test]
@@ -83,12 +86,20 @@ mod tests {
 
     #[test]
     fn kv_key_has_the_documented_shape_and_no_raw_token() {
-        let k = key("a-32bd8551db2f081cbfd26293f27516390b9feb04", "73658811060f175d").kv_key();
+        let k = key(
+            "a-32bd8551db2f081cbfd26293f27516390b9feb04",
+            "73658811060f175d",
+        )
+        .kv_key();
         let parts: Vec<&str> = k.split(':').collect();
         assert_eq!(parts.len(), 4, "{k}");
         assert_eq!(&parts[..2], ["tat", "v1"]);
         assert_eq!(parts[2].len(), 64);
-        assert!(parts[2].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            parts[2]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_eq!(parts[3], "73658811060f175d");
         assert!(!k.contains("32bd8551"));
     }

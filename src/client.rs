@@ -7,7 +7,7 @@
 use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
-use crate::single_flight::Flight;
+use crate::single_flight::{Flight, Wait};
 use crate::transport::{Transport, TransportError};
 use crate::validate::{BaseUrl, TokenRequest};
 use crate::wire::{build_tenant_token_request, parse_tenant_token_response};
@@ -48,6 +48,13 @@ pub struct Stats {
 }
 
 type SharedResult = Result<TokenGrant, Error>;
+
+enum Lookup {
+    Hit(TokenGrant),
+    Join(Wait<SharedResult>),
+    /// This call fetches; the epoch is the one its result must still match.
+    Lead(Rc<Flight<SharedResult>>, u64),
+}
 
 struct State {
     cache: HashMap<CacheKey, TokenGrant>,
@@ -102,31 +109,10 @@ impl<T: Transport, C: Clock> TokenClient<T, C> {
     /// expiry; it is then not cached).
     pub async fn get(&self, request: &TokenRequest) -> Result<TokenGrant, Error> {
         let key = CacheKey::new(&request.app_access_token, &request.tenant_key);
-        let (flight, epoch) = {
-            let mut st = self.state.borrow_mut();
-            let now = self.clock.now_ms();
-            match st.cache.get(&key) {
-                Some(g) if self.freshness.is_servable(g, now) => {
-                    let g = g.clone();
-                    st.stats.hits += 1;
-                    return Ok(g);
-                }
-                Some(_) => {
-                    st.cache.remove(&key);
-                }
-                None => {}
-            }
-            st.stats.misses += 1;
-            if let Some(f) = st.in_flight.get(&key) {
-                let wait = f.wait();
-                st.stats.coalesced_waits += 1;
-                drop(st);
-                return wait.await;
-            }
-            let flight = Flight::new();
-            st.in_flight.insert(key.clone(), Rc::clone(&flight));
-            st.stats.upstream_calls += 1;
-            (flight, st.epoch)
+        let (flight, epoch) = match self.lookup(&key) {
+            Lookup::Hit(grant) => return Ok(grant),
+            Lookup::Join(wait) => return wait.await,
+            Lookup::Lead(flight, epoch) => (flight, epoch),
         };
 
         let leader = Leader {
@@ -138,6 +124,34 @@ impl<T: Transport, C: Clock> TokenClient<T, C> {
             fetch_tenant_token(&self.transport, &self.clock, &self.base_url, request).await;
         leader.finish(&result, epoch, self.freshness, self.clock.now_ms());
         result
+    }
+
+    /// Decides, under one borrow that ends before any await, whether this `get`
+    /// is a hit, joins a fetch under way, or leads a new one.
+    fn lookup(&self, key: &CacheKey) -> Lookup {
+        let mut st = self.state.borrow_mut();
+        let now = self.clock.now_ms();
+        match st.cache.get(key) {
+            Some(g) if self.freshness.is_servable(g, now) => {
+                let g = g.clone();
+                st.stats.hits += 1;
+                return Lookup::Hit(g);
+            }
+            Some(_) => {
+                st.cache.remove(key);
+            }
+            None => {}
+        }
+        st.stats.misses += 1;
+        if let Some(f) = st.in_flight.get(key) {
+            let wait = f.wait();
+            st.stats.coalesced_waits += 1;
+            return Lookup::Join(wait);
+        }
+        let flight = Flight::new();
+        st.in_flight.insert(key.clone(), Rc::clone(&flight));
+        st.stats.upstream_calls += 1;
+        Lookup::Lead(flight, st.epoch)
     }
 
     /// Drops every cached token of `tenant_key` (for all apps), for example

@@ -20,7 +20,7 @@ mod redact;
 mod single_flight;
 
 #[cfg(target_arch = "wasm32")]
-mod js;
+pub mod js;
 
 pub use cache_key::{AppBinding, CacheKey};
 pub use client::{Stats, TokenClient, fetch_tenant_token};

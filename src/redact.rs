@@ -41,7 +41,10 @@ fn truncate(mut s: String, max: usize) -> String {
     if s.len() <= max {
         return s;
     }
-    let cut = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let cut = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
     s.truncate(cut);
     s.push_str("…[truncated]");
     s
@@ -138,7 +141,10 @@ mod tests {
 
     #[test]
     fn scrub_replaces_every_occurrence() {
-        assert_eq!(scrub_secret("x a-1 y a-1", "a-1"), "x [redacted] y [redacted]");
+        assert_eq!(
+            scrub_secret("x a-1 y a-1", "a-1"),
+            "x [redacted] y [redacted]"
+        );
         assert_eq!(scrub_secret("keep", ""), "keep");
         assert_eq!(scrub_secret("a-1", "a-1"), "[redacted]");
         assert_eq!(scrub_secret("é a-1é", "a-1"), "é [redacted]é");

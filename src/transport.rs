@@ -25,7 +25,10 @@ impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpRequest")
             .field("url", &self.url)
-            .field("body", &format_args!("[redacted; {} bytes]", self.body.len()))
+            .field(
+                "body",
+                &format_args!("[redacted; {} bytes]", self.body.len()),
+            )
             .finish()
     }
 }

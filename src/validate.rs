@@ -186,7 +186,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.tenant_key.as_str(), "73658811060f175d");
-        let jwt_like = format!("eyJ{}.{}.{}", "a".repeat(3000), "b".repeat(1000), "c".repeat(100));
+        let jwt_like = format!(
+            "eyJ{}.{}.{}",
+            "a".repeat(3000),
+            "b".repeat(1000),
+            "c".repeat(100)
+        );
         assert!(jwt_like.len() > 4096);
         assert!(TokenRequest::parse(Some(&jwt_like), Some("t1")).is_ok());
     }
@@ -216,7 +221,12 @@ mod tests {
     #[test]
     fn base_urls() {
         assert_eq!(BaseUrl::default().as_str(), FEISHU_BASE_URL);
-        assert_eq!(BaseUrl::parse("https://open.larksuite.com/").unwrap().as_str(), LARK_BASE_URL);
+        assert_eq!(
+            BaseUrl::parse("https://open.larksuite.com/")
+                .unwrap()
+                .as_str(),
+            LARK_BASE_URL
+        );
         assert_eq!(
             BaseUrl::parse("http://127.0.0.1:8788").unwrap().join("/x"),
             "http://127.0.0.1:8788/x"

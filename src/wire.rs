@@ -7,10 +7,10 @@
 
 use crate::error::Error;
 use crate::freshness::TokenGrant;
+use crate::json::{self, Member, Value};
 use crate::redact::diagnostic_body;
 use crate::secret::TenantAccessToken;
 use crate::transport::{HttpRequest, HttpResponse};
-use crate::json::{self, Member, Value};
 use crate::validate::{BaseUrl, MAX_TOKEN_BYTES, TokenRequest};
 
 pub const TENANT_TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token";
@@ -90,8 +90,16 @@ pub fn parse_tenant_token_response(
         (_, Some((code, msg))) if code != 0 => Err(Error::feishu_api(code, msg, status)),
         (Some(reply), Some(_)) if is_success(status) => grant_from(reply, status, sent_at_ms, raw),
         _ if !is_success(status) => Err(Error::http(status, raw())),
-        (None, _) => Err(Error::invalid_response("body is not the expected JSON", status, raw())),
-        (Some(_), _) => Err(Error::invalid_response("body has no integer `code`", status, raw())),
+        (None, _) => Err(Error::invalid_response(
+            "body is not the expected JSON",
+            status,
+            raw(),
+        )),
+        (Some(_), _) => Err(Error::invalid_response(
+            "body has no integer `code`",
+            status,
+            raw(),
+        )),
     }
 }
 
@@ -131,9 +139,19 @@ fn grant_from(
                 raw(),
             ));
         }
-        None => return Err(Error::invalid_response("`expire` is missing or not an integer", status, raw())),
+        None => {
+            return Err(Error::invalid_response(
+                "`expire` is missing or not an integer",
+                status,
+                raw(),
+            ));
+        }
     };
-    Ok(TokenGrant::new(TenantAccessToken::new(token), sent_at_ms, expire))
+    Ok(TokenGrant::new(
+        TenantAccessToken::new(token),
+        sent_at_ms,
+        expire,
+    ))
 }
 
 fn is_plausible_token(t: &str) -> bool {
@@ -164,7 +182,10 @@ mod tests {
 
     fn err(r: Result<TokenGrant, Error>) -> Error {
         match r {
-            Ok(g) => panic!("expected an error, got a grant expiring at {}", g.expires_at_ms),
+            Ok(g) => panic!(
+                "expected an error, got a grant expiring at {}",
+                g.expires_at_ms
+            ),
             Err(e) => e,
         }
     }
@@ -217,7 +238,10 @@ mod tests {
 
     #[test]
     fn feishu_api_errors_keep_code_msg_and_status() {
-        let e = err(reply(400, r#"{"code":99991664,"msg":"invalid app access token"}"#));
+        let e = err(reply(
+            400,
+            r#"{"code":99991664,"msg":"invalid app access token"}"#,
+        ));
         assert_eq!(e.code(), ErrorCode::FeishuApiError);
         assert_eq!(e.feishu_code(), Some(99991664));
         assert_eq!(e.feishu_msg(), Some("invalid app access token"));
@@ -261,20 +285,50 @@ mod tests {
     fn malformed_success_bodies_are_invalid_responses() {
         let cases = [
             ("<html>hello</html>", "not the expected JSON"),
-            (r#"{"code":0,"msg":"ok","tenant_access_token":"t-1"#, "not the expected JSON"),
+            (
+                r#"{"code":0,"msg":"ok","tenant_access_token":"t-1"#,
+                "not the expected JSON",
+            ),
             (r#"{"msg":"ok"}"#, "no integer `code`"),
             (r#"{"code":"0"}"#, "no integer `code`"),
             ("[0]", "not the expected JSON"),
             (r#"{"code":0,"expire":7200}"#, "missing"),
-            (r#"{"code":0,"tenant_access_token":7,"expire":7200}"#, "not a string"),
-            (r#"{"code":0,"tenant_access_token":"","expire":7200}"#, "empty"),
-            (r#"{"code":0,"tenant_access_token":"t 1","expire":7200}"#, "odd"),
-            (r#"{"code":0,"tenant_access_token":"t-1"}"#, "`expire` is missing"),
-            (r#"{"code":0,"tenant_access_token":"t-1","expire":"7200"}"#, "not an integer"),
-            (r#"{"code":0,"tenant_access_token":"t-1","expire":0}"#, "out of range"),
-            (r#"{"code":0,"tenant_access_token":"t-1","expire":-5}"#, "out of range"),
-            (r#"{"code":0,"tenant_access_token":"t-1","expire":999999999}"#, "out of range"),
-            (r#"{"code":0,"tenant_access_token":"t-1","expire":7200.5}"#, "not an integer"),
+            (
+                r#"{"code":0,"tenant_access_token":7,"expire":7200}"#,
+                "not a string",
+            ),
+            (
+                r#"{"code":0,"tenant_access_token":"","expire":7200}"#,
+                "empty",
+            ),
+            (
+                r#"{"code":0,"tenant_access_token":"t 1","expire":7200}"#,
+                "odd",
+            ),
+            (
+                r#"{"code":0,"tenant_access_token":"t-1"}"#,
+                "`expire` is missing",
+            ),
+            (
+                r#"{"code":0,"tenant_access_token":"t-1","expire":"7200"}"#,
+                "not an integer",
+            ),
+            (
+                r#"{"code":0,"tenant_access_token":"t-1","expire":0}"#,
+                "out of range",
+            ),
+            (
+                r#"{"code":0,"tenant_access_token":"t-1","expire":-5}"#,
+                "out of range",
+            ),
+            (
+                r#"{"code":0,"tenant_access_token":"t-1","expire":999999999}"#,
+                "out of range",
+            ),
+            (
+                r#"{"code":0,"tenant_access_token":"t-1","expire":7200.5}"#,
+                "not an integer",
+            ),
         ];
         for (body, why) in cases {
             let e = err(reply(200, body));
@@ -286,7 +340,10 @@ mod tests {
 
     #[test]
     fn raw_bodies_never_keep_a_token() {
-        let e = err(reply(200, r#"{"code":0,"tenant_access_token":"t-secretvalue"}"#));
+        let e = err(reply(
+            200,
+            r#"{"code":0,"tenant_access_token":"t-secretvalue"}"#,
+        ));
         let raw = e.raw_body().unwrap();
         assert!(!raw.contains("t-secretvalue"), "{raw}");
         assert!(!e.to_string().contains("t-secretvalue"));

@@ -32,12 +32,14 @@ impl Clock for ManualClock {
 }
 
 type Reply = Result<HttpResponse, TransportError>;
+/// Given the request and how many came before it, the answer.
+type Script = Box<dyn Fn(&HttpRequest, usize) -> Reply>;
 
 /// Answers from a script and records what it was sent. Each answer is held
 /// back for one poll, so concurrent callers all get to start before any finishes.
 struct Scripted {
     sent: RefCell<Vec<HttpRequest>>,
-    answer: Box<dyn Fn(&HttpRequest, usize) -> Reply>,
+    answer: Script,
 }
 
 impl Scripted {
@@ -79,7 +81,9 @@ fn ok(token: &str, expire: u64) -> Reply {
     Ok(HttpResponse {
         status: 200,
         ratelimit_reset: None,
-        body: format!(r#"{{"code":0,"msg":"ok","tenant_access_token":"{token}","expire":{expire}}}"#),
+        body: format!(
+            r#"{{"code":0,"msg":"ok","tenant_access_token":"{token}","expire":{expire}}}"#
+        ),
     })
 }
 
@@ -106,7 +110,10 @@ fn miss_then_hit_without_a_second_request() {
     assert_eq!(second, first);
     assert_eq!(first.expires_at_ms, T0 + 7_200_000);
     let s = c.stats();
-    assert_eq!((s.hits, s.misses, s.upstream_calls, s.coalesced_waits), (1, 1, 1, 0));
+    assert_eq!(
+        (s.hits, s.misses, s.upstream_calls, s.coalesced_waits),
+        (1, 1, 1, 0)
+    );
 }
 
 #[test]
@@ -146,7 +153,12 @@ fn a_token_arriving_with_less_than_min_validity_is_returned_but_not_cached() {
 
 #[test]
 fn custom_min_validity_is_honoured() {
-    let c = TokenClient::new(numbered(100), ManualClock::at(T0), BaseUrl::default(), Freshness::new(60));
+    let c = TokenClient::new(
+        numbered(100),
+        ManualClock::at(T0),
+        BaseUrl::default(),
+        Freshness::new(60),
+    );
     let r = req("a-1", "tenant1");
     block_on(c.get(&r)).unwrap();
     c.clock().advance_secs(40);
@@ -181,7 +193,11 @@ fn a_hundred_concurrent_cold_gets_make_one_request() {
     let c = client(numbered(7200), ManualClock::at(T0));
     let r = req("a-1", "tenant1");
     let results = block_on(join_all((0..100).map(|_| c.get(&r))));
-    assert!(results.iter().all(|g| g.as_ref().unwrap().token.expose_secret() == "t-0"));
+    assert!(
+        results
+            .iter()
+            .all(|g| g.as_ref().unwrap().token.expose_secret() == "t-0")
+    );
     let s = c.stats();
     assert_eq!(s.upstream_calls, 1);
     assert_eq!(s.misses, 100);
@@ -252,8 +268,20 @@ fn invalidate_evicts_one_tenant_for_every_app() {
     block_on(c.get(&req("a-1", "tenant2"))).unwrap();
     assert_eq!(c.invalidate("tenant1"), 2);
     assert_eq!(c.invalidate("tenant1"), 0);
-    assert_eq!(block_on(c.get(&req("a-1", "tenant1"))).unwrap().token.expose_secret(), "t-3");
-    assert_eq!(block_on(c.get(&req("a-1", "tenant2"))).unwrap().token.expose_secret(), "t-2");
+    assert_eq!(
+        block_on(c.get(&req("a-1", "tenant1")))
+            .unwrap()
+            .token
+            .expose_secret(),
+        "t-3"
+    );
+    assert_eq!(
+        block_on(c.get(&req("a-1", "tenant2")))
+            .unwrap()
+            .token
+            .expose_secret(),
+        "t-2"
+    );
 }
 
 #[test]

@@ -33,10 +33,7 @@ fn settle(result: Result<TokenGrant, Error>) -> Result<JsValue, JsValue> {
 /// Rejects with a `FeishuTokenError` (see its `code`); invalid input is
 /// rejected before anything is sent. `options.minValiditySecs` has no effect here.
 #[wasm_bindgen(js_name = getTenantAccessToken, unchecked_return_type = "Promise<TenantToken>")]
-pub fn get_tenant_access_token(
-    request: RequestArg,
-    options: Option<OptionsArg>,
-) -> Promise {
+pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>) -> Promise {
     future_to_promise(async move {
         let result = async {
             let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
@@ -59,9 +56,7 @@ pub struct JsTenantTokenClient {
 impl JsTenantTokenClient {
     /// Throws a `FeishuTokenError` with code `INVALID_INPUT` for bad options.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        options: Option<OptionsArg>,
-    ) -> Result<JsTenantTokenClient, JsValue> {
+    pub fn new(options: Option<OptionsArg>) -> Result<JsTenantTokenClient, JsValue> {
         let build = || -> Result<Client, Error> {
             let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
             Ok(TokenClient::new(

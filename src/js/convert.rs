@@ -53,7 +53,8 @@ pub(crate) fn options(value: &JsValue) -> Result<Options, Error> {
             .unwrap_or(MAX_TIMEOUT_MS);
     }
     if let Some(v) = present(obj, "minValiditySecs") {
-        out.min_validity_secs = whole_number(&v, "options.minValiditySecs", 0, MAX_MIN_VALIDITY_SECS)?;
+        out.min_validity_secs =
+            whole_number(&v, "options.minValiditySecs", 0, MAX_MIN_VALIDITY_SECS)?;
     }
     if let Some(v) = present(obj, "fetch") {
         out.fetch = Some(
@@ -84,8 +85,16 @@ pub(crate) fn token_result(grant: &TokenGrant, now_ms: u64) -> Result<JsValue, J
         &"tenantAccessToken".into(),
         &grant.token.expose_secret().into(),
     )?;
-    Reflect::set(&obj, &"expire".into(), &(grant.remaining_secs(now_ms) as f64).into())?;
-    Reflect::set(&obj, &"expiresAt".into(), &(grant.expires_at_ms as f64).into())?;
+    Reflect::set(
+        &obj,
+        &"expire".into(),
+        &(grant.remaining_secs(now_ms) as f64).into(),
+    )?;
+    Reflect::set(
+        &obj,
+        &"expiresAt".into(),
+        &(grant.expires_at_ms as f64).into(),
+    )?;
     Ok(obj.into())
 }
 
@@ -102,7 +111,9 @@ fn as_object<'a>(value: &'a JsValue, what: &str) -> Result<&'a Object, Error> {
 
 /// The member's value, or `None` when it is absent or `undefined`.
 fn present(obj: &Object, key: &str) -> Option<JsValue> {
-    Reflect::get(obj, &key.into()).ok().filter(|v| !v.is_undefined())
+    Reflect::get(obj, &key.into())
+        .ok()
+        .filter(|v| !v.is_undefined())
 }
 
 fn string_field(obj: &Object, key: &str) -> Result<Option<String>, Error> {
@@ -117,9 +128,13 @@ fn string_field(obj: &Object, key: &str) -> Result<Option<String>, Error> {
 }
 
 fn whole_number(v: &JsValue, what: &str, min: u64, max: u64) -> Result<u64, Error> {
-    let n = v.as_f64().filter(|n| n.fract() == 0.0 && *n >= min as f64 && *n <= max as f64);
+    let n = v
+        .as_f64()
+        .filter(|n| n.fract() == 0.0 && *n >= min as f64 && *n <= max as f64);
     n.map(|n| n as u64).ok_or_else(|| {
-        Error::invalid_input(&format!("{what} must be a whole number from {min} to {max}"))
+        Error::invalid_input(&format!(
+            "{what} must be a whole number from {min} to {max}"
+        ))
     })
 }
 

@@ -12,9 +12,10 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Response};
 
 /// Default request timeout (issue #2: 10 s).
-pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
-pub(crate) struct JsClock;
+/// `Date.now()`.
+pub struct JsClock;
 
 impl Clock for JsClock {
     fn now_ms(&self) -> u64 {
@@ -23,7 +24,8 @@ impl Clock for JsClock {
     }
 }
 
-pub(crate) struct FetchTransport {
+/// Sends requests with `fetch`, aborting them after a timeout.
+pub struct FetchTransport {
     fetch: Function,
     /// `globalThis` for the host's fetch (browsers throw "Illegal invocation"
     /// when it is called on anything else), `undefined` for a caller's.
@@ -32,7 +34,8 @@ pub(crate) struct FetchTransport {
 }
 
 impl FetchTransport {
-    pub(crate) fn new(custom: Option<Function>, timeout_ms: u32) -> Result<Self, String> {
+    /// Uses `custom` if given, else `globalThis.fetch`; fails when neither exists.
+    pub fn new(custom: Option<Function>, timeout_ms: u32) -> Result<Self, String> {
         if let Some(fetch) = custom {
             return Ok(Self {
                 fetch,
@@ -80,7 +83,11 @@ impl FetchTransport {
         deadline: &Deadline,
     ) -> Result<HttpResponse, JsValue> {
         let headers = Object::new();
-        Reflect::set(&headers, &"content-type".into(), &HttpRequest::CONTENT_TYPE.into())?;
+        Reflect::set(
+            &headers,
+            &"content-type".into(),
+            &HttpRequest::CONTENT_TYPE.into(),
+        )?;
         let init = Object::new();
         Reflect::set(&init, &"method".into(), &HttpRequest::METHOD.into())?;
         Reflect::set(&init, &"headers".into(), &headers)?;
@@ -91,7 +98,10 @@ impl FetchTransport {
             .fetch
             .call2(&self.this, &request.url.as_str().into(), &init)?;
         // A caller's fetch that ignores the signal still cannot outlive the timeout.
-        let response: Response = deadline.race(Promise::resolve(&pending)).await?.unchecked_into();
+        let response: Response = deadline
+            .race(Promise::resolve(&pending))
+            .await?
+            .unchecked_into();
         let status = response.status();
         let ratelimit_reset = response.headers().get(RATELIMIT_RESET_HEADER)?;
         let body = deadline.race(response.text()?).await?;
@@ -127,7 +137,8 @@ impl Timer {
     fn start(ms: u32, controller: AbortController) -> Result<Self, JsValue> {
         let mut reject_slot: Option<Function> = None;
         let promise = Promise::new(&mut |_resolve, reject| reject_slot = Some(reject));
-        let reject = reject_slot.ok_or_else(|| JsValue::from_str("Promise executor did not run"))?;
+        let reject =
+            reject_slot.ok_or_else(|| JsValue::from_str("Promise executor did not run"))?;
         let fired = Rc::new(Cell::new(false));
         let flag = Rc::clone(&fired);
         let on_fire = Closure::<dyn FnMut()>::new(move || {

@@ -1,0 +1,29 @@
+# The two commands of the README: `make dev` and `make test`. Each does its own set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help dev test build setup bench clean
+
+help:
+	@echo "make dev    build, then serve the Feishu sandbox and the demo page (prints the URLs)"
+	@echo "make test   every test layer (installs what it needs first)"
+	@echo "make build  build the npm package into pkg/"
+	@echo "make bench  size and speed figures (bench/)"
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@scripts/build-npm.sh
+
+test:
+	@scripts/test.sh
+
+dev: build
+	@node scripts/dev.mjs
+
+bench: build
+	@node bench/npm.mjs
+
+clean:
+	rm -rf target pkg node_modules test-output

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need, skipping what is already there.
+#   scripts/setup.sh            toolchain for building (wasm32 target, wasm-bindgen, npm deps)
+#   scripts/setup.sh --browser  also Debian's Chromium + ChromeDriver (browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+WASM_BINDGEN_VERSION=0.2.130 # must equal the wasm-bindgen crate pinned in Cargo.toml
+want_browser=0
+for a in "$@"; do [ "$a" = --browser ] && want_browser=1; done
+
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+command -v node >/dev/null || die "node not found: install Node.js 20 or newer first"
+command -v npm >/dev/null || die "npm not found"
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+for c in clippy rustfmt; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+    step "rustup component add $c"
+    rustup component add "$c"
+  fi
+done
+
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+  step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (once; about 4 minutes)"
+  # No --locked: a dependency locked in its Cargo.lock is missing from the registry.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# npm deps from the lockfile; re-run when the lockfile changed.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ "$want_browser" = 1 ] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+  step "apt-get install chromium chromium-driver (browser tests)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+ok "toolchain ready"
