@@ -64,6 +64,8 @@ layer "wasm-bindgen-test: fetch transport in headless Chromium" \
   cargo test --target wasm32-unknown-unknown --test wasm_fetch
 layer "JS tests (node:test) against pkg/ and the sandbox" \
   node --test --test-reporter=spec tests/js/
+layer "browser tests: demo page in Debian's Chromium (playwright-core)" \
+  node --test --test-reporter=spec tests/browser/
 
 echo
 ok "all layers passed (log: $log)"
