@@ -126,6 +126,27 @@ impl<T: Transport, C: Clock> TokenClient<T, C> {
         result
     }
 
+    /// `f(grant, now_ms)` on the cached token for `request` if the freshness
+    /// rule allows serving it (counted as a hit); `None`, counting nothing,
+    /// otherwise. A synchronous fast path for hosts where spawning a future
+    /// costs more than the lookup; `f` runs without copying the grant.
+    pub fn with_cached<R>(
+        &self,
+        request: &TokenRequest,
+        f: impl FnOnce(&TokenGrant, u64) -> R,
+    ) -> Option<R> {
+        let key = CacheKey::new(&request.app_access_token, &request.tenant_key);
+        let now = self.clock.now_ms();
+        let mut st = self.state.borrow_mut();
+        let out = st
+            .cache
+            .get(&key)
+            .filter(|g| self.freshness.is_servable(g, now))
+            .map(|g| f(g, now))?;
+        st.stats.hits += 1;
+        Some(out)
+    }
+
     /// Decides, under one borrow that ends before any await, whether this `get`
     /// is a hit, joins a fetch under way, or leads a new one.
     fn lookup(&self, key: &CacheKey) -> Lookup {

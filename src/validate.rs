@@ -54,25 +54,27 @@ impl TokenRequest {
 
     /// As [`Self::parse`], with errors naming the fields as the caller knows
     /// them (the JS API says `appAccessToken`, the wire says `app_access_token`).
-    pub fn parse_as(
-        app_access_token: Option<&str>,
-        tenant_key: Option<&str>,
+    /// Takes `String`s without copying them.
+    pub fn parse_as<S: AsRef<str> + Into<String>>(
+        app_access_token: Option<S>,
+        tenant_key: Option<S>,
         [app_name, tenant_name]: [&str; 2],
     ) -> Result<Self, Error> {
         let app = check_field(app_name, app_access_token, MAX_TOKEN_BYTES)?;
         let tenant = check_field(tenant_name, tenant_key, MAX_TENANT_KEY_BYTES)?;
         Ok(Self {
             app_access_token: AppAccessToken::new(app),
-            tenant_key: TenantKey(tenant.to_owned()),
+            tenant_key: TenantKey(tenant.into()),
         })
     }
 }
 
 /// Messages name the field and the rule, never the value (it may be a secret).
-fn check_field<'a>(name: &str, value: Option<&'a str>, max: usize) -> Result<&'a str, Error> {
-    let Some(value) = value else {
+fn check_field<S: AsRef<str>>(name: &str, value: Option<S>, max: usize) -> Result<S, Error> {
+    let Some(owned) = value else {
         return Err(Error::invalid_input(&format!("{name} is missing")));
     };
+    let value = owned.as_ref();
     if value.chars().all(char::is_whitespace) {
         return Err(Error::invalid_input(&format!("{name} is empty")));
     }
@@ -87,7 +89,7 @@ fn check_field<'a>(name: &str, value: Option<&'a str>, max: usize) -> Result<&'a
             "{name} may hold only visible ASCII characters (no spaces, control characters or non-ASCII)"
         )));
     }
-    Ok(value)
+    Ok(owned)
 }
 
 /// Where the auth endpoints live: `https://open.feishu.cn`, `https://open.larksuite.com`,

@@ -329,3 +329,18 @@ fn expired_entries_are_swept_as_the_cache_grows() {
     block_on(c.get(&req("a-1", "new"))).unwrap();
     assert_eq!(c.cached_len(), 1);
 }
+
+#[test]
+fn with_cached_serves_only_fresh_tokens_and_counts_hits() {
+    let c = client(numbered(7200), ManualClock::at(T0));
+    let r = req("a-1", "tenant1");
+    let cached = |r: &TokenRequest| c.with_cached(r, |g, now| (g.clone(), now));
+    assert_eq!(cached(&r), None);
+    assert_eq!(c.stats(), Default::default(), "a miss on the fast path counts nothing");
+    let g = block_on(c.get(&r)).unwrap();
+    assert_eq!(cached(&r), Some((g, T0)));
+    assert_eq!(cached(&req("a-2", "tenant1")), None);
+    c.clock().advance_secs(5401);
+    assert_eq!(cached(&r), None);
+    assert_eq!(c.stats().hits, 1);
+}

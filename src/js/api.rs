@@ -7,7 +7,8 @@ use super::{convert, errors};
 use crate::client::{TokenClient, fetch_tenant_token};
 use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
-use js_sys::{Object, Promise};
+use super::convert::Record;
+use js_sys::Promise;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -22,7 +23,7 @@ fn transport(o: &convert::Options) -> Result<FetchTransport, Error> {
 /// `FeishuTokenError`.
 fn settle(result: Result<TokenGrant, Error>) -> Result<JsValue, JsValue> {
     match result {
-        Ok(grant) => convert::token_result(&grant, JsClock.now_ms()),
+        Ok(grant) => Ok(convert::token_result(&grant, JsClock.now_ms())),
         Err(e) => Err(errors::to_js(&e)),
     }
 }
@@ -76,14 +77,16 @@ impl JsTenantTokenClient {
     /// `FeishuTokenError`; errors are never cached.
     #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
     pub fn get(&self, request: RequestArg) -> Promise {
+        let req = match convert::token_request(&request) {
+            Ok(req) => req,
+            Err(e) => return Promise::reject(&errors::to_js(&e)),
+        };
+        // A hit settles without spawning a future: most gets are hits.
+        if let Some(hit) = self.inner.with_cached(&req, convert::token_result) {
+            return Promise::resolve(&hit);
+        }
         let client = Rc::clone(&self.inner);
-        future_to_promise(async move {
-            let result = match convert::token_request(&request) {
-                Ok(req) => client.get(&req).await,
-                Err(e) => Err(e),
-            };
-            settle(result)
-        })
+        future_to_promise(async move { settle(client.get(&req).await) })
     }
 
     /// Drops the tenant's cached tokens (for every app), e.g. after an API
@@ -96,12 +99,11 @@ impl JsTenantTokenClient {
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
         let s = self.inner.stats();
-        let obj = Object::new();
-        let filled = convert::set_number(&obj, "hits", s.hits)
-            .and_then(|()| convert::set_number(&obj, "misses", s.misses))
-            .and_then(|()| convert::set_number(&obj, "upstreamCalls", s.upstream_calls))
-            .and_then(|()| convert::set_number(&obj, "coalescedWaits", s.coalesced_waits));
-        debug_assert!(filled.is_ok());
+        let obj = Record::new();
+        obj.set_number(&"hits".into(), s.hits);
+        obj.set_number(&"misses".into(), s.misses);
+        obj.set_number(&"upstreamCalls".into(), s.upstream_calls);
+        obj.set_number(&"coalescedWaits".into(), s.coalesced_waits);
         obj.into()
     }
 }

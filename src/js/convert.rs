@@ -41,22 +41,22 @@ pub(crate) fn options(value: &JsValue) -> Result<Options, Error> {
             )));
         }
     }
-    if let Some(v) = present(obj, "baseUrl") {
+    if let Some(v) = present(obj, &JsValue::from_str("baseUrl")) {
         let s = v
             .as_string()
             .ok_or_else(|| Error::invalid_input("options.baseUrl must be a string"))?;
         out.base_url = BaseUrl::parse(&s)?;
     }
-    if let Some(v) = present(obj, "timeoutMs") {
+    if let Some(v) = present(obj, &JsValue::from_str("timeoutMs")) {
         out.timeout_ms = whole_number(&v, "options.timeoutMs", 1, u64::from(MAX_TIMEOUT_MS))?
             .try_into()
             .unwrap_or(MAX_TIMEOUT_MS);
     }
-    if let Some(v) = present(obj, "minValiditySecs") {
+    if let Some(v) = present(obj, &JsValue::from_str("minValiditySecs")) {
         out.min_validity_secs =
             whole_number(&v, "options.minValiditySecs", 0, MAX_MIN_VALIDITY_SECS)?;
     }
-    if let Some(v) = present(obj, "fetch") {
+    if let Some(v) = present(obj, &JsValue::from_str("fetch")) {
         out.fetch = Some(
             v.dyn_into::<Function>()
                 .map_err(|_| Error::invalid_input("options.fetch must be a function"))?,
@@ -68,38 +68,67 @@ pub(crate) fn options(value: &JsValue) -> Result<Options, Error> {
 /// `{ appAccessToken, tenantKey }` -> a validated request.
 pub(crate) fn token_request(value: &JsValue) -> Result<TokenRequest, Error> {
     let obj = as_object(value, "the request")?;
-    let app = string_field(obj, "appAccessToken")?;
-    let tenant = string_field(obj, "tenantKey")?;
-    TokenRequest::parse_as(
-        app.as_deref(),
-        tenant.as_deref(),
-        ["appAccessToken", "tenantKey"],
-    )
+    let (app, tenant) = NAMES.with(|n| {
+        Ok::<_, Error>((
+            string_field(obj, &n.app_access_token, "appAccessToken")?,
+            string_field(obj, &n.tenant_key, "tenantKey")?,
+        ))
+    })?;
+    TokenRequest::parse_as(app, tenant, ["appAccessToken", "tenantKey"])
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A plain object this module made: setting a property on it cannot throw,
+    /// so the setter skips the try/catch wrapper `Reflect.set` needs.
+    #[wasm_bindgen(extends = Object)]
+    pub(crate) type Record;
+    #[wasm_bindgen(method, structural, indexing_setter)]
+    pub(crate) fn set(this: &Record, key: &JsValue, value: &JsValue);
+}
+
+impl Record {
+    pub(crate) fn new() -> Self {
+        Object::new().unchecked_into()
+    }
+    pub(crate) fn set_number(&self, key: &JsValue, v: u64) {
+        // Counters and epoch milliseconds stay far below 2^53.
+        self.set(key, &JsValue::from_f64(v as f64));
+    }
+}
+
+/// Property names used on every call, turned into JS strings once (decoding a
+/// string out of wasm memory costs more than the rest of a cache hit).
+pub(crate) struct Names {
+    pub app_access_token: JsValue,
+    pub tenant_key: JsValue,
+    pub tenant_access_token: JsValue,
+    pub expire: JsValue,
+    pub expires_at: JsValue,
+}
+
+thread_local! {
+    pub(crate) static NAMES: Names = Names {
+        app_access_token: JsValue::from_str("appAccessToken"),
+        tenant_key: JsValue::from_str("tenantKey"),
+        tenant_access_token: JsValue::from_str("tenantAccessToken"),
+        expire: JsValue::from_str("expire"),
+        expires_at: JsValue::from_str("expiresAt"),
+    };
 }
 
 /// `{ tenantAccessToken, expire, expiresAt }`, `expire` counted from `now_ms`.
-pub(crate) fn token_result(grant: &TokenGrant, now_ms: u64) -> Result<JsValue, JsValue> {
-    let obj = Object::new();
-    Reflect::set(
-        &obj,
-        &"tenantAccessToken".into(),
-        &grant.token.expose_secret().into(),
-    )?;
-    Reflect::set(
-        &obj,
-        &"expire".into(),
-        &(grant.remaining_secs(now_ms) as f64).into(),
-    )?;
-    Reflect::set(
-        &obj,
-        &"expiresAt".into(),
-        &(grant.expires_at_ms as f64).into(),
-    )?;
-    Ok(obj.into())
-}
-
-pub(crate) fn set_number(obj: &Object, key: &str, v: u64) -> Result<(), JsValue> {
-    Reflect::set(obj, &key.into(), &(v as f64).into()).map(drop)
+pub(crate) fn token_result(grant: &TokenGrant, now_ms: u64) -> JsValue {
+    let obj = Record::new();
+    NAMES.with(|n| {
+        obj.set(
+            &n.tenant_access_token,
+            &JsValue::from_str(grant.token.expose_secret()),
+        );
+        obj.set_number(&n.expire, grant.remaining_secs(now_ms));
+        obj.set_number(&n.expires_at, grant.expires_at_ms);
+    });
+    obj.into()
 }
 
 fn as_object<'a>(value: &'a JsValue, what: &str) -> Result<&'a Object, Error> {
@@ -109,21 +138,20 @@ fn as_object<'a>(value: &'a JsValue, what: &str) -> Result<&'a Object, Error> {
     Ok(value.unchecked_ref())
 }
 
-/// The member's value, or `None` when it is absent or `undefined`.
-fn present(obj: &Object, key: &str) -> Option<JsValue> {
-    Reflect::get(obj, &key.into())
-        .ok()
-        .filter(|v| !v.is_undefined())
+/// The member's value, or `None` when it is absent or `undefined` (or its
+/// getter throws).
+fn present(obj: &Object, key: &JsValue) -> Option<JsValue> {
+    Reflect::get(obj, key).ok().filter(|v| !v.is_undefined())
 }
 
-fn string_field(obj: &Object, key: &str) -> Result<Option<String>, Error> {
+fn string_field(obj: &Object, key: &JsValue, name: &str) -> Result<Option<String>, Error> {
     match present(obj, key) {
         None => Ok(None),
         Some(v) if v.is_null() => Ok(None),
         Some(v) => v
             .as_string()
             .map(Some)
-            .ok_or_else(|| Error::invalid_input(&format!("{key} must be a string"))),
+            .ok_or_else(|| Error::invalid_input(&format!("{name} must be a string"))),
     }
 }
 

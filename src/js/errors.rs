@@ -1,6 +1,5 @@
 //! Core errors as JS `Error`s with the stable fields of the npm API.
 
-use super::convert::set_number;
 use crate::error::Error;
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
@@ -28,7 +27,7 @@ fn fill(js: &js_sys::Error, e: &Error) -> Result<(), JsValue> {
         Reflect::set(js, &"httpStatus".into(), &s.into())?;
     }
     if let Some(s) = e.retry_after_secs() {
-        set_number(js, "retryAfterSecs", s)?;
+        Reflect::set(js, &"retryAfterSecs".into(), &(s as f64).into())?;
     }
     if let Some(b) = e.raw_body() {
         Reflect::set(js, &"rawBody".into(), &b.into())?;
