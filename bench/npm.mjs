@@ -74,19 +74,22 @@ try {
   const body = JSON.stringify({ app_access_token: APP, tenant_key: SANDBOX_TENANT });
   const bare = [];
   const ours = [];
-  for (let i = 0; i < 300; i++) {
+  // Both paths are warmed first (JIT tiers, connection pool), then measured
+  // interleaved so drift in the machine affects both alike.
+  const warm = 1500;
+  for (let i = 0; i < warm + 500; i++) {
     t = performance.now();
     const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json; charset=utf-8" }, body });
     JSON.parse(await r.text());
-    bare.push(performance.now() - t);
+    if (i >= warm) bare.push(performance.now() - t);
     const c = new TenantTokenClient({ baseUrl: sb.url });
     t = performance.now();
     await c.get(req);
-    ours.push(performance.now() - t);
+    if (i >= warm) ours.push(performance.now() - t);
     c.free();
   }
   const ratio = median(ours) / median(bare);
-  row("cold get vs bare fetch + JSON.parse (median of 300)", `${fmt(median(ours) * 1000, 0)} µs vs ${fmt(median(bare) * 1000, 0)} µs: +${fmt((ratio - 1) * 100, 1)} %`, `<= +10 %: ${ratio <= 1.1 ? "met" : "MISSED"}`);
+  row("cold get vs bare fetch + JSON.parse (median of 500, warmed)", `${fmt(median(ours) * 1000, 0)} µs vs ${fmt(median(bare) * 1000, 0)} µs: +${fmt((ratio - 1) * 100, 1)} %`, `<= +10 %: ${ratio <= 1.1 ? "met" : "MISSED"}`);
 } finally {
   await sb.close();
 }

@@ -336,7 +336,11 @@ fn with_cached_serves_only_fresh_tokens_and_counts_hits() {
     let r = req("a-1", "tenant1");
     let cached = |r: &TokenRequest| c.with_cached(r, |g, now| (g.clone(), now));
     assert_eq!(cached(&r), None);
-    assert_eq!(c.stats(), Default::default(), "a miss on the fast path counts nothing");
+    assert_eq!(
+        c.stats(),
+        Default::default(),
+        "a miss on the fast path counts nothing"
+    );
     let g = block_on(c.get(&r)).unwrap();
     assert_eq!(cached(&r), Some((g, T0)));
     assert_eq!(cached(&req("a-2", "tenant1")), None);

@@ -1,15 +1,14 @@
 //! The transport over the host's `fetch`, found on `globalThis` (never
 //! `window`, which Node, Deno, Bun and Workers lack) or supplied by the caller.
 
+use super::convert::Record;
 use crate::freshness::Clock;
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 use crate::wire::RATELIMIT_RESET_HEADER;
-use core::cell::Cell;
 use js_sys::{Function, Object, Promise, Reflect};
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Response};
+use web_sys::{AbortController, AbortSignal, Response};
 
 /// Default request timeout (issue #2: 10 s).
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -58,19 +57,19 @@ impl FetchTransport {
 
 impl Transport for FetchTransport {
     async fn post_json(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let controller =
-            AbortController::new().map_err(|e| TransportError::Network(describe(&e)))?;
-        let timer = Timer::start(self.timeout_ms, controller.clone())
-            .map_err(|e| TransportError::Network(describe(&e)))?;
-        let outcome = self.exchange(&request, &controller, &timer.deadline).await;
-        let timed_out = timer.deadline.fired.get();
-        timer.clear();
+        let network = |e: JsValue| TransportError::Network(describe(&e));
+        let controller = AbortController::new().map_err(network)?;
+        let timer = HOST.with(|h| h.start_timer(self.timeout_ms, &controller));
+        let timer = timer.map_err(network)?;
+        let outcome = self.exchange(&request, &controller).await;
+        HOST.with(|h| h.clear_timer(&timer));
         match outcome {
             Ok(r) => Ok(r),
-            Err(_) if timed_out => Err(TransportError::Timeout {
+            // Only our timer aborts this controller.
+            Err(_) if controller.signal().aborted() => Err(TransportError::Timeout {
                 after_ms: u64::from(self.timeout_ms),
             }),
-            Err(e) => Err(TransportError::Network(describe(&e))),
+            Err(e) => Err(network(e)),
         }
     }
 }
@@ -80,31 +79,29 @@ impl FetchTransport {
         &self,
         request: &HttpRequest,
         controller: &AbortController,
-        deadline: &Deadline,
     ) -> Result<HttpResponse, JsValue> {
-        let headers = Object::new();
-        Reflect::set(
-            &headers,
-            &"content-type".into(),
-            &HttpRequest::CONTENT_TYPE.into(),
-        )?;
-        let init = Object::new();
-        Reflect::set(&init, &"method".into(), &HttpRequest::METHOD.into())?;
-        Reflect::set(&init, &"headers".into(), &headers)?;
-        Reflect::set(&init, &"body".into(), &request.body.as_str().into())?;
-        Reflect::set(&init, &"signal".into(), &controller.signal())?;
-
+        let signal = controller.signal();
+        let init = HOST.with(|h| h.request_init(&request.body, &signal));
         let pending = self
             .fetch
-            .call2(&self.this, &request.url.as_str().into(), &init)?;
-        // A caller's fetch that ignores the signal still cannot outlive the timeout.
-        let response: Response = deadline
-            .race(Promise::resolve(&pending))
-            .await?
-            .unchecked_into();
+            .call2(&self.this, &JsValue::from_str(&request.url), &init)?;
+        // The host's fetch rejects (headers or body) once the signal aborts. A
+        // caller's fetch may ignore the signal, so it is raced against it.
+        let abort = if self.this.is_undefined() {
+            Some(AbortRace::new(&signal)?)
+        } else {
+            None
+        };
+        let settle = |p: Promise| async {
+            match &abort {
+                Some(a) => a.race(p).await,
+                None => JsFuture::from(p).await,
+            }
+        };
+        let response: Response = settle(Promise::resolve(&pending)).await?.unchecked_into();
         let status = response.status();
         let ratelimit_reset = response.headers().get(RATELIMIT_RESET_HEADER)?;
-        let body = deadline.race(response.text()?).await?;
+        let body = settle(response.text()?).await?;
         Ok(HttpResponse {
             status,
             ratelimit_reset,
@@ -113,60 +110,97 @@ impl FetchTransport {
     }
 }
 
-/// A promise that rejects when the timeout fires (after aborting the request).
-struct Deadline {
+/// A promise that rejects when the signal aborts, to race a caller's fetch with.
+struct AbortRace {
     promise: Promise,
-    fired: Rc<Cell<bool>>,
+    // Kept alive while the race may still fire.
+    _listener: Closure<dyn FnMut()>,
 }
 
-impl Deadline {
-    async fn race(&self, p: Promise) -> Result<JsValue, JsValue> {
-        let both = js_sys::Array::of2(&p, &self.promise);
-        JsFuture::from(Promise::race(&both)).await
-    }
-}
-
-struct Timer {
-    deadline: Deadline,
-    handle: JsValue,
-    // Kept alive until the timer is cleared or has fired.
-    _on_fire: Closure<dyn FnMut()>,
-}
-
-impl Timer {
-    fn start(ms: u32, controller: AbortController) -> Result<Self, JsValue> {
+impl AbortRace {
+    fn new(signal: &AbortSignal) -> Result<Self, JsValue> {
         let mut reject_slot: Option<Function> = None;
         let promise = Promise::new(&mut |_resolve, reject| reject_slot = Some(reject));
         let reject =
             reject_slot.ok_or_else(|| JsValue::from_str("Promise executor did not run"))?;
-        let fired = Rc::new(Cell::new(false));
-        let flag = Rc::clone(&fired);
-        let on_fire = Closure::<dyn FnMut()>::new(move || {
-            flag.set(true);
-            controller.abort();
-            let _ = reject.call1(&JsValue::UNDEFINED, &JsValue::from_str("timeout"));
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            let _ = reject.call1(&JsValue::UNDEFINED, &JsValue::from_str("aborted"));
         });
-        let handle = global_fn("setTimeout")?.call2(
-            &js_sys::global(),
-            on_fire.as_ref(),
-            &JsValue::from(ms),
-        )?;
+        signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref())?;
         Ok(Self {
-            deadline: Deadline { promise, fired },
-            handle,
-            _on_fire: on_fire,
+            promise,
+            _listener: listener,
         })
     }
 
-    fn clear(self) {
-        if let Ok(clear) = global_fn("clearTimeout") {
-            let _ = clear.call1(&js_sys::global(), &self.handle);
-        }
+    async fn race(&self, p: Promise) -> Result<JsValue, JsValue> {
+        JsFuture::from(Promise::race(&js_sys::Array::of2(&p, &self.promise))).await
     }
 }
 
-fn global_fn(name: &str) -> Result<Function, JsValue> {
-    Reflect::get(&js_sys::global(), &JsValue::from_str(name))?.dyn_into::<Function>()
+/// What every request needs from the host, looked up and allocated once.
+struct Host {
+    global: JsValue,
+    set_timeout: Option<Function>,
+    clear_timeout: Option<Function>,
+    /// `(controller) => controller.abort()`, passed to `setTimeout` with the
+    /// controller as its argument, so no closure is made per request.
+    abort: Closure<dyn Fn(AbortController)>,
+    names: [JsValue; 5],
+    post: JsValue,
+    content_type: JsValue,
+}
+
+thread_local! {
+    static HOST: Host = Host::new();
+}
+
+impl Host {
+    fn new() -> Self {
+        let global: JsValue = js_sys::global().into();
+        let function = |name: &str| {
+            Reflect::get(&global, &JsValue::from_str(name))
+                .ok()
+                .and_then(|f| f.dyn_into::<Function>().ok())
+        };
+        Self {
+            set_timeout: function("setTimeout"),
+            clear_timeout: function("clearTimeout"),
+            global,
+            abort: Closure::new(|c: AbortController| c.abort()),
+            names: ["method", "headers", "body", "signal", "content-type"].map(JsValue::from_str),
+            post: JsValue::from_str(HttpRequest::METHOD),
+            content_type: JsValue::from_str(HttpRequest::CONTENT_TYPE),
+        }
+    }
+
+    fn start_timer(&self, ms: u32, controller: &AbortController) -> Result<JsValue, JsValue> {
+        let set = self
+            .set_timeout
+            .as_ref()
+            .ok_or_else(|| JsValue::from_str("this runtime has no setTimeout"))?;
+        let args = js_sys::Array::of3(self.abort.as_ref(), &JsValue::from(ms), controller);
+        set.apply(&self.global, &args)
+    }
+
+    fn clear_timer(&self, handle: &JsValue) {
+        if let Some(clear) = &self.clear_timeout {
+            let _ = clear.call1(&self.global, handle);
+        }
+    }
+
+    /// `{ method: "POST", headers: { "content-type": ... }, body, signal }`.
+    fn request_init(&self, body: &str, signal: &AbortSignal) -> JsValue {
+        let [method, headers, body_key, signal_key, content_type] = &self.names;
+        let h = Record::new();
+        h.set(content_type, &self.content_type);
+        let init = Record::new();
+        init.set(method, &self.post);
+        init.set(headers, &h);
+        init.set(body_key, &JsValue::from_str(body));
+        init.set(signal_key, signal);
+        init.into()
+    }
 }
 
 /// "TypeError: fetch failed (ECONNREFUSED)" from whatever was thrown. Never
