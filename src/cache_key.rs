@@ -5,8 +5,7 @@
 //! presenting the very credential it was fetched with (and the raw token is
 //! never used as, or stored in, a key).
 //!
-//! Workers KV key format: `tat:v1:<app binding>:<tenant_key>`, where
-//! `<app binding>` is 64 lowercase hex digits.
+//! The Workers KV key built from a [`CacheKey`] is in [`crate::kv`].
 
 use crate::secret::AppAccessToken;
 use crate::validate::TenantKey;
@@ -59,11 +58,6 @@ impl CacheKey {
             tenant: tenant.clone(),
         }
     }
-
-    /// The Workers KV key.
-    pub fn kv_key(&self) -> String {
-        format!("tat:v1:{}:{}", self.app.to_hex(), self.tenant)
-    }
 }
 
 #[cfg(test)]
@@ -82,26 +76,6 @@ mod tests {
         assert_eq!(key("a-1", "t1"), key("a-1", "t1"));
         assert_ne!(key("a-1", "t1"), key("a-2", "t1"));
         assert_ne!(key("a-1", "t1"), key("a-1", "t2"));
-    }
-
-    #[test]
-    fn kv_key_has_the_documented_shape_and_no_raw_token() {
-        let k = key(
-            "a-32bd8551db2f081cbfd26293f27516390b9feb04",
-            "73658811060f175d",
-        )
-        .kv_key();
-        let parts: Vec<&str> = k.split(':').collect();
-        assert_eq!(parts.len(), 4, "{k}");
-        assert_eq!(&parts[..2], ["tat", "v1"]);
-        assert_eq!(parts[2].len(), 64);
-        assert!(
-            parts[2]
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        );
-        assert_eq!(parts[3], "73658811060f175d");
-        assert!(!k.contains("32bd8551"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The token client: an in-memory cache with single-flight over a transport.
+//! The token client: an in-memory cache with single-flight over a [`Source`].
 //!
 //! `get` serves a cached token while the freshness rule allows; otherwise it
 //! joins the fetch already under way for the same key, or starts one. Errors
@@ -8,6 +8,7 @@ use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
 use crate::single_flight::{Flight, Wait};
+use crate::source::{JoinWait, Source};
 use crate::transport::{Transport, TransportError};
 use crate::validate::{BaseUrl, TokenRequest};
 use crate::wire::{build_tenant_token_request, parse_tenant_token_response};
@@ -47,18 +48,29 @@ pub struct Stats {
     pub coalesced_waits: u64,
 }
 
-type SharedResult = Result<TokenGrant, Error>;
-
-enum Lookup {
-    Hit(TokenGrant),
-    Join(Wait<SharedResult>),
-    /// This call fetches; the epoch is the one its result must still match.
-    Lead(Rc<Flight<SharedResult>>, u64),
+/// How a `get` was answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Served<M> {
+    /// From the client's memory.
+    Memory,
+    /// By a fetch from the source that this call started.
+    Fetched(M),
+    /// By a fetch from the source that another call had started.
+    Joined(M),
 }
 
-struct State {
+type SharedResult<M> = Result<(TokenGrant, M), Error>;
+
+enum Lookup<M> {
+    Hit(TokenGrant),
+    Join(Wait<SharedResult<M>>),
+    /// This call fetches; the epoch is the one its result must still match.
+    Lead(Rc<Flight<SharedResult<M>>>, u64),
+}
+
+struct State<M> {
     cache: HashMap<CacheKey, TokenGrant>,
-    in_flight: HashMap<CacheKey, Rc<Flight<SharedResult>>>,
+    in_flight: HashMap<CacheKey, Rc<Flight<SharedResult<M>>>>,
     stats: Stats,
     /// Bumped by `invalidate`, so a fetch that started before an invalidation
     /// does not put its (possibly bad) token back into the cache.
@@ -71,20 +83,18 @@ struct State {
 /// cache doubles, keeping the amortised cost per insert constant.
 const MIN_SWEEP_AT: usize = 64;
 
-pub struct TokenClient<T, C> {
-    transport: T,
+pub struct TokenClient<S: Source, C> {
+    source: S,
     clock: C,
-    base_url: BaseUrl,
     freshness: Freshness,
-    state: RefCell<State>,
+    state: RefCell<State<S::Meta>>,
 }
 
-impl<T: Transport, C: Clock> TokenClient<T, C> {
-    pub fn new(transport: T, clock: C, base_url: BaseUrl, freshness: Freshness) -> Self {
+impl<S: Source, C: Clock> TokenClient<S, C> {
+    pub fn new(source: S, clock: C, freshness: Freshness) -> Self {
         Self {
-            transport,
+            source,
             clock,
-            base_url,
             freshness,
             state: RefCell::new(State {
                 cache: HashMap::new(),
@@ -100,18 +110,35 @@ impl<T: Transport, C: Clock> TokenClient<T, C> {
         &self.clock
     }
 
-    pub fn transport(&self) -> &T {
-        &self.transport
+    pub fn source(&self) -> &S {
+        &self.source
     }
 
     /// A token for `request` with at least `min_validity` left, or the token of a
-    /// fresh fetch (which may have less, if Feishu handed out one that close to
-    /// expiry; it is then not cached).
+    /// fresh fetch (which may have less, if the source handed out one that close
+    /// to expiry; it is then not cached).
     pub async fn get(&self, request: &TokenRequest) -> Result<TokenGrant, Error> {
+        self.get_served(request).await.map(|(grant, _)| grant)
+    }
+
+    /// As [`Self::get`], also saying how the answer came about.
+    pub async fn get_served(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
         let key = CacheKey::new(&request.app_access_token, &request.tenant_key);
         let (flight, epoch) = match self.lookup(&key) {
-            Lookup::Hit(grant) => return Ok(grant),
-            Lookup::Join(wait) => return wait.await,
+            Lookup::Hit(grant) => return Ok((grant, Served::Memory)),
+            Lookup::Join(wait) => {
+                let shared = match self.source.join_wait() {
+                    JoinWait::Wake => wait.await,
+                    JoinWait::Poll {
+                        every_ms,
+                        at_most_ms,
+                    } => self.poll_join(&wait, every_ms, at_most_ms).await,
+                };
+                return shared.map(|(g, m)| (g, Served::Joined(m)));
+            }
             Lookup::Lead(flight, epoch) => (flight, epoch),
         };
 
@@ -120,10 +147,28 @@ impl<T: Transport, C: Clock> TokenClient<T, C> {
             key,
             flight,
         };
-        let result =
-            fetch_tenant_token(&self.transport, &self.clock, &self.base_url, request).await;
+        let result = self.source.fetch(request).await;
         leader.finish(&result, epoch, self.freshness, self.clock.now_ms());
-        result
+        result.map(|(g, m)| (g, Served::Fetched(m)))
+    }
+
+    async fn poll_join(
+        &self,
+        wait: &Wait<SharedResult<S::Meta>>,
+        every_ms: u32,
+        at_most_ms: u32,
+    ) -> SharedResult<S::Meta> {
+        let mut waited: u32 = 0;
+        loop {
+            if let Some(result) = wait.ready() {
+                return result;
+            }
+            if waited >= at_most_ms {
+                return Err(Error::timeout(u64::from(waited)));
+            }
+            self.source.sleep(every_ms).await;
+            waited = waited.saturating_add(every_ms.max(1));
+        }
     }
 
     /// `f(grant, now_ms)` on the cached token for `request` if the freshness
@@ -149,7 +194,7 @@ impl<T: Transport, C: Clock> TokenClient<T, C> {
 
     /// Decides, under one borrow that ends before any await, whether this `get`
     /// is a hit, joins a fetch under way, or leads a new one.
-    fn lookup(&self, key: &CacheKey) -> Lookup {
+    fn lookup(&self, key: &CacheKey) -> Lookup<S::Meta> {
         let mut st = self.state.borrow_mut();
         let now = self.clock.now_ms();
         match st.cache.get(key) {
@@ -198,18 +243,18 @@ impl<T: Transport, C: Clock> TokenClient<T, C> {
 
 /// The `get` that fetches. If its future is dropped before the fetch ends, the
 /// waiters are released with an error instead of hanging.
-struct Leader<'a> {
-    state: &'a RefCell<State>,
+struct Leader<'a, M: Clone> {
+    state: &'a RefCell<State<M>>,
     key: CacheKey,
-    flight: Rc<Flight<SharedResult>>,
+    flight: Rc<Flight<SharedResult<M>>>,
 }
 
-impl Leader<'_> {
-    fn finish(self, result: &SharedResult, epoch: u64, freshness: Freshness, now: u64) {
+impl<M: Clone> Leader<'_, M> {
+    fn finish(self, result: &SharedResult<M>, epoch: u64, freshness: Freshness, now: u64) {
         {
             let mut st = self.state.borrow_mut();
             st.in_flight.remove(&self.key);
-            if let Ok(grant) = result {
+            if let Ok((grant, _)) = result {
                 if st.epoch == epoch && freshness.is_servable(grant, now) {
                     st.cache.insert(self.key.clone(), grant.clone());
                     sweep_if_due(&mut st, freshness, now);
@@ -220,7 +265,7 @@ impl Leader<'_> {
     }
 }
 
-impl Drop for Leader<'_> {
+impl<M: Clone> Drop for Leader<'_, M> {
     fn drop(&mut self) {
         if self.flight.is_complete() {
             return;
@@ -234,7 +279,7 @@ impl Drop for Leader<'_> {
     }
 }
 
-fn sweep_if_due(st: &mut State, freshness: Freshness, now: u64) {
+fn sweep_if_due<M>(st: &mut State<M>, freshness: Freshness, now: u64) {
     if st.cache.len() < st.sweep_at {
         return;
     }

@@ -21,6 +21,18 @@ pub trait Clock {
     fn now_ms(&self) -> u64;
 }
 
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for std::rc::Rc<C> {
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+}
+
 /// The host's clock, for native callers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

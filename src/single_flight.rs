@@ -49,6 +49,13 @@ impl<T: Clone> Flight<T> {
     }
 }
 
+impl<T: Clone> Wait<T> {
+    /// The result if the flight has ended, without registering to be woken.
+    pub(crate) fn ready(&self) -> Option<T> {
+        self.flight.result.borrow().clone()
+    }
+}
+
 pub(crate) struct Wait<T> {
     flight: Rc<Flight<T>>,
     /// Where our waker sits in the list, so re-polls replace it instead of

@@ -1,14 +1,15 @@
 //! The token client over a scripted transport and a hand-moved clock.
 
 use feishu_tenant_token::{
-    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, TokenClient, TokenRequest,
-    Transport, TransportError,
+    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, Served, Source,
+    TokenClient, TokenGrant, TokenRequest, Transport, TransportError, Upstream,
 };
 use futures::executor::block_on;
 use futures::future::join_all;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 const T0: u64 = 1_700_000_000_000;
@@ -91,8 +92,19 @@ fn req(app: &str, tenant: &str) -> TokenRequest {
     TokenRequest::parse(Some(app), Some(tenant)).unwrap()
 }
 
-fn client(t: Scripted, clock: ManualClock) -> TokenClient<Scripted, ManualClock> {
-    TokenClient::new(t, clock, BaseUrl::default(), Freshness::default())
+type Client = TokenClient<Upstream<Scripted, Rc<ManualClock>>, Rc<ManualClock>>;
+
+fn client_with(t: Scripted, freshness: Freshness) -> Client {
+    let clock = Rc::new(ManualClock::at(T0));
+    TokenClient::new(
+        Upstream::new(t, Rc::clone(&clock), BaseUrl::default()),
+        clock,
+        freshness,
+    )
+}
+
+fn client(t: Scripted) -> Client {
+    client_with(t, Freshness::default())
 }
 
 /// A token per (call number): lets tests see which fetch a token came from.
@@ -102,7 +114,7 @@ fn numbered(expire: u64) -> Scripted {
 
 #[test]
 fn miss_then_hit_without_a_second_request() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     let r = req("a-1", "tenant1");
     let first = block_on(c.get(&r)).unwrap();
     let second = block_on(c.get(&r)).unwrap();
@@ -118,21 +130,20 @@ fn miss_then_hit_without_a_second_request() {
 
 #[test]
 fn the_request_sent_is_the_built_one() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     block_on(c.get(&req("a-1", "tenant1"))).unwrap();
     let t = &c_transport_sent(&c)[0];
     assert!(t.url.ends_with("/open-apis/auth/v3/tenant_access_token"));
     assert!(t.body.contains(r#""tenant_key":"tenant1""#));
 }
 
-fn c_transport_sent(c: &TokenClient<Scripted, ManualClock>) -> Vec<HttpRequest> {
-    // The transport is owned by the client; reach it through a fetch-free path.
-    c.transport().sent.borrow().clone()
+fn c_transport_sent(c: &Client) -> Vec<HttpRequest> {
+    c.source().transport().sent.borrow().clone()
 }
 
 #[test]
 fn refetches_once_fewer_than_min_validity_secs_remain() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     let r = req("a-1", "tenant1");
     assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-0");
     c.clock().advance_secs(5400); // exactly 1800 s left: still served
@@ -144,7 +155,7 @@ fn refetches_once_fewer_than_min_validity_secs_remain() {
 
 #[test]
 fn a_token_arriving_with_less_than_min_validity_is_returned_but_not_cached() {
-    let c = client(numbered(1000), ManualClock::at(T0));
+    let c = client(numbered(1000));
     let r = req("a-1", "tenant1");
     assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-0");
     assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-1");
@@ -153,12 +164,7 @@ fn a_token_arriving_with_less_than_min_validity_is_returned_but_not_cached() {
 
 #[test]
 fn custom_min_validity_is_honoured() {
-    let c = TokenClient::new(
-        numbered(100),
-        ManualClock::at(T0),
-        BaseUrl::default(),
-        Freshness::new(60),
-    );
+    let c = client_with(numbered(100), Freshness::new(60));
     let r = req("a-1", "tenant1");
     block_on(c.get(&r)).unwrap();
     c.clock().advance_secs(40);
@@ -171,7 +177,7 @@ fn custom_min_validity_is_honoured() {
 
 #[test]
 fn two_apps_for_one_tenant_never_share_a_token() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     let a = block_on(c.get(&req("a-app-one", "tenant1"))).unwrap();
     let b = block_on(c.get(&req("a-app-two", "tenant1"))).unwrap();
     assert_ne!(a.token, b.token);
@@ -182,7 +188,7 @@ fn two_apps_for_one_tenant_never_share_a_token() {
 
 #[test]
 fn two_tenants_never_share_a_token() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     let a = block_on(c.get(&req("a-1", "tenant1"))).unwrap();
     let b = block_on(c.get(&req("a-1", "tenant2"))).unwrap();
     assert_ne!(a.token, b.token);
@@ -190,7 +196,7 @@ fn two_tenants_never_share_a_token() {
 
 #[test]
 fn a_hundred_concurrent_cold_gets_make_one_request() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     let r = req("a-1", "tenant1");
     let results = block_on(join_all((0..100).map(|_| c.get(&r))));
     assert!(
@@ -202,7 +208,7 @@ fn a_hundred_concurrent_cold_gets_make_one_request() {
     assert_eq!(s.upstream_calls, 1);
     assert_eq!(s.misses, 100);
     assert_eq!(s.coalesced_waits, 99);
-    assert_eq!(c.transport().calls(), 1);
+    assert_eq!(c.source().transport().calls(), 1);
 }
 
 #[test]
@@ -218,7 +224,7 @@ fn concurrent_gets_share_an_error_and_it_is_not_cached() {
             ok("t-good", 7200)
         }
     });
-    let c = client(t, ManualClock::at(T0));
+    let c = client(t);
     let r = req("a-1", "tenant1");
     let results = block_on(join_all((0..10).map(|_| c.get(&r))));
     for res in &results {
@@ -236,7 +242,7 @@ fn transport_failures_map_to_network_and_timeout() {
         0 => Err(TransportError::Network("connection reset".into())),
         _ => Err(TransportError::Timeout { after_ms: 250 }),
     });
-    let c = client(t, ManualClock::at(T0));
+    let c = client(t);
     let r = req("a-1", "tenant1");
     let e = block_on(c.get(&r)).unwrap_err();
     assert_eq!(e.code(), ErrorCode::NetworkError);
@@ -255,14 +261,14 @@ fn an_upstream_echo_of_the_app_token_is_scrubbed() {
             body: r#"{"code":10003,"msg":"bad a-very-secret-app-token"}"#.into(),
         })
     });
-    let c = client(t, ManualClock::at(T0));
+    let c = client(t);
     let e = block_on(c.get(&req("a-very-secret-app-token", "tenant1"))).unwrap_err();
     assert!(!format!("{e} {e:?}").contains("a-very-secret-app-token"));
 }
 
 #[test]
 fn invalidate_evicts_one_tenant_for_every_app() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     block_on(c.get(&req("a-1", "tenant1"))).unwrap();
     block_on(c.get(&req("a-2", "tenant1"))).unwrap();
     block_on(c.get(&req("a-1", "tenant2"))).unwrap();
@@ -286,7 +292,7 @@ fn invalidate_evicts_one_tenant_for_every_app() {
 
 #[test]
 fn a_fetch_overtaken_by_invalidate_is_not_cached() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     let r = req("a-1", "tenant1");
     let mut fut = Box::pin(c.get(&r));
     let waker = futures::task::noop_waker();
@@ -302,7 +308,7 @@ fn a_fetch_overtaken_by_invalidate_is_not_cached() {
 
 #[test]
 fn a_cancelled_leader_releases_its_waiters_with_an_error() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     let r = req("a-1", "tenant1");
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
@@ -321,7 +327,7 @@ fn a_cancelled_leader_releases_its_waiters_with_an_error() {
 
 #[test]
 fn expired_entries_are_swept_as_the_cache_grows() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     for i in 0..63 {
         block_on(c.get(&req("a-1", &format!("old{i}")))).unwrap();
     }
@@ -332,7 +338,7 @@ fn expired_entries_are_swept_as_the_cache_grows() {
 
 #[test]
 fn with_cached_serves_only_fresh_tokens_and_counts_hits() {
-    let c = client(numbered(7200), ManualClock::at(T0));
+    let c = client(numbered(7200));
     let r = req("a-1", "tenant1");
     let cached = |r: &TokenRequest| c.with_cached(r, |g, now| (g.clone(), now));
     assert_eq!(cached(&r), None);
@@ -347,4 +353,111 @@ fn with_cached_serves_only_fresh_tokens_and_counts_hits() {
     c.clock().advance_secs(5401);
     assert_eq!(cached(&r), None);
     assert_eq!(c.stats().hits, 1);
+}
+
+#[test]
+fn get_served_says_how_each_answer_came_about() {
+    let c = client(numbered(7200));
+    let r = req("a-1", "tenant1");
+    let answers = block_on(join_all((0..3).map(|_| c.get_served(&r))));
+    let served: Vec<_> = answers.into_iter().map(|a| a.unwrap().1).collect();
+    assert_eq!(
+        served,
+        [Served::Fetched(()), Served::Joined(()), Served::Joined(())]
+    );
+    assert_eq!(block_on(c.get_served(&r)).unwrap().1, Served::Memory);
+}
+
+/// Upstream, but joiners poll on their own timer (the Worker's mode).
+struct Polling(Upstream<Scripted, Rc<ManualClock>>);
+
+impl Source for Polling {
+    type Meta = ();
+    fn fetch(
+        &self,
+        request: &TokenRequest,
+    ) -> impl Future<Output = Result<(TokenGrant, ()), feishu_tenant_token::Error>> {
+        self.0.fetch(request)
+    }
+    fn join_wait(&self) -> JoinWait {
+        JoinWait::Poll {
+            every_ms: 10,
+            at_most_ms: 30,
+        }
+    }
+    fn sleep(&self, _ms: u32) -> impl Future<Output = ()> {
+        YieldOnce(Some(()), false)
+    }
+}
+
+fn polling_client(t: Scripted) -> TokenClient<Polling, Rc<ManualClock>> {
+    let clock = Rc::new(ManualClock::at(T0));
+    TokenClient::new(
+        Polling(Upstream::new(t, Rc::clone(&clock), BaseUrl::default())),
+        clock,
+        Freshness::default(),
+    )
+}
+
+#[test]
+fn polling_joiners_get_the_leaders_result_without_being_woken() {
+    let c = polling_client(numbered(7200));
+    let r = req("a-1", "tenant1");
+    let results = block_on(join_all((0..5).map(|_| c.get_served(&r))));
+    for (i, res) in results.into_iter().enumerate() {
+        let (g, served) = res.unwrap();
+        assert_eq!(g.token.expose_secret(), "t-0");
+        assert_eq!(
+            served,
+            if i == 0 {
+                Served::Fetched(())
+            } else {
+                Served::Joined(())
+            }
+        );
+    }
+    assert_eq!(c.stats().upstream_calls, 1);
+}
+
+#[test]
+fn polling_joiners_give_up_after_at_most_ms() {
+    struct Never;
+    impl Transport for Never {
+        fn post_json(&self, _: HttpRequest) -> impl Future<Output = Reply> {
+            std::future::pending()
+        }
+    }
+    let clock = Rc::new(ManualClock::at(T0));
+    struct PollingNever(Upstream<Never, Rc<ManualClock>>);
+    impl Source for PollingNever {
+        type Meta = ();
+        fn fetch(
+            &self,
+            request: &TokenRequest,
+        ) -> impl Future<Output = Result<(TokenGrant, ()), feishu_tenant_token::Error>> {
+            self.0.fetch(request)
+        }
+        fn join_wait(&self) -> JoinWait {
+            JoinWait::Poll {
+                every_ms: 10,
+                at_most_ms: 30,
+            }
+        }
+        fn sleep(&self, _ms: u32) -> impl Future<Output = ()> {
+            YieldOnce(Some(()), false)
+        }
+    }
+    let c = TokenClient::new(
+        PollingNever(Upstream::new(Never, Rc::clone(&clock), BaseUrl::default())),
+        clock,
+        Freshness::default(),
+    );
+    let r = req("a-1", "tenant1");
+    let mut leader = Box::pin(c.get(&r));
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(leader.as_mut().poll(&mut cx).is_pending());
+    let e = block_on(c.get(&r)).unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert!(e.message().contains("30 ms"), "{e}");
 }

@@ -7,6 +7,7 @@ use feishu_tenant_token::js::{FetchTransport, JsClock};
 use feishu_tenant_token::wire::{build_tenant_token_request, parse_tenant_token_response};
 use feishu_tenant_token::{
     BaseUrl, Clock, ErrorCode, Freshness, TokenClient, TokenRequest, Transport, TransportError,
+    Upstream,
 };
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -82,7 +83,11 @@ async fn a_refused_connection_is_a_network_error() {
 
 #[wasm_bindgen_test]
 async fn the_client_caches_over_fetch() {
-    let client = TokenClient::new(transport(5_000), JsClock, base(), Freshness::default());
+    let client = TokenClient::new(
+        Upstream::new(transport(5_000), JsClock, base()),
+        JsClock,
+        Freshness::default(),
+    );
     let req = TokenRequest::parse(Some(APP), Some(&fresh_tenant("cached"))).unwrap();
     let a = client.get(&req).await.unwrap();
     let b = client.get(&req).await.unwrap();
@@ -93,7 +98,11 @@ async fn the_client_caches_over_fetch() {
 
 #[wasm_bindgen_test]
 async fn feishu_errors_come_through_typed() {
-    let client = TokenClient::new(transport(5_000), JsClock, base(), Freshness::default());
+    let client = TokenClient::new(
+        Upstream::new(transport(5_000), JsClock, base()),
+        JsClock,
+        Freshness::default(),
+    );
     let req = TokenRequest::parse(Some("a-unknown"), Some("t")).unwrap();
     let e = client.get(&req).await.unwrap_err();
     assert_eq!(e.code(), ErrorCode::FeishuApiError);

@@ -1,13 +1,14 @@
 //! What the npm package exports. Doc comments here become the JSDoc of the
 //! generated `.d.ts`, so they speak to JS users.
 
-use super::convert::Record;
 use super::fetch::{FetchTransport, JsClock};
+use super::record::Record;
 use super::types::{OptionsArg, RequestArg};
 use super::{convert, errors};
 use crate::client::{TokenClient, fetch_tenant_token};
 use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
+use crate::source::Upstream;
 use core::future::Future;
 use core::task::{Context, Poll, Waker};
 use js_sys::Promise;
@@ -15,7 +16,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-type Client = TokenClient<FetchTransport, JsClock>;
+type Client = TokenClient<Upstream<FetchTransport, JsClock>, JsClock>;
 
 fn transport(o: &convert::Options) -> Result<FetchTransport, Error> {
     FetchTransport::new(o.fetch.clone(), o.timeout_ms).map_err(|m| Error::invalid_input(&m))
@@ -78,9 +79,8 @@ impl JsTenantTokenClient {
         let build = || -> Result<Client, Error> {
             let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
             Ok(TokenClient::new(
-                transport(&o)?,
+                Upstream::new(transport(&o)?, JsClock, o.base_url),
                 JsClock,
-                o.base_url,
                 Freshness::new(o.min_validity_secs),
             ))
         };

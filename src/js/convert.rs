@@ -3,6 +3,7 @@
 //! never a panic or a bare `TypeError`.
 
 use super::fetch::DEFAULT_TIMEOUT_MS;
+use super::record::Record;
 use crate::error::Error;
 use crate::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS, TokenGrant};
 use crate::validate::{BaseUrl, TokenRequest};
@@ -75,26 +76,6 @@ pub(crate) fn token_request(value: &JsValue) -> Result<TokenRequest, Error> {
         ))
     })?;
     TokenRequest::parse_as(app, tenant, ["appAccessToken", "tenantKey"])
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// A plain object this module made: setting a property on it cannot throw,
-    /// so the setter skips the try/catch wrapper `Reflect.set` needs.
-    #[wasm_bindgen(extends = Object)]
-    pub(crate) type Record;
-    #[wasm_bindgen(method, structural, indexing_setter)]
-    pub(crate) fn set(this: &Record, key: &JsValue, value: &JsValue);
-}
-
-impl Record {
-    pub(crate) fn new() -> Self {
-        Object::new().unchecked_into()
-    }
-    pub(crate) fn set_number(&self, key: &JsValue, v: u64) {
-        // Counters and epoch milliseconds stay far below 2^53.
-        self.set(key, &JsValue::from_f64(v as f64));
-    }
 }
 
 /// Property names used on every call, turned into JS strings once (decoding a

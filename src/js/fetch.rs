@@ -1,7 +1,7 @@
 //! The transport over the host's `fetch`, found on `globalThis` (never
 //! `window`, which Node, Deno, Bun and Workers lack) or supplied by the caller.
 
-use super::convert::Record;
+use super::record::Record;
 use crate::freshness::Clock;
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 use crate::wire::RATELIMIT_RESET_HEADER;
@@ -14,6 +14,7 @@ use web_sys::{AbortController, AbortSignal, Response};
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 
 /// `Date.now()`.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct JsClock;
 
 impl Clock for JsClock {

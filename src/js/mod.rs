@@ -1,11 +1,16 @@
-//! The npm API and the host bindings behind it (wasm32 only): the core bound to
-//! the host's `fetch` and clock. `FetchTransport` and `JsClock` are public so
-//! other wasm crates (the Worker) use the very same transport.
+//! Host bindings (wasm32 only): the fetch transport and clock, and with the
+//! `npm` feature the npm API over them. `FetchTransport` and `JsClock` are
+//! public so other wasm crates (the Worker) use the very same transport.
 
+#[cfg(feature = "npm")]
 mod api;
+#[cfg(feature = "npm")]
 mod convert;
+#[cfg(feature = "npm")]
 mod errors;
 mod fetch;
+mod record;
+#[cfg(feature = "npm")]
 mod types;
 
 pub use fetch::{DEFAULT_TIMEOUT_MS, FetchTransport, JsClock};

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the Worker into worker/build/ with worker-build, pointing it at the
+# project's own wasm-bindgen, wasm-opt and esbuild (it would otherwise try to
+# download them, which fails offline). wrangler.toml's [build] runs this, so
+# `wrangler dev` and `wrangler deploy` build the same way.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
+for b in "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN" "$ESBUILD_BIN"; do
+  [ -x "$b" ] || { echo "build-worker: $b is missing: run scripts/setup.sh" >&2; exit 1; }
+done
+cd worker
+worker-build --release
+wasm=build/index_bg.wasm
+[ -f "$wasm" ] || wasm=$(ls build/*.wasm | head -n1)
+echo "worker built: $wasm $(stat -c %s "$wasm") bytes ($(gzip -9 -c "$wasm" | wc -c) gzip -9)"

@@ -1,0 +1,145 @@
+//! How tokens are kept in Workers KV: the key format, the stored value and
+//! its expiration TTL. Pure functions; the Worker does the I/O.
+//!
+//! Key: `tat:v1:<app binding>:<tenant_key>`, `<app binding>` being 64 lowercase
+//! hex digits of [`AppBinding`](crate::cache_key::AppBinding) (never the raw
+//! `app_access_token`). Value: `{"v":1,"tenant_access_token":"t-…","expires_at_ms":…}`.
+
+use crate::cache_key::CacheKey;
+use crate::freshness::{Freshness, TokenGrant};
+use crate::json::{self, Member, Value};
+use crate::secret::TenantAccessToken;
+use crate::validate::MAX_TOKEN_BYTES;
+
+/// Workers KV refuses an `expiration_ttl` below 60 seconds (Cloudflare's KV
+/// limits; see ../shared/toolchain.md).
+pub const KV_MIN_EXPIRATION_TTL_SECS: u64 = 60;
+
+/// Workers KV accepts about one write per second to the same key and answers
+/// 429 beyond that (same source). The Worker writes a key only after an
+/// upstream fetch, which single-flight makes rare, and ignores a failed write.
+pub const KV_MAX_WRITES_PER_KEY_PER_SEC: u64 = 1;
+
+const VALUE_VERSION: i64 = 1;
+
+pub fn kv_key(key: &CacheKey) -> String {
+    format!("tat:v1:{}:{}", key.app.to_hex(), key.tenant)
+}
+
+pub fn encode_value(grant: &TokenGrant) -> String {
+    json::object(&[
+        ("v", Member::Int(VALUE_VERSION)),
+        (
+            "tenant_access_token",
+            Member::Str(grant.token.expose_secret()),
+        ),
+        (
+            "expires_at_ms",
+            Member::Int(i64::try_from(grant.expires_at_ms).unwrap_or(i64::MAX)),
+        ),
+    ])
+}
+
+/// The grant in a stored value, or `None` for anything unexpected (another
+/// version, a damaged entry): the caller then treats the key as absent.
+pub fn decode_value(text: &str) -> Option<TokenGrant> {
+    let v = json::parse(text).ok()?;
+    if v.get("v").and_then(Value::as_i64) != Some(VALUE_VERSION) {
+        return None;
+    }
+    let token = v.get("tenant_access_token").and_then(Value::as_str)?;
+    if token.is_empty()
+        || token.len() > MAX_TOKEN_BYTES
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return None;
+    }
+    let expires_at_ms = u64::try_from(v.get("expires_at_ms").and_then(Value::as_i64)?).ok()?;
+    Some(TokenGrant {
+        token: TenantAccessToken::new(token),
+        expires_at_ms,
+    })
+}
+
+/// The `expiration_ttl` for storing `grant` at `now_ms`: until the freshness
+/// rule stops serving it, but never below KV's minimum. `None` if it is not
+/// servable now (do not store it). An entry may thus outlive its usefulness by
+/// up to a minute; every read checks freshness again, so that is harmless.
+pub fn expiration_ttl(grant: &TokenGrant, now_ms: u64, freshness: Freshness) -> Option<u64> {
+    if !freshness.is_servable(grant, now_ms) {
+        return None;
+    }
+    let servable_ms = grant
+        .expires_at_ms
+        .saturating_sub(now_ms)
+        .saturating_sub(freshness.min_validity_secs() * 1000);
+    Some((servable_ms / 1000).max(KV_MIN_EXPIRATION_TTL_SECS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::AppAccessToken;
+    use crate::validate::TenantKey;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn grant(expires_in_secs: u64) -> TokenGrant {
+        TokenGrant::new(TenantAccessToken::new("t-abc"), NOW, expires_in_secs)
+    }
+
+    #[test]
+    fn key_has_the_documented_shape_and_no_raw_token() {
+        let key = CacheKey::new(
+            &AppAccessToken::new("a-32bd8551db2f081cbfd26293f27516390b9feb04"),
+            &TenantKey::parse("73658811060f175d").unwrap(),
+        );
+        let k = kv_key(&key);
+        let parts: Vec<&str> = k.split(':').collect();
+        assert_eq!(parts.len(), 4, "{k}");
+        assert_eq!(&parts[..2], ["tat", "v1"]);
+        assert_eq!(parts[2], key.app.to_hex());
+        assert_eq!(parts[2].len(), 64);
+        assert_eq!(parts[3], "73658811060f175d");
+        assert!(!k.contains("32bd8551"));
+    }
+
+    #[test]
+    fn values_round_trip_and_junk_is_absent() {
+        let g = grant(7200);
+        let text = encode_value(&g);
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"v":1,"tenant_access_token":"t-abc","expires_at_ms":{}}}"#,
+                NOW + 7_200_000
+            )
+        );
+        assert_eq!(decode_value(&text), Some(g));
+        for junk in [
+            "",
+            "t-abc",
+            "{}",
+            r#"{"v":2,"tenant_access_token":"t-abc","expires_at_ms":1}"#,
+            r#"{"v":1,"tenant_access_token":"","expires_at_ms":1}"#,
+            r#"{"v":1,"tenant_access_token":"t a","expires_at_ms":1}"#,
+            r#"{"v":1,"tenant_access_token":"t-abc","expires_at_ms":-1}"#,
+            r#"{"v":1,"tenant_access_token":"t-abc"}"#,
+        ] {
+            assert_eq!(decode_value(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn ttl_lasts_while_servable_and_respects_the_kv_minimum() {
+        let f = Freshness::default();
+        assert_eq!(expiration_ttl(&grant(7200), NOW, f), Some(5400));
+        assert_eq!(expiration_ttl(&grant(1830), NOW, f), Some(60));
+        assert_eq!(expiration_ttl(&grant(1800), NOW, f), Some(60));
+        assert_eq!(expiration_ttl(&grant(1799), NOW, f), None);
+        assert_eq!(
+            expiration_ttl(&grant(120), NOW, Freshness::new(0)),
+            Some(120)
+        );
+    }
+}

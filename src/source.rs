@@ -1,0 +1,80 @@
+//! Where the client gets a token when its memory has none: a [`Source`].
+//!
+//! The npm module fetches straight from Feishu ([`Upstream`]); the Worker
+//! puts Workers KV in front of that. Either way the client's memory cache and
+//! single-flight sit above, so a source is asked at most once per key at a time.
+
+use crate::client::fetch_tenant_token;
+use crate::error::Error;
+use crate::freshness::{Clock, TokenGrant};
+use crate::transport::Transport;
+use crate::validate::{BaseUrl, TokenRequest};
+use core::future::Future;
+
+pub trait Source {
+    /// What a fetch reports besides the grant (which layer answered, timings),
+    /// passed to every caller that shared the fetch.
+    type Meta: Clone;
+
+    fn fetch(
+        &self,
+        request: &TokenRequest,
+    ) -> impl Future<Output = Result<(TokenGrant, Self::Meta), Error>>;
+
+    /// How a call waits for a fetch that another call started.
+    fn join_wait(&self) -> JoinWait {
+        JoinWait::Wake
+    }
+
+    /// A timer, for [`JoinWait::Poll`].
+    fn sleep(&self, _ms: u32) -> impl Future<Output = ()> {
+        core::future::ready(())
+    }
+}
+
+/// How a call waits for a fetch that another call started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinWait {
+    /// The fetching call wakes it when it ends.
+    Wake,
+    /// It checks every `every_ms` on its own timer, giving up (TIMEOUT) after
+    /// `at_most_ms`. For hosts where one request may not resume another:
+    /// workerd cancels a request that waits on nothing of its own as hung,
+    /// and drops a wake-up coming from another request's context.
+    Poll { every_ms: u32, at_most_ms: u32 },
+}
+
+/// Feishu itself (or a proxy / sandbox at `base_url`), over a transport.
+pub struct Upstream<T, C> {
+    transport: T,
+    clock: C,
+    base_url: BaseUrl,
+}
+
+impl<T: Transport, C: Clock> Upstream<T, C> {
+    pub fn new(transport: T, clock: C, base_url: BaseUrl) -> Self {
+        Self {
+            transport,
+            clock,
+            base_url,
+        }
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    pub fn base_url(&self) -> &BaseUrl {
+        &self.base_url
+    }
+}
+
+impl<T: Transport, C: Clock> Source for Upstream<T, C> {
+    type Meta = ();
+
+    async fn fetch(&self, request: &TokenRequest) -> Result<(TokenGrant, ()), Error> {
+        fetch_tenant_token(&self.transport, &self.clock, &self.base_url, request)
+            .await
+            .map(|g| (g, ()))
+    }
+}

@@ -1,0 +1,139 @@
+//! The Worker's settings, from `wrangler.toml` vars (documented there).
+
+use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
+use feishu_tenant_token::js::DEFAULT_TIMEOUT_MS;
+use feishu_tenant_token::{BaseUrl, Freshness};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub base_url: BaseUrl,
+    pub freshness: Freshness,
+    pub timeout_ms: u32,
+    pub allowed_origins: Origins,
+}
+
+/// Which browser origins may call the Worker (CORS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origins {
+    Any,
+    Listed(Vec<String>),
+}
+
+impl Origins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Origins::Any => true,
+            Origins::Listed(list) => list.iter().any(|o| o == origin),
+        }
+    }
+}
+
+/// Longest accepted `UPSTREAM_TIMEOUT_MS`: Workers' own subrequest limits make
+/// anything longer moot.
+const MAX_TIMEOUT_MS: u32 = 60_000;
+
+impl Config {
+    /// `var(name)` reads one setting; a missing or empty one takes its default.
+    pub fn parse(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let base_url = match get("FEISHU_BASE_URL") {
+            Some(u) => {
+                BaseUrl::parse(&u).map_err(|e| format!("FEISHU_BASE_URL: {}", e.message()))?
+            }
+            None => BaseUrl::default(),
+        };
+        let min_validity = match get("MIN_VALIDITY_SECS") {
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= MAX_MIN_VALIDITY_SECS)
+                .ok_or(format!(
+                    "MIN_VALIDITY_SECS must be a whole number from 0 to {MAX_MIN_VALIDITY_SECS}"
+                ))?,
+            None => DEFAULT_MIN_VALIDITY_SECS,
+        };
+        let timeout_ms = match get("UPSTREAM_TIMEOUT_MS") {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_TIMEOUT_MS).contains(n))
+                .ok_or(format!(
+                    "UPSTREAM_TIMEOUT_MS must be a whole number from 1 to {MAX_TIMEOUT_MS}"
+                ))?,
+            None => DEFAULT_TIMEOUT_MS,
+        };
+        let allowed_origins = match get("ALLOWED_ORIGINS").as_deref() {
+            Some("*") => Origins::Any,
+            Some(list) => Origins::Listed(
+                list.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            ),
+            None => Origins::Listed(Vec::new()),
+        };
+        Ok(Self {
+            base_url,
+            freshness: Freshness::new(min_validity),
+            timeout_ms,
+            allowed_origins,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::parse(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.base_url.as_str(), "https://open.feishu.cn");
+        assert_eq!(c.freshness.min_validity_secs(), 1800);
+        assert_eq!(c.timeout_ms, 10_000);
+        assert!(!c.allowed_origins.allows("http://localhost:8080"));
+    }
+
+    #[test]
+    fn values_and_errors() {
+        let c = parse(&[
+            ("FEISHU_BASE_URL", "http://127.0.0.1:8790"),
+            ("MIN_VALIDITY_SECS", "60"),
+            ("UPSTREAM_TIMEOUT_MS", "500"),
+            (
+                "ALLOWED_ORIGINS",
+                "http://127.0.0.1:8080/, https://demo.example",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.base_url.as_str(), "http://127.0.0.1:8790");
+        assert_eq!(c.freshness.min_validity_secs(), 60);
+        assert_eq!(c.timeout_ms, 500);
+        assert!(c.allowed_origins.allows("http://127.0.0.1:8080"));
+        assert!(c.allowed_origins.allows("https://demo.example"));
+        assert!(!c.allowed_origins.allows("https://evil.example"));
+        assert!(
+            parse(&[("ALLOWED_ORIGINS", "*")])
+                .unwrap()
+                .allowed_origins
+                .allows("x")
+        );
+        assert!(parse(&[("FEISHU_BASE_URL", "http://open.feishu.cn")]).is_err());
+        assert!(parse(&[("MIN_VALIDITY_SECS", "7201")]).is_err());
+        assert!(parse(&[("MIN_VALIDITY_SECS", "abc")]).is_err());
+        assert!(parse(&[("UPSTREAM_TIMEOUT_MS", "0")]).is_err());
+    }
+}

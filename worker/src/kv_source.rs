@@ -1,0 +1,131 @@
+//! The source behind the isolate's memory: Workers KV, then Feishu. KV trouble
+//! (a failed read, a refused write) never fails a request; it is logged and
+//! the request goes on as if the entry were absent.
+
+use feishu_tenant_token::cache_key::CacheKey;
+use feishu_tenant_token::js::{FetchTransport, JsClock};
+use feishu_tenant_token::{
+    Clock, Error, Freshness, JoinWait, Source, TokenGrant, TokenRequest, Upstream, kv,
+};
+use std::time::Duration;
+use worker::{Delay, KvStore, console_warn};
+
+/// How often a request that joined another's fetch checks for the result.
+/// workerd cancels a request that waits on nothing of its own, and will not
+/// let one request resume another, so joiners poll on their own timers.
+const JOIN_POLL_MS: u32 = 10;
+
+/// A joiner waits this much longer than the upstream timeout before giving
+/// up: the fetching request may take a KV read and write besides.
+const JOIN_SLACK_MS: u32 = 5_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    Kv,
+    Upstream,
+}
+
+/// What one fetch did, for the `x-cache` and `server-timing` headers.
+#[derive(Clone, Copy, Debug)]
+pub struct Trace {
+    pub layer: Layer,
+    pub kv_ms: u64,
+    pub upstream_ms: Option<u64>,
+}
+
+pub struct KvThenUpstream {
+    kv: KvStore,
+    upstream: Upstream<FetchTransport, JsClock>,
+    freshness: Freshness,
+    upstream_timeout_ms: u32,
+}
+
+impl KvThenUpstream {
+    pub fn new(
+        kv: KvStore,
+        upstream: Upstream<FetchTransport, JsClock>,
+        freshness: Freshness,
+        upstream_timeout_ms: u32,
+    ) -> Self {
+        Self {
+            kv,
+            upstream,
+            freshness,
+            upstream_timeout_ms,
+        }
+    }
+
+    async fn read(&self, key: &str) -> Option<TokenGrant> {
+        match self.kv.get(key).text().await {
+            Ok(text) => text.as_deref().and_then(kv::decode_value),
+            Err(e) => {
+                console_warn!(
+                    "{{\"event\":\"kv_get_failed\",\"error\":{:?}}}",
+                    e.to_string()
+                );
+                None
+            }
+        }
+    }
+
+    async fn write(&self, key: &str, grant: &TokenGrant, now_ms: u64) -> u64 {
+        let Some(ttl) = kv::expiration_ttl(grant, now_ms, self.freshness) else {
+            return 0;
+        };
+        let started = JsClock.now_ms();
+        let put = match self.kv.put(key, kv::encode_value(grant)) {
+            Ok(builder) => builder.expiration_ttl(ttl).execute().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = put {
+            console_warn!(
+                "{{\"event\":\"kv_put_failed\",\"error\":{:?}}}",
+                e.to_string()
+            );
+        }
+        JsClock.now_ms().saturating_sub(started)
+    }
+}
+
+impl Source for KvThenUpstream {
+    type Meta = Trace;
+
+    fn join_wait(&self) -> JoinWait {
+        JoinWait::Poll {
+            every_ms: JOIN_POLL_MS,
+            at_most_ms: self.upstream_timeout_ms.saturating_add(JOIN_SLACK_MS),
+        }
+    }
+
+    async fn sleep(&self, ms: u32) {
+        Delay::from(Duration::from_millis(u64::from(ms))).await;
+    }
+
+    async fn fetch(&self, request: &TokenRequest) -> Result<(TokenGrant, Trace), Error> {
+        let key = kv::kv_key(&CacheKey::new(
+            &request.app_access_token,
+            &request.tenant_key,
+        ));
+        let t0 = JsClock.now_ms();
+        let stored = self.read(&key).await;
+        let t1 = JsClock.now_ms();
+        // Whatever KV returns, the freshness rule decides.
+        if let Some(grant) = stored.filter(|g| self.freshness.is_servable(g, t1)) {
+            let trace = Trace {
+                layer: Layer::Kv,
+                kv_ms: t1 - t0,
+                upstream_ms: None,
+            };
+            return Ok((grant, trace));
+        }
+        let (grant, ()) = self.upstream.fetch(request).await?;
+        let t2 = JsClock.now_ms();
+        let write_ms = self.write(&key, &grant, t2).await;
+        let trace = Trace {
+            layer: Layer::Upstream,
+            kv_ms: t1 - t0 + write_ms,
+            upstream_ms: Some(t2 - t1),
+        };
+        Ok((grant, trace))
+    }
+}

@@ -1,0 +1,169 @@
+//! Every response the Worker writes: Feishu's shape for tokens and upstream
+//! errors, `{"code","msg","error"}` with a local code for everything else.
+
+use crate::kv_source::{Layer, Trace};
+use feishu_tenant_token::json::{self, Member};
+use feishu_tenant_token::{Error, ErrorCode, Served, TokenGrant};
+use worker::{Headers, Response, Result};
+
+/// Local error codes, documented in the README next to Feishu's. They sit
+/// outside Feishu's ranges so a client can tell the two apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Local {
+    BadBody,
+    InvalidField,
+    OriginNotAllowed,
+    NotFound,
+    MethodNotAllowed,
+    TooLarge,
+    UnsupportedMediaType,
+    Misconfigured,
+    UpstreamUnreachable,
+    UpstreamBadAnswer,
+    UpstreamTimeout,
+}
+
+impl Local {
+    /// (`code`, HTTP status, stable name)
+    pub const fn parts(self) -> (i64, u16, &'static str) {
+        match self {
+            Local::BadBody => (40000, 400, "BAD_BODY"),
+            Local::InvalidField => (40001, 400, "INVALID_INPUT"),
+            Local::OriginNotAllowed => (40300, 403, "ORIGIN_NOT_ALLOWED"),
+            Local::NotFound => (40400, 404, "NOT_FOUND"),
+            Local::MethodNotAllowed => (40500, 405, "METHOD_NOT_ALLOWED"),
+            Local::TooLarge => (41300, 413, "BODY_TOO_LARGE"),
+            Local::UnsupportedMediaType => (41500, 415, "UNSUPPORTED_MEDIA_TYPE"),
+            Local::Misconfigured => (50000, 500, "MISCONFIGURED"),
+            Local::UpstreamUnreachable => (50200, 502, "NETWORK_ERROR"),
+            Local::UpstreamBadAnswer => (50201, 502, "BAD_UPSTREAM_ANSWER"),
+            Local::UpstreamTimeout => (50400, 504, "TIMEOUT"),
+        }
+    }
+}
+
+pub fn json_response(status: u16, body: String) -> Result<Response> {
+    let mut resp = Response::from_bytes(body.into_bytes())?.with_status(status);
+    let h = resp.headers_mut();
+    h.set("content-type", "application/json; charset=utf-8")?;
+    h.set("cache-control", "no-store")?;
+    Ok(resp)
+}
+
+pub fn local(kind: Local, msg: &str) -> Result<Response> {
+    let (code, status, name) = kind.parts();
+    json_response(
+        status,
+        json::object(&[
+            ("code", Member::Int(code)),
+            ("msg", Member::Str(msg)),
+            ("error", Member::Str(name)),
+        ]),
+    )
+}
+
+pub fn with_headers(mut resp: Response, headers: &Headers) -> Result<Response> {
+    for (k, v) in headers.entries() {
+        resp.headers_mut().set(&k, &v)?;
+    }
+    Ok(resp)
+}
+
+/// A token in Feishu's shape; `expire` is the seconds left at `now_ms`.
+pub fn token(grant: &TokenGrant, now_ms: u64, served: &Served<Trace>) -> Result<Response> {
+    let expire = i64::try_from(grant.remaining_secs(now_ms)).unwrap_or(i64::MAX);
+    let mut resp = json_response(
+        200,
+        json::object(&[
+            ("code", Member::Int(0)),
+            ("msg", Member::Str("ok")),
+            (
+                "tenant_access_token",
+                Member::Str(grant.token.expose_secret()),
+            ),
+            ("expire", Member::Int(expire)),
+        ]),
+    )?;
+    let (trace, coalesced) = match served {
+        Served::Memory => (None, false),
+        Served::Fetched(t) => (Some(t), false),
+        Served::Joined(t) => (Some(t), true),
+    };
+    let (hit, layer, timing) = match trace {
+        None => ("HIT", "memory", "memory;dur=0".to_owned()),
+        Some(Trace {
+            layer: Layer::Kv,
+            kv_ms,
+            ..
+        }) => ("HIT", "kv", format!("kv;dur={kv_ms}")),
+        Some(Trace {
+            layer: Layer::Upstream,
+            kv_ms,
+            upstream_ms,
+        }) => (
+            "MISS",
+            "upstream",
+            format!("kv;dur={kv_ms}, upstream;dur={}", upstream_ms.unwrap_or(0)),
+        ),
+    };
+    let h = resp.headers_mut();
+    h.set("x-cache", hit)?;
+    h.set("x-cache-layer", layer)?;
+    h.set("server-timing", &timing)?;
+    if coalesced {
+        h.set("x-cache-coalesced", "1")?;
+    }
+    Ok(resp)
+}
+
+/// An upstream failure: Feishu's own `code`/`msg` when Feishu answered with
+/// them, a local code otherwise.
+pub fn upstream_error(e: &Error) -> Result<Response> {
+    match e.code() {
+        ErrorCode::FeishuApiError | ErrorCode::RateLimited if e.feishu_code().is_some() => {
+            let status = match e.code() {
+                ErrorCode::RateLimited => 429,
+                _ => e.http_status().filter(|s| *s >= 400).unwrap_or(400),
+            };
+            let mut resp = json_response(
+                status,
+                json::object(&[
+                    ("code", Member::Int(e.feishu_code().unwrap_or_default())),
+                    ("msg", Member::Str(e.feishu_msg().unwrap_or_default())),
+                ]),
+            )?;
+            rate_limit_headers(&mut resp, e)?;
+            Ok(resp)
+        }
+        ErrorCode::RateLimited => {
+            let mut resp = json_response(
+                429,
+                json::object(&[
+                    (
+                        "code",
+                        Member::Int(feishu_tenant_token::wire::RATE_LIMITED_CODE),
+                    ),
+                    ("msg", Member::Str(e.message())),
+                    ("error", Member::Str("RATE_LIMITED")),
+                ]),
+            )?;
+            rate_limit_headers(&mut resp, e)?;
+            Ok(resp)
+        }
+        ErrorCode::Timeout => local(Local::UpstreamTimeout, e.message()),
+        ErrorCode::NetworkError => local(Local::UpstreamUnreachable, e.message()),
+        ErrorCode::InvalidInput => local(Local::InvalidField, e.message()),
+        ErrorCode::HttpError | ErrorCode::InvalidResponse | ErrorCode::FeishuApiError => {
+            local(Local::UpstreamBadAnswer, e.message())
+        }
+    }
+}
+
+fn rate_limit_headers(resp: &mut Response, e: &Error) -> Result<()> {
+    if e.code() == ErrorCode::RateLimited {
+        let secs = e.retry_after_secs().unwrap_or(1).to_string();
+        resp.headers_mut().set("retry-after", &secs)?;
+        resp.headers_mut().set("x-ogw-ratelimit-reset", &secs)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Routing and request checks. Nothing a caller sends can produce a 500.
+
+use crate::config::Config;
+use crate::cors::Cors;
+use crate::kv_source::KvThenUpstream;
+use crate::reply::{self, Local};
+use feishu_tenant_token::js::{FetchTransport, JsClock};
+use feishu_tenant_token::json::{self, Value};
+use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
+use feishu_tenant_token::{Clock, TokenClient, TokenRequest, Upstream};
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{Env, Method, Request, Response, Result};
+
+/// Largest request body accepted (issue #3: 16 KiB). Feishu's own body is
+/// two short strings; even 4 KiB tokens fit with room to spare.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+const HEALTH_PATH: &str = "/healthz";
+
+type Client = TokenClient<KvThenUpstream, JsClock>;
+
+thread_local! {
+    /// The isolate's memory layer, shared by every request it serves, so
+    /// concurrent requests for one key make one KV read and one upstream call.
+    static CLIENT: RefCell<Option<Rc<Client>>> = const { RefCell::new(None) };
+}
+
+pub async fn handle(req: Request, env: &Env) -> Result<Response> {
+    let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()));
+    let origin = req.headers().get("origin")?;
+    let config = match config {
+        Ok(c) => c,
+        Err(why) => {
+            return reply::local(
+                Local::Misconfigured,
+                &format!("worker misconfigured: {why}"),
+            );
+        }
+    };
+    let cors = Cors::new(&config.allowed_origins, origin.clone());
+    let path = req.path();
+    let known = path == TENANT_TOKEN_PATH || path == HEALTH_PATH;
+    let resp = match req.method() {
+        Method::Options if known && origin.is_some() => {
+            if !cors.is_allowed() {
+                return reply::local(
+                    Local::OriginNotAllowed,
+                    "this origin is not in ALLOWED_ORIGINS",
+                );
+            }
+            let resp = Response::empty()?.with_status(204);
+            reply::with_headers(resp, &cors.preflight_headers()?)
+        }
+        Method::Post if path == TENANT_TOKEN_PATH => tenant_token(req, env, &config).await,
+        Method::Get | Method::Head if path == HEALTH_PATH => {
+            reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
+        }
+        _ if path == TENANT_TOKEN_PATH => method_not_allowed("POST, OPTIONS"),
+        _ if path == HEALTH_PATH => method_not_allowed("GET, HEAD, OPTIONS"),
+        _ => reply::local(Local::NotFound, "no such path"),
+    }?;
+    cors.apply(resp)
+}
+
+fn method_not_allowed(allow: &str) -> Result<Response> {
+    let mut resp = reply::local(Local::MethodNotAllowed, &format!("use {allow}"))?;
+    resp.headers_mut().set("allow", allow)?;
+    Ok(resp)
+}
+
+async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
+    let content_type = req.headers().get("content-type")?.unwrap_or_default();
+    if !is_json(&content_type) {
+        return reply::local(
+            Local::UnsupportedMediaType,
+            "content-type must be application/json",
+        );
+    }
+    let declared = req.headers().get("content-length")?;
+    if declared
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_some_and(|l| l > MAX_BODY_BYTES as u64)
+    {
+        return too_large();
+    }
+    let Ok(bytes) = req.bytes().await else {
+        return reply::local(Local::BadBody, "the request body could not be read");
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return too_large();
+    }
+    let request = match parse_body(&bytes) {
+        Ok(r) => r,
+        Err((kind, msg)) => return reply::local(kind, &msg),
+    };
+    let client = match client(env, config) {
+        Ok(c) => c,
+        Err(why) => return reply::local(Local::Misconfigured, &why),
+    };
+    match client.get_served(&request).await {
+        Ok((grant, served)) => reply::token(&grant, JsClock.now_ms(), &served),
+        Err(e) => reply::upstream_error(&e),
+    }
+}
+
+fn too_large() -> Result<Response> {
+    reply::local(
+        Local::TooLarge,
+        &format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// `application/json`, any case, with or without parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// Feishu's request body -> a validated request, or why not.
+fn parse_body(bytes: &[u8]) -> core::result::Result<TokenRequest, (Local, String)> {
+    let text = core::str::from_utf8(bytes)
+        .map_err(|_| (Local::BadBody, "body is not UTF-8".to_owned()))?;
+    let value =
+        json::parse(text).map_err(|e| (Local::BadBody, format!("body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err((Local::BadBody, "body must be a JSON object".to_owned()));
+    }
+    let field = |name: &str| match value.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err((Local::InvalidField, format!("{name} must be a string"))),
+    };
+    let app = field("app_access_token")?;
+    let tenant = field("tenant_key")?;
+    TokenRequest::parse(app, tenant).map_err(|e| (Local::InvalidField, e.message().to_owned()))
+}
+
+fn client(env: &Env, config: &Config) -> core::result::Result<Rc<Client>, String> {
+    if let Some(c) = CLIENT.with(|c| c.borrow().clone()) {
+        return Ok(c);
+    }
+    let kv = env
+        .kv("TOKENS")
+        .map_err(|_| "worker misconfigured: no KV namespace bound as TOKENS".to_owned())?;
+    let transport = FetchTransport::new(None, config.timeout_ms)?;
+    let upstream = Upstream::new(transport, JsClock, config.base_url.clone());
+    let client = Rc::new(TokenClient::new(
+        KvThenUpstream::new(kv, upstream, config.freshness, config.timeout_ms),
+        JsClock,
+        config.freshness,
+    ));
+    CLIENT.with(|c| *c.borrow_mut() = Some(Rc::clone(&client)));
+    Ok(client)
+}
