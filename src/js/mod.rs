@@ -13,4 +13,4 @@ mod record;
 #[cfg(feature = "npm")]
 mod types;
 
-pub use fetch::{DEFAULT_TIMEOUT_MS, FetchTransport, JsClock};
+pub use fetch::{FetchTransport, JsClock};

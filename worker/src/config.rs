@@ -1,7 +1,7 @@
 //! The Worker's settings, from `wrangler.toml` vars (documented there).
 
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
-use feishu_tenant_token::js::DEFAULT_TIMEOUT_MS;
+use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
 use feishu_tenant_token::{BaseUrl, Freshness};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
