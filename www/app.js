@@ -1,26 +1,67 @@
-// The demo: one TenantTokenClient from the npm package, driven by the form.
-import { TenantTokenClient } from "/pkg/web.js";
+// The demo: the npm package's browser build, driven by the form. Through the
+// Worker each click is one request (the Worker's cache answers: x-cache); to
+// the sandbox or another base URL, a TenantTokenClient caches in the page.
+import { TenantTokenClient, getTenantAccessToken } from "/pkg/web.js";
 
 const $ = (id) => document.getElementById(id);
-const config = await (await fetch("/config.json")).json().catch(() => ({}));
-$("baseUrl").value = config.sandboxUrl ?? "https://open.feishu.cn";
+const LIFETIME_MS = 2 * 3600_000; // Feishu: a token lives at most 2 hours
+const WINDOW_MS = 1800_000; //       and is replaced in its last 30 minutes
+
+const config = await fetch("/config.json").then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
 $("appAccessToken").value = config.appAccessToken ?? "";
 $("tenantKey").value = config.tenantKey ?? "";
+if (!config.workerUrl) document.querySelector('input[value="worker"]').closest("label").hidden = true;
+if (!config.workerUrl) document.querySelector(`input[value="${config.sandboxUrl ? "sandbox" : "custom"}"]`).checked = true;
 
-let client = null;
-let clientBase = null;
-let revealed = false;
+const target = () => document.querySelector('input[name="target"]:checked').value;
+const baseUrl = () => ({ worker: config.workerUrl, sandbox: config.sandboxUrl, custom: $("customUrl").value.trim() })[target()] ?? "";
+
+function showTarget() {
+  $("customRow").hidden = target() !== "custom";
+  $("baseShown").textContent = target() === "custom" ? "" : `Base URL: ${baseUrl()}`;
+}
+for (const r of document.querySelectorAll('input[name="target"]')) r.addEventListener("change", showTarget);
+showTarget();
+
+// Remembers the headers of the last answer, to show the Worker's x-cache.
+let lastHeaders = null;
+const recordingFetch = async (input, init) => {
+  const resp = await fetch(input, init);
+  lastHeaders = resp.headers;
+  return resp;
+};
+
+const clients = new Map();
+function clientFor(url) {
+  if (!clients.has(url)) clients.set(url, new TenantTokenClient({ baseUrl: url, fetch: recordingFetch }));
+  return clients.get(url);
+}
+
 let current = null;
+let revealed = false;
 let timer = null;
-
 const mask = (t) => `${t.slice(0, 6)}${"•".repeat(12)}${t.slice(-4)}`;
+const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
 function render() {
   if (!current) return;
   $("token").textContent = revealed ? current.tenantAccessToken : mask(current.tenantAccessToken);
   $("reveal").textContent = revealed ? "Hide" : "Reveal";
-  const left = Math.max(0, Math.floor((current.expiresAt - Date.now()) / 1000));
-  $("expire").textContent = `${Math.floor(left / 60)} min ${left % 60} s`;
+  const left = Math.max(0, current.expiresAt - Date.now());
+  const s = Math.floor(left / 1000);
+  $("expire").textContent = `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  const start = current.expiresAt - LIFETIME_MS;
+  const rotateAt = current.expiresAt - WINDOW_MS;
+  const pos = Math.min(1, Math.max(0, (Date.now() - start) / LIFETIME_MS));
+  $("now").style.left = `calc(${(pos * 100).toFixed(2)}% - 1px)`;
+  $("tStart").textContent = clock(start);
+  $("tRotate").textContent = clock(rotateAt);
+  $("tEnd").textContent = clock(current.expiresAt);
+  const untilRotate = rotateAt - Date.now();
+  $("next").textContent =
+    untilRotate > 0
+      ? `A fetch after ${clock(rotateAt)} (in ${Math.ceil(untilRotate / 60000)} min) returns a new token; until then caches serve this one.`
+      : "Inside the 30-minute window: the next fetch returns a new token.";
 }
 
 $("reveal").addEventListener("click", () => {
@@ -31,26 +72,33 @@ $("reveal").addEventListener("click", () => {
 $("form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("error").hidden = true;
+  const request = { appAccessToken: $("appAccessToken").value, tenantKey: $("tenantKey").value };
+  const url = baseUrl();
+  lastHeaders = null;
+  const started = performance.now();
   try {
-    const baseUrl = $("baseUrl").value.trim();
-    if (!client || clientBase !== baseUrl) {
-      client = new TenantTokenClient({ baseUrl });
-      clientBase = baseUrl;
+    let source;
+    if (target() === "worker") {
+      current = await getTenantAccessToken(request, { baseUrl: url, fetch: recordingFetch });
+      const layer = lastHeaders?.get("x-cache-layer");
+      source = `Worker · ${lastHeaders?.get("x-cache") ?? "?"}${layer ? ` (${layer})` : ""}`;
+    } else {
+      const client = clientFor(url);
+      const hits = client.stats().hits;
+      current = await client.get(request);
+      source = client.stats().hits > hits ? "module cache (HIT)" : "Feishu (MISS)";
     }
-    const before = client.stats().hits;
-    const started = performance.now();
-    current = await client.get({ appAccessToken: $("appAccessToken").value, tenantKey: $("tenantKey").value });
-    const ms = performance.now() - started;
-    $("source").textContent = client.stats().hits > before ? "module cache (HIT)" : "Feishu (MISS)";
-    $("latency").textContent = `${ms.toFixed(1)} ms`;
+    $("source").textContent = source;
+    $("latency").textContent = `${(performance.now() - started).toFixed(1)} ms`;
     $("expiresAt").textContent = new Date(current.expiresAt).toLocaleString();
     $("result").hidden = false;
     render();
     clearInterval(timer);
     timer = setInterval(render, 1000);
   } catch (e) {
-    const parts = [e.code ?? e.name, e.feishuCode && `Feishu ${e.feishuCode}`, e.message].filter(Boolean);
-    $("error").textContent = parts.join(" · ");
+    $("errorCode").textContent = e.code ?? e.name ?? "Error";
+    $("errorFeishu").textContent = e.feishuCode !== undefined ? `Feishu ${e.feishuCode}` : e.httpStatus ? `HTTP ${e.httpStatus}` : "";
+    $("errorMsg").textContent = e.feishuMsg ?? e.message;
     $("error").hidden = false;
   }
 });

@@ -1,5 +1,6 @@
 // The demo page in Debian's Chromium (playwright-core; never a downloaded
-// browser): the npm package's browser build fetching from the sandbox.
+// browser): the npm package's browser build, fetching through the built
+// Worker (workerd via Miniflare, so Node >= 22) and straight from the sandbox.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -16,7 +17,7 @@ let ctx;
 let profile;
 
 before(async () => {
-  dev = await startDev({ sandboxPort: 0, demoPort: 0 });
+  dev = await startDev({ sandboxPort: 0, demoPort: 0, worker: "miniflare" });
   profile = await mkdtemp(join(tmpdir(), "ftt-chromium-"));
   ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -33,6 +34,7 @@ after(async () => {
   if (profile) await rm(profile, { recursive: true, force: true });
 });
 
+/** Opens the page; `problems` collects console errors and uncaught exceptions. */
 async function openPage(viewport) {
   const page = await ctx.newPage();
   await page.setViewportSize(viewport);
@@ -44,34 +46,71 @@ async function openPage(viewport) {
   return { page, problems };
 }
 
-test("the page fetches a token (MISS), then serves it from the module cache (HIT)", async () => {
-  const { page, problems } = await openPage({ width: 1280, height: 800 });
-  dev.sandbox.reset();
+async function fetchToken(page) {
+  const before = await page.evaluate(() => document.getElementById("latency").textContent);
   await page.click("#fetch");
-  await page.waitForSelector("#result:not([hidden])");
-  assert.equal(await page.textContent("#source"), "Feishu (MISS)");
-  const masked = await page.textContent("#token");
-  assert.match(masked, /^t-.{4}•+.{4}$/);
+  await page.waitForFunction(
+    (prev) => !document.getElementById("result").hidden && document.getElementById("latency").textContent !== prev,
+    before,
+  );
+  return page.textContent("#source");
+}
+
+test("through the Worker: MISS, then the Worker's HIT on the second click; no console errors", async () => {
+  const { page, problems } = await openPage({ width: 1280, height: 900 });
+  dev.sandbox.reset();
+  assert.equal(await page.isChecked('input[value="worker"]'), true, "the Worker is the default target");
+  assert.equal(await page.isVisible("#customUrl"), false, "no custom URL field unless chosen");
+  await page.check('input[value="custom"]');
+  assert.equal(await page.isVisible("#customUrl"), true);
+  await page.check('input[value="worker"]');
+  assert.equal(await fetchToken(page), "Worker · MISS (upstream)");
+  assert.match(await page.textContent("#token"), /^t-.{4}•+.{4}$/, "masked by default");
   await page.click("#reveal");
   assert.match(await page.textContent("#token"), /^t-[0-9a-f]{40}$/);
-  await page.click("#fetch");
-  await page.waitForFunction(() => document.getElementById("source").textContent.includes("HIT"));
+  assert.equal(await fetchToken(page), "Worker · HIT (memory)");
   assert.equal(dev.sandbox.stats().tenantTokenCalls, 1);
+  assert.match(await page.textContent("#next"), /returns a new token/);
+  assert.ok(await page.isVisible(".timeline .window"), "the rotation window is drawn");
   await page.screenshot({ path: join(shots, "demo-desktop.png"), fullPage: true });
   assert.deepEqual(problems, []);
   await page.close();
 });
 
-test("an upstream error shows its stable code, on a phone-sized screen", async () => {
+test("straight from the sandbox: Feishu, then the module's own cache", async () => {
+  const { page, problems } = await openPage({ width: 1280, height: 900 });
+  dev.sandbox.reset();
+  await page.check('input[value="sandbox"]');
+  assert.equal(await fetchToken(page), "Feishu (MISS)");
+  assert.equal(await fetchToken(page), "module cache (HIT)");
+  assert.equal(dev.sandbox.stats().tenantTokenCalls, 1);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test("the countdown moves", async () => {
+  const { page } = await openPage({ width: 1280, height: 900 });
+  await fetchToken(page);
+  const first = await page.textContent("#expire");
+  await page.waitForFunction((t) => document.getElementById("expire").textContent !== t, first, { timeout: 3000 });
+  assert.match(await page.textContent("#expire"), /^1[01]\d min \d\d s$/);
+  await page.close();
+});
+
+test("a rejected token shows its stable code, Feishu's code and message, on a phone-sized screen", async () => {
   const { page, problems } = await openPage({ width: 390, height: 844 });
-  await page.fill("#tenantKey", "fault-429");
+  await page.fill("#appAccessToken", "a-rejected-token");
   await page.click("#fetch");
   await page.waitForSelector("#error:not([hidden])");
-  assert.match(await page.textContent("#error"), /RATE_LIMITED · Feishu 99991400/);
+  assert.equal(await page.textContent("#errorCode"), "FEISHU_API_ERROR");
+  assert.equal(await page.textContent("#errorFeishu"), "Feishu 99991664");
+  assert.equal(await page.textContent("#errorMsg"), "invalid app access token");
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
   assert.equal(overflow, false, "no horizontal scrolling at 390 px");
+  await page.fill("#appAccessToken", "a-sandbox-app-one");
+  await fetchToken(page);
   await page.screenshot({ path: join(shots, "demo-mobile.png"), fullPage: true });
-  // Chromium logs the 429 itself; anything else would be the page's fault.
-  assert.deepEqual(problems.filter((p) => !/status of 429/.test(p)), []);
+  // Chromium logs the 400 itself; anything else would be the page's fault.
+  assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
   await page.close();
 });
