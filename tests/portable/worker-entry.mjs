@@ -1,0 +1,11 @@
+// A tiny Worker (no workers-rs) that imports the package by name and runs the
+// suite when asked: GET /?base=<sandbox url>.
+import * as pkg from "feishu-tenant-token";
+import { runSuite } from "./suite.mjs";
+
+export default {
+  async fetch(request) {
+    const baseUrl = new URL(request.url).searchParams.get("base");
+    return Response.json(await runSuite(pkg, { baseUrl, runtime: "workerd" }));
+  },
+};
