@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Worker figures (run with Node >= 22, by `make bench`): the .wasm size, and
 // cache-hit throughput in local workerd (Miniflare) measured with wrk on
-// loopback (2 threads, 16 connections, 10 s each), ours vs bench/kv-worker.js
-// in the same run. Prints figures; asserts nothing.
+// loopback (2 threads, 16 connections, 3 runs of 5 s), ours vs
+// bench/kv-worker.js in the same run, and workerd start-up. Prints figures and
+// writes bench/out/worker.json; asserts nothing.
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
-import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { startBuiltWorker } from "../tests/worker/built-worker.mjs";
 import { root, sandboxProcess, summary, writeJson } from "./lib.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -14,12 +15,6 @@ const RUNS = 3;
 
 const wasm = readFileSync(new URL("../worker/build/index_bg.wasm", import.meta.url));
 const gz = gzipSync(wasm, { level: 9 }).length;
-
-function worker(modules, vars) {
-  return new Miniflare(
-    convertV4MiniflareOptions({ rootPath: root, modules, compatibilityDate: "2026-11-01", kvNamespaces: ["TOKENS"], bindings: vars }),
-  );
-}
 
 /** wrk's requests/s and latency percentiles, parsed from its --latency output. */
 function wrk(url) {
@@ -34,7 +29,7 @@ function wrk(url) {
 const startupMs = [];
 for (let i = 0; i < 5; i++) {
   const t = performance.now();
-  const mf = worker([{ type: "ESModule", path: "worker/build/index.js" }, { type: "CompiledWasm", path: "worker/build/index_bg.wasm" }], {});
+  const { mf } = await startBuiltWorker();
   await (await mf.dispatchFetch("http://w/healthz")).text();
   startupMs.push(performance.now() - t);
   await mf.dispose();
@@ -42,12 +37,11 @@ for (let i = 0; i < 5; i++) {
 
 const sb = await sandboxProcess();
 const vars = { FEISHU_BASE_URL: sb.url };
-const ours = worker([{ type: "ESModule", path: "worker/build/index.js" }, { type: "CompiledWasm", path: "worker/build/index_bg.wasm" }], vars);
-const theirs = worker([{ type: "ESModule", path: "bench/kv-worker.js" }], vars);
+const ours = await startBuiltWorker({ vars });
+const theirs = await startBuiltWorker({ vars, modules: [{ type: "ESModule", path: "bench/kv-worker.js" }] });
 const results = {};
 try {
-  for (const [name, mf] of [["ours (memory -> KV -> Feishu)", ours], ["hand-written JS, KV read per request", theirs]]) {
-    const url = (await mf.ready).href.replace(/\/$/, "");
+  for (const [name, { mf, url }] of [["ours (memory -> KV -> Feishu)", ours], ["hand-written JS, KV read per request", theirs]]) {
     const startedAt = Date.now();
     await (await mf.dispatchFetch(`${url}/open-apis/auth/v3/tenant_access_token`, { method: "POST", headers: { "content-type": "application/json" }, body: readFileSync(`${root}bench/post.lua`, "utf8").match(/wrk\.body = '(.*)'/)[1] })).text();
     // Runs alternate between the two Workers would be fairer still, but each
@@ -57,8 +51,8 @@ try {
     results[name] = { rps: pick("rps").median, rpsRange: pick("rps"), p50: pick("p50").median, p99: pick("p99").median, non2xx: runs.reduce((n, r) => n + r.non2xx, 0), ms: Date.now() - startedAt };
   }
 } finally {
-  await ours.dispose();
-  await theirs.dispose();
+  await ours.mf.dispose();
+  await theirs.mf.dispose();
   sb.close();
 }
 

@@ -67,33 +67,6 @@ function startWorker({ host, port, upstream, allowedOrigin }) {
 }
 
 /**
- * The built Worker (worker/build/) in workerd through Miniflare: starts in a
- * fraction of a second, for tests. Needs Node >= 22 (Miniflare's requirement).
- */
-async function startMiniflareWorker({ host, vars }) {
-  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
-  const mf = new Miniflare(
-    convertV4MiniflareOptions({
-      rootPath: root,
-      host,
-      port: 0,
-      modules: [
-        { type: "ESModule", path: "worker/build/index.js" },
-        { type: "CompiledWasm", path: "worker/build/index_bg.wasm" },
-      ],
-      compatibilityDate: "2026-11-01",
-      kvNamespaces: ["TOKENS"],
-      bindings: vars,
-    }),
-  );
-  const url = await Promise.race([
-    mf.ready,
-    new Promise((_, reject) => setTimeout(() => reject(new Error("workerd did not start within 20 s")), 20_000).unref()),
-  ]);
-  return { mf, url: url.href.replace(/\/$/, "") };
-}
-
-/**
  * Starts the sandbox and the demo server, and the Worker when `worker` is
  * "wrangler" (`wrangler dev`, as `make dev` does) or "miniflare" (tests).
  * Port 0 picks free ports.
@@ -129,7 +102,8 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
     wrangler = startWorker({ host, port: workerPort, upstream: upstream ?? sandbox.url, allowedOrigin });
     workerUrl = await wrangler.ready;
   } else if (worker === "miniflare") {
-    miniflare = await startMiniflareWorker({ host, vars: { FEISHU_BASE_URL: upstream ?? sandbox.url, ALLOWED_ORIGINS: allowedOrigin } });
+    const { startBuiltWorker } = await import("../tests/worker/built-worker.mjs");
+    miniflare = await startBuiltWorker({ host, vars: { FEISHU_BASE_URL: upstream ?? sandbox.url, ALLOWED_ORIGINS: allowedOrigin } });
     workerUrl = miniflare.url;
   }
   config.workerUrl = workerUrl;

@@ -369,9 +369,9 @@ fn get_served_says_how_each_answer_came_about() {
 }
 
 /// Upstream, but joiners poll on their own timer (the Worker's mode).
-struct Polling(Upstream<Scripted, Rc<ManualClock>>);
+struct Polling<T>(Upstream<T, Rc<ManualClock>>);
 
-impl Source for Polling {
+impl<T: Transport> Source for Polling<T> {
     type Meta = ();
     fn fetch(
         &self,
@@ -390,7 +390,7 @@ impl Source for Polling {
     }
 }
 
-fn polling_client(t: Scripted) -> TokenClient<Polling, Rc<ManualClock>> {
+fn polling_client<T: Transport>(t: T) -> TokenClient<Polling<T>, Rc<ManualClock>> {
     let clock = Rc::new(ManualClock::at(T0));
     TokenClient::new(
         Polling(Upstream::new(t, Rc::clone(&clock), BaseUrl::default())),
@@ -427,31 +427,7 @@ fn polling_joiners_give_up_after_at_most_ms() {
             std::future::pending()
         }
     }
-    let clock = Rc::new(ManualClock::at(T0));
-    struct PollingNever(Upstream<Never, Rc<ManualClock>>);
-    impl Source for PollingNever {
-        type Meta = ();
-        fn fetch(
-            &self,
-            request: &TokenRequest,
-        ) -> impl Future<Output = Result<(TokenGrant, ()), feishu_tenant_token::Error>> {
-            self.0.fetch(request)
-        }
-        fn join_wait(&self) -> JoinWait {
-            JoinWait::Poll {
-                every_ms: 10,
-                at_most_ms: 30,
-            }
-        }
-        fn sleep(&self, _ms: u32) -> impl Future<Output = ()> {
-            YieldOnce(Some(()), false)
-        }
-    }
-    let c = TokenClient::new(
-        PollingNever(Upstream::new(Never, Rc::clone(&clock), BaseUrl::default())),
-        clock,
-        Freshness::default(),
-    );
+    let c = polling_client(Never);
     let r = req("a-1", "tenant1");
     let mut leader = Box::pin(c.get(&r));
     let waker = futures::task::noop_waker();

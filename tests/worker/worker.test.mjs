@@ -3,41 +3,15 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { Miniflare, convertV4MiniflareOptions } from "miniflare";
-import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS } from "../sandbox/sandbox.mjs";
+import { startBuiltWorker } from "./built-worker.mjs";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
 const APP_ONE = SANDBOX_APPS.cli_sandbox_app_one.appAccessToken;
 const APP_TWO = SANDBOX_APPS.cli_sandbox_app_two.appAccessToken;
 const PATH = "/open-apis/auth/v3/tenant_access_token";
 const ORIGIN = "http://demo.test";
 
-/** Starts the built Worker with the given vars; fails (never hangs) if workerd does not come up. */
-export async function startWorker(vars) {
-  const mf = new Miniflare(
-    convertV4MiniflareOptions({
-      rootPath: root,
-      modules: [
-        { type: "ESModule", path: "worker/build/index.js" },
-        { type: "CompiledWasm", path: "worker/build/index_bg.wasm" },
-      ],
-      compatibilityDate: "2026-11-01",
-      kvNamespaces: ["TOKENS"],
-      bindings: vars,
-    }),
-  );
-  const ready = Promise.race([
-    mf.ready,
-    new Promise((_, reject) => setTimeout(() => reject(new Error("workerd did not start within 20 s")), 20_000).unref()),
-  ]);
-  try {
-    return { mf, url: await ready };
-  } catch (e) {
-    await mf.dispose().catch(() => {});
-    throw e;
-  }
-}
+const startWorker = (vars) => startBuiltWorker({ vars });
 
 /** The KV key the README documents, computed independently of the Worker. */
 function kvKey(appAccessToken, tenantKey) {
@@ -275,7 +249,7 @@ test("drop-in: a client written against Feishu's documented API works unchanged"
     if (data.code !== 0) throw new Error(`feishu error ${data.code}: ${data.msg}`);
     return { token: data.tenant_access_token, expire: data.expire };
   }
-  const base = w.url.href.replace(/\/$/, "");
+  const base = w.url;
   const t = tenant();
   const viaWorker = await feishuTenantAccessToken(base, APP_ONE, t);
   const direct = await feishuTenantAccessToken(sb.url, APP_ONE, t);
