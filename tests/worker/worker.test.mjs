@@ -261,3 +261,38 @@ test("drop-in: a client written against Feishu's documented API works unchanged"
   const viaPkg = await getTenantAccessToken({ appAccessToken: APP_ONE, tenantKey: t }, { baseUrl: base });
   assert.equal(viaPkg.tenantAccessToken, direct.token);
 });
+
+test("one JSON log line per request, and no token or secret in any output", async () => {
+  const captured = [];
+  const tap = (stream) => {
+    const write = stream.write.bind(stream);
+    stream.write = (chunk, ...rest) => {
+      captured.push(String(chunk));
+      return write(chunk, ...rest);
+    };
+    return () => (stream.write = write);
+  };
+  const untapOut = tap(process.stdout);
+  const untapErr = tap(process.stderr);
+  const secrets = [APP_ONE, "a-secret-but-unknown-app-token"];
+  try {
+    const t = tenant("logs");
+    for (let i = 0; i < 2; i++) secrets.push((await json(await post({ app_access_token: APP_ONE, tenant_key: t }))).tenant_access_token);
+    await post({ app_access_token: "a-secret-but-unknown-app-token", tenant_key: t });
+    await post({ app_access_token: APP_ONE, tenant_key: "fault-500" });
+    await post(`{"app_access_token":"${APP_ONE}"`, { raw: true });
+    await w.mf.dispatchFetch("http://worker/probe/../../etc/passwd?token=x");
+    await new Promise((r) => setTimeout(r, 200)); // let workerd's output arrive
+  } finally {
+    untapOut();
+    untapErr();
+  }
+  const text = captured.join("");
+  const lines = text.split("\n").filter((l) => l.includes('"route"')).map((l) => JSON.parse(l.slice(l.indexOf("{"))));
+  assert.ok(lines.length >= 6, `log lines: ${lines.length}\n${text}`);
+  assert.ok(lines.some((l) => l.status === 200 && l.cache === "MISS" && l.layer === "upstream"));
+  assert.ok(lines.some((l) => l.status === 200 && l.cache === "HIT"));
+  assert.ok(lines.some((l) => l.status === 502));
+  assert.ok(lines.some((l) => l.route === "(other)" && l.status === 404), "unknown paths are not echoed");
+  for (const s of secrets) assert.ok(!text.includes(s), `a secret reached the logs: ${s}`);
+});

@@ -5,12 +5,12 @@ use crate::cors::Cors;
 use crate::kv_source::KvThenUpstream;
 use crate::reply::{self, Local};
 use feishu_tenant_token::js::{FetchTransport, JsClock};
-use feishu_tenant_token::json::{self, Value};
+use feishu_tenant_token::json::{self, Member, Value};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
 use feishu_tenant_token::{Clock, TokenClient, TokenRequest, Upstream};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{Env, Method, Request, Response, Result};
+use worker::{Env, Method, Request, Response, Result, console_log};
 
 /// Largest request body accepted (issue #3: 16 KiB). Feishu's own body is
 /// two short strings; even 4 KiB tokens fit with room to spare.
@@ -27,6 +27,31 @@ thread_local! {
 }
 
 pub async fn handle(req: Request, env: &Env) -> Result<Response> {
+    let started = JsClock.now_ms();
+    let (method, path) = (req.method(), req.path());
+    let resp = route(req, env).await?;
+    log_request(&method, &path, &resp, JsClock.now_ms().saturating_sub(started));
+    Ok(resp)
+}
+
+/// One JSON line per request. Only what helps operate the Worker: never a
+/// token, a request body or a header value a caller controls (but the path).
+fn log_request(method: &Method, path: &str, resp: &Response, ms: u64) {
+    let header = |name: &str| resp.headers().get(name).ok().flatten().unwrap_or_default();
+    let known = path == TENANT_TOKEN_PATH || path == HEALTH_PATH;
+    let line = json::object(&[
+        ("route", Member::Str(if known { path } else { "(other)" })),
+        ("method", Member::Str(method.as_ref())),
+        ("status", Member::Int(i64::from(resp.status_code()))),
+        ("cache", Member::Str(&header("x-cache"))),
+        ("layer", Member::Str(&header("x-cache-layer"))),
+        ("timing", Member::Str(&header("server-timing"))),
+        ("ms", Member::Int(i64::try_from(ms).unwrap_or(i64::MAX))),
+    ]);
+    console_log!("{line}");
+}
+
+async fn route(req: Request, env: &Env) -> Result<Response> {
     let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()));
     let origin = req.headers().get("origin")?;
     let config = match config {
