@@ -30,7 +30,12 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response> {
     let started = JsClock.now_ms();
     let (method, path) = (req.method(), req.path());
     let resp = route(req, env).await?;
-    log_request(&method, &path, &resp, JsClock.now_ms().saturating_sub(started));
+    log_request(
+        &method,
+        &path,
+        &resp,
+        JsClock.now_ms().saturating_sub(started),
+    );
     Ok(resp)
 }
 
