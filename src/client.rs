@@ -61,6 +61,22 @@ pub enum Served<M> {
 
 type SharedResult<M> = Result<(TokenGrant, M), Error>;
 
+enum Slot<M> {
+    /// A token, servable or not yet swept.
+    Cached(TokenGrant),
+    /// A fetch under way; joiners wait on it.
+    Fetching(Rc<Flight<SharedResult<M>>>),
+}
+
+impl<M> Slot<M> {
+    fn cached(&self) -> Option<&TokenGrant> {
+        match self {
+            Slot::Cached(g) => Some(g),
+            Slot::Fetching(_) => None,
+        }
+    }
+}
+
 enum Lookup<M> {
     Hit(TokenGrant),
     Join(Wait<SharedResult<M>>),
@@ -69,8 +85,9 @@ enum Lookup<M> {
 }
 
 struct State<M> {
-    cache: HashMap<CacheKey, TokenGrant>,
-    in_flight: HashMap<CacheKey, Rc<Flight<SharedResult<M>>>>,
+    /// One map for both states of a key: a single map keeps the `.wasm`
+    /// smaller than two, and a key is never both cached and being fetched.
+    slots: HashMap<CacheKey, Slot<M>>,
     stats: Stats,
     /// Bumped by `invalidate`, so a fetch that started before an invalidation
     /// does not put its (possibly bad) token back into the cache.
@@ -97,8 +114,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
             clock,
             freshness,
             state: RefCell::new(State {
-                cache: HashMap::new(),
-                in_flight: HashMap::new(),
+                slots: HashMap::new(),
                 stats: Stats::default(),
                 epoch: 0,
                 sweep_at: MIN_SWEEP_AT,
@@ -184,8 +200,9 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
         let now = self.clock.now_ms();
         let mut st = self.state.borrow_mut();
         let out = st
-            .cache
+            .slots
             .get(&key)
+            .and_then(Slot::cached)
             .filter(|g| self.freshness.is_servable(g, now))
             .map(|g| f(g, now))?;
         st.stats.hits += 1;
@@ -197,25 +214,24 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     fn lookup(&self, key: &CacheKey) -> Lookup<S::Meta> {
         let mut st = self.state.borrow_mut();
         let now = self.clock.now_ms();
-        match st.cache.get(key) {
-            Some(g) if self.freshness.is_servable(g, now) => {
+        match st.slots.get(key) {
+            Some(Slot::Cached(g)) if self.freshness.is_servable(g, now) => {
                 let g = g.clone();
                 st.stats.hits += 1;
                 return Lookup::Hit(g);
             }
-            Some(_) => {
-                st.cache.remove(key);
+            Some(Slot::Fetching(f)) => {
+                let wait = f.wait();
+                st.stats.misses += 1;
+                st.stats.coalesced_waits += 1;
+                return Lookup::Join(wait);
             }
-            None => {}
+            _ => {}
         }
         st.stats.misses += 1;
-        if let Some(f) = st.in_flight.get(key) {
-            let wait = f.wait();
-            st.stats.coalesced_waits += 1;
-            return Lookup::Join(wait);
-        }
         let flight = Flight::new();
-        st.in_flight.insert(key.clone(), Rc::clone(&flight));
+        st.slots
+            .insert(key.clone(), Slot::Fetching(Rc::clone(&flight)));
         st.stats.upstream_calls += 1;
         Lookup::Lead(flight, st.epoch)
     }
@@ -226,18 +242,21 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     pub fn invalidate(&self, tenant_key: &str) -> usize {
         let mut st = self.state.borrow_mut();
         st.epoch += 1;
-        let before = st.cache.len();
-        st.cache.retain(|k, _| k.tenant.as_str() != tenant_key);
-        before - st.cache.len()
+        let before = st.slots.len();
+        // A fetch under way stays: the epoch keeps its result out of the cache.
+        st.slots
+            .retain(|k, slot| k.tenant.as_str() != tenant_key || slot.cached().is_none());
+        before - st.slots.len()
     }
 
     pub fn stats(&self) -> Stats {
         self.state.borrow().stats
     }
 
-    /// Entries currently held (servable or not yet swept).
+    /// Tokens currently held (servable or not yet swept).
     pub fn cached_len(&self) -> usize {
-        self.state.borrow().cache.len()
+        let st = self.state.borrow();
+        st.slots.values().filter(|s| s.cached().is_some()).count()
     }
 }
 
@@ -253,11 +272,14 @@ impl<M: Clone> Leader<'_, M> {
     fn finish(self, result: &SharedResult<M>, epoch: u64, freshness: Freshness, now: u64) {
         {
             let mut st = self.state.borrow_mut();
-            st.in_flight.remove(&self.key);
-            if let Ok((grant, _)) = result {
-                if st.epoch == epoch && freshness.is_servable(grant, now) {
-                    st.cache.insert(self.key.clone(), grant.clone());
+            match result {
+                Ok((grant, _)) if st.epoch == epoch && freshness.is_servable(grant, now) => {
+                    st.slots
+                        .insert(self.key.clone(), Slot::Cached(grant.clone()));
                     sweep_if_due(&mut st, freshness, now);
+                }
+                _ => {
+                    st.slots.remove(&self.key);
                 }
             }
         }
@@ -271,7 +293,7 @@ impl<M: Clone> Drop for Leader<'_, M> {
             return;
         }
         if let Ok(mut st) = self.state.try_borrow_mut() {
-            st.in_flight.remove(&self.key);
+            st.slots.remove(&self.key);
         }
         self.flight.complete(Err(Error::network(
             "the fetch this call was waiting for was cancelled",
@@ -280,9 +302,10 @@ impl<M: Clone> Drop for Leader<'_, M> {
 }
 
 fn sweep_if_due<M>(st: &mut State<M>, freshness: Freshness, now: u64) {
-    if st.cache.len() < st.sweep_at {
+    if st.slots.len() < st.sweep_at {
         return;
     }
-    st.cache.retain(|_, g| freshness.is_servable(g, now));
-    st.sweep_at = (st.cache.len() * 2).max(MIN_SWEEP_AT);
+    st.slots
+        .retain(|_, slot| slot.cached().is_none_or(|g| freshness.is_servable(g, now)));
+    st.sweep_at = (st.slots.len() * 2).max(MIN_SWEEP_AT);
 }

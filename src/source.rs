@@ -7,6 +7,7 @@
 use crate::client::fetch_tenant_token;
 use crate::error::Error;
 use crate::freshness::{Clock, TokenGrant};
+use crate::retry::RetryPolicy;
 use crate::transport::Transport;
 use crate::validate::{BaseUrl, TokenRequest};
 use core::future::Future;
@@ -44,11 +45,13 @@ pub enum JoinWait {
     Poll { every_ms: u32, at_most_ms: u32 },
 }
 
-/// Feishu itself (or a proxy / sandbox at `base_url`), over a transport.
+/// Feishu itself (or a proxy / sandbox at `base_url`), over a transport,
+/// retrying as its [`RetryPolicy`] says.
 pub struct Upstream<T, C> {
     transport: T,
     clock: C,
     base_url: BaseUrl,
+    retry: RetryPolicy,
 }
 
 impl<T: Transport, C: Clock> Upstream<T, C> {
@@ -57,7 +60,17 @@ impl<T: Transport, C: Clock> Upstream<T, C> {
             transport,
             clock,
             base_url,
+            retry: RetryPolicy::default(),
         }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     pub fn transport(&self) -> &T {
@@ -73,8 +86,25 @@ impl<T: Transport, C: Clock> Source for Upstream<T, C> {
     type Meta = ();
 
     async fn fetch(&self, request: &TokenRequest) -> Result<(TokenGrant, ()), Error> {
-        fetch_tenant_token(&self.transport, &self.clock, &self.base_url, request)
-            .await
-            .map(|g| (g, ()))
+        let started = self.clock.now_ms();
+        let mut retries = 0;
+        loop {
+            let error =
+                match fetch_tenant_token(&self.transport, &self.clock, &self.base_url, request)
+                    .await
+                {
+                    Ok(grant) => return Ok((grant, ())),
+                    Err(e) => e,
+                };
+            let elapsed = self.clock.now_ms().saturating_sub(started);
+            let random = self.transport.random();
+            match self.retry.next_delay(&error, retries, elapsed, random) {
+                Some(wait) => {
+                    self.transport.sleep(wait).await;
+                    retries += 1;
+                }
+                None => return Err(error),
+            }
+        }
     }
 }

@@ -66,13 +66,19 @@ pub enum TransportError {
     Timeout { after_ms: u64 },
 }
 
-/// Sends one request. Single-threaded hosts (wasm) need no `Send` bound, so
-/// none is required.
+/// Sends one request, and gives the host's timer and randomness to the retry
+/// loop. Single-threaded hosts (wasm) need no `Send` bound, so none is required.
 pub trait Transport {
     fn post_json(
         &self,
         request: HttpRequest,
     ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
+
+    /// Waits `ms` milliseconds (between retries).
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
+
+    /// A random number in `[0, 1)` (backoff jitter).
+    fn random(&self) -> f64;
 }
 
 impl<T: Transport + ?Sized> Transport for &T {
@@ -81,5 +87,11 @@ impl<T: Transport + ?Sized> Transport for &T {
         request: HttpRequest,
     ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
         (**self).post_json(request)
+    }
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        (**self).sleep(ms)
+    }
+    fn random(&self) -> f64 {
+        (**self).random()
     }
 }

@@ -1,8 +1,8 @@
 //! The token client over a scripted transport and a hand-moved clock.
 
 use feishu_tenant_token::{
-    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, Served, Source,
-    TokenClient, TokenGrant, TokenRequest, Transport, TransportError, Upstream,
+    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, RetryPolicy, Served,
+    Source, TokenClient, TokenGrant, TokenRequest, Transport, TransportError, Upstream,
 };
 use futures::executor::block_on;
 use futures::future::join_all;
@@ -41,6 +41,7 @@ type Script = Box<dyn Fn(&HttpRequest, usize) -> Reply>;
 struct Scripted {
     sent: RefCell<Vec<HttpRequest>>,
     answer: Script,
+    sleeps: RefCell<Vec<u64>>,
 }
 
 impl Scripted {
@@ -48,6 +49,7 @@ impl Scripted {
         Self {
             sent: RefCell::new(Vec::new()),
             answer: Box::new(answer),
+            sleeps: RefCell::new(Vec::new()),
         }
     }
     fn calls(&self) -> usize {
@@ -76,6 +78,13 @@ impl Transport for Scripted {
         self.sent.borrow_mut().push(request);
         YieldOnce(Some(reply), false)
     }
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        self.sleeps.borrow_mut().push(ms);
+        std::future::ready(())
+    }
+    fn random(&self) -> f64 {
+        0.5
+    }
 }
 
 fn ok(token: &str, expire: u64) -> Reply {
@@ -95,9 +104,13 @@ fn req(app: &str, tenant: &str) -> TokenRequest {
 type Client = TokenClient<Upstream<Scripted, Rc<ManualClock>>, Rc<ManualClock>>;
 
 fn client_with(t: Scripted, freshness: Freshness) -> Client {
+    client_retrying(t, freshness, RetryPolicy::default())
+}
+
+fn client_retrying(t: Scripted, freshness: Freshness, retry: RetryPolicy) -> Client {
     let clock = Rc::new(ManualClock::at(T0));
     TokenClient::new(
-        Upstream::new(t, Rc::clone(&clock), BaseUrl::default()),
+        Upstream::new(t, Rc::clone(&clock), BaseUrl::default()).with_retry(retry),
         clock,
         freshness,
     )
@@ -242,7 +255,7 @@ fn transport_failures_map_to_network_and_timeout() {
         0 => Err(TransportError::Network("connection reset".into())),
         _ => Err(TransportError::Timeout { after_ms: 250 }),
     });
-    let c = client(t);
+    let c = client_retrying(t, Freshness::default(), RetryPolicy::none());
     let r = req("a-1", "tenant1");
     let e = block_on(c.get(&r)).unwrap_err();
     assert_eq!(e.code(), ErrorCode::NetworkError);
@@ -426,6 +439,12 @@ fn polling_joiners_give_up_after_at_most_ms() {
         fn post_json(&self, _: HttpRequest) -> impl Future<Output = Reply> {
             std::future::pending()
         }
+        fn sleep(&self, _: u64) -> impl Future<Output = ()> {
+            std::future::ready(())
+        }
+        fn random(&self) -> f64 {
+            0.5
+        }
     }
     let c = polling_client(Never);
     let r = req("a-1", "tenant1");
@@ -436,4 +455,80 @@ fn polling_joiners_give_up_after_at_most_ms() {
     let e = block_on(c.get(&r)).unwrap_err();
     assert!(e.is_timeout(), "{e}");
     assert!(e.message().contains("30 ms"), "{e}");
+}
+
+fn status(status: u16, body: &str, reset: Option<&str>) -> Reply {
+    Ok(HttpResponse {
+        status,
+        ratelimit_reset: reset.map(str::to_owned),
+        body: body.to_owned(),
+    })
+}
+
+fn sleeps(c: &Client) -> Vec<u64> {
+    c.source().transport().sleeps.borrow().clone()
+}
+
+#[test]
+fn transient_failures_are_retried_with_backoff_then_succeed() {
+    let c = client(Scripted::new(|_, n| match n {
+        0 => Err(TransportError::Network("reset".into())),
+        1 => status(503, "busy", None),
+        _ => ok("t-after-retries", 7200),
+    }));
+    let g = block_on(c.get(&req("a-1", "tenant1"))).unwrap();
+    assert_eq!(g.token.expose_secret(), "t-after-retries");
+    assert_eq!(c.source().transport().calls(), 3);
+    // Full jitter with random() = 0.5: half of 100 ms, then half of 200 ms.
+    assert_eq!(sleeps(&c), [50, 100]);
+    assert_eq!(
+        c.stats().upstream_calls,
+        1,
+        "one fetch, however many attempts"
+    );
+}
+
+#[test]
+fn retries_stop_after_two() {
+    let c = client(Scripted::new(|_, _| {
+        Err(TransportError::Timeout { after_ms: 5 })
+    }));
+    let e = block_on(c.get(&req("a-1", "tenant1"))).unwrap_err();
+    assert!(e.is_timeout());
+    assert_eq!(c.source().transport().calls(), 3);
+    assert_eq!(sleeps(&c).len(), 2);
+}
+
+#[test]
+fn api_errors_are_never_retried() {
+    let c = client(Scripted::new(|_, _| {
+        status(400, r#"{"code":10003,"msg":"invalid param"}"#, None)
+    }));
+    let e = block_on(c.get(&req("a-1", "tenant1"))).unwrap_err();
+    assert_eq!(e.feishu_code(), Some(10003));
+    assert_eq!(c.source().transport().calls(), 1);
+    assert!(sleeps(&c).is_empty());
+}
+
+#[test]
+fn a_rate_limit_waits_the_reset_seconds_when_they_fit() {
+    let limited = r#"{"code":99991400,"msg":"request trigger frequency limit"}"#;
+    let c = client(Scripted::new(move |_, n| match n {
+        0 => status(429, limited, Some("1")),
+        _ => ok("t-after-wait", 7200),
+    }));
+    let g = block_on(c.get(&req("a-1", "tenant1"))).unwrap();
+    assert_eq!(g.token.expose_secret(), "t-after-wait");
+    assert_eq!(sleeps(&c), [1000]);
+}
+
+#[test]
+fn a_rate_limit_beyond_the_deadline_fails_fast_with_the_wait() {
+    let limited = r#"{"code":99991400,"msg":"request trigger frequency limit"}"#;
+    let c = client(Scripted::new(move |_, _| status(429, limited, Some("60"))));
+    let e = block_on(c.get(&req("a-1", "tenant1"))).unwrap_err();
+    assert!(e.is_rate_limited());
+    assert_eq!(e.retry_after_secs(), Some(60));
+    assert_eq!(c.source().transport().calls(), 1);
+    assert!(sleeps(&c).is_empty());
 }

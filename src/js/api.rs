@@ -5,10 +5,10 @@ use super::fetch::{FetchTransport, JsClock};
 use super::record::Record;
 use super::types::{OptionsArg, RequestArg};
 use super::{convert, errors};
-use crate::client::{TokenClient, fetch_tenant_token};
+use crate::client::TokenClient;
 use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
-use crate::source::Upstream;
+use crate::source::{Source, Upstream};
 use core::future::Future;
 use core::task::{Context, Poll, Waker};
 use js_sys::Promise;
@@ -18,8 +18,10 @@ use wasm_bindgen_futures::future_to_promise;
 
 type Client = TokenClient<Upstream<FetchTransport, JsClock>, JsClock>;
 
-fn transport(o: &convert::Options) -> Result<FetchTransport, Error> {
-    FetchTransport::new(o.fetch.clone(), o.timeout_ms).map_err(|m| Error::invalid_input(&m))
+fn upstream(o: convert::Options) -> Result<Upstream<FetchTransport, JsClock>, Error> {
+    let transport =
+        FetchTransport::new(o.fetch, o.timeout_ms).map_err(|m| Error::invalid_input(&m))?;
+    Ok(Upstream::new(transport, JsClock, o.base_url).with_retry(o.retry))
 }
 
 /// Settles a promise with `{ tenantAccessToken, expire, expiresAt }` or a
@@ -57,7 +59,7 @@ pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>)
         let result = async {
             let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
             let req = convert::token_request(&request)?;
-            fetch_tenant_token(&transport(&o)?, &JsClock, &o.base_url, &req).await
+            upstream(o)?.fetch(&req).await.map(|(grant, ())| grant)
         };
         settle(result.await)
     })
@@ -78,11 +80,8 @@ impl JsTenantTokenClient {
     pub fn new(options: Option<OptionsArg>) -> Result<JsTenantTokenClient, JsValue> {
         let build = || -> Result<Client, Error> {
             let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
-            Ok(TokenClient::new(
-                Upstream::new(transport(&o)?, JsClock, o.base_url),
-                JsClock,
-                Freshness::new(o.min_validity_secs),
-            ))
+            let freshness = Freshness::new(o.min_validity_secs);
+            Ok(TokenClient::new(upstream(o)?, JsClock, freshness))
         };
         match build() {
             Ok(c) => Ok(Self { inner: Rc::new(c) }),

@@ -5,6 +5,7 @@
 use super::record::Record;
 use crate::error::Error;
 use crate::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS, TokenGrant};
+use crate::retry::{MAX_MAX_RETRIES, RetryPolicy};
 use crate::transport::DEFAULT_TIMEOUT_MS;
 use crate::validate::{BaseUrl, TokenRequest};
 use js_sys::{Function, Object, Reflect};
@@ -13,13 +14,24 @@ use wasm_bindgen::prelude::*;
 /// Longest accepted `timeoutMs`: ten minutes.
 const MAX_TIMEOUT_MS: u32 = 600_000;
 
-const OPTION_NAMES: [&str; 4] = ["baseUrl", "timeoutMs", "minValiditySecs", "fetch"];
-const OPTION_LIST: &str = "baseUrl, timeoutMs, minValiditySecs, fetch";
+const OPTION_NAMES: [&str; 6] = [
+    "baseUrl",
+    "timeoutMs",
+    "minValiditySecs",
+    "retries",
+    "deadlineMs",
+    "fetch",
+];
+const OPTION_LIST: &str = "baseUrl, timeoutMs, minValiditySecs, retries, deadlineMs, fetch";
+
+/// Longest accepted `deadlineMs`: ten minutes.
+const MAX_DEADLINE_MS: u64 = 600_000;
 
 pub(crate) struct Options {
     pub base_url: BaseUrl,
     pub timeout_ms: u32,
     pub min_validity_secs: u64,
+    pub retry: RetryPolicy,
     pub fetch: Option<Function>,
 }
 
@@ -28,6 +40,7 @@ pub(crate) fn options(value: &JsValue) -> Result<Options, Error> {
         base_url: BaseUrl::default(),
         timeout_ms: DEFAULT_TIMEOUT_MS,
         min_validity_secs: DEFAULT_MIN_VALIDITY_SECS,
+        retry: RetryPolicy::default(),
         fetch: None,
     };
     if value.is_undefined() || value.is_null() {
@@ -56,6 +69,13 @@ pub(crate) fn options(value: &JsValue) -> Result<Options, Error> {
     if let Some(v) = present(obj, &JsValue::from_str("minValiditySecs")) {
         out.min_validity_secs =
             whole_number(&v, "options.minValiditySecs", 0, MAX_MIN_VALIDITY_SECS)?;
+    }
+    if let Some(v) = present(obj, &JsValue::from_str("retries")) {
+        let n = whole_number(&v, "options.retries", 0, u64::from(MAX_MAX_RETRIES))?;
+        out.retry.max_retries = u32::try_from(n).unwrap_or(MAX_MAX_RETRIES);
+    }
+    if let Some(v) = present(obj, &JsValue::from_str("deadlineMs")) {
+        out.retry.deadline_ms = whole_number(&v, "options.deadlineMs", 0, MAX_DEADLINE_MS)?;
     }
     if let Some(v) = present(obj, &JsValue::from_str("fetch")) {
         out.fetch = Some(

@@ -70,6 +70,25 @@ impl Transport for FetchTransport {
             Err(e) => Err(network(e)),
         }
     }
+
+    async fn sleep(&self, ms: u64) {
+        let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+        let timer = Promise::new(&mut |resolve, _reject| {
+            HOST.with(|h| {
+                if let Some(set) = &h.set_timeout {
+                    let _ = set.call2(&h.global, &resolve, &JsValue::from(ms));
+                } else {
+                    // No timers in this runtime: do not wait rather than hang.
+                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                }
+            });
+        });
+        let _ = JsFuture::from(timer).await;
+    }
+
+    fn random(&self) -> f64 {
+        js_sys::Math::random()
+    }
 }
 
 impl FetchTransport {

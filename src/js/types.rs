@@ -40,6 +40,18 @@ export interface ClientOptions {
    * same guarantee as a fresh one.
    */
   minValiditySecs?: number;
+  /**
+   * Retries after a network error, a timeout or an HTTP 5xx (exponential backoff,
+   * full jitter), or after a rate limit once its reset time has passed (0..5).
+   * Feishu API errors are never retried. Default 2.
+   */
+  retries?: number;
+  /**
+   * Waits between attempts must end within this many milliseconds of the first
+   * attempt; a rate limit that resets later fails at once with `RATE_LIMITED`
+   * and `retryAfterSecs` (0..600000). Default 20000.
+   */
+  deadlineMs?: number;
   /** A `fetch` to use instead of the global one (tests, proxies, instrumentation). */
   fetch?: FetchFunction;
 }

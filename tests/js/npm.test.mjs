@@ -128,12 +128,41 @@ test("FEISHU_API_ERROR carries Feishu's code, msg and the HTTP status", async ()
   assert.doesNotMatch(`${e.message} ${e.stack}`, /a-unknown/);
 });
 
-test("RATE_LIMITED carries the reset seconds from x-ogw-ratelimit-reset", async () => {
-  const e = await rejection(getTenantAccessToken(req("fault-429"), { baseUrl }));
+test("RATE_LIMITED fails fast with the reset seconds when they do not fit the deadline", async () => {
+  const started = Date.now();
+  const e = await rejection(getTenantAccessToken(req("fault-429"), { baseUrl, deadlineMs: 1000 }));
   assert.equal(e.code, "RATE_LIMITED");
   assert.equal(e.retryAfterSecs, 2);
   assert.equal(e.feishuCode, 99991400);
   assert.equal(e.httpStatus, 429);
+  assert.equal(calls(), 1, "no retry");
+  assert.ok(Date.now() - started < 500, "no wait");
+});
+
+test("a rate limit that resets within the deadline is waited out, then retried", async () => {
+  await fetch(`${baseUrl}/__sandbox/config`, { method: "POST", body: JSON.stringify({ rateLimitResetSecs: 1 }) });
+  await fetch(`${baseUrl}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: "429", count: 1 }) });
+  const started = Date.now();
+  const t = await getTenantAccessToken(req(), { baseUrl });
+  assert.match(t.tenantAccessToken, /^t-/);
+  assert.ok(Date.now() - started >= 1000, "waited the reset second");
+  assert.equal(calls(), 2);
+});
+
+test("network errors, timeouts and 5xx are retried (default 2 retries); API errors are not", async () => {
+  await fetch(`${baseUrl}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: "500", count: 2 }) });
+  const t = await getTenantAccessToken(req(), { baseUrl });
+  assert.match(t.tenantAccessToken, /^t-/);
+  assert.equal(calls(), 3);
+  sb.reset();
+  await rejection(getTenantAccessToken(req("fault-reset"), { baseUrl }));
+  assert.equal(calls(), 3);
+  sb.reset();
+  await rejection(getTenantAccessToken(req("fault-500"), { baseUrl, retries: 0 }));
+  assert.equal(calls(), 1, "retries: 0");
+  sb.reset();
+  await rejection(getTenantAccessToken(req(SANDBOX_TENANT, "a-unknown"), { baseUrl }));
+  assert.equal(calls(), 1, "Feishu API errors are final");
 });
 
 test("HTTP_ERROR keeps the status and the raw body", async () => {
@@ -195,13 +224,14 @@ test("the abort signal fires on timeout", async () => {
 
 test("errors are shared by concurrent callers and never cached", async () => {
   const c = new TenantTokenClient({ baseUrl });
-  await fetch(`${baseUrl}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: "500", count: 1 }) });
+  // Three failures: the first attempt and both retries.
+  await fetch(`${baseUrl}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: "500", count: 3 }) });
   const results = await Promise.allSettled(Array.from({ length: 5 }, () => c.get(req())));
   assert.ok(results.every((r) => r.status === "rejected" && r.reason.code === "HTTP_ERROR"));
-  assert.equal(calls(), 1);
+  assert.equal(calls(), 3);
   const ok = await c.get(req());
   assert.match(ok.tenantAccessToken, /^t-/);
-  assert.equal(calls(), 2);
+  assert.equal(calls(), 4);
 });
 
 test("INVALID_INPUT for bad requests, and nothing is sent", async () => {
@@ -247,6 +277,9 @@ test("bad options are INVALID_INPUT: thrown by the constructor, rejected by the 
     [{ minValiditySecs: -1 }, /minValiditySecs/],
     [{ minValiditySecs: 7201 }, /minValiditySecs/],
     [{ fetch: "no" }, /fetch must be a function/],
+    [{ retries: 6 }, /retries/],
+    [{ retries: -1 }, /retries/],
+    [{ deadlineMs: 1e9 }, /deadlineMs/],
     [{ baseURL: "https://x" }, /unknown option `baseURL`/],
     ["opts", /options must be an object/],
   ];
@@ -273,7 +306,7 @@ test("Lark's base URL is accepted and used", async () => {
 });
 
 test("no token or app secret ever appears in an error", async () => {
-  const c = new TenantTokenClient({ baseUrl });
+  const c = new TenantTokenClient({ baseUrl, retries: 0 });
   const good = await c.get(req());
   const errors = [];
   for (const tenant of ["fault-500", "fault-html", "fault-nonjson", "fault-truncated", "fault-429"]) {

@@ -32,6 +32,8 @@ before(async () => {
     FEISHU_BASE_URL: sb.url,
     MIN_VALIDITY_SECS: "1800",
     UPSTREAM_TIMEOUT_MS: "500",
+    // Short enough that the sandbox's 2-second rate limit is answered at once.
+    UPSTREAM_DEADLINE_MS: "1000",
     ALLOWED_ORIGINS: ORIGIN,
   });
 });
@@ -202,11 +204,19 @@ test("upstream faults map to 502 / 504 / 429, and errors are never cached", asyn
   assert.deepEqual(await json(limited), { code: 99991400, msg: "request trigger frequency limit" });
 
   const t = tenant();
-  await fetch(`${sb.url}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: "500", count: 1 }) });
+  // Three failures: the first attempt and both retries.
+  await fetch(`${sb.url}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: "500", count: 3 }) });
   assert.equal((await post({ app_access_token: APP_ONE, tenant_key: t })).status, 502);
   const ok = await post({ app_access_token: APP_ONE, tenant_key: t });
   assert.equal(ok.status, 200);
   assert.equal(ok.headers.get("x-cache"), "MISS");
+});
+
+test("transient upstream failures are retried inside the Worker", async () => {
+  await fetch(`${sb.url}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: "500", count: 2 }) });
+  const r = await post({ app_access_token: APP_ONE, tenant_key: tenant() });
+  assert.equal(r.status, 200);
+  assert.equal(calls(), 3);
 });
 
 test("GET /healthz answers without touching KV or upstream", async () => {

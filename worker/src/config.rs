@@ -1,14 +1,16 @@
 //! The Worker's settings, from `wrangler.toml` vars (documented there).
 
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
+use feishu_tenant_token::retry::MAX_MAX_RETRIES;
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
-use feishu_tenant_token::{BaseUrl, Freshness};
+use feishu_tenant_token::{BaseUrl, Freshness, RetryPolicy};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub base_url: BaseUrl,
     pub freshness: Freshness,
     pub timeout_ms: u32,
+    pub retry: RetryPolicy,
     pub allowed_origins: Origins,
 }
 
@@ -66,6 +68,23 @@ impl Config {
                 ))?,
             None => DEFAULT_TIMEOUT_MS,
         };
+        let mut retry = RetryPolicy::default();
+        if let Some(v) = get("UPSTREAM_RETRIES") {
+            retry.max_retries = v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_MAX_RETRIES)
+                .ok_or(format!(
+                    "UPSTREAM_RETRIES must be a whole number from 0 to {MAX_MAX_RETRIES}"
+                ))?;
+        }
+        if let Some(v) = get("UPSTREAM_DEADLINE_MS") {
+            retry.deadline_ms = v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= u64::from(MAX_TIMEOUT_MS) * 10)
+                .ok_or("UPSTREAM_DEADLINE_MS must be a whole number from 0 to 600000")?;
+        }
         let allowed_origins = match get("ALLOWED_ORIGINS").as_deref() {
             Some("*") => Origins::Any,
             Some(list) => Origins::Listed(
@@ -80,6 +99,7 @@ impl Config {
             base_url,
             freshness: Freshness::new(min_validity),
             timeout_ms,
+            retry,
             allowed_origins,
         })
     }
@@ -104,6 +124,7 @@ mod tests {
         assert_eq!(c.base_url.as_str(), "https://open.feishu.cn");
         assert_eq!(c.freshness.min_validity_secs(), 1800);
         assert_eq!(c.timeout_ms, 10_000);
+        assert_eq!(c.retry, RetryPolicy::default());
         assert!(!c.allowed_origins.allows("http://localhost:8080"));
     }
 
@@ -135,5 +156,9 @@ mod tests {
         assert!(parse(&[("MIN_VALIDITY_SECS", "7201")]).is_err());
         assert!(parse(&[("MIN_VALIDITY_SECS", "abc")]).is_err());
         assert!(parse(&[("UPSTREAM_TIMEOUT_MS", "0")]).is_err());
+        let r = parse(&[("UPSTREAM_RETRIES", "0"), ("UPSTREAM_DEADLINE_MS", "1500")]).unwrap();
+        assert_eq!((r.retry.max_retries, r.retry.deadline_ms), (0, 1500));
+        assert!(parse(&[("UPSTREAM_RETRIES", "6")]).is_err());
+        assert!(parse(&[("UPSTREAM_DEADLINE_MS", "-1")]).is_err());
     }
 }

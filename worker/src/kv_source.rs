@@ -15,8 +15,8 @@ use worker::{Delay, KvStore, console_warn};
 /// let one request resume another, so joiners poll on their own timers.
 const JOIN_POLL_MS: u32 = 10;
 
-/// A joiner waits this much longer than the upstream timeout before giving
-/// up: the fetching request may take a KV read and write besides.
+/// A joiner waits this much longer than the longest upstream fetch before
+/// giving up: the fetching request may take a KV read and write besides.
 const JOIN_SLACK_MS: u32 = 5_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct KvThenUpstream {
     kv: KvStore,
     upstream: Upstream<FetchTransport, JsClock>,
     freshness: Freshness,
-    upstream_timeout_ms: u32,
+    join_at_most_ms: u32,
 }
 
 impl KvThenUpstream {
@@ -47,11 +47,19 @@ impl KvThenUpstream {
         freshness: Freshness,
         upstream_timeout_ms: u32,
     ) -> Self {
+        // The longest a fetch can take: every attempt timing out, plus the
+        // waits between attempts (bounded by the retry deadline).
+        let retry = upstream.retry_policy();
+        let attempts = u64::from(retry.max_retries) + 1;
+        let longest = u64::from(upstream_timeout_ms)
+            .saturating_mul(attempts)
+            .saturating_add(retry.deadline_ms)
+            .saturating_add(u64::from(JOIN_SLACK_MS));
         Self {
             kv,
             upstream,
             freshness,
-            upstream_timeout_ms,
+            join_at_most_ms: u32::try_from(longest).unwrap_or(u32::MAX),
         }
     }
 
@@ -93,7 +101,7 @@ impl Source for KvThenUpstream {
     fn join_wait(&self) -> JoinWait {
         JoinWait::Poll {
             every_ms: JOIN_POLL_MS,
-            at_most_ms: self.upstream_timeout_ms.saturating_add(JOIN_SLACK_MS),
+            at_most_ms: self.join_at_most_ms,
         }
     }
 

@@ -174,7 +174,8 @@ fn client(env: &Env, config: &Config) -> core::result::Result<Rc<Client>, String
         .kv("TOKENS")
         .map_err(|_| "worker misconfigured: no KV namespace bound as TOKENS".to_owned())?;
     let transport = FetchTransport::new(None, config.timeout_ms)?;
-    let upstream = Upstream::new(transport, JsClock, config.base_url.clone());
+    let upstream =
+        Upstream::new(transport, JsClock, config.base_url.clone()).with_retry(config.retry);
     let client = Rc::new(TokenClient::new(
         KvThenUpstream::new(kv, upstream, config.freshness, config.timeout_ms),
         JsClock,
