@@ -12,6 +12,8 @@ pub struct Config {
     pub timeout_ms: u32,
     pub retry: RetryPolicy,
     pub allowed_origins: Origins,
+    /// One JSON log line per request (`LOG_REQUESTS`, default on).
+    pub log_requests: bool,
 }
 
 /// Which browser origins may call the Worker (CORS).
@@ -95,7 +97,13 @@ impl Config {
             ),
             None => Origins::Listed(Vec::new()),
         };
+        let log_requests = match get("LOG_REQUESTS").as_deref() {
+            None | Some("1" | "true" | "on") => true,
+            Some("0" | "false" | "off") => false,
+            Some(_) => return Err("LOG_REQUESTS must be true or false".to_owned()),
+        };
         Ok(Self {
+            log_requests,
             base_url,
             freshness: Freshness::new(min_validity),
             timeout_ms,
@@ -125,6 +133,7 @@ mod tests {
         assert_eq!(c.freshness.min_validity_secs(), 1800);
         assert_eq!(c.timeout_ms, 10_000);
         assert_eq!(c.retry, RetryPolicy::default());
+        assert!(c.log_requests);
         assert!(!c.allowed_origins.allows("http://localhost:8080"));
     }
 
@@ -159,6 +168,8 @@ mod tests {
         let r = parse(&[("UPSTREAM_RETRIES", "0"), ("UPSTREAM_DEADLINE_MS", "1500")]).unwrap();
         assert_eq!((r.retry.max_retries, r.retry.deadline_ms), (0, 1500));
         assert!(parse(&[("UPSTREAM_RETRIES", "6")]).is_err());
+        assert!(!parse(&[("LOG_REQUESTS", "false")]).unwrap().log_requests);
+        assert!(parse(&[("LOG_REQUESTS", "maybe")]).is_err());
         assert!(parse(&[("UPSTREAM_DEADLINE_MS", "-1")]).is_err());
     }
 }

@@ -29,13 +29,18 @@ thread_local! {
 pub async fn handle(req: Request, env: &Env) -> Result<Response> {
     let started = JsClock.now_ms();
     let (method, path) = (req.method(), req.path());
-    let resp = route(req, env).await?;
-    log_request(
-        &method,
-        &path,
-        &resp,
-        JsClock.now_ms().saturating_sub(started),
-    );
+    let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()));
+    let resp = match &config {
+        Ok(config) => route(req, env, config).await?,
+        Err(why) => reply::local(
+            Local::Misconfigured,
+            &format!("worker misconfigured: {why}"),
+        )?,
+    };
+    if config.as_ref().is_ok_and(|c| c.log_requests) {
+        let ms = JsClock.now_ms().saturating_sub(started);
+        log_request(&method, &path, &resp, ms);
+    }
     Ok(resp)
 }
 
@@ -56,18 +61,8 @@ fn log_request(method: &Method, path: &str, resp: &Response, ms: u64) {
     console_log!("{line}");
 }
 
-async fn route(req: Request, env: &Env) -> Result<Response> {
-    let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()));
+async fn route(req: Request, env: &Env, config: &Config) -> Result<Response> {
     let origin = req.headers().get("origin")?;
-    let config = match config {
-        Ok(c) => c,
-        Err(why) => {
-            return reply::local(
-                Local::Misconfigured,
-                &format!("worker misconfigured: {why}"),
-            );
-        }
-    };
     let cors = Cors::new(&config.allowed_origins, origin.clone());
     let path = req.path();
     let known = path == TENANT_TOKEN_PATH || path == HEALTH_PATH;
@@ -82,7 +77,7 @@ async fn route(req: Request, env: &Env) -> Result<Response> {
             let resp = Response::empty()?.with_status(204);
             reply::with_headers(resp, &cors.preflight_headers()?)
         }
-        Method::Post if path == TENANT_TOKEN_PATH => tenant_token(req, env, &config).await,
+        Method::Post if path == TENANT_TOKEN_PATH => tenant_token(req, env, config).await,
         Method::Get | Method::Head if path == HEALTH_PATH => {
             reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
         }
