@@ -46,6 +46,9 @@ pub struct Stats {
     pub upstream_calls: u64,
     /// Misses that waited for a fetch another `get` had started.
     pub coalesced_waits: u64,
+    /// Answers that were a cached token past its freshness window, served
+    /// because the fetch to replace it failed (stale-if-error).
+    pub stale_served: u64,
 }
 
 /// How a `get` was answered.
@@ -57,22 +60,29 @@ pub enum Served<M> {
     Fetched(M),
     /// By a fetch from the source that another call had started.
     Joined(M),
+    /// By a cached token past its freshness window (but with more than
+    /// [`STALE_MIN_SECS`](crate::freshness::STALE_MIN_SECS) left), because the
+    /// fetch to replace it failed.
+    Stale,
 }
 
-type SharedResult<M> = Result<(TokenGrant, M), Error>;
+/// What a fetch hands to every caller that shared it: the token and the
+/// source's report, or `None` for a stale token served after a failure.
+type SharedResult<M> = Result<(TokenGrant, Option<M>), Error>;
 
 enum Slot<M> {
     /// A token, servable or not yet swept.
     Cached(TokenGrant),
-    /// A fetch under way; joiners wait on it.
-    Fetching(Rc<Flight<SharedResult<M>>>),
+    /// A fetch under way (joiners wait on it), and the token it replaces,
+    /// kept for stale-if-error.
+    Fetching(Rc<Flight<SharedResult<M>>>, Option<TokenGrant>),
 }
 
 impl<M> Slot<M> {
     fn cached(&self) -> Option<&TokenGrant> {
         match self {
             Slot::Cached(g) => Some(g),
-            Slot::Fetching(_) => None,
+            Slot::Fetching(..) => None,
         }
     }
 }
@@ -153,7 +163,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
                         at_most_ms,
                     } => self.poll_join(&wait, every_ms, at_most_ms).await,
                 };
-                return shared.map(|(g, m)| (g, Served::Joined(m)));
+                return self.served(shared, Served::Joined);
             }
             Lookup::Lead(flight, epoch) => (flight, epoch),
         };
@@ -164,8 +174,23 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
             flight,
         };
         let result = self.source.fetch(request).await;
-        leader.finish(&result, epoch, self.freshness, self.clock.now_ms());
-        result.map(|(g, m)| (g, Served::Fetched(m)))
+        let shared = leader.finish(result, epoch, self.freshness, self.clock.now_ms());
+        self.served(shared, Served::Fetched)
+    }
+
+    fn served(
+        &self,
+        shared: SharedResult<S::Meta>,
+        how: fn(S::Meta) -> Served<S::Meta>,
+    ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
+        let (grant, meta) = shared?;
+        match meta {
+            Some(m) => Ok((grant, how(m))),
+            None => {
+                self.state.borrow_mut().stats.stale_served += 1;
+                Ok((grant, Served::Stale))
+            }
+        }
     }
 
     async fn poll_join(
@@ -220,7 +245,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
                 st.stats.hits += 1;
                 return Lookup::Hit(g);
             }
-            Some(Slot::Fetching(f)) => {
+            Some(Slot::Fetching(f, _)) => {
                 let wait = f.wait();
                 st.stats.misses += 1;
                 st.stats.coalesced_waits += 1;
@@ -230,8 +255,12 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
         }
         st.stats.misses += 1;
         let flight = Flight::new();
+        let previous = match st.slots.remove(key) {
+            Some(Slot::Cached(g)) => Some(g),
+            _ => None,
+        };
         st.slots
-            .insert(key.clone(), Slot::Fetching(Rc::clone(&flight)));
+            .insert(key.clone(), Slot::Fetching(Rc::clone(&flight), previous));
         st.stats.upstream_calls += 1;
         Lookup::Lead(flight, st.epoch)
     }
@@ -269,21 +298,47 @@ struct Leader<'a, M: Clone> {
 }
 
 impl<M: Clone> Leader<'_, M> {
-    fn finish(self, result: &SharedResult<M>, epoch: u64, freshness: Freshness, now: u64) {
-        {
+    /// Settles the key's slot and publishes what every caller gets: the
+    /// fetched token (cached if servable), or after a failure the token it was
+    /// replacing if that may be served stale, or the error.
+    fn finish(
+        self,
+        result: Result<(TokenGrant, M), Error>,
+        epoch: u64,
+        freshness: Freshness,
+        now: u64,
+    ) -> SharedResult<M> {
+        let shared = {
             let mut st = self.state.borrow_mut();
+            let previous = match st.slots.remove(&self.key) {
+                Some(Slot::Fetching(_, previous)) => previous,
+                _ => None,
+            };
+            // An `invalidate` during the fetch bumps the epoch: then neither the
+            // new token nor the old one may go (back) into the cache.
+            let current = st.epoch == epoch;
             match result {
-                Ok((grant, _)) if st.epoch == epoch && freshness.is_servable(grant, now) => {
-                    st.slots
-                        .insert(self.key.clone(), Slot::Cached(grant.clone()));
-                    sweep_if_due(&mut st, freshness, now);
+                Ok((grant, meta)) => {
+                    if current && freshness.is_servable(&grant, now) {
+                        st.slots
+                            .insert(self.key.clone(), Slot::Cached(grant.clone()));
+                        sweep_if_due(&mut st, freshness, now);
+                    }
+                    Ok((grant, Some(meta)))
                 }
-                _ => {
-                    st.slots.remove(&self.key);
-                }
+                Err(e) => match previous.filter(|g| current && freshness.is_stale_servable(g, now))
+                {
+                    Some(stale) => {
+                        st.slots
+                            .insert(self.key.clone(), Slot::Cached(stale.clone()));
+                        Ok((stale, None))
+                    }
+                    None => Err(e),
+                },
             }
-        }
-        self.flight.complete(result.clone());
+        };
+        self.flight.complete(shared.clone());
+        shared
     }
 }
 
@@ -293,7 +348,10 @@ impl<M: Clone> Drop for Leader<'_, M> {
             return;
         }
         if let Ok(mut st) = self.state.try_borrow_mut() {
-            st.slots.remove(&self.key);
+            // Put back the token the fetch was replacing, if any.
+            if let Some(Slot::Fetching(_, Some(previous))) = st.slots.remove(&self.key) {
+                st.slots.insert(self.key.clone(), Slot::Cached(previous));
+            }
         }
         self.flight.complete(Err(Error::network(
             "the fetch this call was waiting for was cancelled",

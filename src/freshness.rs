@@ -15,6 +15,11 @@ pub const DEFAULT_MIN_VALIDITY_SECS: u64 = 30 * 60;
 /// larger value would only disable caching in a roundabout way.
 pub const MAX_MIN_VALIDITY_SECS: u64 = 2 * 60 * 60;
 
+/// Stale-if-error: when a fetch fails, a cached token that is past the
+/// freshness window may still be served while it has more than this left,
+/// rather than failing the caller. Never an expired token.
+pub const STALE_MIN_SECS: u64 = 60;
+
 /// Wall-clock time in milliseconds since the Unix epoch. Injected so the rule
 /// can be tested without waiting.
 pub trait Clock {
@@ -94,6 +99,13 @@ impl Freshness {
     }
 }
 
+impl Freshness {
+    /// May `grant` be served at `now_ms` because a fetch just failed?
+    pub fn is_stale_servable(&self, grant: &TokenGrant, now_ms: u64) -> bool {
+        grant.expires_at_ms.saturating_sub(now_ms) > STALE_MIN_SECS * 1000
+    }
+}
+
 impl Default for Freshness {
     fn default() -> Self {
         Self::new(DEFAULT_MIN_VALIDITY_SECS)
@@ -134,6 +146,15 @@ mod tests {
         let f = Freshness::default();
         assert!(!f.is_servable(&grant(1799), T0));
         assert!(f.is_servable(&grant(1800), T0));
+    }
+
+    #[test]
+    fn stale_tokens_need_more_than_a_minute_left() {
+        let f = Freshness::default();
+        let g = grant(7200);
+        assert!(f.is_stale_servable(&g, T0 + 7_139_999));
+        assert!(!f.is_stale_servable(&g, T0 + 7_140_000));
+        assert!(!f.is_stale_servable(&g, T0 + 7_200_000));
     }
 
     #[test]

@@ -532,3 +532,69 @@ fn a_rate_limit_beyond_the_deadline_fails_fast_with_the_wait() {
     assert_eq!(c.source().transport().calls(), 1);
     assert!(sleeps(&c).is_empty());
 }
+
+/// First a token for 7200 s, then every attempt fails.
+fn then_failing() -> Scripted {
+    Scripted::new(|_, n| match n {
+        0 => ok("t-first", 7200),
+        _ => Err(TransportError::Network("refused".into())),
+    })
+}
+
+#[test]
+fn a_failed_refresh_serves_the_stale_token_while_it_has_over_a_minute() {
+    let c = client_retrying(then_failing(), Freshness::default(), RetryPolicy::none());
+    let r = req("a-1", "tenant1");
+    block_on(c.get(&r)).unwrap();
+    c.clock().advance_secs(5401); // 1799 s left: past the freshness window
+    let (g, served) = block_on(c.get_served(&r)).unwrap();
+    assert_eq!(g.token.expose_secret(), "t-first");
+    assert_eq!(served, Served::Stale);
+    assert_eq!(c.stats().stale_served, 1);
+    assert_eq!(c.source().transport().calls(), 2, "it did try to refresh");
+    // Every later get tries again (single-flight), and still falls back.
+    assert_eq!(block_on(c.get_served(&r)).unwrap().1, Served::Stale);
+    assert_eq!(c.source().transport().calls(), 3);
+    c.clock().advance_secs(1740); // 59 s left: too close to expiry to serve
+    let e = block_on(c.get(&r)).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::NetworkError);
+}
+
+#[test]
+fn concurrent_callers_share_the_stale_answer() {
+    let c = client_retrying(then_failing(), Freshness::default(), RetryPolicy::none());
+    let r = req("a-1", "tenant1");
+    block_on(c.get(&r)).unwrap();
+    c.clock().advance_secs(6000);
+    let all = block_on(join_all((0..5).map(|_| c.get_served(&r))));
+    assert!(all.iter().all(|a| a.as_ref().unwrap().1 == Served::Stale));
+    assert_eq!(c.stats().stale_served, 5);
+    assert_eq!(c.source().transport().calls(), 2);
+}
+
+#[test]
+fn an_invalidated_token_is_never_served_stale() {
+    let c = client_retrying(then_failing(), Freshness::default(), RetryPolicy::none());
+    let r = req("a-1", "tenant1");
+    block_on(c.get(&r)).unwrap();
+    c.clock().advance_secs(6000);
+    assert_eq!(c.invalidate("tenant1"), 1);
+    assert_eq!(
+        block_on(c.get(&r)).unwrap_err().code(),
+        ErrorCode::NetworkError
+    );
+    // Invalidated while the refresh was under way: the old token stays out too.
+    let c = client_retrying(then_failing(), Freshness::default(), RetryPolicy::none());
+    block_on(c.get(&r)).unwrap();
+    c.clock().advance_secs(6000);
+    let mut fut = Box::pin(c.get(&r));
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    c.invalidate("tenant1");
+    let Poll::Ready(Err(e)) = fut.as_mut().poll(&mut cx) else {
+        panic!("expected the fetch error");
+    };
+    assert_eq!(e.code(), ErrorCode::NetworkError);
+    assert_eq!(c.cached_len(), 0);
+}

@@ -120,6 +120,7 @@ impl JsTenantTokenClient {
         obj.set_number(&"misses".into(), s.misses);
         obj.set_number(&"upstreamCalls".into(), s.upstream_calls);
         obj.set_number(&"coalescedWaits".into(), s.coalesced_waits);
+        obj.set_number(&"staleServed".into(), s.stale_served);
         obj.into()
     }
 }

@@ -65,6 +65,11 @@ export interface ClientStats {
   upstreamCalls: number;
   /** Misses that waited for a request another `get` had started. */
   coalescedWaits: number;
+  /**
+   * Answers that were a cached token past the freshness window (but with more
+   * than 60 s left), served because the request to replace it failed.
+   */
+  staleServed: number;
 }
 
 /** The stable `code` of every error this package produces. */

@@ -46,7 +46,7 @@ test("a fresh Node project imports the package by name and gets a token", async 
   const out = JSON.parse(stdout);
   assert.match(out.token, /^t-[0-9a-f]{40}$/);
   assert.equal(out.same, true);
-  assert.deepEqual(out.stats, { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0 });
+  assert.deepEqual(out.stats, { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0, staleServed: 0 });
   assert.equal(sb.stats().tenantTokenCalls, 2);
 });
 

@@ -50,7 +50,7 @@ test("a client answers the second get from its cache", async () => {
   assert.equal(b.tenantAccessToken, a.tenantAccessToken);
   assert.equal(b.expiresAt, a.expiresAt);
   assert.equal(calls(), 1);
-  assert.deepEqual(c.stats(), { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0 });
+  assert.deepEqual(c.stats(), { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0, staleServed: 0 });
 });
 
 test("after the freshness window the client fetches again and gets the rotated token", async () => {
@@ -97,7 +97,7 @@ test("100 concurrent cold gets make exactly one upstream call", async () => {
   const all = await Promise.all(Array.from({ length: 100 }, () => c.get(req())));
   assert.equal(new Set(all.map((t) => t.tenantAccessToken)).size, 1);
   assert.equal(calls(), 1);
-  assert.deepEqual(c.stats(), { hits: 0, misses: 100, upstreamCalls: 1, coalescedWaits: 99 });
+  assert.deepEqual(c.stats(), { hits: 0, misses: 100, upstreamCalls: 1, coalescedWaits: 99, staleServed: 0 });
 });
 
 test("invalidate drops the tenant's token so the next get asks Feishu again", async () => {
@@ -116,6 +116,26 @@ test("a token arriving with less than minValiditySecs left is returned but not c
   assert.ok(a.expire <= 600);
   await c.get(req("fault-expiring"));
   assert.equal(calls(), 2);
+});
+
+test("stale-if-error: a failed refresh serves the cached token while it has over a minute left", async () => {
+  const short = await startSandbox({ lifetimeSecs: 100, rotateBeforeSecs: 30 });
+  try {
+    const c = new TenantTokenClient({ baseUrl: short.url, minValiditySecs: 99, retries: 0 });
+    const first = await c.get(req());
+    await sleep(1100); // < 99 s left: past this client's freshness window, ~98 s of life
+    await fetch(`${short.url}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: "500", count: 1 }) });
+    const stale = await c.get(req());
+    assert.equal(stale.tenantAccessToken, first.tenantAccessToken);
+    assert.ok(stale.expire > 60 && stale.expire < 99, `expire ${stale.expire}`);
+    assert.equal(c.stats().staleServed, 1);
+    assert.equal(short.stats().tenantTokenCalls, 2, "it did try to refresh");
+    const fresh = await c.get(req()); // upstream is back
+    assert.equal(fresh.tenantAccessToken, first.tenantAccessToken, "Feishu still hands out the same token");
+    assert.equal(c.stats().staleServed, 1);
+  } finally {
+    await short.close();
+  }
 });
 
 test("FEISHU_API_ERROR carries Feishu's code, msg and the HTTP status", async () => {

@@ -113,6 +113,21 @@ test("a fresh KV entry is served (x-cache-layer kv); one too close to expiry is 
   assert.equal(calls(), 1);
 });
 
+test("stale-if-error: Feishu failing, a KV token past the window but over a minute from expiry is served, marked STALE", async () => {
+  const kv = await w.mf.getKVNamespace("TOKENS");
+  // fault-500 always fails upstream, so only the stale KV entry can answer.
+  await kv.put(kvKey(APP_ONE, "fault-500"), JSON.stringify({ v: 1, tenant_access_token: "t-stale-from-kv", expires_at_ms: Date.now() + 600_000 }), { expirationTtl: 3600 });
+  const r = await post({ app_access_token: APP_ONE, tenant_key: "fault-500" });
+  assert.equal(r.status, 200);
+  assert.equal((await json(r)).tenant_access_token, "t-stale-from-kv");
+  assert.equal(r.headers.get("x-cache"), "STALE");
+  assert.equal(r.headers.get("x-cache-layer"), "kv");
+  await kv.put(kvKey(APP_ONE, "fault-500"), JSON.stringify({ v: 1, tenant_access_token: "t-nearly-gone", expires_at_ms: Date.now() + 30_000 }), { expirationTtl: 3600 });
+  const gone = await post({ app_access_token: APP_ONE, tenant_key: "fault-500" });
+  assert.equal(gone.status, 502, "never a token with under a minute left");
+  await kv.delete(kvKey(APP_ONE, "fault-500"));
+});
+
 test("rotation: after the freshness window the Worker fetches the new token", async () => {
   const short = await startSandbox({ lifetimeSecs: 4, rotateBeforeSecs: 3 });
   const sw = await startWorker({ FEISHU_BASE_URL: short.url, MIN_VALIDITY_SECS: "3" });

@@ -23,6 +23,8 @@ const JOIN_SLACK_MS: u32 = 5_000;
 pub enum Layer {
     Kv,
     Upstream,
+    /// KV's token, past the freshness window, served because Feishu failed.
+    StaleKv,
 }
 
 /// What one fetch did, for the `x-cache` and `server-timing` headers.
@@ -118,15 +120,35 @@ impl Source for KvThenUpstream {
         let stored = self.read(&key).await;
         let t1 = JsClock.now_ms();
         // Whatever KV returns, the freshness rule decides.
-        if let Some(grant) = stored.filter(|g| self.freshness.is_servable(g, t1)) {
+        if let Some(grant) = stored
+            .as_ref()
+            .filter(|g| self.freshness.is_servable(g, t1))
+        {
             let trace = Trace {
                 layer: Layer::Kv,
                 kv_ms: t1 - t0,
                 upstream_ms: None,
             };
-            return Ok((grant, trace));
+            return Ok((grant.clone(), trace));
         }
-        let (grant, ()) = self.upstream.fetch(request).await?;
+        let (grant, ()) = match self.upstream.fetch(request).await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                // Stale-if-error, by the same rule as the memory layer's.
+                let now = JsClock.now_ms();
+                return match stored.filter(|g| self.freshness.is_stale_servable(g, now)) {
+                    Some(stale) => Ok((
+                        stale,
+                        Trace {
+                            layer: Layer::StaleKv,
+                            kv_ms: t1 - t0,
+                            upstream_ms: Some(now.saturating_sub(t1)),
+                        },
+                    )),
+                    None => Err(e),
+                };
+            }
+        };
         let t2 = JsClock.now_ms();
         let write_ms = self.write(&key, &grant, t2).await;
         let trace = Trace {

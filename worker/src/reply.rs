@@ -85,12 +85,22 @@ pub fn token(grant: &TokenGrant, now_ms: u64, served: &Served<Trace>) -> Result<
         ]),
     )?;
     let (trace, coalesced) = match served {
-        Served::Memory => (None, false),
+        Served::Memory | Served::Stale => (None, false),
         Served::Fetched(t) => (Some(t), false),
         Served::Joined(t) => (Some(t), true),
     };
     let (hit, layer, timing) = match trace {
+        None if matches!(served, Served::Stale) => ("STALE", "memory", "memory;dur=0".to_owned()),
         None => ("HIT", "memory", "memory;dur=0".to_owned()),
+        Some(Trace {
+            layer: Layer::StaleKv,
+            kv_ms,
+            upstream_ms,
+        }) => (
+            "STALE",
+            "kv",
+            format!("kv;dur={kv_ms}, upstream;dur={}", upstream_ms.unwrap_or(0)),
+        ),
         Some(Trace {
             layer: Layer::Kv,
             kv_ms,
