@@ -11,6 +11,7 @@ const npm = load("npm");
 const peers = load("peers");
 const worker = load("worker");
 const edge = load("edge");
+const soak = load("soak");
 
 const tryRun = (cmd, args) => {
   try {
@@ -72,6 +73,17 @@ on one machine, against the same local Feishu sandbox (its own process, loopback
 ![Cache hit cost, cold-stampede upstream calls and Worker throughput, ours vs the alternatives](chart.svg)
 
 ${table}
+
+## Soak
+
+wrk (2 threads, 16 connections) on loopback against a fresh workerd, each request for one of
+${soak.ours.tenants} tenants at random (first requests miss, the rest hit); the hand-written Worker runs
+a third as long, to tell the runtime's own memory growth from ours.
+
+| Worker | run | requests | non-2xx | upstream calls (≤ ${soak.ours.tenants} is the goal) | workerd RSS before → after |
+|---|---|---|---|---|---|
+| ours | ${soak.ours.seconds} s | ${soak.ours.requests} (${soak.ours.rps.toFixed(0)}/s, p99 ${soak.ours.p99}) | ${soak.ours.non2xx} | ${soak.ours.upstreamCalls} (${soak.ours.upstreamCalls <= soak.ours.tenants ? "met" : "**missed**"}) | ${(soak.ours.workerdRssKiB.before / 1024).toFixed(0)} → ${(soak.ours.workerdRssKiB.after / 1024).toFixed(0)} MiB |
+| hand-written JS + KV | ${soak.jsKv.seconds} s | ${soak.jsKv.requests} (${soak.jsKv.rps.toFixed(0)}/s, p99 ${soak.jsKv.p99}) | ${soak.jsKv.non2xx} | ${soak.jsKv.upstreamCalls} | ${(soak.jsKv.workerdRssKiB.before / 1024).toFixed(0)} → ${(soak.jsKv.workerdRssKiB.after / 1024).toFixed(0)} MiB |
 
 ## 6. Does the official SDK run at the edge?
 
