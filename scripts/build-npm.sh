@@ -20,7 +20,9 @@ sed -i '/\[Symbol\.dispose\]()/d' pkg/feishu_tenant_token.d.ts
 
 step "wasm-opt -Oz"
 # The features rustc enables by default for wasm32-unknown-unknown.
-node_modules/.bin/wasm-opt -Oz --strip-producers \
+# --zero-filled-memory: a fresh instance's memory is all zeroes, so wasm-opt
+# may drop zero data segments.
+node_modules/.bin/wasm-opt -Oz --converge --zero-filled-memory --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-reference-types \
   --enable-sign-ext --enable-mutable-globals --enable-multivalue \
   -o pkg/feishu_tenant_token_bg.wasm pkg/feishu_tenant_token_bg.wasm
