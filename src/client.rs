@@ -70,18 +70,24 @@ pub enum Served<M> {
 /// source's report, or `None` for a stale token served after a failure.
 type SharedResult<M> = Result<(TokenGrant, Option<M>), Error>;
 
+/// A forced refresh (see [`TokenClient::refresh_served`]) of a key whose
+/// token was fetched less than this long ago is served from the cache
+/// instead: forced refreshes go to Feishu, and callers must not be able to
+/// turn them into a flood (at most one per key per 10 s per client).
+pub const FORCED_REFRESH_MIN_INTERVAL_MS: u64 = 10_000;
+
 enum Slot<M> {
-    /// A token, servable or not yet swept.
-    Cached(TokenGrant),
-    /// A fetch under way (joiners wait on it), and the token it replaces,
-    /// kept for stale-if-error.
-    Fetching(Rc<Flight<SharedResult<M>>>, Option<TokenGrant>),
+    /// A token (servable or not yet swept), and when it was fetched.
+    Cached(TokenGrant, u64),
+    /// A fetch under way (joiners wait on it), and the token it replaces
+    /// with its fetch time, kept for stale-if-error.
+    Fetching(Rc<Flight<SharedResult<M>>>, Option<(TokenGrant, u64)>),
 }
 
 impl<M> Slot<M> {
     fn cached(&self) -> Option<&TokenGrant> {
         match self {
-            Slot::Cached(g) => Some(g),
+            Slot::Cached(g, _) => Some(g),
             Slot::Fetching(..) => None,
         }
     }
@@ -90,8 +96,9 @@ impl<M> Slot<M> {
 enum Lookup<M> {
     Hit(TokenGrant),
     Join(Wait<SharedResult<M>>),
-    /// This call fetches; the epoch is the one its result must still match.
-    Lead(Rc<Flight<SharedResult<M>>>, u64),
+    /// This call fetches; the epoch is the one its result must still match;
+    /// `true` for a forced refresh.
+    Lead(Rc<Flight<SharedResult<M>>>, u64, bool),
 }
 
 struct State<M> {
@@ -152,8 +159,29 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
         &self,
         request: &TokenRequest,
     ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
+        self.serve::<false>(request).await
+    }
+
+    /// A forced refresh, e.g. after an API answered 99991663 "tenant token
+    /// invalid": past every cache (the source's too, via
+    /// [`Source::fetch_fresh`]), with no stale fallback, and the result
+    /// replaces what was cached. Throttled: a token fetched less than
+    /// [`FORCED_REFRESH_MIN_INTERVAL_MS`] ago is served as by `get`.
+    pub async fn refresh_served(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
+        self.serve::<true>(request).await
+    }
+
+    /// `FORCE` is a const so that hosts without forced refreshes (the npm
+    /// module) do not carry their code.
+    async fn serve<const FORCE: bool>(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
         let key = CacheKey::new(&request.app_access_token, &request.tenant_key);
-        let (flight, epoch) = match self.lookup(&key) {
+        let (flight, epoch, forced) = match self.lookup(&key, FORCE) {
             Lookup::Hit(grant) => return Ok((grant, Served::Memory)),
             Lookup::Join(wait) => {
                 let shared = match self.source.join_wait() {
@@ -165,7 +193,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
                 };
                 return self.served(shared, Served::Joined);
             }
-            Lookup::Lead(flight, epoch) => (flight, epoch),
+            Lookup::Lead(flight, epoch, forced) => (flight, epoch, forced),
         };
 
         let leader = Leader {
@@ -173,7 +201,11 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
             key,
             flight,
         };
-        let result = self.source.fetch(request).await;
+        let result = if forced {
+            self.source.fetch_fresh(request).await
+        } else {
+            self.source.fetch(request).await
+        };
         let shared = leader.finish(result, epoch, self.freshness, self.clock.now_ms());
         self.served(shared, Served::Fetched)
     }
@@ -236,11 +268,15 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
 
     /// Decides, under one borrow that ends before any await, whether this `get`
     /// is a hit, joins a fetch under way, or leads a new one.
-    fn lookup(&self, key: &CacheKey) -> Lookup<S::Meta> {
+    fn lookup(&self, key: &CacheKey, force: bool) -> Lookup<S::Meta> {
         let mut st = self.state.borrow_mut();
         let now = self.clock.now_ms();
+        // A forced refresh of a token fetched moments ago is throttled into a plain get.
+        let force = force
+            && !matches!(st.slots.get(key), Some(Slot::Cached(_, at))
+                if now.saturating_sub(*at) < FORCED_REFRESH_MIN_INTERVAL_MS);
         match st.slots.get(key) {
-            Some(Slot::Cached(g)) if self.freshness.is_servable(g, now) => {
+            Some(Slot::Cached(g, _)) if !force && self.freshness.is_servable(g, now) => {
                 let g = g.clone();
                 st.stats.hits += 1;
                 return Lookup::Hit(g);
@@ -255,14 +291,15 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
         }
         st.stats.misses += 1;
         let flight = Flight::new();
+        // A forced refresh distrusts the cached token: no stale fallback to it.
         let previous = match st.slots.remove(key) {
-            Some(Slot::Cached(g)) => Some(g),
+            Some(Slot::Cached(g, at)) if !force => Some((g, at)),
             _ => None,
         };
         st.slots
             .insert(key.clone(), Slot::Fetching(Rc::clone(&flight), previous));
         st.stats.upstream_calls += 1;
-        Lookup::Lead(flight, st.epoch)
+        Lookup::Lead(flight, st.epoch, force)
     }
 
     /// Drops every cached token of `tenant_key` (for all apps), for example
@@ -321,20 +358,21 @@ impl<M: Clone> Leader<'_, M> {
                 Ok((grant, meta)) => {
                     if current && freshness.is_servable(&grant, now) {
                         st.slots
-                            .insert(self.key.clone(), Slot::Cached(grant.clone()));
+                            .insert(self.key.clone(), Slot::Cached(grant.clone(), now));
                         sweep_if_due(&mut st, freshness, now);
                     }
                     Ok((grant, Some(meta)))
                 }
-                Err(e) => match previous.filter(|g| current && freshness.is_stale_servable(g, now))
-                {
-                    Some(stale) => {
-                        st.slots
-                            .insert(self.key.clone(), Slot::Cached(stale.clone()));
-                        Ok((stale, None))
+                Err(e) => {
+                    match previous.filter(|(g, _)| current && freshness.is_stale_servable(g, now)) {
+                        Some((stale, at)) => {
+                            st.slots
+                                .insert(self.key.clone(), Slot::Cached(stale.clone(), at));
+                            Ok((stale, None))
+                        }
+                        None => Err(e),
                     }
-                    None => Err(e),
-                },
+                }
             }
         };
         self.flight.complete(shared.clone());
@@ -349,8 +387,9 @@ impl<M: Clone> Drop for Leader<'_, M> {
         }
         if let Ok(mut st) = self.state.try_borrow_mut() {
             // Put back the token the fetch was replacing, if any.
-            if let Some(Slot::Fetching(_, Some(previous))) = st.slots.remove(&self.key) {
-                st.slots.insert(self.key.clone(), Slot::Cached(previous));
+            if let Some(Slot::Fetching(_, Some((previous, at)))) = st.slots.remove(&self.key) {
+                st.slots
+                    .insert(self.key.clone(), Slot::Cached(previous, at));
             }
         }
         self.flight.complete(Err(Error::network(

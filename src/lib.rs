@@ -26,7 +26,7 @@ mod single_flight;
 pub mod js;
 
 pub use cache_key::{AppBinding, CacheKey};
-pub use client::{Served, Stats, TokenClient, fetch_tenant_token};
+pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient, fetch_tenant_token};
 pub use error::{Error, ErrorCode};
 pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};
 pub use retry::RetryPolicy;

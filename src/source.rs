@@ -22,6 +22,15 @@ pub trait Source {
         request: &TokenRequest,
     ) -> impl Future<Output = Result<(TokenGrant, Self::Meta), Error>>;
 
+    /// As [`Self::fetch`], but past any cache the source keeps itself: a
+    /// forced refresh. Sources without one need not override it.
+    fn fetch_fresh(
+        &self,
+        request: &TokenRequest,
+    ) -> impl Future<Output = Result<(TokenGrant, Self::Meta), Error>> {
+        self.fetch(request)
+    }
+
     /// How a call waits for a fetch that another call started.
     fn join_wait(&self) -> JoinWait {
         JoinWait::Wake

@@ -598,3 +598,37 @@ fn an_invalidated_token_is_never_served_stale() {
     assert_eq!(e.code(), ErrorCode::NetworkError);
     assert_eq!(c.cached_len(), 0);
 }
+
+#[test]
+fn a_forced_refresh_goes_upstream_but_at_most_once_per_ten_seconds() {
+    let c = client(numbered(7200));
+    let r = req("a-1", "tenant1");
+    block_on(c.get(&r)).unwrap();
+    // Fetched moments ago: the forced refresh is throttled into a plain hit.
+    let (g, served) = block_on(c.refresh_served(&r)).unwrap();
+    assert_eq!((g.token.expose_secret(), served), ("t-0", Served::Memory));
+    c.clock().advance_secs(10);
+    let (g, served) = block_on(c.refresh_served(&r)).unwrap();
+    assert_eq!(
+        (g.token.expose_secret(), served),
+        ("t-1", Served::Fetched(()))
+    );
+    // The refreshed token replaced the old one, and restarted the throttle.
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-1");
+    assert_eq!(block_on(c.refresh_served(&r)).unwrap().1, Served::Memory);
+    assert_eq!(c.source().transport().calls(), 2);
+}
+
+#[test]
+fn a_failed_forced_refresh_drops_the_distrusted_token() {
+    let c = client_retrying(then_failing(), Freshness::default(), RetryPolicy::none());
+    let r = req("a-1", "tenant1");
+    block_on(c.get(&r)).unwrap();
+    c.clock().advance_secs(6000); // stale-servable, were it a plain get
+    assert!(block_on(c.refresh_served(&r)).is_err(), "no stale fallback");
+    assert_eq!(c.cached_len(), 0);
+    assert!(
+        block_on(c.get(&r)).is_err(),
+        "and it is gone for plain gets too"
+    );
+}

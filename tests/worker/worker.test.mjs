@@ -128,6 +128,28 @@ test("stale-if-error: Feishu failing, a KV token past the window but over a minu
   await kv.delete(kvKey(APP_ONE, "fault-500"));
 });
 
+test("Cache-Control: no-cache forces a refresh past memory and KV, throttled per key", async () => {
+  const kv = await w.mf.getKVNamespace("TOKENS");
+  const u = tenant("forced");
+  await kv.put(kvKey(APP_ONE, u), JSON.stringify({ v: 1, tenant_access_token: "t-distrusted", expires_at_ms: Date.now() + 7000_000 }), { expirationTtl: 3600 });
+  const forced = await post({ app_access_token: APP_ONE, tenant_key: u }, { headers: { "cache-control": "no-cache" } });
+  const body = await json(forced);
+  assert.notEqual(body.tenant_access_token, "t-distrusted", "KV was not read");
+  assert.equal(forced.headers.get("x-cache"), "MISS");
+  assert.equal(forced.headers.get("x-refresh"), "done");
+  assert.equal(JSON.parse(await kv.get(kvKey(APP_ONE, u))).tenant_access_token, body.tenant_access_token, "KV overwritten");
+  // Again at once: throttled into a cache hit, no second upstream call.
+  const again = await post({ app_access_token: APP_ONE, tenant_key: u }, { headers: { "cache-control": "max-age=0, No-Cache" } });
+  assert.equal(again.headers.get("x-refresh"), "throttled");
+  assert.equal(again.headers.get("x-cache"), "HIT");
+  assert.equal(calls(), 1);
+  // A forced refresh that fails deletes the distrusted KV entry.
+  await kv.put(kvKey(APP_ONE, "fault-500"), JSON.stringify({ v: 1, tenant_access_token: "t-bad", expires_at_ms: Date.now() + 7000_000 }), { expirationTtl: 3600 });
+  const failed = await post({ app_access_token: APP_ONE, tenant_key: "fault-500" }, { headers: { "cache-control": "no-cache" } });
+  assert.equal(failed.status, 502);
+  assert.equal(await kv.get(kvKey(APP_ONE, "fault-500")), null);
+});
+
 test("rotation: after the freshness window the Worker fetches the new token", async () => {
   const short = await startSandbox({ lifetimeSecs: 4, rotateBeforeSecs: 3 });
   const sw = await startWorker({ FEISHU_BASE_URL: short.url, MIN_VALIDITY_SECS: "3" });

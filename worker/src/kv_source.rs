@@ -100,6 +100,37 @@ impl KvThenUpstream {
 impl Source for KvThenUpstream {
     type Meta = Trace;
 
+    /// A forced refresh: no KV read, and on failure the KV entry is deleted,
+    /// since the caller reported the token as bad.
+    async fn fetch_fresh(&self, request: &TokenRequest) -> Result<(TokenGrant, Trace), Error> {
+        let key = kv::kv_key(&CacheKey::new(
+            &request.app_access_token,
+            &request.tenant_key,
+        ));
+        let t0 = JsClock.now_ms();
+        match self.upstream.fetch(request).await {
+            Ok((grant, ())) => {
+                let t1 = JsClock.now_ms();
+                let write_ms = self.write(&key, &grant, t1).await;
+                let trace = Trace {
+                    layer: Layer::Upstream,
+                    kv_ms: write_ms,
+                    upstream_ms: Some(t1 - t0),
+                };
+                Ok((grant, trace))
+            }
+            Err(e) => {
+                if let Err(kv_error) = self.kv.delete(&key).await {
+                    console_warn!(
+                        "{{\"event\":\"kv_delete_failed\",\"error\":{:?}}}",
+                        kv_error.to_string()
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
     fn join_wait(&self) -> JoinWait {
         JoinWait::Poll {
             every_ms: JOIN_POLL_MS,

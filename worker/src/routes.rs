@@ -7,7 +7,7 @@ use crate::reply::{self, Local};
 use feishu_tenant_token::js::{FetchTransport, JsClock};
 use feishu_tenant_token::json::{self, Member, Value};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
-use feishu_tenant_token::{Clock, TokenClient, TokenRequest, Upstream};
+use feishu_tenant_token::{Clock, Served, TokenClient, TokenRequest, Upstream};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Env, Method, Request, Response, Result, console_log};
@@ -123,10 +123,41 @@ async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Re
         Ok(c) => c,
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
-    match client.get_served(&request).await {
-        Ok((grant, served)) => reply::token(&grant, JsClock.now_ms(), &served),
+    // `Cache-Control: no-cache` forces a refresh past memory and KV, e.g. after
+    // an API answered 99991663; throttled per key by the core.
+    let forced = wants_refresh(&req);
+    let answer = if forced {
+        client.refresh_served(&request).await
+    } else {
+        client.get_served(&request).await
+    };
+    match answer {
+        Ok((grant, served)) => {
+            let mut resp = reply::token(&grant, JsClock.now_ms(), &served)?;
+            if forced {
+                let how = if matches!(served, Served::Memory) {
+                    "throttled"
+                } else {
+                    "done"
+                };
+                resp.headers_mut().set("x-refresh", how)?;
+            }
+            Ok(resp)
+        }
         Err(e) => reply::upstream_error(&e),
     }
+}
+
+/// `Cache-Control: no-cache` (any case, among other directives).
+fn wants_refresh(req: &Request) -> bool {
+    req.headers()
+        .get("cache-control")
+        .ok()
+        .flatten()
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+        })
 }
 
 fn too_large() -> Result<Response> {
