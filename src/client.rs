@@ -9,31 +9,10 @@ use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
 use crate::single_flight::{Flight, Wait};
 use crate::source::{JoinWait, Source};
-use crate::transport::{Transport, TransportError};
-use crate::validate::{BaseUrl, TokenRequest};
-use crate::wire::{build_tenant_token_request, parse_tenant_token_response};
+use crate::validate::TokenRequest;
 use core::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-
-/// One upstream round trip, no cache: build, send, parse.
-pub async fn fetch_tenant_token<T: Transport, C: Clock>(
-    transport: &T,
-    clock: &C,
-    base_url: &BaseUrl,
-    request: &TokenRequest,
-) -> Result<TokenGrant, Error> {
-    let http = build_tenant_token_request(base_url, request);
-    let sent_at_ms = clock.now_ms();
-    let secret = request.app_access_token.expose_secret();
-    match transport.post_json(http).await {
-        Ok(response) => {
-            parse_tenant_token_response(&response, sent_at_ms).map_err(|e| e.scrubbed(secret))
-        }
-        Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
-        Err(TransportError::Network(detail)) => Err(Error::network(&detail).scrubbed(secret)),
-    }
-}
 
 /// Counters, all since the client was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -26,11 +26,11 @@ mod single_flight;
 pub mod js;
 
 pub use cache_key::{AppBinding, CacheKey};
-pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient, fetch_tenant_token};
+pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient};
 pub use error::{Error, ErrorCode};
 pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};
 pub use retry::RetryPolicy;
 pub use secret::{AppAccessToken, TenantAccessToken};
-pub use source::{JoinWait, Source, Upstream};
+pub use source::{JoinWait, Source, Upstream, fetch_tenant_token};
 pub use transport::{HttpRequest, HttpResponse, Transport, TransportError};
 pub use validate::{BaseUrl, FEISHU_BASE_URL, LARK_BASE_URL, TenantKey, TokenRequest};

@@ -4,12 +4,12 @@
 //! puts Workers KV in front of that. Either way the client's memory cache and
 //! single-flight sit above, so a source is asked at most once per key at a time.
 
-use crate::client::fetch_tenant_token;
 use crate::error::Error;
 use crate::freshness::{Clock, TokenGrant};
 use crate::retry::RetryPolicy;
-use crate::transport::Transport;
+use crate::transport::{Transport, TransportError};
 use crate::validate::{BaseUrl, TokenRequest};
+use crate::wire::{build_tenant_token_request, parse_tenant_token_response};
 use core::future::Future;
 
 pub trait Source {
@@ -52,6 +52,25 @@ pub enum JoinWait {
     /// workerd cancels a request that waits on nothing of its own as hung,
     /// and drops a wake-up coming from another request's context.
     Poll { every_ms: u32, at_most_ms: u32 },
+}
+
+/// One upstream round trip, no cache: build, send, parse.
+pub async fn fetch_tenant_token<T: Transport, C: Clock>(
+    transport: &T,
+    clock: &C,
+    base_url: &BaseUrl,
+    request: &TokenRequest,
+) -> Result<TokenGrant, Error> {
+    let http = build_tenant_token_request(base_url, request);
+    let sent_at_ms = clock.now_ms();
+    let secret = request.app_access_token.expose_secret();
+    match transport.post_json(http).await {
+        Ok(response) => {
+            parse_tenant_token_response(&response, sent_at_ms).map_err(|e| e.scrubbed(secret))
+        }
+        Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
+        Err(TransportError::Network(detail)) => Err(Error::network(&detail).scrubbed(secret)),
+    }
 }
 
 /// Feishu itself (or a proxy / sandbox at `base_url`), over a transport,

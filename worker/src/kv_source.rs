@@ -78,6 +78,25 @@ impl KvThenUpstream {
         }
     }
 
+    /// A token fresh from Feishu (asked at `asked_at`, after `kv_read_ms` of
+    /// KV reads): stored in KV, with the trace of how it was got.
+    async fn store_fetched(
+        &self,
+        key: &str,
+        grant: TokenGrant,
+        asked_at: u64,
+        kv_read_ms: u64,
+    ) -> (TokenGrant, Trace) {
+        let now = JsClock.now_ms();
+        let write_ms = self.write(key, &grant, now).await;
+        let trace = Trace {
+            layer: Layer::Upstream,
+            kv_ms: kv_read_ms + write_ms,
+            upstream_ms: Some(now.saturating_sub(asked_at)),
+        };
+        (grant, trace)
+    }
+
     async fn write(&self, key: &str, grant: &TokenGrant, now_ms: u64) -> u64 {
         let Some(ttl) = kv::expiration_ttl(grant, now_ms, self.freshness) else {
             return 0;
@@ -109,16 +128,7 @@ impl Source for KvThenUpstream {
         ));
         let t0 = JsClock.now_ms();
         match self.upstream.fetch(request).await {
-            Ok((grant, ())) => {
-                let t1 = JsClock.now_ms();
-                let write_ms = self.write(&key, &grant, t1).await;
-                let trace = Trace {
-                    layer: Layer::Upstream,
-                    kv_ms: write_ms,
-                    upstream_ms: Some(t1 - t0),
-                };
-                Ok((grant, trace))
-            }
+            Ok((grant, ())) => Ok(self.store_fetched(&key, grant, t0, 0).await),
             Err(e) => {
                 if let Err(kv_error) = self.kv.delete(&key).await {
                     console_warn!(
@@ -180,13 +190,6 @@ impl Source for KvThenUpstream {
                 };
             }
         };
-        let t2 = JsClock.now_ms();
-        let write_ms = self.write(&key, &grant, t2).await;
-        let trace = Trace {
-            layer: Layer::Upstream,
-            kv_ms: t1 - t0 + write_ms,
-            upstream_ms: Some(t2 - t1),
-        };
-        Ok((grant, trace))
+        Ok(self.store_fetched(&key, grant, t1, t1 - t0).await)
     }
 }
