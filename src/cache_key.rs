@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 /// Separates this digest from any other SHA-256 use of the same token.
 const APP_BINDING_DOMAIN: &[u8] = b"feishu-tenant-token/app-binding/v1\0";
 
+#[cfg(feature = "store-app")]
+const APP_CREDENTIALS_DOMAIN: &[u8] = b"feishu-tenant-token/app-credentials/v1\0";
+
 /// SHA-256 of the domain tag and the `app_access_token`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AppBinding([u8; 32]);
@@ -24,6 +27,18 @@ impl AppBinding {
         let mut h = Sha256::new();
         h.update(APP_BINDING_DOMAIN);
         h.update(token.expose_secret().as_bytes());
+        Self(h.finalize().into())
+    }
+
+    /// A store app's own credentials (store-app mode): tokens cached for one
+    /// app id and secret are never served to another secret.
+    #[cfg(feature = "store-app")]
+    pub fn of_app_credentials(app_id: &str, app_secret: &crate::secret::AppSecret) -> Self {
+        let mut h = Sha256::new();
+        h.update(APP_CREDENTIALS_DOMAIN);
+        h.update(app_id.as_bytes());
+        h.update(b"\0");
+        h.update(app_secret.expose_secret().as_bytes());
         Self(h.finalize().into())
     }
 
@@ -56,6 +71,18 @@ impl CacheKey {
         Self {
             app: AppBinding::of(app_access_token),
             tenant: tenant.clone(),
+        }
+    }
+}
+
+impl CacheKey {
+    /// The one key of an app's own `app_access_token` (store-app mode). The
+    /// empty tenant cannot collide with a real `tenant_key`, which is never empty.
+    #[cfg(feature = "store-app")]
+    pub fn app_token(app: AppBinding) -> Self {
+        Self {
+            app,
+            tenant: TenantKey::empty(),
         }
     }
 }

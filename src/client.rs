@@ -7,9 +7,9 @@
 use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
+use crate::secret::TenantAccessToken;
 use crate::single_flight::{Flight, Wait};
-use crate::source::{JoinWait, Source};
-use crate::validate::TokenRequest;
+use crate::source::{JoinWait, Keyed, Source};
 use core::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -129,16 +129,16 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     /// A token for `request` with at least `min_validity` left, or the token of a
     /// fresh fetch (which may have less, if the source handed out one that close
     /// to expiry; it is then not cached).
-    pub async fn get(&self, request: &TokenRequest) -> Result<TokenGrant, Error> {
+    pub async fn get(&self, request: &S::Request) -> Result<TokenGrant, Error> {
         self.get_served(request).await.map(|(grant, _)| grant)
     }
 
     /// As [`Self::get`], also saying how the answer came about.
     pub async fn get_served(
         &self,
-        request: &TokenRequest,
+        request: &S::Request,
     ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
-        self.serve::<false>(request).await
+        self.serve::<false>(request, None).await
     }
 
     /// A forced refresh, e.g. after an API answered 99991663 "tenant token
@@ -148,19 +148,35 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     /// [`FORCED_REFRESH_MIN_INTERVAL_MS`] ago is served as by `get`.
     pub async fn refresh_served(
         &self,
-        request: &TokenRequest,
+        request: &S::Request,
     ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
-        self.serve::<true>(request).await
+        self.serve::<true>(request, None).await
+    }
+
+    /// Replaces `bad`, a token the caller got from this client and that
+    /// Feishu has since refused (e.g. 99991664 for an app token): fetched
+    /// past every cache, unless the cached token is no longer `bad` (another
+    /// call replaced it already; that one is served). Not throttled: `bad`
+    /// must be a token this client handed out, and each is replaced once.
+    pub async fn replace(
+        &self,
+        request: &S::Request,
+        bad: &TenantAccessToken,
+    ) -> Result<TokenGrant, Error> {
+        self.serve::<true>(request, Some(bad))
+            .await
+            .map(|(grant, _)| grant)
     }
 
     /// `FORCE` is a const so that hosts without forced refreshes (the npm
     /// module) do not carry their code.
     async fn serve<const FORCE: bool>(
         &self,
-        request: &TokenRequest,
+        request: &S::Request,
+        bad: Option<&TenantAccessToken>,
     ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
-        let key = CacheKey::new(&request.app_access_token, &request.tenant_key);
-        let (flight, epoch, forced) = match self.lookup(&key, FORCE) {
+        let key = request.cache_key();
+        let (flight, epoch, forced) = match self.lookup(&key, FORCE, bad) {
             Lookup::Hit(grant) => return Ok((grant, Served::Memory)),
             Lookup::Join(wait) => {
                 let shared = match self.source.join_wait() {
@@ -229,10 +245,10 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     /// costs more than the lookup; `f` runs without copying the grant.
     pub fn with_cached<R>(
         &self,
-        request: &TokenRequest,
+        request: &S::Request,
         f: impl FnOnce(&TokenGrant, u64) -> R,
     ) -> Option<R> {
-        let key = CacheKey::new(&request.app_access_token, &request.tenant_key);
+        let key = request.cache_key();
         let now = self.clock.now_ms();
         let mut st = self.state.borrow_mut();
         let out = st
@@ -247,13 +263,24 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
 
     /// Decides, under one borrow that ends before any await, whether this `get`
     /// is a hit, joins a fetch under way, or leads a new one.
-    fn lookup(&self, key: &CacheKey, force: bool) -> Lookup<S::Meta> {
+    fn lookup(
+        &self,
+        key: &CacheKey,
+        force: bool,
+        bad: Option<&TenantAccessToken>,
+    ) -> Lookup<S::Meta> {
         let mut st = self.state.borrow_mut();
         let now = self.clock.now_ms();
-        // A forced refresh of a token fetched moments ago is throttled into a plain get.
         let force = force
-            && !matches!(st.slots.get(key), Some(Slot::Cached(_, at))
-                if now.saturating_sub(*at) < FORCED_REFRESH_MIN_INTERVAL_MS);
+            && match bad {
+                // Replacing a refused token: unless it was replaced already.
+                Some(bad) => {
+                    !matches!(st.slots.get(key), Some(Slot::Cached(g, _)) if g.token != *bad)
+                }
+                // A forced refresh of a token fetched moments ago is throttled into a plain get.
+                None => !matches!(st.slots.get(key), Some(Slot::Cached(_, at))
+                    if now.saturating_sub(*at) < FORCED_REFRESH_MIN_INTERVAL_MS),
+            };
         match st.slots.get(key) {
             Some(Slot::Cached(g, _)) if !force && self.freshness.is_servable(g, now) => {
                 let g = g.clone();

@@ -23,6 +23,20 @@ pub enum ErrorCode {
     Timeout,
     /// The caller's input was rejected before anything was sent.
     InvalidInput,
+    /// Store-app mode: no `app_ticket` yet (or Feishu said it is invalid); a
+    /// resend was requested. Retry after `retry_after_secs`.
+    AppTicketMissing,
+    /// An event's `X-Lark-Signature` is missing or does not match.
+    InvalidSignature,
+    /// An event's `X-Lark-Request-Timestamp` is outside the replay window.
+    StaleEvent,
+    /// An event's verification token is missing or wrong.
+    InvalidVerificationToken,
+    /// An `{"encrypt": …}` body could not be decrypted (bad base64, length,
+    /// padding or key).
+    DecryptionFailed,
+    /// An event body that is not a Feishu event.
+    InvalidEvent,
 }
 
 impl ErrorCode {
@@ -35,6 +49,12 @@ impl ErrorCode {
             Self::NetworkError => "NETWORK_ERROR",
             Self::Timeout => "TIMEOUT",
             Self::InvalidInput => "INVALID_INPUT",
+            Self::AppTicketMissing => "APP_TICKET_MISSING",
+            Self::InvalidSignature => "INVALID_SIGNATURE",
+            Self::StaleEvent => "STALE_EVENT",
+            Self::InvalidVerificationToken => "INVALID_VERIFICATION_TOKEN",
+            Self::DecryptionFailed => "DECRYPTION_FAILED",
+            Self::InvalidEvent => "INVALID_EVENT",
         }
     }
 }
@@ -144,6 +164,27 @@ impl Error {
         Self::bare(ErrorCode::InvalidInput, format!("invalid input: {detail}"))
     }
 
+    /// Store-app mode: no usable `app_ticket`; Feishu was asked to push one.
+    pub fn app_ticket_missing(retry_after_secs: u64, why: &str) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::bare(
+                ErrorCode::AppTicketMissing,
+                format!("no app_ticket yet ({why}); retry after {retry_after_secs} s"),
+            )
+        }
+    }
+
+    /// An event rejected by [`crate::event`]; `code` is one of the event codes.
+    pub fn event(code: ErrorCode, detail: &str) -> Self {
+        Self::bare(code, format!("event rejected: {detail}"))
+    }
+
+    /// Whether Feishu answered with this `code`.
+    pub fn is_feishu(&self, code: i64) -> bool {
+        self.feishu_code == Some(code)
+    }
+
     fn with_feishu_msg(mut self, msg: String) -> Self {
         self.feishu_msg = Some(msg);
         self
@@ -218,6 +259,15 @@ mod tests {
             (ErrorCode::NetworkError, "NETWORK_ERROR"),
             (ErrorCode::Timeout, "TIMEOUT"),
             (ErrorCode::InvalidInput, "INVALID_INPUT"),
+            (ErrorCode::AppTicketMissing, "APP_TICKET_MISSING"),
+            (ErrorCode::InvalidSignature, "INVALID_SIGNATURE"),
+            (ErrorCode::StaleEvent, "STALE_EVENT"),
+            (
+                ErrorCode::InvalidVerificationToken,
+                "INVALID_VERIFICATION_TOKEN",
+            ),
+            (ErrorCode::DecryptionFailed, "DECRYPTION_FAILED"),
+            (ErrorCode::InvalidEvent, "INVALID_EVENT"),
         ];
         for (code, s) in all {
             assert_eq!(code.as_str(), s);

@@ -66,6 +66,26 @@ secret_string!(
     TenantAccessToken
 );
 
+secret_string!(
+    /// A store app's `app_secret` (from the developer console).
+    AppSecret
+);
+
+secret_string!(
+    /// An `app_ticket`, pushed by Feishu about hourly (step 1 of the chain).
+    AppTicket
+);
+
+secret_string!(
+    /// The app's event Encrypt Key: decrypts and authenticates events.
+    EncryptKey
+);
+
+secret_string!(
+    /// The app's event Verification Token.
+    VerificationToken
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! puts Workers KV in front of that. Either way the client's memory cache and
 //! single-flight sit above, so a source is asked at most once per key at a time.
 
+use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::freshness::{Clock, TokenGrant};
 use crate::retry::RetryPolicy;
@@ -12,21 +13,36 @@ use crate::validate::{BaseUrl, TokenRequest};
 use crate::wire::{build_tenant_token_request, parse_tenant_token_response};
 use core::future::Future;
 
+/// A request a [`TokenClient`](crate::TokenClient) can cache: it names the
+/// one cache key it maps to.
+pub trait Keyed {
+    fn cache_key(&self) -> CacheKey;
+}
+
+impl Keyed for TokenRequest {
+    fn cache_key(&self) -> CacheKey {
+        CacheKey::new(&self.app_access_token, &self.tenant_key)
+    }
+}
+
 pub trait Source {
+    /// What the client passes down on a miss.
+    type Request: Keyed;
+
     /// What a fetch reports besides the grant (which layer answered, timings),
     /// passed to every caller that shared the fetch.
     type Meta: Clone;
 
     fn fetch(
         &self,
-        request: &TokenRequest,
+        request: &Self::Request,
     ) -> impl Future<Output = Result<(TokenGrant, Self::Meta), Error>>;
 
     /// As [`Self::fetch`], but past any cache the source keeps itself: a
     /// forced refresh. Sources without one need not override it.
     fn fetch_fresh(
         &self,
-        request: &TokenRequest,
+        request: &Self::Request,
     ) -> impl Future<Output = Result<(TokenGrant, Self::Meta), Error>> {
         self.fetch(request)
     }
@@ -64,12 +80,52 @@ pub async fn fetch_tenant_token<T: Transport, C: Clock>(
     let http = build_tenant_token_request(base_url, request);
     let sent_at_ms = clock.now_ms();
     let secret = request.app_access_token.expose_secret();
+    let response = send(transport, http)
+        .await
+        .map_err(|e| e.scrubbed(secret))?;
+    parse_tenant_token_response(&response, sent_at_ms).map_err(|e| e.scrubbed(secret))
+}
+
+/// Sends one request; a transport failure becomes the crate's error.
+pub(crate) async fn send<T: Transport>(
+    transport: &T,
+    http: crate::transport::HttpRequest,
+) -> Result<crate::transport::HttpResponse, Error> {
     match transport.post_json(http).await {
-        Ok(response) => {
-            parse_tenant_token_response(&response, sent_at_ms).map_err(|e| e.scrubbed(secret))
-        }
+        Ok(response) => Ok(response),
         Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
-        Err(TransportError::Network(detail)) => Err(Error::network(&detail).scrubbed(secret)),
+        Err(TransportError::Network(detail)) => Err(Error::network(&detail)),
+    }
+}
+
+/// Runs `attempt` until it succeeds or the policy says stop: the one retry
+/// loop of the crate.
+pub(crate) async fn retrying<T, C, R, F>(
+    transport: &T,
+    clock: &C,
+    policy: RetryPolicy,
+    mut attempt: impl FnMut() -> F,
+) -> Result<R, Error>
+where
+    T: Transport,
+    C: Clock,
+    F: Future<Output = Result<R, Error>>,
+{
+    let started = clock.now_ms();
+    let mut retries = 0;
+    loop {
+        let error = match attempt().await {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        let elapsed = clock.now_ms().saturating_sub(started);
+        match policy.next_delay(&error, retries, elapsed, transport.random()) {
+            Some(wait) => {
+                transport.sleep(wait).await;
+                retries += 1;
+            }
+            None => return Err(error),
+        }
     }
 }
 
@@ -101,6 +157,10 @@ impl<T: Transport, C: Clock> Upstream<T, C> {
         self.retry
     }
 
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
     pub fn transport(&self) -> &T {
         &self.transport
     }
@@ -111,28 +171,14 @@ impl<T: Transport, C: Clock> Upstream<T, C> {
 }
 
 impl<T: Transport, C: Clock> Source for Upstream<T, C> {
+    type Request = TokenRequest;
     type Meta = ();
 
     async fn fetch(&self, request: &TokenRequest) -> Result<(TokenGrant, ()), Error> {
-        let started = self.clock.now_ms();
-        let mut retries = 0;
-        loop {
-            let error =
-                match fetch_tenant_token(&self.transport, &self.clock, &self.base_url, request)
-                    .await
-                {
-                    Ok(grant) => return Ok((grant, ())),
-                    Err(e) => e,
-                };
-            let elapsed = self.clock.now_ms().saturating_sub(started);
-            let random = self.transport.random();
-            match self.retry.next_delay(&error, retries, elapsed, random) {
-                Some(wait) => {
-                    self.transport.sleep(wait).await;
-                    retries += 1;
-                }
-                None => return Err(error),
-            }
-        }
+        retrying(&self.transport, &self.clock, self.retry, || {
+            fetch_tenant_token(&self.transport, &self.clock, &self.base_url, request)
+        })
+        .await
+        .map(|grant| (grant, ()))
     }
 }

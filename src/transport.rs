@@ -95,3 +95,19 @@ impl<T: Transport + ?Sized> Transport for &T {
         (**self).random()
     }
 }
+
+/// Lets the store-app chain's two sources share one transport.
+impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
+    fn post_json(
+        &self,
+        request: HttpRequest,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
+        (**self).post_json(request)
+    }
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        (**self).sleep(ms)
+    }
+    fn random(&self) -> f64 {
+        (**self).random()
+    }
+}

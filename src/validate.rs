@@ -29,6 +29,11 @@ impl TenantKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    #[cfg(feature = "store-app")]
+    pub(crate) fn empty() -> Self {
+        Self(String::new())
+    }
 }
 
 impl fmt::Display for TenantKey {
@@ -70,7 +75,11 @@ impl TokenRequest {
 }
 
 /// Messages name the field and the rule, never the value (it may be a secret).
-fn check_field<S: AsRef<str>>(name: &str, value: Option<S>, max: usize) -> Result<S, Error> {
+pub(crate) fn check_field<S: AsRef<str>>(
+    name: &str,
+    value: Option<S>,
+    max: usize,
+) -> Result<S, Error> {
     let Some(owned) = value else {
         return Err(Error::invalid_input(&format!("{name} is missing")));
     };

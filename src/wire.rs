@@ -26,16 +26,17 @@ pub const RATELIMIT_RESET_HEADER: &str = "x-ogw-ratelimit-reset";
 pub const MAX_EXPIRE_SECS: u64 = 24 * 60 * 60;
 
 /// Feishu's reply members. A member of the wrong type counts as absent:
-/// which ones are present decides the error class.
-struct TenantTokenReply {
+/// which ones are present decides the error class. `token` is the member
+/// named by the endpoint (`tenant_access_token`, `app_access_token`).
+struct TokenReply {
     code: Option<i64>,
     msg: Option<String>,
-    tenant_access_token: Option<String>,
+    token: Option<String>,
     expire: Option<i64>,
 }
 
-impl TenantTokenReply {
-    fn from_json(v: &Value) -> Option<Self> {
+impl TokenReply {
+    fn from_json(v: &Value, token_member: &str) -> Option<Self> {
         if !v.is_object() {
             return None;
         }
@@ -43,7 +44,7 @@ impl TenantTokenReply {
         Some(Self {
             code: v.get("code").and_then(Value::as_i64),
             msg: text("msg"),
-            tenant_access_token: text("tenant_access_token"),
+            token: text(token_member),
             expire: v.get("expire").and_then(Value::as_i64),
         })
     }
@@ -68,11 +69,34 @@ pub fn parse_tenant_token_response(
     response: &HttpResponse,
     sent_at_ms: u64,
 ) -> Result<TokenGrant, Error> {
+    parse_token_response(response, sent_at_ms, "tenant_access_token")
+}
+
+/// The parser shared by the token endpoints, which differ only in the name
+/// of the member holding the token.
+pub(crate) fn parse_token_response(
+    response: &HttpResponse,
+    sent_at_ms: u64,
+    token_member: &str,
+) -> Result<TokenGrant, Error> {
+    let reply = accepted_reply(response, token_member)?;
+    let raw = || diagnostic_body(&response.body);
+    grant_from(reply, token_member, response.status, sent_at_ms, raw)
+}
+
+/// For endpoints whose success carries nothing but `code: 0`.
+#[cfg(feature = "store-app")]
+pub(crate) fn parse_ok_response(response: &HttpResponse) -> Result<(), Error> {
+    accepted_reply(response, "").map(|_| ())
+}
+
+/// A 2xx reply with `code: 0`, or the typed error for anything else.
+fn accepted_reply(response: &HttpResponse, token_member: &str) -> Result<TokenReply, Error> {
     let status = response.status;
     let reply = json::parse(&response.body)
         .ok()
         .as_ref()
-        .and_then(TenantTokenReply::from_json);
+        .and_then(|v| TokenReply::from_json(v, token_member));
     let feishu = reply
         .as_ref()
         .and_then(|r| r.code.map(|c| (c, r.msg.clone().unwrap_or_default())));
@@ -88,7 +112,7 @@ pub fn parse_tenant_token_response(
     let raw = || diagnostic_body(&response.body);
     match (reply, feishu) {
         (_, Some((code, msg))) if code != 0 => Err(Error::feishu_api(code, msg, status)),
-        (Some(reply), Some(_)) if is_success(status) => grant_from(reply, status, sent_at_ms, raw),
+        (Some(reply), Some(_)) if is_success(status) => Ok(reply),
         _ if !is_success(status) => Err(Error::http(status, raw())),
         (None, _) => Err(Error::invalid_response(
             "body is not the expected JSON",
@@ -108,23 +132,24 @@ fn is_success(status: u16) -> bool {
 }
 
 fn grant_from(
-    reply: TenantTokenReply,
+    reply: TokenReply,
+    token_member: &str,
     status: u16,
     sent_at_ms: u64,
     raw: impl Fn() -> String,
 ) -> Result<TokenGrant, Error> {
-    let token = match reply.tenant_access_token {
+    let token = match reply.token {
         Some(t) if is_plausible_token(&t) => t,
         Some(_) => {
             return Err(Error::invalid_response(
-                "`tenant_access_token` is empty, too long or has odd characters",
+                &format!("`{token_member}` is empty, too long or has odd characters"),
                 status,
                 raw(),
             ));
         }
         None => {
             return Err(Error::invalid_response(
-                "`tenant_access_token` is missing or not a string",
+                &format!("`{token_member}` is missing or not a string"),
                 status,
                 raw(),
             ));

@@ -385,6 +385,7 @@ fn get_served_says_how_each_answer_came_about() {
 struct Polling<T>(Upstream<T, Rc<ManualClock>>);
 
 impl<T: Transport> Source for Polling<T> {
+    type Request = TokenRequest;
     type Meta = ();
     fn fetch(
         &self,

@@ -117,6 +117,7 @@ impl KvThenUpstream {
 }
 
 impl Source for KvThenUpstream {
+    type Request = TokenRequest;
     type Meta = Trace;
 
     /// A forced refresh: no KV read, and on failure the KV entry is deleted,

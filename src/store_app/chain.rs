@@ -1,0 +1,265 @@
+//! The store-app chain as two [`Source`]s, each under its own
+//! [`TokenClient`] (so both tokens get the same freshness, single-flight and
+//! stale-if-error): [`AppTokenSource`] trades the ticket for an
+//! `app_access_token`; [`StoreAppSource`] trades that for tenant tokens.
+
+use super::tickets::TicketStore;
+use super::wire::{
+    APP_TICKET_INVALID_CODE, APP_TOKEN_INVALID_CODE, AppCredentials, build_app_token_request,
+    build_ticket_resend_request, parse_app_token_response, parse_ticket_resend_response,
+};
+use crate::cache_key::{AppBinding, CacheKey};
+use crate::client::TokenClient;
+use crate::error::{Error, ErrorCode};
+use crate::freshness::{Clock, TokenGrant};
+use crate::retry::RetryPolicy;
+use crate::secret::{AppAccessToken, AppTicket};
+use crate::source::{Keyed, Source, Upstream, retrying, send};
+use crate::transport::Transport;
+use crate::validate::{BaseUrl, TenantKey, TokenRequest};
+use core::cell::Cell;
+use core::future::Future;
+
+/// At most one `app_ticket/resend` per app per minute (issue #5): Feishu
+/// answers a resend by pushing the ticket, which takes seconds to minutes,
+/// so asking more often only adds load.
+pub const RESEND_MIN_INTERVAL_MS: u64 = 60_000;
+
+/// What a caller is told to wait when no ticket is there yet: a resent
+/// ticket was seen to arrive within seconds to ~2 minutes (shared facts).
+pub const TICKET_RETRY_AFTER_SECS: u64 = 10;
+
+/// The key of an app's own token in its [`TokenClient`].
+#[derive(Clone, Debug)]
+pub struct AppTokenRequest {
+    pub app: AppBinding,
+}
+
+impl Keyed for AppTokenRequest {
+    fn cache_key(&self) -> CacheKey {
+        CacheKey::app_token(self.app)
+    }
+}
+
+/// One tenant of the app the source serves.
+#[derive(Clone, Debug)]
+pub struct StoreAppRequest {
+    pub app: AppBinding,
+    pub tenant_key: TenantKey,
+}
+
+impl Keyed for StoreAppRequest {
+    fn cache_key(&self) -> CacheKey {
+        CacheKey {
+            app: self.app,
+            tenant: self.tenant_key.clone(),
+        }
+    }
+}
+
+/// One `app_access_token` round trip with a given ticket (no cache, no retry).
+pub async fn fetch_app_token<T: Transport, C: Clock>(
+    transport: &T,
+    clock: &C,
+    base_url: &BaseUrl,
+    app: &AppCredentials,
+    ticket: &AppTicket,
+) -> Result<TokenGrant, Error> {
+    let http = build_app_token_request(base_url, app, ticket);
+    let sent_at_ms = clock.now_ms();
+    let scrub = |e: Error| {
+        e.scrubbed(app.app_secret().expose_secret())
+            .scrubbed(ticket.expose_secret())
+    };
+    let response = send(transport, http).await.map_err(scrub)?;
+    parse_app_token_response(&response, sent_at_ms).map_err(scrub)
+}
+
+/// One `app_ticket/resend` round trip.
+pub async fn resend_ticket<T: Transport>(
+    transport: &T,
+    base_url: &BaseUrl,
+    app: &AppCredentials,
+) -> Result<(), Error> {
+    let scrub = |e: Error| e.scrubbed(app.app_secret().expose_secret());
+    let response = send(transport, build_ticket_resend_request(base_url, app))
+        .await
+        .map_err(scrub)?;
+    parse_ticket_resend_response(&response).map_err(scrub)
+}
+
+/// Feishu's `app_access_token` endpoint, fed from a [`TicketStore`].
+pub struct AppTokenSource<T, C, K> {
+    transport: T,
+    clock: C,
+    base_url: BaseUrl,
+    retry: RetryPolicy,
+    app: AppCredentials,
+    tickets: K,
+    last_resend_ms: Cell<Option<u64>>,
+}
+
+impl<T: Transport, C: Clock, K: TicketStore> AppTokenSource<T, C, K> {
+    pub fn new(transport: T, clock: C, base_url: BaseUrl, app: AppCredentials, tickets: K) -> Self {
+        Self {
+            transport,
+            clock,
+            base_url,
+            retry: RetryPolicy::default(),
+            app,
+            tickets,
+            last_resend_ms: Cell::new(None),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn app(&self) -> &AppCredentials {
+        &self.app
+    }
+
+    pub fn tickets(&self) -> &K {
+        &self.tickets
+    }
+
+    /// The request its [`TokenClient`] is asked with.
+    pub fn request(&self) -> AppTokenRequest {
+        AppTokenRequest {
+            app: AppBinding::of_app_credentials(self.app.app_id(), self.app.app_secret()),
+        }
+    }
+
+    /// No usable ticket: ask Feishu to push one (throttled), then tell the
+    /// caller to come back. A resend Feishu refuses outright (wrong app id or
+    /// secret) is the better error to report.
+    async fn ticket_missing(&self, why: &str) -> Error {
+        let now = self.clock.now_ms();
+        let recent = self
+            .last_resend_ms
+            .get()
+            .is_some_and(|at| now.saturating_sub(at) < RESEND_MIN_INTERVAL_MS);
+        if !recent && self.tickets.claim_resend(now).await {
+            self.last_resend_ms.set(Some(now));
+            if let Err(e) = resend_ticket(&self.transport, &self.base_url, &self.app).await {
+                if e.code() == ErrorCode::FeishuApiError {
+                    return e;
+                }
+            }
+        }
+        Error::app_ticket_missing(TICKET_RETRY_AFTER_SECS, why)
+    }
+}
+
+impl<T: Transport, C: Clock, K: TicketStore> Source for AppTokenSource<T, C, K> {
+    type Request = AppTokenRequest;
+    type Meta = ();
+
+    async fn fetch(&self, _request: &AppTokenRequest) -> Result<(TokenGrant, ()), Error> {
+        let ticket = match self.tickets.get().await {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(self.ticket_missing("none received yet").await),
+            Err(why) => {
+                let why = format!("the ticket store failed: {why}");
+                return Err(self.ticket_missing(&why).await);
+            }
+        };
+        let fetched = retrying(&self.transport, &self.clock, self.retry, || {
+            fetch_app_token(
+                &self.transport,
+                &self.clock,
+                &self.base_url,
+                &self.app,
+                &ticket,
+            )
+        })
+        .await;
+        match fetched {
+            Ok(grant) => Ok((grant, ())),
+            Err(e) if e.is_feishu(APP_TICKET_INVALID_CODE) => {
+                // Dropped even if the delete fails: the resend replaces it.
+                let _ = self.tickets.delete().await;
+                Err(self
+                    .ticket_missing("Feishu said the stored one is invalid (10012)")
+                    .await)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The app token, from wherever the host caches it.
+pub trait AppTokens {
+    fn app_token(&self) -> impl Future<Output = Result<AppAccessToken, Error>>;
+    /// A replacement for `bad`, which Feishu refused (99991664).
+    fn replace(&self, bad: &AppAccessToken) -> impl Future<Output = Result<AppAccessToken, Error>>;
+}
+
+/// An app token client with the request it is asked with.
+pub struct AppTokenCache<S: Source<Request = AppTokenRequest>, C> {
+    pub client: TokenClient<S, C>,
+    pub request: AppTokenRequest,
+}
+
+fn as_app_token(grant: TokenGrant) -> AppAccessToken {
+    AppAccessToken::new(grant.token.expose_secret())
+}
+
+impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokens
+    for std::rc::Rc<AppTokenCache<S, C>>
+{
+    async fn app_token(&self) -> Result<AppAccessToken, Error> {
+        self.client.get(&self.request).await.map(as_app_token)
+    }
+
+    async fn replace(&self, bad: &AppAccessToken) -> Result<AppAccessToken, Error> {
+        let bad = crate::secret::TenantAccessToken::new(bad.expose_secret());
+        self.client
+            .replace(&self.request, &bad)
+            .await
+            .map(as_app_token)
+    }
+}
+
+/// Tenant tokens for one store app: its app token, then Feishu's
+/// `tenant_access_token` endpoint (with its retries).
+pub struct StoreAppSource<A, T, C> {
+    app_tokens: A,
+    upstream: Upstream<T, C>,
+}
+
+impl<A: AppTokens, T: Transport, C: Clock> StoreAppSource<A, T, C> {
+    pub fn new(app_tokens: A, upstream: Upstream<T, C>) -> Self {
+        Self {
+            app_tokens,
+            upstream,
+        }
+    }
+
+    pub fn app_tokens(&self) -> &A {
+        &self.app_tokens
+    }
+}
+
+impl<A: AppTokens, T: Transport, C: Clock> Source for StoreAppSource<A, T, C> {
+    type Request = StoreAppRequest;
+    type Meta = ();
+
+    async fn fetch(&self, request: &StoreAppRequest) -> Result<(TokenGrant, ()), Error> {
+        let app_token = self.app_tokens.app_token().await?;
+        let mut ask = TokenRequest {
+            app_access_token: app_token,
+            tenant_key: request.tenant_key.clone(),
+        };
+        match self.upstream.fetch(&ask).await {
+            // The app token went bad before its time: replace it and try once more.
+            Err(e) if e.is_feishu(APP_TOKEN_INVALID_CODE) => {
+                ask.app_access_token = self.app_tokens.replace(&ask.app_access_token).await?;
+                self.upstream.fetch(&ask).await
+            }
+            other => other,
+        }
+    }
+}
