@@ -2,10 +2,15 @@
 // internet). It follows ../../../shared/feishu-auth-v3.md: per-app, per-tenant
 // tokens that live `lifetimeSecs` (default 2 h) and rotate when fewer than
 // `rotateBeforeSecs` (default 30 min) remain, `expire` counting down,
-// Feishu-style error codes, rate-limit headers. On top: fault injection,
-// request counters and a movable clock, under /__sandbox/.
+// Feishu-style error codes, rate-limit headers. Store apps too: rotating
+// app_tickets (the previous one stays valid until the next rotation),
+// app_access_token, app_ticket/resend, and app_ticket events pushed to a
+// configured callback URL (plain or encrypted and signed) on start, after a
+// resend and on a timer, retried when the receiver fails. On top: fault
+// injection, request counters and a movable clock, under /__sandbox/.
 import http from "node:http";
 import { randomBytes } from "node:crypto";
+import { challengeEvent, postEvent, ticketEvent } from "./callback.mjs";
 
 /** Seeded store apps. Their app_access_tokens are fixed so tests and the demo can use them directly. */
 export const SANDBOX_APPS = Object.freeze({
@@ -25,6 +30,7 @@ export const PATHS = Object.freeze({
 /**
  * Faults, chosen per request by a magic tenant_key (`fault-500`) or for the
  * next N requests by POST /__sandbox/faults {"fault": "500", "count": N}.
+ * Queued faults hit app_access_token and app_ticket/resend too (no tenant_key there).
  */
 export const FAULTS = Object.freeze({
   500: "HTTP 500 with a JSON body that is not Feishu's",
@@ -43,18 +49,42 @@ const DEFAULTS = Object.freeze({
   slowMs: 3000,
   rateLimitResetSecs: 2,
   tokenBytes: 20,
+  resendDelayMs: 200,
+  pushRetryMs: 1000,
 });
 
 const MAX_BODY_BYTES = 64 * 1024;
 const RATE_LIMIT = 50;
+/** Feishu redelivers a failed event a few times, not for ever. */
+const PUSH_RETRIES = 5;
+const DEFAULT_CALLBACK_APP = "cli_sandbox_app_one";
+const BAD_APP = Object.freeze({ code: 10003, msg: "invalid param: app_id or app_secret" });
+
+/** Listed by GET /__sandbox, so the controls can be found without reading this file. */
+const CONTROLS = Object.freeze({
+  "GET /__sandbox/stats": "counters, pushes {ok, failed, gaveUp}, lastPush, resendCalls, callbacks, config",
+  "POST /__sandbox/reset": "fresh tokens, tickets and stats; callbacks given at start stay and push again",
+  "POST /__sandbox/config": `sets any of ${Object.keys(DEFAULTS).join(", ")}`,
+  "POST /__sandbox/faults": '{"fault", "count"}: the next requests to any auth endpoint fail; {"fault": null} clears',
+  "POST /__sandbox/advance": '{"secs"}: moves the sandbox clock (token lifetimes)',
+  "GET /__sandbox/ticket": "the current app_ticket of each app",
+  "POST /__sandbox/ticket/revoke": '{"app_id"?}: a new ticket, not pushed, previous dropped: the receiver\'s is stale',
+  "POST /__sandbox/callback":
+    '{"appId"?, "url", "encryptKey"?, "verificationToken"?, "everySecs"?, "schema"?: "1.0"|"2.0"}; {"url": null} removes',
+  "POST /__sandbox/push": '{"app_id"?}: rotates and pushes now, no retry; answers the callback\'s {status, body}',
+  "POST /__sandbox/verify-url":
+    '{"app_id"?, "signed"?: false}: sends a url_verification challenge (unsigned if asked); answers {ok, status, body}',
+});
 
 /**
  * Starts a sandbox. Returns { url, port, close(), stats(), reset(), state }.
- * @param {{ port?: number, host?: string, quiet?: boolean } & Partial<typeof DEFAULTS>} [opts]
+ * `callback` (one config or a list, see parseCallback) makes it push app_tickets.
+ * @param {{ port?: number, host?: string, quiet?: boolean, callback?: object | object[] } & Partial<typeof DEFAULTS>} [opts]
  */
 export async function startSandbox(opts = {}) {
-  const { port = 0, host = "127.0.0.1", ...config } = opts;
-  const state = freshState(config);
+  const { port = 0, host = "127.0.0.1", callback, ...config } = opts;
+  const state = freshState(config, parseCallbacks(callback));
+  state.runtime = newRuntime();
   const sockets = new Set();
   const server = http.createServer((req, res) => {
     handle(state, req, res).catch((err) => {
@@ -71,24 +101,27 @@ export async function startSandbox(opts = {}) {
   });
   const { port: bound } = server.address();
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+  startCallbacks(state);
   return {
     url,
     port: bound,
     state,
     stats: () => snapshot(state),
-    reset: () => Object.assign(state, freshState(config)),
+    reset: () => resetState(state),
     close: () =>
       new Promise((resolve) => {
+        state.runtime.closed = true;
+        cancelRuntime(state.runtime);
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
   };
 }
 
-function freshState(config) {
+function freshState(config, callbacks) {
   const apps = new Map();
   for (const [appId, a] of Object.entries(SANDBOX_APPS)) {
-    apps.set(appId, { ...a, ticket: `ticket-${appId}` });
+    apps.set(appId, { ...a, ticket: `ticket-${appId}`, previousTicket: null });
   }
   return {
     config: { ...DEFAULTS, ...config },
@@ -97,10 +130,38 @@ function freshState(config) {
     issuedAppTokens: new Map(),
     tenantTokens: new Map(),
     initialConfig: config,
+    initialCallbacks: callbacks,
+    callbacks: new Map(callbacks.map((cb) => [cb.appId, cb])),
     counters: {},
     queuedFault: null,
     clockOffsetMs: 0,
+    pushes: { ok: 0, failed: 0, gaveUp: 0 },
+    lastPush: null,
+    resendCalls: 0,
   };
+}
+
+/** Timers and requests in flight. Kept across reset (which cancels them) so close() always finds them. */
+function newRuntime() {
+  return { epoch: 0, closed: false, timers: new Map(), pending: new Set(), inflight: new Set() };
+}
+
+/** Bumping the epoch tells deliveries already awaiting an answer that their result no longer counts. */
+function cancelRuntime(rt) {
+  rt.epoch += 1;
+  for (const t of rt.timers.values()) clearInterval(t);
+  rt.timers.clear();
+  for (const t of rt.pending) clearTimeout(t);
+  rt.pending.clear();
+  for (const req of rt.inflight) req.destroy(new Error("sandbox reset or closed"));
+  rt.inflight.clear();
+}
+
+function resetState(state) {
+  cancelRuntime(state.runtime);
+  Object.assign(state, freshState(state.initialConfig, state.initialCallbacks));
+  startCallbacks(state);
+  return state;
 }
 
 function snapshot(state) {
@@ -109,7 +170,24 @@ function snapshot(state) {
     tenantTokenCalls: state.counters[PATHS.tenantToken] ?? 0,
     config: { ...state.config },
     clockOffsetMs: state.clockOffsetMs,
+    pushes: { ...state.pushes },
+    lastPush: state.lastPush && { ...state.lastPush },
+    resendCalls: state.resendCalls,
+    callbacks: callbackViews(state),
   };
+}
+
+/** The encrypt key is a secret even here: stats and logs only say whether there is one. */
+function callbackViews(state) {
+  return [...state.callbacks.values()].map(({ encryptKey, verificationToken, ...rest }) => ({
+    ...rest,
+    encrypted: Boolean(encryptKey),
+    hasVerificationToken: verificationToken !== undefined,
+  }));
+}
+
+function log(state, message) {
+  if (!state.config.quiet) console.error(`sandbox: ${message}`);
 }
 
 const now = (state) => Date.now() + state.clockOffsetMs;
@@ -254,28 +332,175 @@ function issue(state, store, key, prefix) {
   return { token: entry.token, expire: Math.floor((entry.expiresAt - t) / 1000) };
 }
 
-async function appToken(state, body, req, res) {
-  const h = rateLimitHeaders(state);
+function authorisedApp(state, body) {
   const app = state.apps.get(body.app_id);
-  if (!app || body.app_secret !== app.appSecret) {
-    return send(res, 400, { code: 10003, msg: "invalid param: app_id or app_secret" }, h);
-  }
-  if (body.app_ticket !== app.ticket) {
+  return app && body.app_secret === app.appSecret ? app : null;
+}
+
+async function appToken(state, body, req, res) {
+  const fault = takeQueuedFault(state);
+  if (fault && (await injectFault(state, fault, res))) return;
+  const h = rateLimitHeaders(state);
+  const app = authorisedApp(state, body);
+  if (!app) return send(res, 400, BAD_APP, h);
+  if (!ticketAccepted(app, body.app_ticket)) {
     return send(res, 400, { code: 10012, msg: "app_ticket is invalid" }, h);
   }
   const issued = issue(state, state.issuedAppTokens, body.app_id, "a-");
   const { expiresAt } = state.issuedAppTokens.get(body.app_id);
   state.appTokens.set(issued.token, { appId: body.app_id, expiresAt });
-  return send(res, 200, { code: 0, msg: "ok", app_access_token: issued.token, expire: issued.expire }, h);
+  const expire = fault === "expiring" ? Math.min(600, issued.expire) : issued.expire;
+  return send(res, 200, { code: 0, msg: "ok", app_access_token: issued.token, expire }, h);
 }
 
 async function ticketResend(state, body, req, res) {
-  const app = state.apps.get(body.app_id);
-  if (!app || body.app_secret !== app.appSecret) {
-    return send(res, 400, { code: 10003, msg: "invalid param: app_id or app_secret" }, rateLimitHeaders(state));
-  }
-  return send(res, 200, { code: 0, msg: "ok" }, rateLimitHeaders(state));
+  const fault = takeQueuedFault(state);
+  if (fault && (await injectFault(state, fault, res))) return;
+  const h = rateLimitHeaders(state);
+  if (!authorisedApp(state, body)) return send(res, 400, BAD_APP, h);
+  state.resendCalls += 1;
+  // Feishu answers at once and pushes later, so receivers must not expect the ticket in this reply.
+  const appId = body.app_id;
+  later(state, state.config.resendDelayMs, () => pushTicket(state, appId, "resend"));
+  return send(res, 200, { code: 0, msg: "ok" }, h);
 }
+
+const newTicket = () => `tkt-${randomBytes(16).toString("hex")}`;
+
+/** The old ticket stays valid until the next rotation, so a receiver that just missed a push is not locked out. */
+function rotateTicket(app) {
+  app.previousTicket = app.ticket;
+  app.ticket = newTicket();
+  return app.ticket;
+}
+
+function ticketAccepted(app, ticket) {
+  return typeof ticket === "string" && (ticket === app.ticket || ticket === app.previousTicket);
+}
+
+/**
+ * One callback config. Returns { cb }, { appId, remove: true } for {url: null},
+ * or { error }. Fields: appId (default cli_sandbox_app_one; app_id also read),
+ * url, encryptKey?, verificationToken?, everySecs? (0 = no timer), schema? ("1.0" | "2.0").
+ */
+function parseCallback(input) {
+  if (typeof input !== "object" || input === null) return { error: "callback config must be an object" };
+  const appId = input.appId ?? input.app_id ?? DEFAULT_CALLBACK_APP;
+  if (!Object.hasOwn(SANDBOX_APPS, appId)) return { error: `unknown app ${appId}` };
+  if (input.url === null) return { appId, remove: true };
+  if (!isHttpUrl(input.url)) return { error: "url must be an absolute http(s) URL" };
+  const { encryptKey, verificationToken, everySecs = 0, schema = "1.0" } = input;
+  for (const [name, v] of Object.entries({ encryptKey, verificationToken })) {
+    if (v != null && typeof v !== "string") return { error: `${name} must be a string` };
+  }
+  // A timer under 10 ms would only flood the receiver.
+  if (!Number.isFinite(everySecs) || (everySecs !== 0 && everySecs < 0.01)) {
+    return { error: "everySecs must be 0 (no timer) or at least 0.01" };
+  }
+  if (schema !== "1.0" && schema !== "2.0") return { error: 'schema must be "1.0" or "2.0"' };
+  // An empty encrypt key means none, as in Feishu's console.
+  const cb = {
+    appId,
+    url: input.url,
+    encryptKey: encryptKey || undefined,
+    verificationToken: verificationToken ?? undefined,
+    everySecs,
+    schema,
+  };
+  return { cb: Object.freeze(cb) };
+}
+
+function isHttpUrl(value) {
+  try {
+    return typeof value === "string" && /^https?:$/.test(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** startSandbox's `callback` option: none, one config or a list; a bad one is a caller bug, so it throws. */
+function parseCallbacks(input) {
+  const list = input == null ? [] : Array.isArray(input) ? input : [input];
+  const out = [];
+  for (const item of list) {
+    const parsed = parseCallback(item);
+    if (parsed.error) throw new Error(`sandbox callback: ${parsed.error}`);
+    if (parsed.cb) out.push(parsed.cb);
+  }
+  return out;
+}
+
+/** As on Feishu once an app is set up: a first ticket right away, then one per timer tick. */
+function startCallbacks(state) {
+  for (const appId of state.callbacks.keys()) {
+    pushTicket(state, appId, "start");
+    armTimer(state, appId);
+  }
+}
+
+/** (Re)arms the app's push timer from its current callback config; unref'd so it never keeps a process alive. */
+function armTimer(state, appId) {
+  const { timers } = state.runtime;
+  clearInterval(timers.get(appId));
+  timers.delete(appId);
+  const cb = state.callbacks.get(appId);
+  if (!cb?.everySecs || state.runtime.closed) return;
+  timers.set(appId, setInterval(() => pushTicket(state, appId, "timer"), cb.everySecs * 1000).unref());
+}
+
+/** A one-shot timer that reset and close cancel; none starts after close (a request may still be finishing). */
+function later(state, ms, fn) {
+  const { pending, closed } = state.runtime;
+  if (closed) return;
+  const t = setTimeout(() => {
+    pending.delete(t);
+    fn();
+  }, ms).unref();
+  pending.add(t);
+}
+
+/** Rotates the app's ticket and, if the app has a callback, delivers it with retries. */
+function pushTicket(state, appId, reason) {
+  const ticket = rotateTicket(state.apps.get(appId));
+  const cb = state.callbacks.get(appId);
+  if (cb) deliver(state, cb, ticketEvent(cb, ticket), { reason, ticket, attempt: 1 });
+  return ticket;
+}
+
+async function deliver(state, cb, event, job) {
+  const rt = state.runtime;
+  const epoch = rt.epoch;
+  const answer = await postEvent(cb, event, rt.inflight);
+  if (rt.epoch !== epoch) return;
+  recordPush(state, cb, job, answer);
+  if (answer.ok || !retryWanted(state, cb, job)) return;
+  if (job.attempt > PUSH_RETRIES) {
+    state.pushes.gaveUp += 1;
+    const why = describe(answer);
+    return log(state, `gave up pushing the ${job.reason} ticket of ${cb.appId} to ${cb.url} after ${job.attempt} attempts (${why})`);
+  }
+  later(state, state.config.pushRetryMs, () => deliver(state, cb, event, { ...job, attempt: job.attempt + 1 }));
+}
+
+/** Redelivering a ticket that a newer one replaced, or to a callback since changed, would only confuse the receiver. */
+function retryWanted(state, cb, job) {
+  return state.callbacks.get(cb.appId) === cb && state.apps.get(cb.appId).ticket === job.ticket;
+}
+
+function recordPush(state, cb, job, answer) {
+  state.pushes[answer.ok ? "ok" : "failed"] += 1;
+  state.lastPush = {
+    appId: cb.appId,
+    reason: job.reason,
+    attempt: job.attempt,
+    ok: answer.ok,
+    status: answer.status,
+    error: answer.error,
+    at: new Date().toISOString(),
+  };
+}
+
+const describe = (answer) => answer.error ?? `HTTP ${answer.status}`;
 
 async function control(state, req, res, pathname) {
   const text = req.method === "POST" ? await readBody(req) : "";
@@ -285,14 +510,15 @@ async function control(state, req, res, pathname) {
   } catch {
     return send(res, 400, { error: "body is not JSON" });
   }
+  if (typeof body !== "object" || body === null) return send(res, 400, { error: "body must be a JSON object" });
   switch (`${req.method} ${pathname}`) {
     case "GET /__sandbox":
     case "GET /__sandbox/":
-      return send(res, 200, { apps: SANDBOX_APPS, tenant: SANDBOX_TENANT, faults: FAULTS, paths: PATHS });
+      return send(res, 200, { apps: SANDBOX_APPS, tenant: SANDBOX_TENANT, faults: FAULTS, paths: PATHS, controls: CONTROLS });
     case "GET /__sandbox/stats":
       return send(res, 200, snapshot(state));
     case "POST /__sandbox/reset":
-      Object.assign(state, freshState(state.initialConfig));
+      resetState(state);
       return send(res, 200, snapshot(state));
     case "POST /__sandbox/config":
       for (const k of Object.keys(DEFAULTS)) if (Number.isFinite(body[k])) state.config[k] = body[k];
@@ -306,7 +532,72 @@ async function control(state, req, res, pathname) {
       return send(res, 200, snapshot(state));
     case "GET /__sandbox/ticket":
       return send(res, 200, Object.fromEntries([...state.apps].map(([id, a]) => [id, a.ticket])));
+    case "POST /__sandbox/ticket/revoke":
+      return revokeControl(state, body, res);
+    case "POST /__sandbox/callback":
+      return callbackControl(state, body, res);
+    case "POST /__sandbox/push":
+      return pushControl(state, body, res);
+    case "POST /__sandbox/verify-url":
+      return verifyControl(state, body, res);
     default:
       return send(res, 404, { error: "unknown sandbox control path" });
+  }
+}
+
+const appIdOf = (body) => body.app_id ?? body.appId ?? DEFAULT_CALLBACK_APP;
+
+/** A new ticket the receiver never hears of: what it holds is now stale, as after pushes it missed. */
+function revokeControl(state, body, res) {
+  const appId = appIdOf(body);
+  const app = Object.hasOwn(SANDBOX_APPS, appId) ? state.apps.get(appId) : null;
+  if (!app) return send(res, 400, { error: `unknown app ${appId}` });
+  app.ticket = newTicket();
+  app.previousTicket = null;
+  return send(res, 200, { app_id: appId, ticket: app.ticket });
+}
+
+function callbackControl(state, body, res) {
+  const parsed = parseCallback(body);
+  if (parsed.error) return send(res, 400, { error: parsed.error });
+  if (parsed.remove) state.callbacks.delete(parsed.appId);
+  else state.callbacks.set(parsed.cb.appId, parsed.cb);
+  armTimer(state, parsed.appId ?? parsed.cb.appId);
+  return send(res, 200, { callbacks: callbackViews(state) });
+}
+
+function configuredCallback(state, body) {
+  const appId = appIdOf(body);
+  if (!Object.hasOwn(SANDBOX_APPS, appId)) return { status: 400, error: `unknown app ${appId}` };
+  const cb = state.callbacks.get(appId);
+  return cb ? { cb } : { status: 409, error: `no callback configured for ${appId}; POST /__sandbox/callback first` };
+}
+
+/** One delivery, no retry, so a test sees exactly what its receiver answered. */
+async function pushControl(state, body, res) {
+  const { cb, status, error } = configuredCallback(state, body);
+  if (!cb) return send(res, status, { error });
+  const rt = state.runtime;
+  const epoch = rt.epoch;
+  const ticket = rotateTicket(state.apps.get(cb.appId));
+  const answer = await postEvent(cb, ticketEvent(cb, ticket), rt.inflight);
+  if (rt.epoch === epoch) recordPush(state, cb, { reason: "manual", ticket, attempt: 1 }, answer);
+  return send(res, 200, { ok: answer.ok, status: answer.status, body: answer.body, error: answer.error, ticket });
+}
+
+async function verifyControl(state, body, res) {
+  const { cb, status, error } = configuredCallback(state, body);
+  if (!cb) return send(res, status, { error });
+  const event = challengeEvent(cb);
+  const answer = await postEvent(cb, event, state.runtime.inflight, { signed: body.signed !== false });
+  const ok = answer.ok && echoesChallenge(answer.body, event.challenge);
+  return send(res, 200, { ok, challenge: event.challenge, status: answer.status, body: answer.body, error: answer.error });
+}
+
+function echoesChallenge(text, challenge) {
+  try {
+    return JSON.parse(text)?.challenge === challenge;
+  } catch {
+    return false;
   }
 }
