@@ -3,6 +3,7 @@
 // Needs Node >= 22 (Miniflare's requirement). Fails, never hangs, if workerd
 // does not come up.
 import { fileURLToPath } from "node:url";
+import path from "node:path";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -11,9 +12,83 @@ export const BUILT_WORKER_MODULES = [
   { type: "CompiledWasm", path: "worker/build/index_bg.wasm" },
 ];
 
-/** Resolves to { mf, url } (url without a trailing slash). */
-export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules = BUILT_WORKER_MODULES } = {}) {
-  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+/**
+ * What the `faultyKv` option's TOKENS does, switchable at any time with
+ * `setKvMode`: "ok" passes every call through to the real namespace,
+ * "get-throws" makes every read (get, getWithMetadata, list) throw,
+ * "put-throws" makes every write (put, delete) throw.
+ */
+export const KV_MODES = Object.freeze(["ok", "get-throws", "put-throws"]);
+
+// The `faultyKv` entry module. Miniflare 5 has no public `wrappedBindings`
+// option any more (its v4 converter silently drops it) and an RPC service
+// binding cannot stand in for KV (wasm-bindgen calls methods through
+// Function.prototype.call, which an RPC stub forwards as a method "call"). So
+// this module does what a wrapped binding would: it builds the TOKENS object
+// the Worker sees, a facade over the real KV namespace whose calls first ask
+// Node for the mode (KV_CONTROL, a function service binding that also counts
+// the calls), then runs the unchanged Worker with it.
+const faultyKvEntry = (workerSpecifier) => `
+import { WorkerEntrypoint } from "cloudflare:workers";
+import Worker from ${JSON.stringify(workerSpecifier)};
+
+const READS = new Set(["get", "getWithMetadata", "list"]);
+
+function faultyKv(env) {
+  const kv = env.TOKENS;
+  const call = (op) => async (...args) => {
+    const mode = await (await env.KV_CONTROL.fetch("http://kv-control/" + op)).text();
+    if ((mode === "get-throws" && READS.has(op)) || (mode === "put-throws" && !READS.has(op))) {
+      throw new Error("KV " + op + " failed (injected by the test's faulty KV)");
+    }
+    return kv[op](...args);
+  };
+  return Object.fromEntries(["get", "getWithMetadata", "put", "delete", "list"].map((op) => [op, call(op)]));
+}
+
+export default class extends WorkerEntrypoint {
+  fetch(request) {
+    const { KV_CONTROL, ...env } = this.env;
+    return new Worker(this.ctx, { ...env, TOKENS: faultyKv(this.env) }).fetch(request);
+  }
+}
+`;
+
+/**
+ * Resolves to { mf, url } (url without a trailing slash).
+ *
+ * `faultyKv: true` (opt-in) puts a facade between the Worker and its TOKENS
+ * namespace whose calls throw on demand. The result then also has
+ * `setKvMode(mode)` (one of KV_MODES, initially "ok"), `kvCalls()` (calls
+ * made through the facade since the start or the last `resetKvCalls()`, as
+ * { get: n, put: n, ... }) and `resetKvCalls()`. `mf.getKVNamespace("TOKENS")`
+ * is the real namespace behind the facade (never faulty) either way.
+ *
+ * `onLog` (opt-in) receives workerd's log lines ({ timestamp, level, message })
+ * instead of Miniflare printing them.
+ */
+export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules = BUILT_WORKER_MODULES, faultyKv = false, onLog } = {}) {
+  const { Miniflare, Response, convertV4MiniflareOptions } = await import("miniflare");
+  const control = { mode: "ok", calls: {} };
+  let serviceBindings;
+  if (faultyKv) {
+    const main = modules[0].path;
+    modules = [
+      {
+        type: "ESModule",
+        path: path.join(path.dirname(main), "__faulty_kv_entry.mjs"),
+        contents: faultyKvEntry(`./${path.basename(main)}`),
+      },
+      ...modules,
+    ];
+    serviceBindings = {
+      KV_CONTROL: (request) => {
+        const op = new URL(request.url).pathname.slice(1);
+        control.calls[op] = (control.calls[op] ?? 0) + 1;
+        return new Response(control.mode);
+      },
+    };
+  }
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       rootPath: root,
@@ -23,6 +98,8 @@ export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules 
       compatibilityDate: "2026-11-01",
       kvNamespaces: ["TOKENS"],
       bindings: vars,
+      ...(serviceBindings && { serviceBindings }),
+      ...(onLog && { handleStructuredLogs: onLog }),
     }),
   );
   try {
@@ -30,7 +107,17 @@ export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules 
       mf.ready,
       new Promise((_, reject) => setTimeout(() => reject(new Error("workerd did not start within 20 s")), 20_000).unref()),
     ]);
-    return { mf, url: url.href.replace(/\/$/, "") };
+    const started = { mf, url: url.href.replace(/\/$/, "") };
+    if (!faultyKv) return started;
+    return {
+      ...started,
+      setKvMode(mode) {
+        if (!KV_MODES.includes(mode)) throw new TypeError(`KV mode must be one of ${KV_MODES.join(", ")}, not ${mode}`);
+        control.mode = mode;
+      },
+      kvCalls: () => ({ ...control.calls }),
+      resetKvCalls: () => void (control.calls = {}),
+    };
   } catch (e) {
     await mf.dispose().catch(() => {});
     throw e;
