@@ -26,6 +26,31 @@ pub fn kv_key(key: &CacheKey) -> String {
     format!("tat:v1:{}:{}", key.app.to_hex(), key.tenant)
 }
 
+// Store-app (managed) mode: the Worker holds one app's credentials, so its
+// entries are keyed by app_id. The values are the same token value format
+// (the member is called `tenant_access_token` for app tokens too).
+
+/// A managed app's tenant token: `tat:v1:<app_id>:<tenant_key>`.
+pub fn managed_tenant_key(app_id: &str, tenant_key: &str) -> String {
+    format!("tat:v1:{app_id}:{tenant_key}")
+}
+
+/// A managed app's `app_access_token`: `aat:v1:<app_id>`.
+pub fn app_token_key(app_id: &str) -> String {
+    format!("aat:v1:{app_id}")
+}
+
+/// A managed app's latest `app_ticket` (the bare ticket text): `ticket:v1:<app_id>`.
+pub fn ticket_key(app_id: &str) -> String {
+    format!("ticket:v1:{app_id}")
+}
+
+/// Present while a resend request is recent (TTL = [`KV_MIN_EXPIRATION_TTL_SECS`],
+/// which is also the once-a-minute resend limit): `resend:v1:<app_id>`.
+pub fn resend_marker_key(app_id: &str) -> String {
+    format!("resend:v1:{app_id}")
+}
+
 pub fn encode_value(grant: &TokenGrant) -> String {
     json::object(&[
         ("v", Member::Int(VALUE_VERSION)),

@@ -86,6 +86,11 @@ secret_string!(
     VerificationToken
 );
 
+secret_string!(
+    /// A key a service presents to the Worker's managed endpoint.
+    ApiKey
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,10 +64,13 @@ export default class extends WorkerEntrypoint {
  * { get: n, put: n, ... }) and `resetKvCalls()`. `mf.getKVNamespace("TOKENS")`
  * is the real namespace behind the facade (never faulty) either way.
  *
+ * `kvPersist` (a directory) keeps KV on disk, so a second Worker started
+ * with the same directory sees what the first one stored (a restart).
+ *
  * `onLog` (opt-in) receives workerd's log lines ({ timestamp, level, message })
  * instead of Miniflare printing them.
  */
-export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules = BUILT_WORKER_MODULES, faultyKv = false, onLog } = {}) {
+export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules = BUILT_WORKER_MODULES, faultyKv = false, onLog, kvPersist } = {}) {
   const { Miniflare, Response, convertV4MiniflareOptions } = await import("miniflare");
   const control = { mode: "ok", calls: {} };
   let serviceBindings;
@@ -100,6 +103,8 @@ export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules 
       bindings: vars,
       ...(serviceBindings && { serviceBindings }),
       ...(onLog && { handleStructuredLogs: onLog }),
+      // Miniflare 5 calls kvPersist resourcePersistencePath (one root for every store).
+      ...(kvPersist && { resourcePersistencePath: kvPersist }),
     }),
   );
   try {

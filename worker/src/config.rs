@@ -1,11 +1,14 @@
 //! The Worker's settings, from `wrangler.toml` vars (documented there).
 
+use feishu_tenant_token::event::{DEFAULT_MAX_AGE_SECS, EventConfig};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
 use feishu_tenant_token::retry::MAX_MAX_RETRIES;
+use feishu_tenant_token::secret::{ApiKey, EncryptKey, VerificationToken};
+use feishu_tenant_token::store_app::AppCredentials;
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
 use feishu_tenant_token::{BaseUrl, Freshness, RetryPolicy};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Config {
     pub base_url: BaseUrl,
     pub freshness: Freshness,
@@ -14,6 +17,62 @@ pub struct Config {
     pub allowed_origins: Origins,
     /// One JSON log line per request (`LOG_REQUESTS`, default on).
     pub log_requests: bool,
+    /// Store-app mode, when `FEISHU_APP_ID` and `FEISHU_APP_SECRET` are set.
+    pub managed: Option<Managed>,
+}
+
+/// Managed mode: the Worker holds one store app's credentials, receives its
+/// `app_ticket`s and serves its tenants' tokens to services with an API key.
+#[derive(Clone, Debug)]
+pub struct Managed {
+    pub app: AppCredentials,
+    /// `None` when neither a Verification Token nor an Encrypt Key is set:
+    /// then the events endpoint refuses everything (no unauthenticated tickets).
+    pub events: Option<EventConfig>,
+    /// Empty: the token endpoint refuses everyone (fail closed).
+    pub api_keys: Vec<ApiKey>,
+}
+
+/// Longest accepted `EVENT_MAX_AGE_SECS` (the replay window).
+const MAX_EVENT_MAX_AGE_SECS: u64 = 3600;
+
+fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>, String> {
+    let (id, secret) = match (get("FEISHU_APP_ID"), get("FEISHU_APP_SECRET")) {
+        (None, None) => return Ok(None),
+        (Some(id), Some(secret)) => (id, secret),
+        _ => return Err("set both FEISHU_APP_ID and FEISHU_APP_SECRET, or neither".to_owned()),
+    };
+    let app = AppCredentials::parse(&id, &secret, ["FEISHU_APP_ID", "FEISHU_APP_SECRET"])
+        .map_err(|e| e.message().to_owned())?;
+    let max_age_secs = match get("EVENT_MAX_AGE_SECS") {
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_EVENT_MAX_AGE_SECS).contains(n))
+            .ok_or(format!(
+                "EVENT_MAX_AGE_SECS must be a whole number from 1 to {MAX_EVENT_MAX_AGE_SECS}"
+            ))?,
+        None => DEFAULT_MAX_AGE_SECS,
+    };
+    let encrypt_key = get("FEISHU_ENCRYPT_KEY").map(EncryptKey::new);
+    let verification_token = get("FEISHU_VERIFICATION_TOKEN").map(VerificationToken::new);
+    let events = (encrypt_key.is_some() || verification_token.is_some()).then_some(EventConfig {
+        encrypt_key,
+        verification_token,
+        max_age_secs,
+    });
+    let api_keys = get("API_KEYS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(ApiKey::new)
+        .collect();
+    Ok(Some(Managed {
+        app,
+        events,
+        api_keys,
+    }))
 }
 
 /// Which browser origins may call the Worker (CORS).
@@ -102,7 +161,9 @@ impl Config {
             Some("0" | "false" | "off") => false,
             Some(_) => return Err("LOG_REQUESTS must be true or false".to_owned()),
         };
+        let managed = parse_managed(get)?;
         Ok(Self {
+            managed,
             log_requests,
             base_url,
             freshness: Freshness::new(min_validity),
@@ -171,5 +232,44 @@ mod tests {
         assert!(!parse(&[("LOG_REQUESTS", "false")]).unwrap().log_requests);
         assert!(parse(&[("LOG_REQUESTS", "maybe")]).is_err());
         assert!(parse(&[("UPSTREAM_DEADLINE_MS", "-1")]).is_err());
+    }
+
+    #[test]
+    fn managed_mode() {
+        assert!(parse(&[]).unwrap().managed.is_none());
+        assert!(parse(&[("FEISHU_APP_ID", "cli_a")]).is_err());
+        assert!(parse(&[("FEISHU_APP_SECRET", "s")]).is_err());
+        let m = parse(&[("FEISHU_APP_ID", "cli_a"), ("FEISHU_APP_SECRET", "s3cret")])
+            .unwrap()
+            .managed
+            .unwrap();
+        assert_eq!(m.app.app_id(), "cli_a");
+        assert!(
+            m.events.is_none(),
+            "no way to authenticate events: none accepted"
+        );
+        assert!(m.api_keys.is_empty(), "no keys: no one served");
+        let m = parse(&[
+            ("FEISHU_APP_ID", "cli_a"),
+            ("FEISHU_APP_SECRET", "s3cret"),
+            ("FEISHU_ENCRYPT_KEY", "ek"),
+            ("EVENT_MAX_AGE_SECS", "60"),
+            ("API_KEYS", " k1, ,k2 "),
+        ])
+        .unwrap()
+        .managed
+        .unwrap();
+        assert!(!format!("{m:?}").contains("s3cret") && !format!("{m:?}").contains("k1"));
+        assert_eq!(m.api_keys, vec![ApiKey::new("k1"), ApiKey::new("k2")]);
+        let ev = m.events.unwrap();
+        assert_eq!(ev.max_age_secs, 60);
+        assert!(ev.encrypt_key.is_some() && ev.verification_token.is_none());
+        let bad_age = [
+            ("FEISHU_APP_ID", "a"),
+            ("FEISHU_APP_SECRET", "s"),
+            ("EVENT_MAX_AGE_SECS", "0"),
+        ];
+        assert!(parse(&bad_age).is_err());
+        assert!(parse(&[("FEISHU_APP_ID", "a b"), ("FEISHU_APP_SECRET", "s")]).is_err());
     }
 }

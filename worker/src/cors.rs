@@ -4,7 +4,7 @@ use crate::config::Origins;
 use worker::{Headers, Response, Result};
 
 const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
-const ALLOW_HEADERS: &str = "content-type, cache-control";
+const ALLOW_HEADERS: &str = "content-type, cache-control, authorization";
 const EXPOSE_HEADERS: &str =
     "x-cache, x-cache-layer, server-timing, retry-after, x-ogw-ratelimit-reset";
 const MAX_AGE_SECS: &str = "600";

@@ -2,11 +2,8 @@
 //! (a failed read, a refused write) never fails a request; it is logged and
 //! the request goes on as if the entry were absent.
 
-use feishu_tenant_token::cache_key::CacheKey;
-use feishu_tenant_token::js::{FetchTransport, JsClock};
-use feishu_tenant_token::{
-    Clock, Error, Freshness, JoinWait, Source, TokenGrant, TokenRequest, Upstream, kv,
-};
+use feishu_tenant_token::js::JsClock;
+use feishu_tenant_token::{Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TokenGrant, kv};
 use std::time::Duration;
 use worker::{Delay, KvStore, console_warn};
 
@@ -35,31 +32,43 @@ pub struct Trace {
     pub upstream_ms: Option<u64>,
 }
 
-pub struct KvThenUpstream {
+/// The longest one upstream round trip with its retries can take: every
+/// attempt timing out, plus the waits between attempts (bounded by the
+/// retry deadline).
+pub fn longest_fetch_ms(retry: RetryPolicy, timeout_ms: u32) -> u64 {
+    let attempts = u64::from(retry.max_retries) + 1;
+    u64::from(timeout_ms)
+        .saturating_mul(attempts)
+        .saturating_add(retry.deadline_ms)
+}
+
+/// Names the KV entry of a request.
+pub type KeyOf<R> = Box<dyn Fn(&R) -> String>;
+
+/// KV in front of an upstream source `S`; `key` names an entry's KV key
+/// (the formats are in the core's `kv` module).
+pub struct KvThenUpstream<S: Source> {
     kv: KvStore,
-    upstream: Upstream<FetchTransport, JsClock>,
+    upstream: S,
+    key: KeyOf<S::Request>,
     freshness: Freshness,
     join_at_most_ms: u32,
 }
 
-impl KvThenUpstream {
+impl<S: Source<Meta = ()>> KvThenUpstream<S> {
+    /// `longest_fetch_ms`: how long `upstream` may take for one fetch.
     pub fn new(
         kv: KvStore,
-        upstream: Upstream<FetchTransport, JsClock>,
+        upstream: S,
+        key: KeyOf<S::Request>,
         freshness: Freshness,
-        upstream_timeout_ms: u32,
+        longest_fetch_ms: u64,
     ) -> Self {
-        // The longest a fetch can take: every attempt timing out, plus the
-        // waits between attempts (bounded by the retry deadline).
-        let retry = upstream.retry_policy();
-        let attempts = u64::from(retry.max_retries) + 1;
-        let longest = u64::from(upstream_timeout_ms)
-            .saturating_mul(attempts)
-            .saturating_add(retry.deadline_ms)
-            .saturating_add(u64::from(JOIN_SLACK_MS));
+        let longest = longest_fetch_ms.saturating_add(u64::from(JOIN_SLACK_MS));
         Self {
             kv,
             upstream,
+            key,
             freshness,
             join_at_most_ms: u32::try_from(longest).unwrap_or(u32::MAX),
         }
@@ -116,17 +125,14 @@ impl KvThenUpstream {
     }
 }
 
-impl Source for KvThenUpstream {
-    type Request = TokenRequest;
+impl<S: Source<Meta = ()>> Source for KvThenUpstream<S> {
+    type Request = S::Request;
     type Meta = Trace;
 
     /// A forced refresh: no KV read, and on failure the KV entry is deleted,
     /// since the caller reported the token as bad.
-    async fn fetch_fresh(&self, request: &TokenRequest) -> Result<(TokenGrant, Trace), Error> {
-        let key = kv::kv_key(&CacheKey::new(
-            &request.app_access_token,
-            &request.tenant_key,
-        ));
+    async fn fetch_fresh(&self, request: &S::Request) -> Result<(TokenGrant, Trace), Error> {
+        let key = (self.key)(request);
         let t0 = JsClock.now_ms();
         match self.upstream.fetch(request).await {
             Ok((grant, ())) => Ok(self.store_fetched(&key, grant, t0, 0).await),
@@ -153,11 +159,8 @@ impl Source for KvThenUpstream {
         Delay::from(Duration::from_millis(u64::from(ms))).await;
     }
 
-    async fn fetch(&self, request: &TokenRequest) -> Result<(TokenGrant, Trace), Error> {
-        let key = kv::kv_key(&CacheKey::new(
-            &request.app_access_token,
-            &request.tenant_key,
-        ));
+    async fn fetch(&self, request: &S::Request) -> Result<(TokenGrant, Trace), Error> {
+        let key = (self.key)(request);
         let t0 = JsClock.now_ms();
         let stored = self.read(&key).await;
         let t1 = JsClock.now_ms();

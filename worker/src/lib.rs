@@ -12,6 +12,8 @@ mod cors;
 #[cfg(target_arch = "wasm32")]
 mod kv_source;
 #[cfg(target_arch = "wasm32")]
+mod managed;
+#[cfg(target_arch = "wasm32")]
 mod reply;
 #[cfg(target_arch = "wasm32")]
 mod routes;

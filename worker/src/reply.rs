@@ -21,6 +21,10 @@ pub enum Local {
     UpstreamUnreachable,
     UpstreamBadAnswer,
     UpstreamTimeout,
+    /// Managed mode: no or a wrong API key.
+    Unauthorized,
+    /// Managed mode: no app_ticket yet; Feishu was asked to push one.
+    TicketMissing,
 }
 
 impl Local {
@@ -38,6 +42,8 @@ impl Local {
             Local::UpstreamUnreachable => (50200, 502, "NETWORK_ERROR"),
             Local::UpstreamBadAnswer => (50201, 502, "BAD_UPSTREAM_ANSWER"),
             Local::UpstreamTimeout => (50400, 504, "TIMEOUT"),
+            Local::Unauthorized => (40100, 401, "UNAUTHORIZED"),
+            Local::TicketMissing => (50300, 503, "APP_TICKET_MISSING"),
         }
     }
 }
@@ -161,6 +167,17 @@ pub fn upstream_error(e: &Error) -> Result<Response> {
             Ok(resp)
         }
         ErrorCode::Timeout => local(Local::UpstreamTimeout, e.message()),
+        ErrorCode::AppTicketMissing => {
+            let mut resp = local(Local::TicketMissing, e.message())?;
+            let secs = e.retry_after_secs().unwrap_or(1).to_string();
+            resp.headers_mut().set("retry-after", &secs)?;
+            Ok(resp)
+        }
+        ErrorCode::InvalidSignature
+        | ErrorCode::StaleEvent
+        | ErrorCode::InvalidVerificationToken
+        | ErrorCode::DecryptionFailed
+        | ErrorCode::InvalidEvent => event_rejected(e),
         ErrorCode::NetworkError => local(Local::UpstreamUnreachable, e.message()),
         ErrorCode::InvalidInput => local(Local::InvalidField, e.message()),
         ErrorCode::HttpError | ErrorCode::InvalidResponse | ErrorCode::FeishuApiError => {
@@ -168,6 +185,21 @@ pub fn upstream_error(e: &Error) -> Result<Response> {
         }
     }
 }
+
+/// An event the callback refused: 401, with the reason's stable name.
+pub fn event_rejected(e: &Error) -> Result<Response> {
+    json_response(
+        401,
+        json::object(&[
+            ("code", Member::Int(EVENT_REJECTED_CODE)),
+            ("msg", Member::Str(e.message())),
+            ("error", Member::Str(e.code().as_str())),
+        ]),
+    )
+}
+
+/// The local code of every refused event (the `error` member says why).
+pub const EVENT_REJECTED_CODE: i64 = 40101;
 
 fn rate_limit_headers(resp: &mut Response, e: &Error) -> Result<()> {
     if e.code() == ErrorCode::RateLimited {

@@ -2,12 +2,13 @@
 
 use crate::config::Config;
 use crate::cors::Cors;
-use crate::kv_source::KvThenUpstream;
+use crate::kv_source::{KvThenUpstream, longest_fetch_ms};
+use crate::managed;
 use crate::reply::{self, Local};
 use feishu_tenant_token::js::{FetchTransport, JsClock};
 use feishu_tenant_token::json::{self, Member, Value};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
-use feishu_tenant_token::{Clock, Served, TokenClient, TokenRequest, Upstream};
+use feishu_tenant_token::{Clock, Keyed, Served, TokenClient, TokenRequest, Upstream, kv};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Env, Method, Request, Response, Result, console_log};
@@ -18,7 +19,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 const HEALTH_PATH: &str = "/healthz";
 
-type Client = TokenClient<KvThenUpstream, JsClock>;
+type Client = TokenClient<KvThenUpstream<Upstream<FetchTransport, JsClock>>, JsClock>;
 
 thread_local! {
     /// The isolate's memory layer, shared by every request it serves, so
@@ -48,9 +49,16 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response> {
 /// token, a request body or a header value a caller controls (but the path).
 fn log_request(method: &Method, path: &str, resp: &Response, ms: u64) {
     let header = |name: &str| resp.headers().get(name).ok().flatten().unwrap_or_default();
-    let known = path == TENANT_TOKEN_PATH || path == HEALTH_PATH;
+    let route = if path == TENANT_TOKEN_PATH || path == HEALTH_PATH || path == managed::EVENTS_PATH
+    {
+        path
+    } else if managed::tenant_in_path(path).is_some() {
+        managed::TENANTS_ROUTE
+    } else {
+        "(other)"
+    };
     let line = json::object(&[
-        ("route", Member::Str(if known { path } else { "(other)" })),
+        ("route", Member::Str(route)),
         ("method", Member::Str(method.as_ref())),
         ("status", Member::Int(i64::from(resp.status_code()))),
         ("cache", Member::Str(&header("x-cache"))),
@@ -65,7 +73,8 @@ async fn route(req: Request, env: &Env, config: &Config) -> Result<Response> {
     let origin = req.headers().get("origin")?;
     let cors = Cors::new(&config.allowed_origins, origin.clone());
     let path = req.path();
-    let known = path == TENANT_TOKEN_PATH || path == HEALTH_PATH;
+    let tenant = managed::tenant_in_path(&path).map(str::to_owned);
+    let known = path == TENANT_TOKEN_PATH || path == HEALTH_PATH || tenant.is_some();
     let resp = match req.method() {
         Method::Options if known && origin.is_some() => {
             if !cors.is_allowed() {
@@ -78,11 +87,21 @@ async fn route(req: Request, env: &Env, config: &Config) -> Result<Response> {
             reply::with_headers(resp, &cors.preflight_headers()?)
         }
         Method::Post if path == TENANT_TOKEN_PATH => tenant_token(req, env, config).await,
+        // Server to server (Feishu): no CORS.
+        Method::Post if path == managed::EVENTS_PATH => {
+            return managed::events(req, env, config).await;
+        }
+        Method::Get if tenant.is_some() => {
+            let raw = tenant.as_deref().unwrap_or_default();
+            managed::tenant_token(req, env, config, raw).await
+        }
         Method::Get | Method::Head if path == HEALTH_PATH => {
             reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
         }
         _ if path == TENANT_TOKEN_PATH => method_not_allowed("POST, OPTIONS"),
         _ if path == HEALTH_PATH => method_not_allowed("GET, HEAD, OPTIONS"),
+        _ if tenant.is_some() => method_not_allowed("GET, OPTIONS"),
+        _ if path == managed::EVENTS_PATH => return method_not_allowed("POST"),
         _ => reply::local(Local::NotFound, "no such path"),
     }?;
     cors.apply(resp)
@@ -149,7 +168,7 @@ async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Re
 }
 
 /// `Cache-Control: no-cache` (any case, among other directives).
-fn wants_refresh(req: &Request) -> bool {
+pub fn wants_refresh(req: &Request) -> bool {
     req.headers()
         .get("cache-control")
         .ok()
@@ -192,6 +211,10 @@ fn parse_body(bytes: &[u8]) -> core::result::Result<TokenRequest, (Local, String
     TokenRequest::parse(app, tenant).map_err(|e| (Local::InvalidField, e.message().to_owned()))
 }
 
+fn pass_through_kv_key(request: &TokenRequest) -> String {
+    kv::kv_key(&request.cache_key())
+}
+
 fn client(env: &Env, config: &Config) -> core::result::Result<Rc<Client>, String> {
     if let Some(c) = CLIENT.with(|c| c.borrow().clone()) {
         return Ok(c);
@@ -202,8 +225,15 @@ fn client(env: &Env, config: &Config) -> core::result::Result<Rc<Client>, String
     let transport = FetchTransport::new(None, config.timeout_ms)?;
     let upstream =
         Upstream::new(transport, JsClock, config.base_url.clone()).with_retry(config.retry);
+    let longest = longest_fetch_ms(config.retry, config.timeout_ms);
     let client = Rc::new(TokenClient::new(
-        KvThenUpstream::new(kv, upstream, config.freshness, config.timeout_ms),
+        KvThenUpstream::new(
+            kv,
+            upstream,
+            Box::new(pass_through_kv_key),
+            config.freshness,
+            longest,
+        ),
         JsClock,
         config.freshness,
     ));
