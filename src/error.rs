@@ -25,17 +25,23 @@ pub enum ErrorCode {
     InvalidInput,
     /// Store-app mode: no `app_ticket` yet (or Feishu said it is invalid); a
     /// resend was requested. Retry after `retry_after_secs`.
+    #[cfg(feature = "store-app")]
     AppTicketMissing,
     /// An event's `X-Lark-Signature` is missing or does not match.
+    #[cfg(feature = "store-app")]
     InvalidSignature,
     /// An event's `X-Lark-Request-Timestamp` is outside the replay window.
+    #[cfg(feature = "store-app")]
     StaleEvent,
     /// An event's verification token is missing or wrong.
+    #[cfg(feature = "store-app")]
     InvalidVerificationToken,
     /// An `{"encrypt": …}` body could not be decrypted (bad base64, length,
     /// padding or key).
+    #[cfg(feature = "store-app")]
     DecryptionFailed,
     /// An event body that is not a Feishu event.
+    #[cfg(feature = "store-app")]
     InvalidEvent,
 }
 
@@ -49,11 +55,17 @@ impl ErrorCode {
             Self::NetworkError => "NETWORK_ERROR",
             Self::Timeout => "TIMEOUT",
             Self::InvalidInput => "INVALID_INPUT",
+            #[cfg(feature = "store-app")]
             Self::AppTicketMissing => "APP_TICKET_MISSING",
+            #[cfg(feature = "store-app")]
             Self::InvalidSignature => "INVALID_SIGNATURE",
+            #[cfg(feature = "store-app")]
             Self::StaleEvent => "STALE_EVENT",
+            #[cfg(feature = "store-app")]
             Self::InvalidVerificationToken => "INVALID_VERIFICATION_TOKEN",
+            #[cfg(feature = "store-app")]
             Self::DecryptionFailed => "DECRYPTION_FAILED",
+            #[cfg(feature = "store-app")]
             Self::InvalidEvent => "INVALID_EVENT",
         }
     }
@@ -165,6 +177,7 @@ impl Error {
     }
 
     /// Store-app mode: no usable `app_ticket`; Feishu was asked to push one.
+    #[cfg(feature = "store-app")]
     pub fn app_ticket_missing(retry_after_secs: u64, why: &str) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
@@ -176,6 +189,7 @@ impl Error {
     }
 
     /// An event rejected by [`crate::event`]; `code` is one of the event codes.
+    #[cfg(feature = "store-app")]
     pub fn event(code: ErrorCode, detail: &str) -> Self {
         Self::bare(code, format!("event rejected: {detail}"))
     }

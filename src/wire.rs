@@ -69,17 +69,31 @@ pub fn parse_tenant_token_response(
     response: &HttpResponse,
     sent_at_ms: u64,
 ) -> Result<TokenGrant, Error> {
-    parse_token_response(response, sent_at_ms, "tenant_access_token")
+    parse_token_response(response, sent_at_ms, &TENANT_TOKEN_MEMBER)
 }
+
+/// The member holding the token in a reply, and the messages naming it
+/// (static, so no formatting code is needed on this path).
+pub(crate) struct TokenMember {
+    pub name: &'static str,
+    pub bad: &'static str,
+    pub missing: &'static str,
+}
+
+const TENANT_TOKEN_MEMBER: TokenMember = TokenMember {
+    name: "tenant_access_token",
+    bad: "`tenant_access_token` is empty, too long or has odd characters",
+    missing: "`tenant_access_token` is missing or not a string",
+};
 
 /// The parser shared by the token endpoints, which differ only in the name
 /// of the member holding the token.
 pub(crate) fn parse_token_response(
     response: &HttpResponse,
     sent_at_ms: u64,
-    token_member: &str,
+    token_member: &TokenMember,
 ) -> Result<TokenGrant, Error> {
-    let reply = accepted_reply(response, token_member)?;
+    let reply = accepted_reply(response, token_member.name)?;
     let raw = || diagnostic_body(&response.body);
     grant_from(reply, token_member, response.status, sent_at_ms, raw)
 }
@@ -133,7 +147,7 @@ fn is_success(status: u16) -> bool {
 
 fn grant_from(
     reply: TokenReply,
-    token_member: &str,
+    token_member: &TokenMember,
     status: u16,
     sent_at_ms: u64,
     raw: impl Fn() -> String,
@@ -141,18 +155,10 @@ fn grant_from(
     let token = match reply.token {
         Some(t) if is_plausible_token(&t) => t,
         Some(_) => {
-            return Err(Error::invalid_response(
-                &format!("`{token_member}` is empty, too long or has odd characters"),
-                status,
-                raw(),
-            ));
+            return Err(Error::invalid_response(token_member.bad, status, raw()));
         }
         None => {
-            return Err(Error::invalid_response(
-                &format!("`{token_member}` is missing or not a string"),
-                status,
-                raw(),
-            ));
+            return Err(Error::invalid_response(token_member.missing, status, raw()));
         }
     };
     let expire = match reply.expire.map(u64::try_from) {

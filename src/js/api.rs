@@ -18,7 +18,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 type Client = TokenClient<Upstream<FetchTransport, JsClock>, JsClock>;
 
-fn upstream(o: convert::Options) -> Result<Upstream<FetchTransport, JsClock>, Error> {
+pub(super) fn upstream(o: convert::Options) -> Result<Upstream<FetchTransport, JsClock>, Error> {
     let transport =
         FetchTransport::new(o.fetch, o.timeout_ms).map_err(|m| Error::invalid_input(&m))?;
     Ok(Upstream::new(transport, JsClock, o.base_url).with_retry(o.retry))
@@ -26,7 +26,7 @@ fn upstream(o: convert::Options) -> Result<Upstream<FetchTransport, JsClock>, Er
 
 /// Settles a promise with `{ tenantAccessToken, expire, expiresAt }` or a
 /// `FeishuTokenError`.
-fn settle(result: Result<TokenGrant, Error>) -> Result<JsValue, JsValue> {
+pub(super) fn settle(result: Result<TokenGrant, Error>) -> Result<JsValue, JsValue> {
     match result {
         Ok(grant) => Ok(convert::token_result(&grant, JsClock.now_ms())),
         Err(e) => Err(errors::to_js(&e)),
@@ -39,7 +39,7 @@ fn settle(result: Result<TokenGrant, Error>) -> Result<JsValue, JsValue> {
 /// response, say): measured, that delay was ~70 µs per cold get in Node.
 /// Polling once with a no-op waker is sound: the executor polls again when it
 /// takes the future over, registering its real waker.
-fn start_now(fut: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+pub(super) fn start_now(fut: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
     let mut fut = Box::pin(fut);
     match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(Ok(v)) => Promise::resolve(&v),
@@ -118,7 +118,12 @@ impl JsTenantTokenClient {
     /// Counters since the client was made.
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
-        let s = self.inner.stats();
+        stats_object(self.inner.stats())
+    }
+}
+
+pub(super) fn stats_object(s: crate::client::Stats) -> JsValue {
+    {
         let obj = Record::new();
         obj.set_number(&"hits".into(), s.hits);
         obj.set_number(&"misses".into(), s.misses);

@@ -132,7 +132,7 @@ pub(crate) fn token_result(grant: &TokenGrant, now_ms: u64) -> JsValue {
     obj.into()
 }
 
-fn as_object<'a>(value: &'a JsValue, what: &str) -> Result<&'a Object, Error> {
+pub(crate) fn as_object<'a>(value: &'a JsValue, what: &str) -> Result<&'a Object, Error> {
     if !value.is_object() || value.is_function() {
         return Err(Error::invalid_input(&format!("{what} must be an object")));
     }
@@ -141,11 +141,15 @@ fn as_object<'a>(value: &'a JsValue, what: &str) -> Result<&'a Object, Error> {
 
 /// The member's value, or `None` when it is absent or `undefined` (or its
 /// getter throws).
-fn present(obj: &Object, key: &JsValue) -> Option<JsValue> {
+pub(crate) fn present(obj: &Object, key: &JsValue) -> Option<JsValue> {
     Reflect::get(obj, key).ok().filter(|v| !v.is_undefined())
 }
 
-fn string_field(obj: &Object, key: &JsValue, name: &str) -> Result<Option<String>, Error> {
+pub(crate) fn string_field(
+    obj: &Object,
+    key: &JsValue,
+    name: &str,
+) -> Result<Option<String>, Error> {
     match present(obj, key) {
         None => Ok(None),
         Some(v) if v.is_null() => Ok(None),
@@ -156,7 +160,7 @@ fn string_field(obj: &Object, key: &JsValue, name: &str) -> Result<Option<String
     }
 }
 
-fn whole_number(v: &JsValue, what: &str, min: u64, max: u64) -> Result<u64, Error> {
+pub(crate) fn whole_number(v: &JsValue, what: &str, min: u64, max: u64) -> Result<u64, Error> {
     let n = v
         .as_f64()
         .filter(|n| n.fract() == 0.0 && *n >= min as f64 && *n <= max as f64);

@@ -10,6 +10,8 @@ mod convert;
 mod errors;
 mod fetch;
 mod record;
+#[cfg(all(feature = "npm", feature = "store-app"))]
+mod store_app;
 #[cfg(feature = "npm")]
 mod types;
 

@@ -80,7 +80,14 @@ export type FeishuTokenErrorCode =
   | "INVALID_RESPONSE"
   | "NETWORK_ERROR"
   | "TIMEOUT"
-  | "INVALID_INPUT";
+  | "INVALID_INPUT"
+  // Store-app mode (`feishu-tenant-token/store-app`) only:
+  | "APP_TICKET_MISSING"
+  | "INVALID_SIGNATURE"
+  | "STALE_EVENT"
+  | "INVALID_VERIFICATION_TOKEN"
+  | "DECRYPTION_FAILED"
+  | "INVALID_EVENT";
 
 /** What every rejection of this package is. Messages never contain a secret. */
 export interface FeishuTokenError extends Error {
@@ -92,7 +99,10 @@ export interface FeishuTokenError extends Error {
   feishuMsg?: string;
   /** The HTTP status, when an answer arrived. */
   httpStatus?: number;
-  /** For `RATE_LIMITED`: seconds until the limit resets (`x-ogw-ratelimit-reset`). */
+  /**
+   * For `RATE_LIMITED`: seconds until the limit resets (`x-ogw-ratelimit-reset`).
+   * For `APP_TICKET_MISSING`: seconds to wait for Feishu to push a ticket.
+   */
   retryAfterSecs?: number;
   /** The upstream body (at most 1 KiB, token values redacted), for diagnosis. */
   rawBody?: string;

@@ -7,7 +7,13 @@ use crate::json::{self, Member};
 use crate::secret::{AppSecret, AppTicket};
 use crate::transport::{HttpRequest, HttpResponse};
 use crate::validate::{BaseUrl, check_field};
-use crate::wire::{parse_ok_response, parse_token_response};
+use crate::wire::{TokenMember, parse_ok_response, parse_token_response};
+
+const APP_TOKEN_MEMBER: TokenMember = TokenMember {
+    name: "app_access_token",
+    bad: "`app_access_token` is empty, too long or has odd characters",
+    missing: "`app_access_token` is missing or not a string",
+};
 
 pub const APP_TOKEN_PATH: &str = "/open-apis/auth/v3/app_access_token";
 pub const TICKET_RESEND_PATH: &str = "/open-apis/auth/v3/app_ticket/resend";
@@ -74,7 +80,7 @@ pub fn parse_app_token_response(
     response: &HttpResponse,
     sent_at_ms: u64,
 ) -> Result<TokenGrant, Error> {
-    parse_token_response(response, sent_at_ms, "app_access_token")
+    parse_token_response(response, sent_at_ms, &APP_TOKEN_MEMBER)
 }
 
 pub fn build_ticket_resend_request(base: &BaseUrl, app: &AppCredentials) -> HttpRequest {

@@ -37,6 +37,13 @@ test("npm pack ships only the runtime files, and says how big they are", async (
     "index.d.ts",
     "node.js",
     "package.json",
+    "store-app.d.ts",
+    "store-app.node.js",
+    "store-app.web.js",
+    "store-app.workerd.js",
+    "store_app.d.ts",
+    "store_app.js",
+    "store_app_bg.wasm",
     "web.js",
     "workerd.js",
   ]);
