@@ -80,13 +80,18 @@ pub async fn fetch_tenant_token<T: Transport, C: Clock>(
     let http = build_tenant_token_request(base_url, request);
     let sent_at_ms = clock.now_ms();
     let secret = request.app_access_token.expose_secret();
-    let response = send(transport, http)
-        .await
-        .map_err(|e| e.scrubbed(secret))?;
-    parse_tenant_token_response(&response, sent_at_ms).map_err(|e| e.scrubbed(secret))
+    // Not `send`: inlined here, this hot path stays smaller in the npm `.wasm`.
+    match transport.post_json(http).await {
+        Ok(response) => {
+            parse_tenant_token_response(&response, sent_at_ms).map_err(|e| e.scrubbed(secret))
+        }
+        Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
+        Err(TransportError::Network(detail)) => Err(Error::network(&detail).scrubbed(secret)),
+    }
 }
 
 /// Sends one request; a transport failure becomes the crate's error.
+#[cfg(feature = "store-app")]
 pub(crate) async fn send<T: Transport>(
     transport: &T,
     http: crate::transport::HttpRequest,
