@@ -60,7 +60,7 @@ export type HeadersLike = Headers | Record<string, string | string[] | undefined
 export interface ParseEventOptions {
   /** The app's Encrypt Key: events are then decrypted and their signature checked. */
   encryptKey?: string;
-  /** The app's Verification Token: the event's `token` must match it. */
+  /** The app's Verification Token: the event's `token` must match it. At least one of the two is required. */
   verificationToken?: string;
   /** Replay window for `X-Lark-Request-Timestamp`, seconds (1..3600). Default 300. */
   maxAgeSecs?: number;
@@ -245,6 +245,12 @@ pub fn parse_event(
 ) -> Result<JsValue, JsValue> {
     let run = || -> Result<JsValue, Error> {
         let config = event_options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
+        if config.encrypt_key.is_none() && config.verification_token.is_none() {
+            // As the Worker: nothing would authenticate the event.
+            return Err(Error::invalid_input(
+                "give options.encryptKey or options.verificationToken: events are not accepted unauthenticated",
+            ));
+        }
         let bytes: Vec<u8> = if let Some(s) = body.as_string() {
             s.into_bytes()
         } else if let Some(a) = body.dyn_ref::<Uint8Array>() {

@@ -155,8 +155,11 @@ test("parseEvent: every tampering rejected with its code; Headers objects and pl
   assert.equal(code(body.toString(), { ...headers, "X-Lark-Request-Timestamp": old, "X-Lark-Signature": sign(old, headers["X-Lark-Request-Nonce"], ENCRYPT_KEY, body) }), "STALE_EVENT");
   assert.equal(code(body.toString(), headers, { ...EVENT_OPTIONS, verificationToken: "other" }), "INVALID_VERIFICATION_TOKEN");
   assert.equal(code(body.toString(), headers, { ...EVENT_OPTIONS, maxAgeSecs: 0 }), "INVALID_INPUT");
-  assert.equal(code(JSON.stringify({ encrypt: encrypt("x", "y") }), {}, {}), "DECRYPTION_FAILED");
-  assert.equal(code("[]", {}, {}), "INVALID_EVENT");
+  assert.equal(code(JSON.stringify({ encrypt: encrypt("x", "y") }), {}, { verificationToken: "vt" }), "DECRYPTION_FAILED");
+  assert.equal(code("[]", {}, { verificationToken: "vt" }), "INVALID_EVENT");
+  // Nothing to authenticate with: refused, whatever the event.
+  assert.equal(code(JSON.stringify({ challenge: "c", token: "", type: "url_verification" }), {}, {}), "INVALID_INPUT");
+  assert.equal(code("{}", {}), "INVALID_INPUT");
   // Plain events with a Verification Token only.
   const plain = JSON.stringify({ challenge: "c1", token: VERIFICATION_TOKEN, type: "url_verification" });
   assert.deepEqual(sa.parseEvent(plain, {}, { verificationToken: VERIFICATION_TOKEN }).challenge, "c1");
