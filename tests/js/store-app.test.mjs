@@ -159,7 +159,7 @@ test("parseEvent: every tampering rejected with its code; Headers objects and pl
   assert.equal(code("[]", {}, { verificationToken: "vt" }), "INVALID_EVENT");
   // Nothing to authenticate with: refused, whatever the event.
   assert.equal(code(JSON.stringify({ challenge: "c", token: "", type: "url_verification" }), {}, {}), "INVALID_INPUT");
-  assert.equal(code("{}", {}), "INVALID_INPUT");
+  assert.equal(code("{}", {}, null), "INVALID_INPUT");
   // Plain events with a Verification Token only.
   const plain = JSON.stringify({ challenge: "c1", token: VERIFICATION_TOKEN, type: "url_verification" });
   assert.deepEqual(sa.parseEvent(plain, {}, { verificationToken: VERIFICATION_TOKEN }).challenge, "c1");
