@@ -174,19 +174,21 @@ fn managed_off() -> Result<Response> {
 /// Whether `Authorization: Bearer <key>` holds one of the keys. Every key is
 /// compared (in constant time), so timing says nothing about which matched.
 fn authorised(req: &Request, managed: &Managed) -> bool {
+    // HTTP's optional whitespace is spaces and tabs only: no Unicode trimming.
+    const OWS: [char; 2] = [' ', '\t'];
     let header = req
         .headers()
         .get("authorization")
         .ok()
         .flatten()
         .unwrap_or_default();
-    let Some((scheme, given)) = header.trim().split_once(' ') else {
+    let Some((scheme, given)) = header.trim_matches(OWS).split_once(' ') else {
         return false;
     };
     if !scheme.eq_ignore_ascii_case("bearer") {
         return false;
     }
-    let given = given.trim().as_bytes();
+    let given = given.trim_matches(OWS).as_bytes();
     managed.api_keys.iter().fold(false, |ok, k| {
         ok | constant_time_eq(k.expose_secret().as_bytes(), given)
     })
@@ -215,6 +217,14 @@ pub async fn tenant_token(
         )?;
         resp.headers_mut().set("www-authenticate", "Bearer")?;
         return Ok(resp);
+    }
+    // The path arrives percent-encoded; real tenant keys never need escapes,
+    // so one is refused rather than decoded into something the check missed.
+    if raw_tenant.contains('%') {
+        return reply::local(
+            Local::InvalidField,
+            "tenant_key must not be percent-encoded",
+        );
     }
     let tenant_key = match TenantKey::parse(raw_tenant) {
         Ok(t) => t,
