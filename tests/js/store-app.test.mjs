@@ -97,8 +97,11 @@ test("10012: the stale ticket is dropped from the user's store and a resend aske
     set: async (appId, t) => (log.push(`set ${appId}`), store.set(appId, t)),
     delete: (appId) => (log.push(`delete ${appId}`), store.delete(appId)),
   };
-  const client = (feed = newClient({ ticketStore }));
+  // Stop pushes first, and let a push from an earlier test's resend land
+  // (resendDelayMs is 200) before this client is fed.
   await callback(false);
+  await sleep(400);
+  const client = (feed = newClient({ ticketStore }));
   store.set(APP_ID, "tkt-long-gone");
   const r0 = sb.stats().resendCalls;
   const e = await rejection(client.tenantToken(tenant()));
