@@ -6,6 +6,7 @@ use super::convert::{self, as_object, present, string_field, whole_number};
 use super::errors;
 use super::fetch::{FetchTransport, JsClock};
 use super::record::Record;
+use super::types::OptionsArg;
 use crate::cache_key::AppBinding;
 use crate::client::TokenClient;
 use crate::error::{Error, ErrorCode};
@@ -104,8 +105,6 @@ extern "C" {
     pub type AppTokenArg;
     #[wasm_bindgen(typescript_type = "AppCredentials")]
     pub type CredentialsArg;
-    #[wasm_bindgen(typescript_type = "ClientOptions")]
-    pub type OptionsArg2;
     #[wasm_bindgen(typescript_type = "StoreAppClientOptions")]
     pub type StoreAppOptionsArg;
     #[wasm_bindgen(typescript_type = "string | Uint8Array")]
@@ -149,7 +148,7 @@ fn app_token_result(grant: &crate::freshness::TokenGrant) -> JsValue {
 /// Trades an `app_ticket` for an `app_access_token` (step 2), with the
 /// retry policy of `options`, no caching. Prefer `StoreAppClient`.
 #[wasm_bindgen(js_name = getAppAccessToken, unchecked_return_type = "Promise<AppToken>")]
-pub fn get_app_access_token(request: AppTokenArg, options: Option<OptionsArg2>) -> Promise {
+pub fn get_app_access_token(request: AppTokenArg, options: Option<OptionsArg>) -> Promise {
     start_now(async move {
         let result = async {
             let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
@@ -172,7 +171,7 @@ pub fn get_app_access_token(request: AppTokenArg, options: Option<OptionsArg2>) 
 /// Asks Feishu to push the app's `app_ticket` to its event callback again
 /// (it arrives seconds to minutes later). Resolves once Feishu accepted.
 #[wasm_bindgen(js_name = resendAppTicket, unchecked_return_type = "Promise<void>")]
-pub fn resend_app_ticket(credentials_arg: CredentialsArg, options: Option<OptionsArg2>) -> Promise {
+pub fn resend_app_ticket(credentials_arg: CredentialsArg, options: Option<OptionsArg>) -> Promise {
     start_now(async move {
         let result = async {
             let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;

@@ -15,7 +15,7 @@ use feishu_tenant_token::secret::{AppTicket, constant_time_eq};
 use feishu_tenant_token::store_app::{
     AppTokenCache, AppTokenSource, StoreAppRequest, StoreAppSource, TicketStore,
 };
-use feishu_tenant_token::{AppBinding, Clock, Served, TenantKey, TokenClient, Upstream};
+use feishu_tenant_token::{AppBinding, Clock, TenantKey, TokenClient, Upstream};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Env, KvStore, Request, Response, Result, console_log, console_warn};
@@ -88,8 +88,9 @@ type Tenants = TokenClient<KvThenUpstream<StoreAppSource<Apps, Net, JsClock>>, J
 struct Chain {
     app: AppBinding,
     tenants: Tenants,
-    tickets: KvTickets,
 }
+
+const NO_KV: &str = "worker misconfigured: no KV namespace bound as TOKENS";
 
 thread_local! {
     /// The isolate's memory layer for managed mode (both tokens).
@@ -100,15 +101,12 @@ fn chain(env: &Env, config: &Config, managed: &Managed) -> core::result::Result<
     if let Some(c) = CHAIN.with(|c| c.borrow().clone()) {
         return Ok(c);
     }
-    let store = || {
-        env.kv("TOKENS")
-            .map_err(|_| "worker misconfigured: no KV namespace bound as TOKENS".to_owned())
-    };
+    let store = env.kv("TOKENS").map_err(|_| NO_KV.to_owned())?;
     let app_id = managed.app.app_id().to_owned();
     let net: Net = Rc::new(FetchTransport::new(None, config.timeout_ms)?);
     let longest = longest_fetch_ms(config.retry, config.timeout_ms);
     let tickets = KvTickets {
-        kv: store()?,
+        kv: store.clone(),
         app_id: app_id.clone(),
     };
     let source = AppTokenSource::new(
@@ -125,7 +123,7 @@ fn chain(env: &Env, config: &Config, managed: &Managed) -> core::result::Result<
     let apps: Apps = Rc::new(AppTokenCache {
         client: TokenClient::new(
             KvThenUpstream::new(
-                store()?,
+                store.clone(),
                 source,
                 Box::new(move |_| kv::app_token_key(&id)),
                 config.freshness,
@@ -138,12 +136,13 @@ fn chain(env: &Env, config: &Config, managed: &Managed) -> core::result::Result<
         request,
     });
     let upstream = Upstream::new(net, JsClock, config.base_url.clone()).with_retry(config.retry);
-    let id = app_id.clone();
     let tenants = TokenClient::new(
         KvThenUpstream::new(
-            store()?,
+            store,
             StoreAppSource::new(apps, upstream),
-            Box::new(move |r: &StoreAppRequest| kv::managed_tenant_key(&id, r.tenant_key.as_str())),
+            Box::new(move |r: &StoreAppRequest| {
+                kv::managed_tenant_key(&app_id, r.tenant_key.as_str())
+            }),
             config.freshness,
             // The app token (and a resend), then the tenant token, twice on 99991664.
             longest.saturating_mul(5),
@@ -151,15 +150,7 @@ fn chain(env: &Env, config: &Config, managed: &Managed) -> core::result::Result<
         JsClock,
         config.freshness,
     );
-    let tickets = KvTickets {
-        kv: store()?,
-        app_id,
-    };
-    let chain = Rc::new(Chain {
-        app,
-        tenants,
-        tickets,
-    });
+    let chain = Rc::new(Chain { app, tenants });
     CHAIN.with(|c| *c.borrow_mut() = Some(Rc::clone(&chain)));
     Ok(chain)
 }
@@ -244,21 +235,7 @@ pub async fn tenant_token(
     } else {
         chain.tenants.get_served(&request).await
     };
-    match answer {
-        Ok((grant, served)) => {
-            let mut resp = reply::token(&grant, JsClock.now_ms(), &served)?;
-            if forced {
-                let how = if matches!(served, Served::Memory) {
-                    "throttled"
-                } else {
-                    "done"
-                };
-                resp.headers_mut().set("x-refresh", how)?;
-            }
-            Ok(resp)
-        }
-        Err(e) => reply::upstream_error(&e),
-    }
+    reply::token_answer(answer, forced)
 }
 
 pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
@@ -271,19 +248,10 @@ pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Resp
             "set FEISHU_VERIFICATION_TOKEN or FEISHU_ENCRYPT_KEY: events are not accepted unauthenticated",
         );
     };
-    let declared = req.headers().get("content-length")?;
-    if declared
-        .and_then(|l| l.trim().parse::<u64>().ok())
-        .is_some_and(|l| l > MAX_EVENT_BYTES as u64)
-    {
-        return too_large();
-    }
-    let Ok(body) = req.bytes().await else {
-        return reply::local(Local::BadBody, "the request body could not be read");
+    let body = match crate::routes::read_body(&mut req, MAX_EVENT_BYTES).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(refusal),
     };
-    if body.len() > MAX_EVENT_BYTES {
-        return too_large();
-    }
     let h = req.headers();
     let (ts, nonce, sig) = (
         h.get("x-lark-request-timestamp")?,
@@ -315,11 +283,11 @@ pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Resp
         Event::AppTicket {
             app_id, app_ticket, ..
         } if app_id == managed.app.app_id() => {
-            let chain = match chain(env, config, managed) {
-                Ok(c) => c,
-                Err(why) => return reply::local(Local::Misconfigured, &why),
+            let Ok(kv) = env.kv("TOKENS") else {
+                return reply::local(Local::Misconfigured, NO_KV);
             };
-            if let Err(why) = chain.tickets.put(&app_ticket).await {
+            let tickets = KvTickets { kv, app_id };
+            if let Err(why) = tickets.put(&app_ticket).await {
                 // Not acknowledged: Feishu delivers the event again later.
                 console_warn!(
                     "{}",
@@ -352,11 +320,4 @@ pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Resp
 
 fn ack() -> Result<Response> {
     reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
-}
-
-fn too_large() -> Result<Response> {
-    reply::local(
-        Local::TooLarge,
-        &format!("request body is larger than {MAX_EVENT_BYTES} bytes"),
-    )
 }

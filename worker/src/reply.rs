@@ -3,7 +3,7 @@
 
 use crate::kv_source::{Layer, Trace};
 use feishu_tenant_token::json::{self, Member};
-use feishu_tenant_token::{Error, ErrorCode, Served, TokenGrant};
+use feishu_tenant_token::{Clock, Error, ErrorCode, Served, TokenGrant};
 use worker::{Headers, Response, Result};
 
 /// Local error codes, documented in the README next to Feishu's. They sit
@@ -128,6 +128,28 @@ pub fn token(grant: &TokenGrant, now_ms: u64, served: &Served<Trace>) -> Result<
     h.set("server-timing", &timing)?;
     if coalesced {
         h.set("x-cache-coalesced", "1")?;
+    }
+    Ok(resp)
+}
+
+/// What a token request gets: the token (with `x-refresh: done|throttled`
+/// for a forced refresh), or the failure.
+pub fn token_answer(
+    answer: core::result::Result<(TokenGrant, Served<Trace>), Error>,
+    forced: bool,
+) -> Result<Response> {
+    let (grant, served) = match answer {
+        Ok(a) => a,
+        Err(e) => return upstream_error(&e),
+    };
+    let mut resp = token(&grant, feishu_tenant_token::js::JsClock.now_ms(), &served)?;
+    if forced {
+        let how = if matches!(served, Served::Memory) {
+            "throttled"
+        } else {
+            "done"
+        };
+        resp.headers_mut().set("x-refresh", how)?;
     }
     Ok(resp)
 }

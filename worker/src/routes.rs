@@ -8,7 +8,7 @@ use crate::reply::{self, Local};
 use feishu_tenant_token::js::{FetchTransport, JsClock};
 use feishu_tenant_token::json::{self, Member, Value};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
-use feishu_tenant_token::{Clock, Keyed, Served, TokenClient, TokenRequest, Upstream, kv};
+use feishu_tenant_token::{Clock, Keyed, TokenClient, TokenRequest, Upstream, kv};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Env, Method, Request, Response, Result, console_log};
@@ -121,19 +121,10 @@ async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Re
             "content-type must be application/json",
         );
     }
-    let declared = req.headers().get("content-length")?;
-    if declared
-        .and_then(|l| l.trim().parse::<u64>().ok())
-        .is_some_and(|l| l > MAX_BODY_BYTES as u64)
-    {
-        return too_large();
-    }
-    let Ok(bytes) = req.bytes().await else {
-        return reply::local(Local::BadBody, "the request body could not be read");
+    let bytes = match read_body(&mut req, MAX_BODY_BYTES).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(refusal),
     };
-    if bytes.len() > MAX_BODY_BYTES {
-        return too_large();
-    }
     let request = match parse_body(&bytes) {
         Ok(r) => r,
         Err((kind, msg)) => return reply::local(kind, &msg),
@@ -150,21 +141,7 @@ async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Re
     } else {
         client.get_served(&request).await
     };
-    match answer {
-        Ok((grant, served)) => {
-            let mut resp = reply::token(&grant, JsClock.now_ms(), &served)?;
-            if forced {
-                let how = if matches!(served, Served::Memory) {
-                    "throttled"
-                } else {
-                    "done"
-                };
-                resp.headers_mut().set("x-refresh", how)?;
-            }
-            Ok(resp)
-        }
-        Err(e) => reply::upstream_error(&e),
-    }
+    reply::token_answer(answer, forced)
 }
 
 /// `Cache-Control: no-cache` (any case, among other directives).
@@ -179,11 +156,32 @@ pub fn wants_refresh(req: &Request) -> bool {
         })
 }
 
-fn too_large() -> Result<Response> {
-    reply::local(
-        Local::TooLarge,
-        &format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-    )
+/// The request body, or the answer refusing it: larger than `max` bytes
+/// (by its declared length, before reading, or by what arrived) or unreadable.
+pub async fn read_body(
+    req: &mut Request,
+    max: usize,
+) -> Result<core::result::Result<Vec<u8>, Response>> {
+    let too_large = || {
+        reply::local(
+            Local::TooLarge,
+            &format!("request body is larger than {max} bytes"),
+        )
+    };
+    let declared = req.headers().get("content-length")?;
+    if declared
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_some_and(|l| l > max as u64)
+    {
+        return too_large().map(Err);
+    }
+    let Ok(bytes) = req.bytes().await else {
+        return reply::local(Local::BadBody, "the request body could not be read").map(Err);
+    };
+    if bytes.len() > max {
+        return too_large().map(Err);
+    }
+    Ok(Ok(bytes))
 }
 
 /// `application/json`, any case, with or without parameters.
