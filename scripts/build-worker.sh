@@ -5,7 +5,9 @@
 # `wrangler dev` and `wrangler deploy` build the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 root=$PWD
+WORKER_GATE=$((160 * 1024))
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
@@ -16,4 +18,4 @@ cd worker
 worker-build --release
 wasm=build/index_bg.wasm
 [ -f "$wasm" ] || wasm=$(ls build/*.wasm | head -n1)
-echo "worker built: $wasm $(stat -c %s "$wasm") bytes ($(gzip -9 -c "$wasm" | wc -c) gzip -9)"
+size_gate "worker/$wasm" "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" "$WORKER_GATE"

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 seconds=${FUZZ_SECONDS:-20}
-targets=(parse_response json validate kv_value event_decrypt event_receive)
+targets=(parse_response validate kv_value event_decrypt event_receive)
 passed=0
 failed=0
 for t in "${targets[@]}"; do

@@ -6,8 +6,10 @@
 
 use core::fmt;
 
-/// Stable, documented failure classes (the `code` property in JS).
+/// Stable, documented failure classes (the `code` property in JS). New
+/// classes may be added (self-built apps, the gateway): match with a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// Feishu answered with `code != 0` (other than rate limiting).
     FeishuApiError,

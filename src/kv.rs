@@ -7,16 +7,18 @@
 
 use crate::cache_key::CacheKey;
 use crate::freshness::{Freshness, TokenGrant};
-use crate::json::{self, Member, Value};
 use crate::secret::TenantAccessToken;
 use crate::validate::MAX_TOKEN_BYTES;
+use serde::{Deserialize, Serialize};
 
-/// Workers KV refuses an `expiration_ttl` below 60 seconds (Cloudflare's KV
-/// limits; see ../shared/toolchain.md).
+/// Workers KV refuses an `expiration_ttl` below 60 seconds (Cloudflare,
+/// "Write key-value pairs", Expiring keys:
+/// <https://developers.cloudflare.com/kv/api/write-key-value-pairs/#expiring-keys>).
 pub const KV_MIN_EXPIRATION_TTL_SECS: u64 = 60;
 
 /// Workers KV accepts about one write per second to the same key and answers
-/// 429 beyond that (same source). The Worker writes a key only after an
+/// 429 beyond that (Cloudflare, "Limits", Workers KV:
+/// <https://developers.cloudflare.com/kv/platform/limits/>). The Worker writes a key only after an
 /// upstream fetch, which single-flight makes rare, and ignores a failed write.
 pub const KV_MAX_WRITES_PER_KEY_PER_SEC: u64 = 1;
 
@@ -51,38 +53,39 @@ pub fn resend_marker_key(app_id: &str) -> String {
     format!("resend:v1:{app_id}")
 }
 
+/// The stored value; the member is called `tenant_access_token` for app
+/// tokens too. A value of another version, or damaged, reads as absent.
+#[derive(Serialize, Deserialize)]
+struct StoredGrant<'a> {
+    v: i64,
+    #[serde(borrow)]
+    tenant_access_token: std::borrow::Cow<'a, str>,
+    expires_at_ms: u64,
+}
+
 pub fn encode_value(grant: &TokenGrant) -> String {
-    json::object(&[
-        ("v", Member::Int(VALUE_VERSION)),
-        (
-            "tenant_access_token",
-            Member::Str(grant.token.expose_secret()),
-        ),
-        (
-            "expires_at_ms",
-            Member::Int(i64::try_from(grant.expires_at_ms).unwrap_or(i64::MAX)),
-        ),
-    ])
+    crate::wire::json_body(&StoredGrant {
+        v: VALUE_VERSION,
+        tenant_access_token: grant.token.expose_secret().into(),
+        expires_at_ms: grant.expires_at_ms,
+    })
 }
 
 /// The grant in a stored value, or `None` for anything unexpected (another
 /// version, a damaged entry): the caller then treats the key as absent.
 pub fn decode_value(text: &str) -> Option<TokenGrant> {
-    let v = json::parse(text).ok()?;
-    if v.get("v").and_then(Value::as_i64) != Some(VALUE_VERSION) {
-        return None;
-    }
-    let token = v.get("tenant_access_token").and_then(Value::as_str)?;
-    if token.is_empty()
+    let v: StoredGrant<'_> = serde_json::from_str(text).ok()?;
+    let token = v.tenant_access_token;
+    if v.v != VALUE_VERSION
+        || token.is_empty()
         || token.len() > MAX_TOKEN_BYTES
         || !token.bytes().all(|b| b.is_ascii_graphic())
     {
         return None;
     }
-    let expires_at_ms = u64::try_from(v.get("expires_at_ms").and_then(Value::as_i64)?).ok()?;
     Some(TokenGrant {
-        token: TenantAccessToken::new(token),
-        expires_at_ms,
+        token: TenantAccessToken::new(token.into_owned()),
+        expires_at_ms: v.expires_at_ms,
     })
 }
 

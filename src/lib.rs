@@ -1,21 +1,21 @@
-//! Obtain and cache Feishu / Lark store-app `tenant_access_token`s.
+//! Obtain and cache Feishu / Lark `tenant_access_token`s: the core shared by
+//! the npm package (`npm/`) and the Cloudflare Worker (`worker/`).
 //!
-//! The crate is a pure core (wire format, validation, freshness, cache with
-//! single-flight) that does no I/O of its own; the host supplies a
-//! [`transport::Transport`] and a [`freshness::Clock`]. On `wasm32` the `js`
-//! module binds both to the host's global `fetch` and `Date.now()` and exports
-//! the npm API.
+//! The core does no I/O of its own: wire types with serde derives, request
+//! builders and response parsers, the freshness rule over an injected
+//! [`Clock`], and a [`TokenClient`] (cache + single-flight) over a
+//! [`Source`] that ends in a [`Transport`]. On `wasm32`, [`host`] binds the
+//! transport and the clock to the host's global `fetch` and `Date.now()`.
+//! `docs/design.md` maps where each rule lives.
 
-#[cfg(feature = "store-app")]
-pub mod base64;
 pub mod cache_key;
 pub mod client;
 pub mod error;
 #[cfg(feature = "store-app")]
 pub mod event;
 pub mod freshness;
-pub mod json;
 pub mod kv;
+pub mod read_json;
 pub mod retry;
 pub mod secret;
 pub mod source;
@@ -25,16 +25,18 @@ pub mod transport;
 pub mod validate;
 pub mod wire;
 
+mod lenient;
 mod redact;
 mod single_flight;
 
 #[cfg(target_arch = "wasm32")]
-pub mod js;
+pub mod host;
 
 pub use cache_key::{AppBinding, CacheKey};
 pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient};
 pub use error::{Error, ErrorCode};
 pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};
+pub use read_json::{ReadJson, SerdeJson};
 pub use retry::RetryPolicy;
 pub use secret::{AppAccessToken, TenantAccessToken};
 pub use source::{JoinWait, Keyed, Source, Upstream, fetch_tenant_token};

@@ -10,7 +10,7 @@ use crate::freshness::{Clock, TokenGrant};
 use crate::retry::RetryPolicy;
 use crate::transport::{Transport, TransportError};
 use crate::validate::{BaseUrl, TokenRequest};
-use crate::wire::{build_tenant_token_request, parse_tenant_token_response};
+use crate::wire::{build_tenant_token_request, parse_tenant_token_reply};
 use core::future::Future;
 
 /// A request a [`TokenClient`](crate::TokenClient) can cache: it names the
@@ -83,7 +83,8 @@ pub async fn fetch_tenant_token<T: Transport, C: Clock>(
     // Not `send`: inlined here, this hot path stays smaller in the npm `.wasm`.
     match transport.post_json(http).await {
         Ok(response) => {
-            parse_tenant_token_response(&response, sent_at_ms).map_err(|e| e.scrubbed(secret))
+            let reply = transport.read_json(&response.body);
+            parse_tenant_token_reply(&response, reply, sent_at_ms).map_err(|e| e.scrubbed(secret))
         }
         Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
         Err(TransportError::Network(detail)) => Err(Error::network(&detail).scrubbed(secret)),

@@ -7,11 +7,12 @@
 
 use crate::error::Error;
 use crate::freshness::TokenGrant;
-use crate::json::{self, Member, Value};
+use crate::lenient;
 use crate::redact::diagnostic_body;
 use crate::secret::TenantAccessToken;
 use crate::transport::{HttpRequest, HttpResponse};
 use crate::validate::{BaseUrl, MAX_TOKEN_BYTES, TokenRequest};
+use serde::{Deserialize, Serialize};
 
 pub const TENANT_TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token";
 
@@ -26,40 +27,42 @@ pub const RATELIMIT_RESET_HEADER: &str = "x-ogw-ratelimit-reset";
 pub const MAX_EXPIRE_SECS: u64 = 24 * 60 * 60;
 
 /// Feishu's reply members. A member of the wrong type counts as absent:
-/// which ones are present decides the error class. `token` is the member
-/// named by the endpoint (`tenant_access_token`, `app_access_token`).
-struct TokenReply {
-    code: Option<i64>,
-    msg: Option<String>,
-    token: Option<String>,
-    expire: Option<i64>,
+/// which ones are present decides the error class. Both token members are
+/// read; the endpoint's [`TokenMember`] says which one counts.
+#[derive(Deserialize)]
+pub(crate) struct TokenReply {
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub(crate) code: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub(crate) msg: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub(crate) tenant_access_token: Option<String>,
+    #[cfg(feature = "store-app")]
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub(crate) app_access_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient::int")]
+    pub(crate) expire: Option<i64>,
 }
 
-impl TokenReply {
-    fn from_json(v: &Value, token_member: &str) -> Option<Self> {
-        if !v.is_object() {
-            return None;
-        }
-        let text = |k| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        Some(Self {
-            code: v.get("code").and_then(Value::as_i64),
-            msg: text("msg"),
-            token: text(token_member),
-            expire: v.get("expire").and_then(Value::as_i64),
-        })
-    }
+/// The request body, `{"app_access_token","tenant_key"}`.
+#[derive(Serialize)]
+struct TenantTokenBody<'a> {
+    app_access_token: &'a str,
+    tenant_key: &'a str,
+}
+
+/// A request body as JSON. Serialising a struct of strings cannot fail.
+pub(crate) fn json_body(body: &impl Serialize) -> String {
+    serde_json::to_string(body).unwrap_or_default()
 }
 
 pub fn build_tenant_token_request(base: &BaseUrl, request: &TokenRequest) -> HttpRequest {
     HttpRequest {
         url: base.join(TENANT_TOKEN_PATH),
-        body: json::object(&[
-            (
-                "app_access_token",
-                Member::Str(request.app_access_token.expose_secret()),
-            ),
-            ("tenant_key", Member::Str(request.tenant_key.as_str())),
-        ]),
+        body: json_body(&TenantTokenBody {
+            app_access_token: request.app_access_token.expose_secret(),
+            tenant_key: request.tenant_key.as_str(),
+        }),
     }
 }
 
@@ -69,48 +72,64 @@ pub fn parse_tenant_token_response(
     response: &HttpResponse,
     sent_at_ms: u64,
 ) -> Result<TokenGrant, Error> {
-    parse_token_response(response, sent_at_ms, &TENANT_TOKEN_MEMBER)
+    parse_tenant_token_reply(response, read_reply(&response.body), sent_at_ms)
+}
+
+/// As [`parse_tenant_token_response`], with the body already read (by the
+/// transport's JSON reader, see [`Transport::read_json`](crate::Transport::read_json)).
+pub(crate) fn parse_tenant_token_reply(
+    response: &HttpResponse,
+    reply: Option<TokenReply>,
+    sent_at_ms: u64,
+) -> Result<TokenGrant, Error> {
+    parse_token_reply(response, reply, sent_at_ms, &TENANT_TOKEN_MEMBER)
+}
+
+/// A body read with serde_json, the reader of every parser tested natively.
+pub(crate) fn read_reply(body: &str) -> Option<TokenReply> {
+    lenient::parse_object(body)
 }
 
 /// The member holding the token in a reply, and the messages naming it
 /// (static, so no formatting code is needed on this path).
 pub(crate) struct TokenMember {
-    pub name: &'static str,
+    pub take: fn(&mut TokenReply) -> Option<String>,
     pub bad: &'static str,
     pub missing: &'static str,
 }
 
 const TENANT_TOKEN_MEMBER: TokenMember = TokenMember {
-    name: "tenant_access_token",
+    take: |r| r.tenant_access_token.take(),
     bad: "`tenant_access_token` is empty, too long or has odd characters",
     missing: "`tenant_access_token` is missing or not a string",
 };
 
 /// The parser shared by the token endpoints, which differ only in the name
 /// of the member holding the token.
-pub(crate) fn parse_token_response(
+pub(crate) fn parse_token_reply(
     response: &HttpResponse,
+    reply: Option<TokenReply>,
     sent_at_ms: u64,
     token_member: &TokenMember,
 ) -> Result<TokenGrant, Error> {
-    let reply = accepted_reply(response, token_member.name)?;
+    let mut reply = accepted_reply(response, reply)?;
+    let token = (token_member.take)(&mut reply);
     let raw = || diagnostic_body(&response.body);
-    grant_from(reply, token_member, response.status, sent_at_ms, raw)
+    grant_from(reply, token, token_member, response.status, sent_at_ms, raw)
 }
 
 /// For endpoints whose success carries nothing but `code: 0`.
 #[cfg(feature = "store-app")]
-pub(crate) fn parse_ok_response(response: &HttpResponse) -> Result<(), Error> {
-    accepted_reply(response, "").map(|_| ())
+pub(crate) fn parse_ok_reply(
+    response: &HttpResponse,
+    reply: Option<TokenReply>,
+) -> Result<(), Error> {
+    accepted_reply(response, reply).map(|_| ())
 }
 
 /// A 2xx reply with `code: 0`, or the typed error for anything else.
-fn accepted_reply(response: &HttpResponse, token_member: &str) -> Result<TokenReply, Error> {
+fn accepted_reply(response: &HttpResponse, reply: Option<TokenReply>) -> Result<TokenReply, Error> {
     let status = response.status;
-    let reply = json::parse(&response.body)
-        .ok()
-        .as_ref()
-        .and_then(|v| TokenReply::from_json(v, token_member));
     let feishu = reply
         .as_ref()
         .and_then(|r| r.code.map(|c| (c, r.msg.clone().unwrap_or_default())));
@@ -147,12 +166,13 @@ fn is_success(status: u16) -> bool {
 
 fn grant_from(
     reply: TokenReply,
+    token: Option<String>,
     token_member: &TokenMember,
     status: u16,
     sent_at_ms: u64,
     raw: impl Fn() -> String,
 ) -> Result<TokenGrant, Error> {
-    let token = match reply.token {
+    let token = match token {
         Some(t) if is_plausible_token(&t) => t,
         Some(_) => {
             return Err(Error::invalid_response(token_member.bad, status, raw()));
@@ -246,11 +266,8 @@ mod tests {
     fn json_special_characters_are_escaped() {
         let req = TokenRequest::parse(Some(r#"a-"\x"#), Some("t")).unwrap();
         let http = build_tenant_token_request(&BaseUrl::default(), &req);
-        let body = json::parse(&http.body).unwrap();
-        assert_eq!(
-            body.get("app_access_token").and_then(Value::as_str),
-            Some(r#"a-"\x"#)
-        );
+        let body: serde_json::Value = serde_json::from_str(&http.body).unwrap();
+        assert_eq!(body["app_access_token"], r#"a-"\x"#);
     }
 
     #[test]

@@ -4,12 +4,12 @@
 
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::{
-    AppCredentials, AppTokenCache, AppTokenSource, MemoryTicketStore, StoreAppRequest,
-    StoreAppSource, TICKET_RETRY_AFTER_SECS, TicketStore,
+    AppCredentials, MemoryChain, MemoryTicketStore, StoreAppBuilder, StoreAppRequest,
+    TICKET_RETRY_AFTER_SECS, TicketStore,
 };
 use feishu_tenant_token::{
-    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, TenantKey, TokenClient,
-    Transport, TransportError, Upstream,
+    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, TenantKey, Transport,
+    TransportError,
 };
 use futures::executor::block_on;
 use futures::future::join_all;
@@ -118,14 +118,12 @@ impl Transport for Net {
     }
 }
 
-type Apps = Rc<AppTokenCache<AppTokenSource<Net, Clk, Rc<MemoryTicketStore>>, Clk>>;
-type Chain = TokenClient<StoreAppSource<Apps, Net, Clk>, Clk>;
+type Chain = MemoryChain<Net, Clk, Rc<MemoryTicketStore>>;
 
 struct World {
     feishu: Rc<FakeFeishu>,
     clock: Rc<Cell<u64>>,
     tickets: Rc<MemoryTicketStore>,
-    apps: Apps,
     chain: Chain,
 }
 
@@ -138,41 +136,24 @@ fn world(secret: &str) -> World {
     let base = BaseUrl::parse("http://127.0.0.1:1").unwrap();
     let creds = AppCredentials::parse("cli_test", secret, ["appId", "appSecret"]).unwrap();
     let tickets = Rc::new(MemoryTicketStore::default());
-    let source = AppTokenSource::new(
-        net.clone(),
-        clk.clone(),
-        base.clone(),
-        creds,
-        tickets.clone(),
-    );
-    let request = source.request();
-    let apps = Rc::new(AppTokenCache {
-        client: TokenClient::new(source, clk.clone(), Freshness::default()),
-        request,
-    });
-    let chain = TokenClient::new(
-        StoreAppSource::new(apps.clone(), Upstream::new(net, clk.clone(), base)),
-        clk,
-        Freshness::default(),
-    );
+    let chain = StoreAppBuilder::new(net, clk, base, creds, tickets.clone())
+        .freshness(Freshness::default())
+        .build();
     World {
         feishu,
         clock,
         tickets,
-        apps,
         chain,
     }
 }
 
 impl World {
     fn tenant(&self, t: &str) -> StoreAppRequest {
-        StoreAppRequest {
-            app: self.apps.request.app,
-            tenant_key: TenantKey::parse(t).unwrap(),
-        }
+        self.chain.request(TenantKey::parse(t).unwrap())
     }
     fn get(&self, t: &str) -> Result<String, feishu_tenant_token::Error> {
-        block_on(self.chain.get(&self.tenant(t))).map(|g| g.token.expose_secret().to_owned())
+        block_on(self.chain.tenants().get(&self.tenant(t)))
+            .map(|g| g.token.expose_secret().to_owned())
     }
     fn give_ticket(&self, t: &str) {
         block_on(self.tickets.put(&AppTicket::new(t))).unwrap();
@@ -207,7 +188,7 @@ fn a_cold_stampede_makes_one_app_call_and_one_call_per_tenant() {
     let w = world(SECRET);
     w.give_ticket("tkt-1");
     let reqs: Vec<_> = (0..60).map(|i| w.tenant(&format!("t{}", i % 3))).collect();
-    let results = block_on(join_all(reqs.iter().map(|r| w.chain.get(r))));
+    let results = block_on(join_all(reqs.iter().map(|r| w.chain.tenants().get(r))));
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(w.feishu.count("/app_access_token"), 1);
     assert_eq!(w.feishu.count("/tenant_access_token"), 3);

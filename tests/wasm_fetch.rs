@@ -3,7 +3,7 @@
 //! starts at `FTT_SANDBOX_URL` (read at compile time).
 #![cfg(target_arch = "wasm32")]
 
-use feishu_tenant_token::js::{FetchTransport, JsClock};
+use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::wire::{build_tenant_token_request, parse_tenant_token_response};
 use feishu_tenant_token::{
     BaseUrl, Clock, ErrorCode, Freshness, TokenClient, TokenRequest, Transport, TransportError,

@@ -1,14 +1,19 @@
 //! `{"encrypt": "<base64>"}` event bodies: AES-256-CBC with key =
-//! SHA-256(Encrypt Key), the IV in the first 16 bytes, PKCS#7 padding.
+//! SHA-256(Encrypt Key), the IV in the first 16 bytes, PKCS#7 padding
+//! (Feishu, "Configure encryption strategy":
+//! <https://open.feishu.cn/document/server-docs/event-subscription-guide/event-subscription-configure-/configure-encrypt-key>).
 //!
-//! RustCrypto's `aes` (portable, constant-time fixsliced software AES) does
-//! the block cipher; the CBC chaining and the padding check are here.
+//! RustCrypto's `aes` (portable, constant-time fixsliced software AES) and
+//! `cbc` (chaining, strict PKCS#7 unpadding); the `base64` crate's standard
+//! engine, which refuses non-canonical input (missing or extra padding,
+//! trailing bits, whitespace).
 
-use crate::base64;
 use crate::error::{Error, ErrorCode};
 use crate::secret::EncryptKey;
 use aes::Aes256;
-use aes::cipher::{BlockDecrypt, KeyInit, generic_array::GenericArray};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
 use sha2::{Digest, Sha256};
 
 const BLOCK: usize = 16;
@@ -30,40 +35,32 @@ pub fn decrypt(encrypt_key: &EncryptKey, encrypted: &str) -> Result<String, Erro
     if encrypted.len() > MAX_ENCRYPTED_BYTES {
         return Err(failed("`encrypt` is too long"));
     }
-    let data = base64::decode(encrypted).ok_or_else(|| failed("`encrypt` is not base64"))?;
+    let data = BASE64
+        .decode(encrypted)
+        .map_err(|_| failed("`encrypt` is not base64"))?;
     if data.len() < 2 * BLOCK || data.len() % BLOCK != 0 {
         return Err(failed(
             "`encrypt` is not an IV followed by whole AES blocks",
         ));
     }
-    let cipher = Aes256::new(GenericArray::from_slice(&aes_key(encrypt_key)));
     let (iv, body) = data.split_at(BLOCK);
-    let mut plain = Vec::with_capacity(body.len());
-    let mut previous = iv;
-    for block in body.chunks_exact(BLOCK) {
-        let mut b = GenericArray::clone_from_slice(block);
-        cipher.decrypt_block(&mut b);
-        plain.extend(b.iter().zip(previous).map(|(x, p)| x ^ p));
-        previous = block;
-    }
-    let unpadded =
-        strip_pkcs7(&plain).ok_or_else(|| failed("bad padding (is the Encrypt Key the app's?)"))?;
-    String::from_utf8(unpadded.to_vec()).map_err(|_| failed("the plaintext is not UTF-8"))
-}
-
-fn strip_pkcs7(plain: &[u8]) -> Option<&[u8]> {
-    let n = usize::from(*plain.last()?);
-    if n == 0 || n > BLOCK || n > plain.len() {
-        return None;
-    }
-    let (text, pad) = plain.split_at(plain.len() - n);
-    pad.iter().all(|&b| usize::from(b) == n).then_some(text)
+    let key = aes_key(encrypt_key);
+    let cipher = cbc::Decryptor::<Aes256>::new_from_slices(&key, iv)
+        .map_err(|_| failed("the IV is not one AES block"))?;
+    let plain = cipher
+        .decrypt_padded_vec_mut::<Pkcs7>(body)
+        .map_err(|_| failed("bad padding (is the Encrypt Key the app's?)"))?;
+    String::from_utf8(plain).map_err(|_| failed("the plaintext is not UTF-8"))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use aes::cipher::BlockEncrypt;
+    use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+
+    fn b64(bytes: &[u8]) -> String {
+        BASE64.encode(bytes)
+    }
 
     /// The reference: encryption written out independently of `decrypt`.
     pub(crate) fn encrypt(key: &str, iv: [u8; 16], plaintext: &[u8]) -> String {
@@ -83,7 +80,7 @@ pub(crate) mod tests {
             prev.copy_from_slice(&b);
             out.extend_from_slice(&b);
         }
-        base64::encode(&out)
+        b64(&out)
     }
 
     fn key(k: &str) -> EncryptKey {
@@ -121,7 +118,7 @@ pub(crate) mod tests {
     #[test]
     fn every_tampering_is_rejected_never_a_panic() {
         let enc = encrypt("k3y", [9; 16], br#"{"type":"url_verification"}"#);
-        let raw = base64::decode(&enc).unwrap();
+        let raw = BASE64.decode(&enc).unwrap();
         assert_eq!(
             code(decrypt(&key("other"), &enc)),
             ErrorCode::DecryptionFailed
@@ -133,7 +130,7 @@ pub(crate) mod tests {
             for bit in 0..8 {
                 let mut t = raw.clone();
                 t[i] ^= 1 << bit;
-                if let Ok(p) = decrypt(&key("k3y"), &base64::encode(&t)) {
+                if let Ok(p) = decrypt(&key("k3y"), &b64(&t)) {
                     // A flip in the second-last block may leave the padding
                     // intact; it must then change the plaintext.
                     assert_ne!(p, r#"{"type":"url_verification"}"#, "byte {i} bit {bit}");
@@ -143,9 +140,9 @@ pub(crate) mod tests {
         let shapes = [
             String::new(),
             "not base64!".to_owned(),
-            base64::encode(&raw[..BLOCK]),
-            base64::encode(&raw[..raw.len() - 1]),
-            base64::encode(&raw[..raw.len() - BLOCK][..BLOCK]),
+            b64(&raw[..BLOCK]),
+            b64(&raw[..raw.len() - 1]),
+            b64(&raw[..raw.len() - BLOCK][..BLOCK]),
             "A".repeat(MAX_ENCRYPTED_BYTES + 4),
         ];
         for s in shapes {
@@ -154,13 +151,51 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn padding_rules() {
-        assert_eq!(strip_pkcs7(&[b'a', 1]), Some(&b"a"[..]));
-        assert_eq!(strip_pkcs7(&[16; 16]), Some(&b""[..]));
-        assert_eq!(strip_pkcs7(&[b'a', 0]), None);
-        assert_eq!(strip_pkcs7(&[b'a', 17]), None);
-        assert_eq!(strip_pkcs7(&[b'a', 3, 2]), None);
-        assert_eq!(strip_pkcs7(&[]), None);
+    fn padding_must_be_strict_pkcs7() {
+        // Encrypts raw final blocks (no padding added) to see what the
+        // unpadding accepts: only n bytes of value n, 1 <= n <= 16.
+        let raw = |last: &[u8]| {
+            let mut block = [b'a'; BLOCK];
+            block[BLOCK - last.len()..].copy_from_slice(last);
+            let k: [u8; 32] = Sha256::digest(b"k3y").into();
+            let cipher = Aes256::new(GenericArray::from_slice(&k));
+            let mut b = GenericArray::clone_from_slice(&block);
+            for (x, p) in b.iter_mut().zip([5u8; 16]) {
+                *x ^= p;
+            }
+            cipher.encrypt_block(&mut b);
+            let mut out = vec![5u8; 16];
+            out.extend_from_slice(&b);
+            decrypt(&key("k3y"), &b64(&out))
+        };
+        assert_eq!(raw(&[1]).unwrap(), "a".repeat(15));
+        assert_eq!(raw(&[3, 3, 3]).unwrap(), "a".repeat(13));
+        for bad in [&[0][..], &[17], &[3, 2], &[2, 3, 3], &[b'a', 2]] {
+            assert_eq!(code(raw(bad)), ErrorCode::DecryptionFailed, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn base64_must_be_canonical() {
+        let good = encrypt("k3y", [1; 16], b"{}");
+        assert_eq!(decrypt(&key("k3y"), &good).unwrap(), "{}");
+        let unpadded = good.trim_end_matches('=').to_owned();
+        let spaced = format!(" {good}");
+        let newline = format!("{good}\n");
+        let url_safe = good.replace('+', "-").replace('/', "_");
+        for bad in [unpadded, spaced, newline, format!("{good}=="), url_safe] {
+            if bad == good {
+                continue;
+            }
+            assert_eq!(
+                code(decrypt(&key("k3y"), &bad)),
+                ErrorCode::DecryptionFailed,
+                "{bad:?}"
+            );
+        }
+        for bad in ["Zg=", "Zg", "Z===", "Zh==", "Zm9=", "====", "Zm=v"] {
+            assert!(BASE64.decode(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -20,8 +20,10 @@ pub use parse::{Event, Schema};
 pub use signature::{DEFAULT_MAX_AGE_SECS, SignatureHeaders, sign};
 
 use crate::error::{Error, ErrorCode};
-use crate::json::{self, Value};
+use crate::lenient;
+use crate::read_json::{ReadJson, SerdeJson};
 use crate::secret::{EncryptKey, VerificationToken, constant_time_eq};
+use serde::Deserialize;
 
 /// What an app configured for its event callback.
 #[derive(Clone, Debug)]
@@ -59,7 +61,19 @@ fn unsigned_rejected() -> Error {
     )
 }
 
+/// Checks one callback request, reading its JSON with serde_json.
 pub fn receive(
+    body: &[u8],
+    headers: &SignatureHeaders<'_>,
+    config: &EventConfig,
+    now_ms: u64,
+) -> Result<Received, Error> {
+    receive_with(&SerdeJson, body, headers, config, now_ms)
+}
+
+/// As [`receive`], with the host's JSON reader.
+pub fn receive_with(
+    json: &impl ReadJson,
     body: &[u8],
     headers: &SignatureHeaders<'_>,
     config: &EventConfig,
@@ -73,7 +87,7 @@ pub fn receive(
             if signed {
                 signature::verify(headers, key, body, now_ms, config.max_age_secs)?;
             }
-            let opened = encrypted_member(text).and_then(|enc| decrypt(key, &enc));
+            let opened = encrypted_member(json, text).and_then(|enc| decrypt(key, &enc));
             match opened {
                 Ok(plain) => (plain, signed),
                 Err(e) if signed => return Err(e),
@@ -81,7 +95,7 @@ pub fn receive(
             }
         }
         None => {
-            if encrypted_member(text).is_ok() {
+            if encrypted_member(json, text).is_ok() {
                 return Err(Error::event(
                     ErrorCode::DecryptionFailed,
                     "the event is encrypted but no Encrypt Key is configured",
@@ -90,7 +104,7 @@ pub fn receive(
             (text.to_owned(), false)
         }
     };
-    let parsed = match parse::parse(&plaintext) {
+    let parsed = match parse::parse(json, &plaintext) {
         Ok(p) => p,
         Err(_) if config.encrypt_key.is_some() && !signed => return Err(unsigned_rejected()),
         Err(e) => return Err(e),
@@ -117,19 +131,24 @@ pub fn receive(
     })
 }
 
+/// `{"encrypt": "..."}`.
+#[derive(Deserialize)]
+struct Sealed {
+    #[serde(default, deserialize_with = "lenient::text")]
+    encrypt: Option<String>,
+}
+
 /// The `encrypt` member of `{"encrypt": "..."}`.
-fn encrypted_member(text: &str) -> Result<String, Error> {
-    let v = json::parse(text)
-        .ok()
-        .filter(Value::is_object)
+fn encrypted_member(json: &impl ReadJson, text: &str) -> Result<String, Error> {
+    let sealed: Sealed = json
+        .object(text)
         .ok_or_else(|| Error::event(ErrorCode::InvalidEvent, "the body is not a JSON object"))?;
-    match v.get("encrypt") {
-        Some(Value::String(s)) => Ok(s.clone()),
-        _ => Err(Error::event(
+    sealed.encrypt.ok_or_else(|| {
+        Error::event(
             ErrorCode::DecryptionFailed,
             "the body has no string `encrypt`",
-        )),
-    }
+        )
+    })
 }
 
 #[cfg(test)]

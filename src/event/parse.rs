@@ -2,8 +2,10 @@
 //! `event.type`, 2.0 by `header.event_type`; URL verification is its own shape.
 
 use crate::error::{Error, ErrorCode};
-use crate::json::{self, Value};
+use crate::lenient;
+use crate::read_json::ReadJson;
 use crate::secret::AppTicket;
+use serde::Deserialize;
 
 /// Which envelope an event came in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,57 +53,92 @@ fn invalid(detail: &str) -> Error {
     Error::event(ErrorCode::InvalidEvent, detail)
 }
 
-fn text<'a>(v: Option<&'a Value>, name: &str) -> Result<&'a str, Error> {
-    v.and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+/// The members of an event envelope this crate reads (schema 1.0's and
+/// 2.0's together); a member of the wrong type counts as absent.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "lenient::text")]
+    token: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "lenient::text")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    challenge: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    schema: Option<String>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    header: Option<Header>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    event: Option<Body>,
+}
+
+/// Schema 2.0's `header`.
+#[derive(Deserialize)]
+struct Header {
+    #[serde(default, deserialize_with = "lenient::text")]
+    event_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    app_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    tenant_key: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    token: Option<String>,
+}
+
+/// The `event` member (1.0: with its `type`; both: an app_ticket's fields).
+#[derive(Deserialize)]
+struct Body {
+    #[serde(default, rename = "type", deserialize_with = "lenient::text")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    app_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    app_ticket: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    tenant_key: Option<String>,
+}
+
+/// A non-empty string member, or INVALID_EVENT naming it.
+fn text(v: Option<String>, name: &str) -> Result<String, Error> {
+    v.filter(|s| !s.is_empty())
         .ok_or_else(|| invalid(&format!("`{name}` is missing or not a string")))
 }
 
-fn optional(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+fn optional(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.is_empty())
 }
 
-pub fn parse(plaintext: &str) -> Result<Parsed, Error> {
-    let v = json::parse(plaintext).map_err(|_| invalid("the body is not JSON"))?;
-    if !v.is_object() {
-        return Err(invalid("the body is not a JSON object"));
-    }
-    let token = optional(v.get("token"));
-    if v.get("type").and_then(Value::as_str) == Some("url_verification") {
-        let challenge = text(v.get("challenge"), "challenge")?.to_owned();
+pub fn parse(json: &impl ReadJson, plaintext: &str) -> Result<Parsed, Error> {
+    let v: Envelope = json.object(plaintext).ok_or_else(|| {
+        if plaintext.trim_start().starts_with('{') {
+            invalid("the body is not JSON")
+        } else {
+            invalid("the body is not a JSON object")
+        }
+    })?;
+    let token = optional(v.token);
+    if v.kind.as_deref() == Some("url_verification") {
+        let challenge = text(v.challenge, "challenge")?;
         let event = Event::UrlVerification { challenge };
         return Ok(Parsed { event, token });
     }
-    let body = v.get("event").filter(|e| e.is_object());
-    if v.get("schema").and_then(Value::as_str) == Some("2.0") {
-        let header = v
-            .get("header")
-            .filter(|h| h.is_object())
-            .ok_or_else(|| invalid("`header` is missing"))?;
-        let event_type = text(header.get("event_type"), "header.event_type")?;
-        let app_id = optional(header.get("app_id"));
+    if v.schema.as_deref() == Some("2.0") {
+        let header = v.header.ok_or_else(|| invalid("`header` is missing"))?;
+        let event_type = text(header.event_type, "header.event_type")?;
         let event = routed(
             Schema::V2,
-            event_type,
-            body,
-            app_id,
-            header.get("tenant_key"),
+            &event_type,
+            v.event,
+            optional(header.app_id),
+            header.tenant_key,
         )?;
-        let token = optional(header.get("token"));
+        let token = optional(header.token);
         return Ok(Parsed { event, token });
     }
-    if v.get("type").and_then(Value::as_str) == Some("event_callback") {
-        let body = body.ok_or_else(|| invalid("`event` is missing"))?;
-        let event_type = text(body.get("type"), "event.type")?;
-        let event = routed(
-            Schema::V1,
-            event_type,
-            Some(body),
-            None,
-            body.get("tenant_key"),
-        )?;
+    if v.kind.as_deref() == Some("event_callback") {
+        let mut body = v.event.ok_or_else(|| invalid("`event` is missing"))?;
+        let event_type = text(body.kind.take(), "event.type")?;
+        let tenant_key = body.tenant_key.take();
+        let event = routed(Schema::V1, &event_type, Some(body), None, tenant_key)?;
         return Ok(Parsed { event, token });
     }
     Err(invalid(
@@ -112,15 +149,14 @@ pub fn parse(plaintext: &str) -> Result<Parsed, Error> {
 fn routed(
     schema: Schema,
     event_type: &str,
-    body: Option<&Value>,
+    body: Option<Body>,
     header_app_id: Option<String>,
-    tenant_key: Option<&Value>,
+    tenant_key: Option<String>,
 ) -> Result<Event, Error> {
-    let body_app_id = body.and_then(|b| optional(b.get("app_id")));
     if event_type == "app_ticket" {
         let body = body.ok_or_else(|| invalid("`event` is missing"))?;
-        let app_ticket = AppTicket::new(text(body.get("app_ticket"), "event.app_ticket")?);
-        let app_id = body_app_id
+        let app_ticket = AppTicket::new(text(body.app_ticket, "event.app_ticket")?);
+        let app_id = optional(body.app_id)
             .or(header_app_id)
             .ok_or_else(|| invalid("`event.app_id` is missing or not a string"))?;
         return Ok(Event::AppTicket {
@@ -129,6 +165,7 @@ fn routed(
             app_ticket,
         });
     }
+    let body_app_id = body.and_then(|b| optional(b.app_id));
     Ok(Event::Other {
         schema,
         event_type: event_type.to_owned(),
@@ -142,7 +179,7 @@ mod tests {
     use super::*;
 
     fn ok(s: &str) -> (Event, Option<String>) {
-        let p = parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let p = parse(&crate::SerdeJson, s).unwrap_or_else(|e| panic!("{s}: {e}"));
         (p.event, p.token)
     }
 
@@ -227,7 +264,9 @@ mod tests {
             r#"{"schema":"2.0","header":{"event_type":"app_ticket","app_id":"a"}}"#,
             r#"{"schema":"2.0","header":{"event_type":"app_ticket"},"event":{"app_ticket":"t"}}"#,
         ] {
-            let e = parse(bad).err().unwrap_or_else(|| panic!("accepted {bad}"));
+            let e = parse(&crate::SerdeJson, bad)
+                .err()
+                .unwrap_or_else(|| panic!("accepted {bad}"));
             assert_eq!(e.code(), ErrorCode::InvalidEvent, "{bad}");
         }
     }

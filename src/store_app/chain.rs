@@ -6,19 +6,21 @@
 use super::tickets::TicketStore;
 use super::wire::{
     APP_TICKET_INVALID_CODE, APP_TOKEN_INVALID_CODE, AppCredentials, build_app_token_request,
-    build_ticket_resend_request, parse_app_token_response, parse_ticket_resend_response,
+    build_ticket_resend_request, parse_app_token_reply,
 };
 use crate::cache_key::{AppBinding, CacheKey};
 use crate::client::TokenClient;
 use crate::error::{Error, ErrorCode};
-use crate::freshness::{Clock, TokenGrant};
+use crate::freshness::{Clock, Freshness, TokenGrant};
 use crate::retry::RetryPolicy;
 use crate::secret::{AppAccessToken, AppTicket};
 use crate::source::{Keyed, Source, Upstream, retrying, send};
 use crate::transport::Transport;
 use crate::validate::{BaseUrl, TenantKey, TokenRequest};
+use crate::wire::parse_ok_reply;
 use core::cell::Cell;
 use core::future::Future;
+use std::rc::Rc;
 
 /// At most one `app_ticket/resend` per app per minute (issue #5): Feishu
 /// answers a resend by pushing the ticket, which takes seconds to minutes,
@@ -72,7 +74,8 @@ pub async fn fetch_app_token<T: Transport, C: Clock>(
             .scrubbed(ticket.expose_secret())
     };
     let response = send(transport, http).await.map_err(scrub)?;
-    parse_app_token_response(&response, sent_at_ms).map_err(scrub)
+    let reply = transport.read_json(&response.body);
+    parse_app_token_reply(&response, reply, sent_at_ms).map_err(scrub)
 }
 
 /// One `app_ticket/resend` round trip.
@@ -85,7 +88,8 @@ pub async fn resend_ticket<T: Transport>(
     let response = send(transport, build_ticket_resend_request(base_url, app))
         .await
         .map_err(scrub)?;
-    parse_ticket_resend_response(&response).map_err(scrub)
+    let reply = transport.read_json(&response.body);
+    parse_ok_reply(&response, reply).map_err(scrub)
 }
 
 /// Feishu's `app_access_token` endpoint, fed from a [`TicketStore`].
@@ -207,9 +211,7 @@ fn as_app_token(grant: TokenGrant) -> AppAccessToken {
     AppAccessToken::new(grant.token.expose_secret())
 }
 
-impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokens
-    for std::rc::Rc<AppTokenCache<S, C>>
-{
+impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokens for Rc<AppTokenCache<S, C>> {
     async fn app_token(&self) -> Result<AppAccessToken, Error> {
         self.client.get(&self.request).await.map(as_app_token)
     }
@@ -262,4 +264,129 @@ impl<A: AppTokens, T: Transport, C: Clock> Source for StoreAppSource<A, T, C> {
             other => other,
         }
     }
+}
+
+/// The app-token source a [`StoreAppBuilder`] makes (before any host layer).
+pub type AppSource<T, C, K> = AppTokenSource<Rc<T>, C, K>;
+/// The tenant-token source a [`StoreAppBuilder`] makes, over app tokens cached
+/// by a client whose source is `A`.
+pub type TenantSource<A, T, C> = StoreAppSource<Rc<AppTokenCache<A, C>>, Rc<T>, C>;
+
+/// What [`StoreAppBuilder::build`] makes: the chain with memory caches only.
+pub type MemoryChain<T, C, K> = StoreAppChain<TenantSource<AppSource<T, C, K>, T, C>, C>;
+
+/// The one way to assemble the store-app chain (the npm `StoreAppClient`,
+/// the Worker's managed mode and the tests all use it): one transport shared
+/// by the app-token and tenant-token fetches, each token under its own
+/// [`TokenClient`] with the same freshness rule and retry policy.
+pub struct StoreAppBuilder<T, C, K> {
+    transport: Rc<T>,
+    clock: C,
+    base_url: BaseUrl,
+    app: AppCredentials,
+    tickets: K,
+    retry: RetryPolicy,
+    freshness: Freshness,
+}
+
+impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
+    pub fn new(transport: T, clock: C, base_url: BaseUrl, app: AppCredentials, tickets: K) -> Self {
+        Self {
+            transport: Rc::new(transport),
+            clock,
+            base_url,
+            app,
+            tickets,
+            retry: RetryPolicy::default(),
+            freshness: Freshness::default(),
+        }
+    }
+
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn freshness(mut self, freshness: Freshness) -> Self {
+        self.freshness = freshness;
+        self
+    }
+
+    /// The chain with memory caches only.
+    pub fn build(self) -> MemoryChain<T, C, K> {
+        self.build_layered(|app| app, |tenants| tenants)
+    }
+
+    /// The chain with a host's cache layer (the Worker's KV) put between each
+    /// memory cache and its source.
+    pub fn build_layered<A, S>(
+        self,
+        app_layer: impl FnOnce(AppSource<T, C, K>) -> A,
+        tenant_layer: impl FnOnce(TenantSource<A, T, C>) -> S,
+    ) -> StoreAppChain<S, C>
+    where
+        A: Source<Request = AppTokenRequest>,
+        S: Source<Request = StoreAppRequest>,
+    {
+        let source = AppTokenSource::new(
+            Rc::clone(&self.transport),
+            self.clock.clone(),
+            self.base_url.clone(),
+            self.app,
+            self.tickets,
+        )
+        .with_retry(self.retry);
+        let request = source.request();
+        let app = request.app;
+        let apps = Rc::new(AppTokenCache {
+            client: TokenClient::new(app_layer(source), self.clock.clone(), self.freshness),
+            request,
+        });
+        let upstream =
+            Upstream::new(self.transport, self.clock.clone(), self.base_url).with_retry(self.retry);
+        let tenants = Rc::new(TokenClient::new(
+            tenant_layer(StoreAppSource::new(apps, upstream)),
+            self.clock,
+            self.freshness,
+        ));
+        StoreAppChain { app, tenants }
+    }
+}
+
+/// Tenant tokens of one store app, through the whole chain.
+pub struct StoreAppChain<S: Source<Request = StoreAppRequest>, C> {
+    app: AppBinding,
+    tenants: Rc<TokenClient<S, C>>,
+}
+
+impl<S: Source<Request = StoreAppRequest>, C: Clock> StoreAppChain<S, C> {
+    /// What the tenant-token client is asked with for `tenant_key`.
+    pub fn request(&self, tenant_key: TenantKey) -> StoreAppRequest {
+        StoreAppRequest {
+            app: self.app,
+            tenant_key,
+        }
+    }
+
+    /// The tenant-token client (memory cache and single-flight), shared so
+    /// that a host can hand it to requests that outlive the borrow.
+    pub fn tenants(&self) -> &Rc<TokenClient<S, C>> {
+        &self.tenants
+    }
+}
+
+/// [`fetch_app_token`] under a retry policy: one app token, no cache (the
+/// npm package's `getAppAccessToken`).
+pub async fn fetch_app_token_retrying<T: Transport, C: Clock>(
+    transport: &T,
+    clock: &C,
+    base_url: &BaseUrl,
+    app: &AppCredentials,
+    ticket: &AppTicket,
+    retry: RetryPolicy,
+) -> Result<TokenGrant, Error> {
+    retrying(transport, clock, retry, || {
+        fetch_app_token(transport, clock, base_url, app, ticket)
+    })
+    .await
 }

@@ -7,10 +7,12 @@ mod tickets;
 mod wire;
 
 pub use chain::{
-    AppTokenCache, AppTokenRequest, AppTokenSource, AppTokens, RESEND_MIN_INTERVAL_MS,
-    StoreAppRequest, StoreAppSource, TICKET_RETRY_AFTER_SECS, fetch_app_token, resend_ticket,
+    AppSource, AppTokenCache, AppTokenRequest, AppTokenSource, AppTokens, MemoryChain,
+    RESEND_MIN_INTERVAL_MS, StoreAppBuilder, StoreAppChain, StoreAppRequest, StoreAppSource,
+    TICKET_RETRY_AFTER_SECS, TenantSource, fetch_app_token, fetch_app_token_retrying,
+    resend_ticket,
 };
-pub use tickets::{MemoryTicketStore, TicketStore};
+pub use tickets::{MemoryTicketStore, TicketStore, parse_ticket};
 pub use wire::{
     APP_TICKET_INVALID_CODE, APP_TOKEN_INVALID_CODE, APP_TOKEN_PATH, AppCredentials,
     MAX_APP_ID_BYTES, TICKET_RESEND_PATH, build_app_token_request, build_ticket_resend_request,

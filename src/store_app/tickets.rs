@@ -52,3 +52,10 @@ impl<S: TicketStore + ?Sized> TicketStore for std::rc::Rc<S> {
         (**self).claim_resend(now_ms)
     }
 }
+
+/// A ticket as a caller hands it over (`name` is how the caller knows the
+/// field), checked like every other credential: visible ASCII, bounded.
+pub fn parse_ticket(value: &str, name: &str) -> Result<AppTicket, crate::Error> {
+    crate::validate::check_field(name, Some(value), crate::validate::MAX_TOKEN_BYTES)
+        .map(AppTicket::new)
+}

@@ -3,14 +3,16 @@
 
 use crate::error::Error;
 use crate::freshness::TokenGrant;
-use crate::json::{self, Member};
 use crate::secret::{AppSecret, AppTicket};
 use crate::transport::{HttpRequest, HttpResponse};
 use crate::validate::{BaseUrl, check_field};
-use crate::wire::{TokenMember, parse_ok_response, parse_token_response};
+use crate::wire::{
+    TokenMember, TokenReply, json_body, parse_ok_reply, parse_token_reply, read_reply,
+};
+use serde::Serialize;
 
 const APP_TOKEN_MEMBER: TokenMember = TokenMember {
-    name: "app_access_token",
+    take: |r| r.app_access_token.take(),
     bad: "`app_access_token` is empty, too long or has odd characters",
     missing: "`app_access_token` is missing or not a string",
 };
@@ -59,6 +61,15 @@ impl AppCredentials {
     }
 }
 
+/// `{"app_id","app_secret"}`, with `"app_ticket"` for `app_access_token`.
+#[derive(Serialize)]
+struct AppBody<'a> {
+    app_id: &'a str,
+    app_secret: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_ticket: Option<&'a str>,
+}
+
 pub fn build_app_token_request(
     base: &BaseUrl,
     app: &AppCredentials,
@@ -66,11 +77,11 @@ pub fn build_app_token_request(
 ) -> HttpRequest {
     HttpRequest {
         url: base.join(APP_TOKEN_PATH),
-        body: json::object(&[
-            ("app_id", Member::Str(&app.app_id)),
-            ("app_secret", Member::Str(app.app_secret.expose_secret())),
-            ("app_ticket", Member::Str(ticket.expose_secret())),
-        ]),
+        body: json_body(&AppBody {
+            app_id: &app.app_id,
+            app_secret: app.app_secret.expose_secret(),
+            app_ticket: Some(ticket.expose_secret()),
+        }),
     }
 }
 
@@ -80,21 +91,31 @@ pub fn parse_app_token_response(
     response: &HttpResponse,
     sent_at_ms: u64,
 ) -> Result<TokenGrant, Error> {
-    parse_token_response(response, sent_at_ms, &APP_TOKEN_MEMBER)
+    parse_app_token_reply(response, read_reply(&response.body), sent_at_ms)
+}
+
+/// As [`parse_app_token_response`], with the body already read.
+pub(crate) fn parse_app_token_reply(
+    response: &HttpResponse,
+    reply: Option<TokenReply>,
+    sent_at_ms: u64,
+) -> Result<TokenGrant, Error> {
+    parse_token_reply(response, reply, sent_at_ms, &APP_TOKEN_MEMBER)
 }
 
 pub fn build_ticket_resend_request(base: &BaseUrl, app: &AppCredentials) -> HttpRequest {
     HttpRequest {
         url: base.join(TICKET_RESEND_PATH),
-        body: json::object(&[
-            ("app_id", Member::Str(&app.app_id)),
-            ("app_secret", Member::Str(app.app_secret.expose_secret())),
-        ]),
+        body: json_body(&AppBody {
+            app_id: &app.app_id,
+            app_secret: app.app_secret.expose_secret(),
+            app_ticket: None,
+        }),
     }
 }
 
 pub fn parse_ticket_resend_response(response: &HttpResponse) -> Result<(), Error> {
-    parse_ok_response(response)
+    parse_ok_reply(response, read_reply(&response.body))
 }
 
 #[cfg(test)]

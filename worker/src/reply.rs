@@ -1,10 +1,36 @@
 //! Every response the Worker writes: Feishu's shape for tokens and upstream
 //! errors, `{"code","msg","error"}` with a local code for everything else.
 
-use crate::kv_source::{Layer, Trace};
-use feishu_tenant_token::json::{self, Member};
+use crate::kv_layer::{Layer, Trace};
+use crate::log::json;
+use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::{Clock, Error, ErrorCode, Served, TokenGrant};
+use serde::Serialize;
 use worker::{Headers, Response, Result};
+
+/// `{"code","msg","error"}`: a local error, or an upstream one we name.
+#[derive(Serialize)]
+struct Refusal<'a> {
+    code: i64,
+    msg: &'a str,
+    error: &'a str,
+}
+
+/// Feishu's own error shape, passed on.
+#[derive(Serialize)]
+struct FeishuError<'a> {
+    code: i64,
+    msg: &'a str,
+}
+
+/// Feishu's token answer.
+#[derive(Serialize)]
+struct TokenAnswer<'a> {
+    code: i64,
+    msg: &'a str,
+    tenant_access_token: &'a str,
+    expire: u64,
+}
 
 /// Local error codes, documented in the README next to Feishu's. They sit
 /// outside Feishu's ranges so a client can tell the two apart.
@@ -60,11 +86,11 @@ pub fn local(kind: Local, msg: &str) -> Result<Response> {
     let (code, status, name) = kind.parts();
     json_response(
         status,
-        json::object(&[
-            ("code", Member::Int(code)),
-            ("msg", Member::Str(msg)),
-            ("error", Member::Str(name)),
-        ]),
+        json(&Refusal {
+            code,
+            msg,
+            error: name,
+        }),
     )
 }
 
@@ -77,18 +103,14 @@ pub fn with_headers(mut resp: Response, headers: &Headers) -> Result<Response> {
 
 /// A token in Feishu's shape; `expire` is the seconds left at `now_ms`.
 pub fn token(grant: &TokenGrant, now_ms: u64, served: &Served<Trace>) -> Result<Response> {
-    let expire = i64::try_from(grant.remaining_secs(now_ms)).unwrap_or(i64::MAX);
     let mut resp = json_response(
         200,
-        json::object(&[
-            ("code", Member::Int(0)),
-            ("msg", Member::Str("ok")),
-            (
-                "tenant_access_token",
-                Member::Str(grant.token.expose_secret()),
-            ),
-            ("expire", Member::Int(expire)),
-        ]),
+        json(&TokenAnswer {
+            code: 0,
+            msg: "ok",
+            tenant_access_token: grant.token.expose_secret(),
+            expire: grant.remaining_secs(now_ms),
+        }),
     )?;
     let (trace, coalesced) = match served {
         Served::Memory | Served::Stale => (None, false),
@@ -142,7 +164,7 @@ pub fn token_answer(
         Ok(a) => a,
         Err(e) => return upstream_error(&e),
     };
-    let mut resp = token(&grant, feishu_tenant_token::js::JsClock.now_ms(), &served)?;
+    let mut resp = token(&grant, JsClock.now_ms(), &served)?;
     if forced {
         let how = if matches!(served, Served::Memory) {
             "throttled"
@@ -165,10 +187,10 @@ pub fn upstream_error(e: &Error) -> Result<Response> {
             };
             let mut resp = json_response(
                 status,
-                json::object(&[
-                    ("code", Member::Int(e.feishu_code().unwrap_or_default())),
-                    ("msg", Member::Str(e.feishu_msg().unwrap_or_default())),
-                ]),
+                json(&FeishuError {
+                    code: e.feishu_code().unwrap_or_default(),
+                    msg: e.feishu_msg().unwrap_or_default(),
+                }),
             )?;
             rate_limit_headers(&mut resp, e)?;
             Ok(resp)
@@ -176,14 +198,11 @@ pub fn upstream_error(e: &Error) -> Result<Response> {
         ErrorCode::RateLimited => {
             let mut resp = json_response(
                 429,
-                json::object(&[
-                    (
-                        "code",
-                        Member::Int(feishu_tenant_token::wire::RATE_LIMITED_CODE),
-                    ),
-                    ("msg", Member::Str(e.message())),
-                    ("error", Member::Str("RATE_LIMITED")),
-                ]),
+                json(&Refusal {
+                    code: feishu_tenant_token::wire::RATE_LIMITED_CODE,
+                    msg: e.message(),
+                    error: "RATE_LIMITED",
+                }),
             )?;
             rate_limit_headers(&mut resp, e)?;
             Ok(resp)
@@ -202,9 +221,9 @@ pub fn upstream_error(e: &Error) -> Result<Response> {
         | ErrorCode::InvalidEvent => event_rejected(e),
         ErrorCode::NetworkError => local(Local::UpstreamUnreachable, e.message()),
         ErrorCode::InvalidInput => local(Local::InvalidField, e.message()),
-        ErrorCode::HttpError | ErrorCode::InvalidResponse | ErrorCode::FeishuApiError => {
-            local(Local::UpstreamBadAnswer, e.message())
-        }
+        // HTTP_ERROR, INVALID_RESPONSE, a FEISHU_API_ERROR without a code,
+        // and any class added later: Feishu's answer was not usable.
+        _ => local(Local::UpstreamBadAnswer, e.message()),
     }
 }
 
@@ -212,11 +231,11 @@ pub fn upstream_error(e: &Error) -> Result<Response> {
 pub fn event_rejected(e: &Error) -> Result<Response> {
     json_response(
         401,
-        json::object(&[
-            ("code", Member::Int(EVENT_REJECTED_CODE)),
-            ("msg", Member::Str(e.message())),
-            ("error", Member::Str(e.code().as_str())),
-        ]),
+        json(&Refusal {
+            code: EVENT_REJECTED_CODE,
+            msg: e.message(),
+            error: e.code().as_str(),
+        }),
     )
 }
 

@@ -1,6 +1,6 @@
 //! Core errors as JS `Error`s with the stable fields of the npm API.
 
-use crate::error::Error;
+use feishu_tenant_token::Error;
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 

@@ -1,24 +1,21 @@
 //! The npm package's store-app entry (`feishu-tenant-token/store-app`):
 //! the whole chain over the same core as the Worker's managed mode.
 
-use super::api::{settle, start_now, stats_object, upstream};
-use super::convert::{self, as_object, present, string_field, whole_number};
-use super::errors;
-use super::fetch::{FetchTransport, JsClock};
-use super::record::Record;
-use super::types::OptionsArg;
-use crate::cache_key::AppBinding;
-use crate::client::TokenClient;
-use crate::error::{Error, ErrorCode};
-use crate::event::{self, Event, EventConfig, SignatureHeaders};
-use crate::freshness::{Clock, Freshness};
-use crate::secret::{AppTicket, EncryptKey, VerificationToken};
-use crate::store_app::{
-    AppCredentials, AppTokenCache, AppTokenSource, MemoryTicketStore, StoreAppRequest,
-    StoreAppSource, TicketStore, fetch_app_token, resend_ticket,
+use crate::api::{arg, transport};
+use crate::convert::{self, RawOptions, as_object, from_js, to_js, whole_number};
+use crate::errors;
+use crate::serve::{self, start_now};
+use crate::types::OptionsArg;
+use feishu_tenant_token::event::{self, Event, EventConfig, SignatureHeaders};
+use feishu_tenant_token::host::{FetchTransport, HostJson, JsClock};
+use feishu_tenant_token::secret::{AppTicket, EncryptKey, VerificationToken};
+use feishu_tenant_token::store_app::{
+    AppCredentials, AppSource, MemoryTicketStore, StoreAppBuilder, StoreAppChain, TenantSource,
+    TicketStore, fetch_app_token_retrying, parse_ticket, resend_ticket,
 };
-use crate::validate::{MAX_TOKEN_BYTES, TenantKey, check_field};
+use feishu_tenant_token::{Clock, Error, ErrorCode, Freshness, TenantKey, TokenGrant};
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -115,34 +112,50 @@ extern "C" {
     pub type ParseEventOptionsArg;
 }
 
-fn required(obj: &Object, name: &str) -> Result<String, Error> {
-    string_field(obj, &JsValue::from_str(name), name)?
-        .ok_or_else(|| Error::invalid_input(&format!("{name} is missing")))
-}
-
-fn credentials(value: &JsValue) -> Result<AppCredentials, Error> {
-    let obj = as_object(value, "the credentials")?;
-    AppCredentials::parse(
-        &required(obj, "appId")?,
-        &required(obj, "appSecret")?,
-        ["appId", "appSecret"],
-    )
-}
-
-fn ticket(value: &str, name: &str) -> Result<AppTicket, Error> {
-    check_field(name, Some(value), MAX_TOKEN_BYTES).map(AppTicket::new)
+/// `{ appId, appSecret }` (of `options`, or of a request), checked.
+fn credentials(id: Option<&str>, secret: Option<&str>) -> Result<AppCredentials, Error> {
+    let id = id.ok_or_else(|| Error::invalid_input("appId is missing"))?;
+    let secret = secret.ok_or_else(|| Error::invalid_input("appSecret is missing"))?;
+    AppCredentials::parse(id, secret, ["appId", "appSecret"])
 }
 
 /// `{ appAccessToken, expire, expiresAt }`.
-fn app_token_result(grant: &crate::freshness::TokenGrant) -> JsValue {
-    let obj = Record::new();
-    obj.set(
-        &"appAccessToken".into(),
-        &grant.token.expose_secret().into(),
-    );
-    obj.set_number(&"expire".into(), grant.remaining_secs(JsClock.now_ms()));
-    obj.set_number(&"expiresAt".into(), grant.expires_at_ms);
-    obj.into()
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppTokenOut<'a> {
+    app_access_token: &'a str,
+    expire: u64,
+    expires_at: u64,
+}
+
+fn app_token_result(grant: &TokenGrant) -> JsValue {
+    to_js(&AppTokenOut {
+        app_access_token: grant.token.expose_secret(),
+        expire: grant.remaining_secs(JsClock.now_ms()),
+        expires_at: grant.expires_at_ms,
+    })
+}
+
+/// `AppCredentials & { appTicket }` (other members are ignored, as in any
+/// request argument).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AppRequestIn {
+    #[serde(default, deserialize_with = "convert::app_id")]
+    app_id: Option<String>,
+    #[serde(default, deserialize_with = "convert::app_secret")]
+    app_secret: Option<String>,
+    #[serde(default, deserialize_with = "convert::app_ticket")]
+    app_ticket: Option<String>,
+}
+
+impl AppRequestIn {
+    fn read(value: &JsValue, what: &str) -> Result<(Self, AppCredentials), Error> {
+        as_object(value, what)?;
+        let req: Self = from_js(value, what)?;
+        let app = credentials(req.app_id.as_deref(), req.app_secret.as_deref())?;
+        Ok((req, app))
+    }
 }
 
 /// Trades an `app_ticket` for an `app_access_token` (step 2), with the
@@ -151,15 +164,14 @@ fn app_token_result(grant: &crate::freshness::TokenGrant) -> JsValue {
 pub fn get_app_access_token(request: AppTokenArg, options: Option<OptionsArg>) -> Promise {
     start_now(async move {
         let result = async {
-            let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
-            let app = credentials(&request)?;
-            let obj = as_object(&request, "the request")?;
-            let ticket = ticket(&required(obj, "appTicket")?, "appTicket")?;
-            let up = upstream(o)?;
-            crate::source::retrying(up.transport(), up.clock(), up.retry_policy(), || {
-                fetch_app_token(up.transport(), up.clock(), up.base_url(), &app, &ticket)
-            })
-            .await
+            let o = convert::options(&arg(options))?;
+            let (req, app) = AppRequestIn::read(&request, "the request")?;
+            let ticket = req
+                .app_ticket
+                .ok_or_else(|| Error::invalid_input("appTicket is missing"))?;
+            let ticket = parse_ticket(&ticket, "appTicket")?;
+            let net = transport(&o)?;
+            fetch_app_token_retrying(&net, &JsClock, &o.base_url, &app, &ticket, o.retry).await
         };
         result
             .await
@@ -174,10 +186,9 @@ pub fn get_app_access_token(request: AppTokenArg, options: Option<OptionsArg>) -
 pub fn resend_app_ticket(credentials_arg: CredentialsArg, options: Option<OptionsArg>) -> Promise {
     start_now(async move {
         let result = async {
-            let o = convert::options(&options.map_or(JsValue::UNDEFINED, JsValue::from))?;
-            let app = credentials(&credentials_arg)?;
-            let up = upstream(o)?;
-            resend_ticket(up.transport(), up.base_url(), &app).await
+            let o = convert::options(&arg(options))?;
+            let (_, app) = AppRequestIn::read(&credentials_arg, "the credentials")?;
+            resend_ticket(&transport(&o)?, &o.base_url, &app).await
         };
         result
             .await
@@ -204,30 +215,96 @@ fn header(headers: &JsValue, name: &str) -> Option<String> {
     v.as_string()
 }
 
+/// `ParseEventOptions` as received.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EventOptionsIn {
+    #[serde(default, deserialize_with = "convert::encrypt_key")]
+    encrypt_key: Option<String>,
+    #[serde(default, deserialize_with = "convert::verification_token")]
+    verification_token: Option<String>,
+    #[serde(default, deserialize_with = "convert::max_age_secs")]
+    max_age_secs: Option<f64>,
+}
+
 fn event_options(value: &JsValue) -> Result<EventConfig, Error> {
-    let mut config = EventConfig::default();
-    if value.is_undefined() || value.is_null() {
-        return Ok(config);
-    }
-    let obj = as_object(value, "options")?;
-    for key in Object::keys(obj).iter().filter_map(|k| k.as_string()) {
-        if !["encryptKey", "verificationToken", "maxAgeSecs"].contains(&key.as_str()) {
-            return Err(Error::invalid_input(
-                "unknown option (known: encryptKey, verificationToken, maxAgeSecs)",
-            ));
-        }
-    }
-    let text = |name: &str| string_field(obj, &JsValue::from_str(name), name);
-    config.encrypt_key = text("encryptKey")?
-        .filter(|k| !k.is_empty())
-        .map(EncryptKey::new);
-    config.verification_token = text("verificationToken")?
-        .filter(|t| !t.is_empty())
-        .map(VerificationToken::new);
-    if let Some(v) = present(obj, &JsValue::from_str("maxAgeSecs")) {
-        config.max_age_secs = whole_number(&v, "options.maxAgeSecs", 1, 3600)?;
+    let o: EventOptionsIn = from_js(value, "options")?;
+    let mut config = EventConfig {
+        encrypt_key: o.encrypt_key.filter(|k| !k.is_empty()).map(EncryptKey::new),
+        verification_token: o
+            .verification_token
+            .filter(|t| !t.is_empty())
+            .map(VerificationToken::new),
+        ..EventConfig::default()
+    };
+    if let Some(v) = o.max_age_secs {
+        config.max_age_secs = whole_number(v, "options.maxAgeSecs", 1, 3600)?;
     }
     Ok(config)
+}
+
+/// A checked event as the TypeScript declarations describe it (`FeishuEvent`).
+#[derive(Serialize)]
+struct EventOut<'a> {
+    signed: bool,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    payload: JsValue,
+    #[serde(flatten)]
+    event: EventKind<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+enum EventKind<'a> {
+    UrlVerification {
+        challenge: &'a str,
+    },
+    AppTicket {
+        schema: &'static str,
+        app_id: &'a str,
+        app_ticket: &'a str,
+    },
+    #[serde(rename = "event")]
+    Other {
+        schema: &'static str,
+        event_type: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        app_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant_key: Option<&'a str>,
+    },
+}
+
+impl<'a> EventKind<'a> {
+    fn of(event: &'a Event) -> Self {
+        match event {
+            Event::UrlVerification { challenge } => Self::UrlVerification { challenge },
+            Event::AppTicket {
+                schema,
+                app_id,
+                app_ticket,
+            } => Self::AppTicket {
+                schema: schema.as_str(),
+                app_id,
+                app_ticket: app_ticket.expose_secret(),
+            },
+            Event::Other {
+                schema,
+                event_type,
+                app_id,
+                tenant_key,
+            } => Self::Other {
+                schema: schema.as_str(),
+                event_type,
+                app_id: app_id.as_deref(),
+                tenant_key: tenant_key.as_deref(),
+            },
+        }
+    }
 }
 
 /// Checks and parses one event callback request from its raw body (the bytes
@@ -270,45 +347,15 @@ pub fn parse_event(
             nonce: nonce.as_deref(),
             signature: sig.as_deref(),
         };
-        let received = event::receive(&bytes, &signature, &config, JsClock.now_ms())?;
-        let out = Record::new();
+        let received =
+            event::receive_with(&HostJson, &bytes, &signature, &config, JsClock.now_ms())?;
         let payload = js_sys::JSON::parse(&received.plaintext)
             .map_err(|_| Error::event(ErrorCode::InvalidEvent, "the body is not JSON"))?;
-        out.set(&"signed".into(), &received.signed.into());
-        out.set(&"payload".into(), &payload);
-        match received.event {
-            Event::UrlVerification { challenge } => {
-                out.set(&"type".into(), &"url_verification".into());
-                out.set(&"challenge".into(), &challenge.into());
-            }
-            Event::AppTicket {
-                schema,
-                app_id,
-                app_ticket,
-            } => {
-                out.set(&"type".into(), &"app_ticket".into());
-                out.set(&"schema".into(), &schema.as_str().into());
-                out.set(&"appId".into(), &app_id.into());
-                out.set(&"appTicket".into(), &app_ticket.expose_secret().into());
-            }
-            Event::Other {
-                schema,
-                event_type,
-                app_id,
-                tenant_key,
-            } => {
-                out.set(&"type".into(), &"event".into());
-                out.set(&"schema".into(), &schema.as_str().into());
-                out.set(&"eventType".into(), &event_type.into());
-                if let Some(a) = app_id {
-                    out.set(&"appId".into(), &a.into());
-                }
-                if let Some(t) = tenant_key {
-                    out.set(&"tenantKey".into(), &t.into());
-                }
-            }
-        }
-        Ok(out.into())
+        Ok(to_js(&EventOut {
+            signed: received.signed,
+            payload,
+            event: EventKind::of(&received.event),
+        }))
     };
     run().map_err(|e| errors::to_js(&e))
 }
@@ -364,9 +411,10 @@ impl TicketStore for Tickets {
     }
 }
 
-type Net = Rc<FetchTransport>;
-type Apps = Rc<AppTokenCache<AppTokenSource<Net, JsClock, Rc<Tickets>>, JsClock>>;
-type Chain = TokenClient<StoreAppSource<Apps, Net, JsClock>, JsClock>;
+type Chain = StoreAppChain<
+    TenantSource<AppSource<FetchTransport, JsClock, Rc<Tickets>>, FetchTransport, JsClock>,
+    JsClock,
+>;
 
 /// Tenant tokens for one store app, from its `app_id` and `app_secret`: the
 /// whole chain (ticket -> app token -> tenant token), both tokens cached with
@@ -376,7 +424,6 @@ type Chain = TokenClient<StoreAppSource<Apps, Net, JsClock>, JsClock>;
 pub struct JsStoreAppClient {
     chain: Rc<Chain>,
     tickets: Rc<Tickets>,
-    app: AppBinding,
 }
 
 #[wasm_bindgen(js_class = StoreAppClient)]
@@ -388,47 +435,31 @@ impl JsStoreAppClient {
     }
 
     fn build(options: &JsValue) -> Result<JsStoreAppClient, Error> {
-        let obj = as_object(options, "options")?;
-        let app = credentials(options)?;
-        let store = present(obj, &"ticketStore".into());
-        // The rest are the ClientOptions every client takes.
-        let rest = Object::assign(&Object::new(), obj);
-        for k in ["appId", "appSecret", "ticketStore"] {
-            let _ = Reflect::delete_property(&rest, &k.into());
-        }
-        let o = convert::options(&rest)?;
-        let tickets = Rc::new(match store {
-            None => Tickets::Memory(MemoryTicketStore::default()),
-            Some(s) if s.is_object() => Tickets::Js {
-                store: s.unchecked_into(),
+        as_object(options, "options")?;
+        let raw: RawOptions = from_js(options, "options")?;
+        let app = credentials(raw.app_id.as_deref(), raw.app_secret.as_deref())?;
+        let o = raw.client_options()?;
+        let tickets = Rc::new(match &raw.ticket_store {
+            s if s.is_undefined() || s.is_null() => Tickets::Memory(MemoryTicketStore::default()),
+            s if s.is_object() => Tickets::Js {
+                store: s.clone().unchecked_into(),
                 app_id: app.app_id().to_owned(),
             },
-            Some(_) => return Err(Error::invalid_input("ticketStore must be an object")),
+            _ => return Err(Error::invalid_input("ticketStore must be an object")),
         });
-        let freshness = Freshness::new(o.min_validity_secs);
-        let net: Net = Rc::new(
-            FetchTransport::new(o.fetch, o.timeout_ms).map_err(|m| Error::invalid_input(&m))?,
-        );
-        let source = AppTokenSource::new(
-            Rc::clone(&net),
+        let chain = StoreAppBuilder::new(
+            transport(&o)?,
             JsClock,
-            o.base_url.clone(),
+            o.base_url,
             app,
             Rc::clone(&tickets),
         )
-        .with_retry(o.retry);
-        let request = source.request();
-        let binding = request.app;
-        let apps: Apps = Rc::new(AppTokenCache {
-            client: TokenClient::new(source, JsClock, freshness),
-            request,
-        });
-        let upstream = crate::source::Upstream::new(net, JsClock, o.base_url).with_retry(o.retry);
-        let chain = TokenClient::new(StoreAppSource::new(apps, upstream), JsClock, freshness);
+        .retry(o.retry)
+        .freshness(Freshness::new(o.min_validity_secs))
+        .build();
         Ok(Self {
             chain: Rc::new(chain),
             tickets,
-            app: binding,
         })
     }
 
@@ -437,24 +468,14 @@ impl JsStoreAppClient {
     /// no ticket has arrived yet and Feishu was asked to push one.
     #[wasm_bindgen(js_name = tenantToken, unchecked_return_type = "Promise<TenantToken>")]
     pub fn tenant_token(&self, #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str) -> Promise {
-        let request = match TenantKey::parse(tenant_key) {
-            Ok(t) => StoreAppRequest {
-                app: self.app,
-                tenant_key: t,
-            },
-            Err(e) => return Promise::reject(&errors::to_js(&e)),
-        };
-        if let Some(hit) = self.chain.with_cached(&request, convert::token_result) {
-            return Promise::resolve(&hit);
-        }
-        let chain = Rc::clone(&self.chain);
-        start_now(async move { settle(chain.get(&request).await) })
+        let request = TenantKey::parse(tenant_key).map(|t| self.chain.request(t));
+        serve::token(self.chain.tenants(), request)
     }
 
     /// Stores a ticket from your event callback (`parseEvent(...).appTicket`).
     #[wasm_bindgen(js_name = putAppTicket, unchecked_return_type = "Promise<void>")]
     pub fn put_app_ticket(&self, #[wasm_bindgen(js_name = appTicket)] app_ticket: &str) -> Promise {
-        let t = match ticket(app_ticket, "appTicket") {
+        let t = match parse_ticket(app_ticket, "appTicket") {
             Ok(t) => t,
             Err(e) => return Promise::reject(&errors::to_js(&e)),
         };
@@ -469,12 +490,12 @@ impl JsStoreAppClient {
 
     /// Drops the tenant's cached token, e.g. after an API answered 99991663.
     pub fn invalidate(&self, #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str) -> u32 {
-        u32::try_from(self.chain.invalidate(tenant_key)).unwrap_or(u32::MAX)
+        serve::invalidate(self.chain.tenants(), tenant_key)
     }
 
     /// Tenant-token counters since the client was made.
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
-        stats_object(self.chain.stats())
+        serve::stats(self.chain.tenants())
     }
 }

@@ -1,11 +1,17 @@
 //! The source behind the isolate's memory: Workers KV, then Feishu. KV trouble
 //! (a failed read, a refused write) never fails a request; it is logged and
 //! the request goes on as if the entry were absent.
+//!
+//! Written over [`KvHost`] and an injected [`Clock`], so its rules
+//! (stale-if-error from KV, the forced-refresh delete, TTL clamping) are
+//! tested natively; `kv_store.rs` binds the trait to Workers KV. Key formats
+//! and the stored value are the core's (`feishu_tenant_token::kv`).
 
-use feishu_tenant_token::js::JsClock;
-use feishu_tenant_token::{Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TokenGrant, kv};
-use std::time::Duration;
-use worker::{Delay, KvStore, console_warn};
+use core::future::Future;
+use feishu_tenant_token::kv::{self, KV_MIN_EXPIRATION_TTL_SECS};
+use feishu_tenant_token::secret::AppTicket;
+use feishu_tenant_token::store_app::TicketStore;
+use feishu_tenant_token::{Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TokenGrant};
 
 /// How often a request that joined another's fetch checks for the result.
 /// workerd cancels a request that waits on nothing of its own, and will not
@@ -16,6 +22,24 @@ const JOIN_POLL_MS: u32 = 10;
 /// giving up: the fetching request may take a KV read and write besides.
 const JOIN_SLACK_MS: u32 = 5_000;
 
+/// What the KV layer needs from its host: the namespace, a timer, a log.
+/// Errors are text that never holds a stored value.
+pub trait KvHost {
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>, String>>;
+    /// `ttl_secs`: Workers KV's `expiration_ttl` (at least
+    /// [`KV_MIN_EXPIRATION_TTL_SECS`]); `None` keeps the entry until replaced.
+    fn put(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_secs: Option<u64>,
+    ) -> impl Future<Output = Result<(), String>>;
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), String>>;
+    fn sleep(&self, ms: u32) -> impl Future<Output = ()>;
+    /// One JSON warning line: `event` names what failed.
+    fn warn(&self, event: &'static str, error: &str);
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layer {
     Kv,
@@ -25,7 +49,7 @@ pub enum Layer {
 }
 
 /// What one fetch did, for the `x-cache` and `server-timing` headers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trace {
     pub layer: Layer,
     pub kv_ms: u64,
@@ -45,23 +69,24 @@ pub fn longest_fetch_ms(retry: RetryPolicy, timeout_ms: u32) -> u64 {
 /// Names the KV entry of a request.
 pub type KeyOf<R> = Box<dyn Fn(&R) -> String>;
 
-/// KV in front of an upstream source `S`; `key` names an entry's KV key
-/// (the formats are in the core's `kv` module).
-pub struct KvThenUpstream<S: Source> {
-    kv: KvStore,
+/// KV in front of an upstream source `S`.
+pub struct KvThenUpstream<S: Source, H, C> {
+    kv: H,
     upstream: S,
     key: KeyOf<S::Request>,
     freshness: Freshness,
+    clock: C,
     join_at_most_ms: u32,
 }
 
-impl<S: Source<Meta = ()>> KvThenUpstream<S> {
+impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
     /// `longest_fetch_ms`: how long `upstream` may take for one fetch.
     pub fn new(
-        kv: KvStore,
+        kv: H,
         upstream: S,
         key: KeyOf<S::Request>,
         freshness: Freshness,
+        clock: C,
         longest_fetch_ms: u64,
     ) -> Self {
         let longest = longest_fetch_ms.saturating_add(u64::from(JOIN_SLACK_MS));
@@ -70,18 +95,16 @@ impl<S: Source<Meta = ()>> KvThenUpstream<S> {
             upstream,
             key,
             freshness,
+            clock,
             join_at_most_ms: u32::try_from(longest).unwrap_or(u32::MAX),
         }
     }
 
     async fn read(&self, key: &str) -> Option<TokenGrant> {
-        match self.kv.get(key).text().await {
+        match self.kv.get(key).await {
             Ok(text) => text.as_deref().and_then(kv::decode_value),
             Err(e) => {
-                console_warn!(
-                    "{{\"event\":\"kv_get_failed\",\"error\":{:?}}}",
-                    e.to_string()
-                );
+                self.kv.warn("kv_get_failed", &e);
                 None
             }
         }
@@ -96,7 +119,7 @@ impl<S: Source<Meta = ()>> KvThenUpstream<S> {
         asked_at: u64,
         kv_read_ms: u64,
     ) -> (TokenGrant, Trace) {
-        let now = JsClock.now_ms();
+        let now = self.clock.now_ms();
         let write_ms = self.write(key, &grant, now).await;
         let trace = Trace {
             layer: Layer::Upstream,
@@ -106,26 +129,21 @@ impl<S: Source<Meta = ()>> KvThenUpstream<S> {
         (grant, trace)
     }
 
+    /// Stores `grant` until the freshness rule stops serving it (never less
+    /// than KV's minimum TTL); a token not servable now is not stored.
     async fn write(&self, key: &str, grant: &TokenGrant, now_ms: u64) -> u64 {
         let Some(ttl) = kv::expiration_ttl(grant, now_ms, self.freshness) else {
             return 0;
         };
-        let started = JsClock.now_ms();
-        let put = match self.kv.put(key, kv::encode_value(grant)) {
-            Ok(builder) => builder.expiration_ttl(ttl).execute().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = put {
-            console_warn!(
-                "{{\"event\":\"kv_put_failed\",\"error\":{:?}}}",
-                e.to_string()
-            );
+        let started = self.clock.now_ms();
+        if let Err(e) = self.kv.put(key, &kv::encode_value(grant), Some(ttl)).await {
+            self.kv.warn("kv_put_failed", &e);
         }
-        JsClock.now_ms().saturating_sub(started)
+        self.clock.now_ms().saturating_sub(started)
     }
 }
 
-impl<S: Source<Meta = ()>> Source for KvThenUpstream<S> {
+impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, C> {
     type Request = S::Request;
     type Meta = Trace;
 
@@ -133,15 +151,12 @@ impl<S: Source<Meta = ()>> Source for KvThenUpstream<S> {
     /// since the caller reported the token as bad.
     async fn fetch_fresh(&self, request: &S::Request) -> Result<(TokenGrant, Trace), Error> {
         let key = (self.key)(request);
-        let t0 = JsClock.now_ms();
+        let t0 = self.clock.now_ms();
         match self.upstream.fetch(request).await {
             Ok((grant, ())) => Ok(self.store_fetched(&key, grant, t0, 0).await),
             Err(e) => {
                 if let Err(kv_error) = self.kv.delete(&key).await {
-                    console_warn!(
-                        "{{\"event\":\"kv_delete_failed\",\"error\":{:?}}}",
-                        kv_error.to_string()
-                    );
+                    self.kv.warn("kv_delete_failed", &kv_error);
                 }
                 Err(e)
             }
@@ -156,14 +171,14 @@ impl<S: Source<Meta = ()>> Source for KvThenUpstream<S> {
     }
 
     async fn sleep(&self, ms: u32) {
-        Delay::from(Duration::from_millis(u64::from(ms))).await;
+        self.kv.sleep(ms).await;
     }
 
     async fn fetch(&self, request: &S::Request) -> Result<(TokenGrant, Trace), Error> {
         let key = (self.key)(request);
-        let t0 = JsClock.now_ms();
+        let t0 = self.clock.now_ms();
         let stored = self.read(&key).await;
-        let t1 = JsClock.now_ms();
+        let t1 = self.clock.now_ms();
         // Whatever KV returns, the freshness rule decides.
         if let Some(grant) = stored
             .as_ref()
@@ -180,7 +195,7 @@ impl<S: Source<Meta = ()>> Source for KvThenUpstream<S> {
             Ok(fetched) => fetched,
             Err(e) => {
                 // Stale-if-error, by the same rule as the memory layer's.
-                let now = JsClock.now_ms();
+                let now = self.clock.now_ms();
                 return match stored.filter(|g| self.freshness.is_stale_servable(g, now)) {
                     Some(stale) => Ok((
                         stale,
@@ -197,3 +212,42 @@ impl<S: Source<Meta = ()>> Source for KvThenUpstream<S> {
         Ok(self.store_fetched(&key, grant, t1, t1 - t0).await)
     }
 }
+
+/// A managed app's ticket in KV. A failed read counts as "no ticket" (the
+/// chain then asks Feishu for a resend); the resend marker spans every isolate.
+pub struct KvTickets<H> {
+    pub kv: H,
+    pub app_id: String,
+}
+
+impl<H: KvHost> TicketStore for KvTickets<H> {
+    async fn get(&self) -> Result<Option<AppTicket>, String> {
+        let text = self.kv.get(&kv::ticket_key(&self.app_id)).await?;
+        Ok(text.filter(|t| !t.is_empty()).map(AppTicket::new))
+    }
+
+    async fn put(&self, ticket: &AppTicket) -> Result<(), String> {
+        let key = kv::ticket_key(&self.app_id);
+        self.kv.put(&key, ticket.expose_secret(), None).await
+    }
+
+    async fn delete(&self) -> Result<(), String> {
+        self.kv.delete(&kv::ticket_key(&self.app_id)).await
+    }
+
+    async fn claim_resend(&self, _now_ms: u64) -> bool {
+        let key = kv::resend_marker_key(&self.app_id);
+        if let Ok(Some(_)) = self.kv.get(&key).await {
+            return false;
+        }
+        // KV's shortest TTL (60 s) is also the once-a-minute resend limit.
+        let _ = self
+            .kv
+            .put(&key, "1", Some(KV_MIN_EXPIRATION_TTL_SECS))
+            .await;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;

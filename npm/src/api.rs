@@ -1,0 +1,91 @@
+//! What the npm package's main entry exports. Doc comments here become the
+//! JSDoc of the generated `.d.ts`, so they speak to JS users.
+
+use crate::convert::{self, Options};
+use crate::errors;
+use crate::serve::{self, Client, settle, start_now};
+use crate::types::{OptionsArg, RequestArg};
+use feishu_tenant_token::host::{FetchTransport, JsClock};
+use feishu_tenant_token::{Error, Freshness, TokenClient, Upstream};
+use js_sys::Promise;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+type Tenants = Upstream<FetchTransport, JsClock>;
+
+pub(crate) fn transport(o: &Options) -> Result<FetchTransport, Error> {
+    FetchTransport::new(o.fetch.clone(), o.timeout_ms).map_err(|m| Error::invalid_input(&m))
+}
+
+fn upstream(o: Options) -> Result<Tenants, Error> {
+    Ok(Upstream::new(transport(&o)?, JsClock, o.base_url).with_retry(o.retry))
+}
+
+pub(crate) fn arg(options: Option<OptionsArg>) -> JsValue {
+    options.map_or(JsValue::UNDEFINED, JsValue::from)
+}
+
+/// Fetches one tenant's token from Feishu, with no caching (each call is one
+/// request). Prefer `TenantTokenClient` in anything long-lived.
+///
+/// Rejects with a `FeishuTokenError` (see its `code`); invalid input is
+/// rejected before anything is sent. `options.minValiditySecs` has no effect here.
+#[wasm_bindgen(js_name = getTenantAccessToken, unchecked_return_type = "Promise<TenantToken>")]
+pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>) -> Promise {
+    start_now(async move {
+        let result = async {
+            let o = convert::options(&arg(options))?;
+            let req = convert::token_request(&request)?;
+            // A client whose freshness rule never lets a token be cached: one
+            // request, and the same code path as `TenantTokenClient.get`
+            // (sharing it keeps the `.wasm` smaller).
+            let once = TokenClient::new(upstream(o)?, JsClock, Freshness::new(u64::MAX));
+            once.get(&req).await
+        };
+        settle(result.await)
+    })
+}
+
+/// A tenant-token cache with single-flight: concurrent `get`s for the same
+/// app and tenant share one request, and a cached token is served only while
+/// at least `minValiditySecs` (default 1800) of its life remain.
+#[wasm_bindgen(js_name = TenantTokenClient)]
+pub struct JsTenantTokenClient {
+    inner: Rc<Client<Tenants>>,
+}
+
+#[wasm_bindgen(js_class = TenantTokenClient)]
+impl JsTenantTokenClient {
+    /// Throws a `FeishuTokenError` with code `INVALID_INPUT` for bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: Option<OptionsArg>) -> Result<JsTenantTokenClient, JsValue> {
+        let build = || -> Result<Client<Tenants>, Error> {
+            let o = convert::options(&arg(options))?;
+            let freshness = Freshness::new(o.min_validity_secs);
+            Ok(TokenClient::new(upstream(o)?, JsClock, freshness))
+        };
+        match build() {
+            Ok(c) => Ok(Self { inner: Rc::new(c) }),
+            Err(e) => Err(errors::to_js(&e)),
+        }
+    }
+
+    /// The tenant's token, from the cache or from Feishu. Rejects with a
+    /// `FeishuTokenError`; errors are never cached.
+    #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
+    pub fn get(&self, request: RequestArg) -> Promise {
+        serve::token(&self.inner, convert::token_request(&request))
+    }
+
+    /// Drops the tenant's cached tokens (for every app), e.g. after an API
+    /// answered 99991663 "tenant access token invalid". Returns how many went.
+    pub fn invalidate(&self, #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str) -> u32 {
+        serve::invalidate(&self.inner, tenant_key)
+    }
+
+    /// Counters since the client was made.
+    #[wasm_bindgen(unchecked_return_type = "ClientStats")]
+    pub fn stats(&self) -> JsValue {
+        serve::stats(&self.inner)
+    }
+}

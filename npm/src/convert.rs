@@ -1,0 +1,355 @@
+//! The JS boundary: the caller's objects in, ours out. Every shape check
+//! happens here, so a wrong type is an INVALID_INPUT error naming the field,
+//! never a panic or a bare `TypeError`.
+//!
+//! Options go through serde-wasm-bindgen (camelCase members, unknown ones
+//! refused). The per-call request and token result are read and built by
+//! hand with property names interned once: they are the cache-hit path, where
+//! a generic walk of the object costs more than the lookup itself.
+
+use feishu_tenant_token::freshness::{
+    DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS, TokenGrant,
+};
+use feishu_tenant_token::host::Record;
+use feishu_tenant_token::retry::{MAX_MAX_RETRIES, RetryPolicy};
+use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
+use feishu_tenant_token::{BaseUrl, Error, TokenRequest};
+use js_sys::{Function, Object, Reflect};
+use serde::de::{self, Deserializer, Error as _, Visitor};
+use serde::{Serialize, de::DeserializeOwned};
+use wasm_bindgen::prelude::*;
+
+/// Longest accepted `timeoutMs`: ten minutes.
+const MAX_TIMEOUT_MS: u32 = 600_000;
+
+/// Longest accepted `deadlineMs`: ten minutes.
+const MAX_DEADLINE_MS: u64 = 600_000;
+
+/// An option's value as read with `deserialize_any`: only what the option
+/// types need to tell apart. Reading through one visitor (rather than
+/// serde's typed readers, one per type) keeps the `.wasm` smaller.
+enum Loose {
+    Absent,
+    Str(String),
+    Num(f64),
+    Other,
+}
+
+struct LooseVisitor;
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose;
+    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+        Ok(Loose::Absent)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+        Ok(Loose::Absent)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
+        Ok(Loose::Num(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
+        Ok(Loose::Num(v as f64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Loose, E> {
+        Ok(Loose::Num(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
+        Ok(Loose::Str(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
+        Ok(Loose::Str(v))
+    }
+    fn visit_byte_buf<E: de::Error>(self, _: Vec<u8>) -> Result<Loose, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Loose, A::Error> {
+        Ok(Loose::Other)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Loose, A::Error> {
+        Ok(Loose::Other)
+    }
+}
+
+fn loose<'de, D: Deserializer<'de>>(d: D) -> Result<Loose, D::Error> {
+    d.deserialize_any(LooseVisitor)
+}
+
+/// A reader for one optional member that names it when its type is wrong.
+macro_rules! member {
+    ($fn:ident, String, $msg:literal) => {
+        pub(crate) fn $fn<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+            match loose(d)? {
+                Loose::Absent => Ok(None),
+                Loose::Str(s) => Ok(Some(s)),
+                _ => Err(D::Error::custom($msg)),
+            }
+        }
+    };
+    ($fn:ident, f64, $msg:literal) => {
+        pub(crate) fn $fn<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            match loose(d)? {
+                Loose::Absent => Ok(None),
+                Loose::Num(n) => Ok(Some(n)),
+                _ => Err(D::Error::custom($msg)),
+            }
+        }
+    };
+}
+
+member!(base_url, String, "options.baseUrl must be a string");
+member!(timeout_ms, f64, "options.timeoutMs must be a number");
+member!(
+    min_validity,
+    f64,
+    "options.minValiditySecs must be a number"
+);
+member!(retries, f64, "options.retries must be a number");
+member!(deadline_ms, f64, "options.deadlineMs must be a number");
+#[cfg(feature = "store-app")]
+member!(app_id, String, "appId must be a string");
+#[cfg(feature = "store-app")]
+member!(app_secret, String, "appSecret must be a string");
+#[cfg(feature = "store-app")]
+member!(app_ticket, String, "appTicket must be a string");
+#[cfg(feature = "store-app")]
+member!(encrypt_key, String, "options.encryptKey must be a string");
+#[cfg(feature = "store-app")]
+member!(
+    verification_token,
+    String,
+    "options.verificationToken must be a string"
+);
+#[cfg(feature = "store-app")]
+member!(max_age_secs, f64, "options.maxAgeSecs must be a number");
+
+/// `ClientOptions` as received, with the store-app client's own members
+/// (refused by the other clients). `fetch` and `ticketStore` stay JS values.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RawOptions {
+    #[serde(default, deserialize_with = "base_url")]
+    base_url: Option<String>,
+    #[serde(default, deserialize_with = "timeout_ms")]
+    timeout_ms: Option<f64>,
+    #[serde(default, deserialize_with = "min_validity")]
+    min_validity_secs: Option<f64>,
+    #[serde(default, deserialize_with = "retries")]
+    retries: Option<f64>,
+    #[serde(default, deserialize_with = "deadline_ms")]
+    deadline_ms: Option<f64>,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    fetch: JsValue,
+    #[cfg(feature = "store-app")]
+    #[serde(default, deserialize_with = "app_id")]
+    pub app_id: Option<String>,
+    #[cfg(feature = "store-app")]
+    #[serde(default, deserialize_with = "app_secret")]
+    pub app_secret: Option<String>,
+    #[cfg(feature = "store-app")]
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    pub ticket_store: JsValue,
+}
+
+pub(crate) struct Options {
+    pub base_url: BaseUrl,
+    pub timeout_ms: u32,
+    pub min_validity_secs: u64,
+    pub retry: RetryPolicy,
+    pub fetch: Option<Function>,
+}
+
+/// A caller's object as `T`, or INVALID_INPUT; `undefined` / `null` is `T`'s default.
+pub(crate) fn from_js<T: DeserializeOwned + Default>(
+    value: &JsValue,
+    what: &str,
+) -> Result<T, Error> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    as_object(value, what)?;
+    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
+        let msg = e.to_string().replacen("unknown field", "unknown option", 1);
+        Error::invalid_input(&printable(&msg))
+    })
+}
+
+/// A value of ours as a plain JS object.
+pub(crate) fn to_js(value: &impl Serialize) -> JsValue {
+    let s = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    // Our types are structs of strings, numbers and JS values: nothing fails.
+    value.serialize(&s).unwrap_or(JsValue::UNDEFINED)
+}
+
+impl Default for RawOptions {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            timeout_ms: None,
+            min_validity_secs: None,
+            retries: None,
+            deadline_ms: None,
+            fetch: JsValue::UNDEFINED,
+            #[cfg(feature = "store-app")]
+            app_id: None,
+            #[cfg(feature = "store-app")]
+            app_secret: None,
+            #[cfg(feature = "store-app")]
+            ticket_store: JsValue::UNDEFINED,
+        }
+    }
+}
+
+impl RawOptions {
+    /// The `ClientOptions` of a client that takes no app credentials.
+    pub(crate) fn client_only(self) -> Result<Options, Error> {
+        #[cfg(feature = "store-app")]
+        for (given, name) in [
+            (self.app_id.is_some(), "appId"),
+            (self.app_secret.is_some(), "appSecret"),
+            (!self.ticket_store.is_undefined(), "ticketStore"),
+        ] {
+            if given {
+                return Err(Error::invalid_input(&format!(
+                    "unknown option `{name}` (it belongs to StoreAppClient)"
+                )));
+            }
+        }
+        self.client_options()
+    }
+
+    /// The members every client takes, checked.
+    pub(crate) fn client_options(&self) -> Result<Options, Error> {
+        let mut out = Options {
+            base_url: BaseUrl::default(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            min_validity_secs: DEFAULT_MIN_VALIDITY_SECS,
+            retry: RetryPolicy::default(),
+            fetch: None,
+        };
+        if let Some(s) = &self.base_url {
+            out.base_url = BaseUrl::parse(s)?;
+        }
+        if let Some(v) = self.timeout_ms {
+            let n = whole_number(v, "options.timeoutMs", 1, u64::from(MAX_TIMEOUT_MS))?;
+            out.timeout_ms = u32::try_from(n).unwrap_or(MAX_TIMEOUT_MS);
+        }
+        if let Some(v) = self.min_validity_secs {
+            out.min_validity_secs =
+                whole_number(v, "options.minValiditySecs", 0, MAX_MIN_VALIDITY_SECS)?;
+        }
+        if let Some(v) = self.retries {
+            let n = whole_number(v, "options.retries", 0, u64::from(MAX_MAX_RETRIES))?;
+            out.retry.max_retries = u32::try_from(n).unwrap_or(MAX_MAX_RETRIES);
+        }
+        if let Some(v) = self.deadline_ms {
+            out.retry.deadline_ms = whole_number(v, "options.deadlineMs", 0, MAX_DEADLINE_MS)?;
+        }
+        if !self.fetch.is_undefined() && !self.fetch.is_null() {
+            out.fetch = Some(
+                self.fetch
+                    .clone()
+                    .dyn_into::<Function>()
+                    .map_err(|_| Error::invalid_input("options.fetch must be a function"))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// `ClientOptions` of a client without app credentials.
+pub(crate) fn options(value: &JsValue) -> Result<Options, Error> {
+    from_js::<RawOptions>(value, "options")?.client_only()
+}
+
+/// `{ appAccessToken, tenantKey }` -> a validated request.
+pub(crate) fn token_request(value: &JsValue) -> Result<TokenRequest, Error> {
+    let obj = as_object(value, "the request")?;
+    let (app, tenant) = NAMES.with(|n| {
+        Ok::<_, Error>((
+            string_field(obj, &n.app_access_token, "appAccessToken")?,
+            string_field(obj, &n.tenant_key, "tenantKey")?,
+        ))
+    })?;
+    TokenRequest::parse_as(app, tenant, ["appAccessToken", "tenantKey"])
+}
+
+/// Property names used on every call, turned into JS strings once (decoding a
+/// string out of wasm memory costs more than the rest of a cache hit).
+struct Names {
+    app_access_token: JsValue,
+    tenant_key: JsValue,
+    tenant_access_token: JsValue,
+    expire: JsValue,
+    expires_at: JsValue,
+}
+
+thread_local! {
+    static NAMES: Names = Names {
+        app_access_token: JsValue::from_str("appAccessToken"),
+        tenant_key: JsValue::from_str("tenantKey"),
+        tenant_access_token: JsValue::from_str("tenantAccessToken"),
+        expire: JsValue::from_str("expire"),
+        expires_at: JsValue::from_str("expiresAt"),
+    };
+}
+
+/// `{ tenantAccessToken, expire, expiresAt }`, `expire` counted from `now_ms`.
+pub(crate) fn token_result(grant: &TokenGrant, now_ms: u64) -> JsValue {
+    let obj = Record::new();
+    NAMES.with(|n| {
+        obj.set(
+            &n.tenant_access_token,
+            &JsValue::from_str(grant.token.expose_secret()),
+        );
+        obj.set_number(&n.expire, grant.remaining_secs(now_ms));
+        obj.set_number(&n.expires_at, grant.expires_at_ms);
+    });
+    obj.into()
+}
+
+pub(crate) fn as_object<'a>(value: &'a JsValue, what: &str) -> Result<&'a Object, Error> {
+    if !value.is_object() || value.is_function() {
+        return Err(Error::invalid_input(&format!("{what} must be an object")));
+    }
+    Ok(value.unchecked_ref())
+}
+
+/// The member's value, or `None` when it is absent or `undefined` (or its
+/// getter throws).
+fn present(obj: &Object, key: &JsValue) -> Option<JsValue> {
+    Reflect::get(obj, key).ok().filter(|v| !v.is_undefined())
+}
+
+fn string_field(obj: &Object, key: &JsValue, name: &str) -> Result<Option<String>, Error> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(v) if v.is_null() => Ok(None),
+        Some(v) => v
+            .as_string()
+            .map(Some)
+            .ok_or_else(|| Error::invalid_input(&format!("{name} must be a string"))),
+    }
+}
+
+pub(crate) fn whole_number(v: f64, what: &str, min: u64, max: u64) -> Result<u64, Error> {
+    if v.fract() == 0.0 && v >= min as f64 && v <= max as f64 {
+        return Ok(v as u64);
+    }
+    Err(Error::invalid_input(&format!(
+        "{what} must be a whole number from {min} to {max}"
+    )))
+}
+
+/// A message naming something the caller sent (an unknown option's key),
+/// stripped of control characters and shortened so a hostile key cannot
+/// forge log lines.
+fn printable(msg: &str) -> String {
+    msg.chars().filter(|c| !c.is_control()).take(300).collect()
+}

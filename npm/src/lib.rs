@@ -1,0 +1,13 @@
+//! The npm package's WebAssembly: the `#[wasm_bindgen]` API over the
+//! `feishu-tenant-token` core. Built twice by `scripts/build-npm.sh`: the main
+//! entry (tenant tokens) without features, `feishu-tenant-token/store-app`
+//! with `store-app`. Everything here is wasm32-only.
+#![cfg(target_arch = "wasm32")]
+
+mod api;
+mod convert;
+mod errors;
+mod serve;
+#[cfg(feature = "store-app")]
+mod store_app;
+mod types;

@@ -1,0 +1,163 @@
+//! Feishu's request body for `POST /open-apis/auth/v3/tenant_access_token`,
+//! read with serde: duplicate members are refused (two JSON readers could
+//! disagree on which counts), a member of the wrong type is named. Pure, so
+//! it is tested natively.
+
+use core::fmt;
+use feishu_tenant_token::TokenRequest;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// Why a body was refused: not Feishu's JSON at all, or a field that is wrong.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    BadBody(String),
+    InvalidField(String),
+}
+
+/// A member that should be a string: absent or `null`, a string, or wrong.
+#[derive(Debug, Default, PartialEq, Eq)]
+enum Text {
+    #[default]
+    Absent,
+    Str(String),
+    Wrong,
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+        Ok(Text::Str(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+        Ok(Text::Str(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
+        Ok(Text::Absent)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Text, E> {
+        Ok(Text::Absent)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text, E> {
+        Ok(Text::Wrong)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text, E> {
+        Ok(Text::Wrong)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text, E> {
+        Ok(Text::Wrong)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text, E> {
+        Ok(Text::Wrong)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Text::Wrong)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Text::Wrong)
+    }
+}
+
+/// `{"app_access_token", "tenant_key"}`; other members are ignored.
+#[derive(Deserialize)]
+struct TenantTokenBody {
+    #[serde(default)]
+    app_access_token: Text,
+    #[serde(default)]
+    tenant_key: Text,
+}
+
+fn field(t: Text, name: &str) -> Result<Option<String>, Refusal> {
+    match t {
+        Text::Absent => Ok(None),
+        Text::Str(s) => Ok(Some(s)),
+        Text::Wrong => Err(Refusal::InvalidField(format!("{name} must be a string"))),
+    }
+}
+
+/// The body's bytes -> a validated request, or why not.
+pub fn tenant_token_request(bytes: &[u8]) -> Result<TokenRequest, Refusal> {
+    let text = core::str::from_utf8(bytes)
+        .map_err(|_| Refusal::BadBody("body is not UTF-8".to_owned()))?;
+    // serde would read an array into the struct too: Feishu's body is an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(Refusal::BadBody("body must be a JSON object".to_owned()));
+    }
+    let body: TenantTokenBody = serde_json::from_str(text)
+        .map_err(|e| Refusal::BadBody(format!("body is not valid JSON: {e}")))?;
+    let app = field(body.app_access_token, "app_access_token")?;
+    let tenant = field(body.tenant_key, "tenant_key")?;
+    TokenRequest::parse(app.as_deref(), tenant.as_deref())
+        .map_err(|e| Refusal::InvalidField(e.message().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(body: &str) -> Refusal {
+        match tenant_token_request(body.as_bytes()) {
+            Ok(r) => panic!("{body}: accepted for tenant {}", r.tenant_key.as_str()),
+            Err(r) => r,
+        }
+    }
+
+    #[test]
+    fn feishus_body_is_read() {
+        let r = tenant_token_request(br#"{"app_access_token":"a-1","tenant_key":"t1","x":[1]}"#)
+            .unwrap();
+        assert_eq!(r.tenant_key.as_str(), "t1");
+        assert_eq!(r.app_access_token.expose_secret(), "a-1");
+    }
+
+    #[test]
+    fn duplicates_arrays_and_junk_are_bad_bodies() {
+        for body in [
+            r#"{"app_access_token":"a","app_access_token":"b","tenant_key":"t"}"#,
+            r#"{"app_access_token":"a","tenant_key":"t","tenant_key":"u"}"#,
+            r#"["a","t"]"#,
+            "",
+            "{",
+            "{} {}",
+            "\u{feff}{}",
+            "null",
+            r#"{"app_access_token":"\ud800","tenant_key":"t"}"#,
+        ] {
+            assert!(matches!(refusal(body), Refusal::BadBody(_)), "{body}");
+        }
+        assert!(matches!(
+            tenant_token_request(&[0xff, 0xfe]),
+            Err(Refusal::BadBody(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_fields_are_named() {
+        assert_eq!(
+            refusal(r#"{"app_access_token":7,"tenant_key":"t"}"#),
+            Refusal::InvalidField("app_access_token must be a string".into())
+        );
+        assert_eq!(
+            refusal(r#"{"app_access_token":"a","tenant_key":{"k":1}}"#),
+            Refusal::InvalidField("tenant_key must be a string".into())
+        );
+        let Refusal::InvalidField(msg) = refusal(r#"{"app_access_token":"a","tenant_key":null}"#)
+        else {
+            panic!("not a field error")
+        };
+        assert!(msg.contains("tenant_key is missing"), "{msg}");
+    }
+}

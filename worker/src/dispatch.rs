@@ -1,0 +1,97 @@
+//! Every request's way through the Worker: settings, the [`Route`], CORS,
+//! the endpoint, then one log line. Nothing a caller sends can produce a 500.
+
+use crate::config::Config;
+use crate::cors::Cors;
+use crate::log;
+use crate::managed;
+use crate::reply::{self, Local};
+use crate::route::Route;
+use crate::token_route;
+use feishu_tenant_token::Clock;
+use feishu_tenant_token::host::JsClock;
+use serde::Serialize;
+use worker::{Env, Method, Request, Response, Result};
+
+pub async fn handle(req: Request, env: &Env) -> Result<Response> {
+    let started = JsClock.now_ms();
+    let route = Route::parse(&req.path());
+    let method = req.method();
+    let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()));
+    let resp = match &config {
+        Ok(config) => endpoint(req, env, config, &route).await?,
+        Err(why) => reply::local(
+            Local::Misconfigured,
+            &format!("worker misconfigured: {why}"),
+        )?,
+    };
+    if config.as_ref().is_ok_and(|c| c.log_requests) {
+        let ms = JsClock.now_ms().saturating_sub(started);
+        log_request(&route, &method, &resp, ms);
+    }
+    Ok(resp)
+}
+
+/// One JSON line per request. Only what helps operate the Worker: never a
+/// token, a request body or a header value a caller controls.
+fn log_request(route: &Route, method: &Method, resp: &Response, ms: u64) {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        route: &'a str,
+        method: &'a str,
+        status: u16,
+        cache: &'a str,
+        layer: &'a str,
+        timing: &'a str,
+        ms: u64,
+    }
+    let header = |name: &str| resp.headers().get(name).ok().flatten().unwrap_or_default();
+    log::info(&Line {
+        route: route.log_name(),
+        method: method.as_ref(),
+        status: resp.status_code(),
+        cache: &header("x-cache"),
+        layer: &header("x-cache-layer"),
+        timing: &header("server-timing"),
+        ms,
+    });
+}
+
+async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Result<Response> {
+    let origin = req.headers().get("origin")?;
+    let cors = Cors::new(&config.allowed_origins, origin.clone());
+    let method = req.method();
+    let resp = match (&method, route) {
+        (Method::Options, r) if r.takes_cors() && origin.is_some() => {
+            if !cors.is_allowed() {
+                return reply::local(
+                    Local::OriginNotAllowed,
+                    "this origin is not in ALLOWED_ORIGINS",
+                );
+            }
+            let resp = Response::empty()?.with_status(204);
+            reply::with_headers(resp, &cors.preflight_headers()?)
+        }
+        (Method::Post, Route::TenantToken) => token_route::tenant_token(req, env, config).await,
+        // Server to server (Feishu): no CORS.
+        (Method::Post, Route::Events) => return managed::events(req, env, config).await,
+        (Method::Get, Route::ManagedTenant(raw)) => {
+            managed::tenant_token(req, env, config, raw).await
+        }
+        (Method::Get | Method::Head, Route::Health) => {
+            reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
+        }
+        (_, r) => match r.allowed_methods() {
+            Some(allow) if r.takes_cors() => method_not_allowed(allow),
+            Some(allow) => return method_not_allowed(allow),
+            None => reply::local(Local::NotFound, "no such path"),
+        },
+    }?;
+    cors.apply(resp)
+}
+
+fn method_not_allowed(allow: &str) -> Result<Response> {
+    let mut resp = reply::local(Local::MethodNotAllowed, &format!("use {allow}"))?;
+    resp.headers_mut().set("allow", allow)?;
+    Ok(resp)
+}

@@ -1,0 +1,287 @@
+//! The KV layer's rules over an in-memory KV and a hand-moved clock.
+
+use super::*;
+use feishu_tenant_token::{
+    AppAccessToken, CacheKey, Keyed, TenantAccessToken, TenantKey, TokenRequest,
+};
+use futures::executor::block_on;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+const T0: u64 = 1_700_000_000_000;
+
+#[derive(Clone)]
+struct Clk(Rc<Cell<u64>>);
+impl Clock for Clk {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// Workers KV as far as the layer sees it, with switches for its failures.
+#[derive(Default)]
+struct FakeKv {
+    entries: RefCell<HashMap<String, (String, Option<u64>)>>,
+    fail_reads: Cell<bool>,
+    fail_writes: Cell<bool>,
+    warnings: RefCell<Vec<&'static str>>,
+    deletes: RefCell<Vec<String>>,
+}
+
+impl KvHost for Rc<FakeKv> {
+    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        if self.fail_reads.get() {
+            return Err("KV GET failed: 503".into());
+        }
+        Ok(self.entries.borrow().get(key).map(|(v, _)| v.clone()))
+    }
+    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), String> {
+        if self.fail_writes.get() {
+            return Err("KV PUT failed: 429".into());
+        }
+        self.entries
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_owned(), ttl));
+        Ok(())
+    }
+    async fn delete(&self, key: &str) -> Result<(), String> {
+        self.deletes.borrow_mut().push(key.to_owned());
+        self.entries.borrow_mut().remove(key);
+        Ok(())
+    }
+    async fn sleep(&self, _ms: u32) {}
+    fn warn(&self, event: &'static str, _error: &str) {
+        self.warnings.borrow_mut().push(event);
+    }
+}
+
+/// Feishu: hands out `t-<n>` living `expire` seconds, or fails.
+struct FakeUpstream {
+    calls: Cell<u32>,
+    expire_secs: Cell<u64>,
+    failing: Cell<bool>,
+    clock: Clk,
+}
+
+impl Source for FakeUpstream {
+    type Request = TokenRequest;
+    type Meta = ();
+    async fn fetch(&self, _r: &TokenRequest) -> Result<(TokenGrant, ()), Error> {
+        self.calls.set(self.calls.get() + 1);
+        if self.failing.get() {
+            return Err(Error::network("connection refused"));
+        }
+        let token = TenantAccessToken::new(format!("t-{}", self.calls.get()));
+        Ok((
+            TokenGrant::new(token, self.clock.now_ms(), self.expire_secs.get()),
+            (),
+        ))
+    }
+}
+
+struct World {
+    kv: Rc<FakeKv>,
+    clock: Rc<Cell<u64>>,
+    layer: KvThenUpstream<FakeUpstream, Rc<FakeKv>, Clk>,
+}
+
+fn world() -> World {
+    let clock = Rc::new(Cell::new(T0));
+    let clk = Clk(clock.clone());
+    let kv = Rc::new(FakeKv::default());
+    let upstream = FakeUpstream {
+        calls: Cell::new(0),
+        expire_secs: Cell::new(7200),
+        failing: Cell::new(false),
+        clock: clk.clone(),
+    };
+    let layer = KvThenUpstream::new(
+        kv.clone(),
+        upstream,
+        Box::new(|r: &TokenRequest| kv::kv_key(&r.cache_key())),
+        Freshness::default(),
+        clk,
+        1_000,
+    );
+    World { kv, clock, layer }
+}
+
+fn request() -> TokenRequest {
+    TokenRequest::parse(Some("a-app"), Some("tenant-1")).unwrap()
+}
+
+fn key() -> String {
+    kv::kv_key(&CacheKey::new(
+        &AppAccessToken::new("a-app"),
+        &TenantKey::parse("tenant-1").unwrap(),
+    ))
+}
+
+impl World {
+    fn upstream(&self) -> &FakeUpstream {
+        &self.layer.upstream
+    }
+    fn fetch(&self) -> Result<(String, Trace), Error> {
+        block_on(self.layer.fetch(&request())).map(|(g, t)| (g.token.expose_secret().into(), t))
+    }
+    fn refresh(&self) -> Result<(String, Trace), Error> {
+        block_on(self.layer.fetch_fresh(&request()))
+            .map(|(g, t)| (g.token.expose_secret().into(), t))
+    }
+    fn advance_secs(&self, s: u64) {
+        self.clock.set(self.clock.get() + s * 1000);
+    }
+    fn stored_ttl(&self) -> Option<u64> {
+        self.kv
+            .entries
+            .borrow()
+            .get(&key())
+            .and_then(|(_, ttl)| *ttl)
+    }
+}
+
+#[test]
+fn a_miss_fetches_and_stores_until_the_freshness_window_closes() {
+    let w = world();
+    let (token, trace) = w.fetch().unwrap();
+    assert_eq!(token, "t-1");
+    assert_eq!(trace.layer, Layer::Upstream);
+    // 7200 s of life, served while 1800 s remain: 5400 s in KV.
+    assert_eq!(w.stored_ttl(), Some(5400));
+    let (token, trace) = w.fetch().unwrap();
+    assert_eq!((token.as_str(), trace.layer), ("t-1", Layer::Kv));
+    assert_eq!(w.upstream().calls.get(), 1, "the second read came from KV");
+}
+
+#[test]
+fn ttl_is_clamped_to_kv_minimum_and_unservable_tokens_are_not_stored() {
+    let w = world();
+    // 1830 s of life: 30 s servable, stored for KV's minimum of 60 s.
+    w.upstream().expire_secs.set(1830);
+    w.fetch().unwrap();
+    assert_eq!(w.stored_ttl(), Some(KV_MIN_EXPIRATION_TTL_SECS));
+    // Fresh from Feishu but already inside the window: handed out, not stored.
+    let w = world();
+    w.upstream().expire_secs.set(1700);
+    assert_eq!(w.fetch().unwrap().0, "t-1");
+    assert!(w.kv.entries.borrow().is_empty());
+}
+
+#[test]
+fn a_kv_token_past_the_window_is_replaced_or_served_stale_if_feishu_fails() {
+    let w = world();
+    w.fetch().unwrap();
+    // 5401 s later: 1799 s left, not servable, but stale-servable.
+    w.advance_secs(5401);
+    w.upstream().failing.set(true);
+    let (token, trace) = w.fetch().unwrap();
+    assert_eq!((token.as_str(), trace.layer), ("t-1", Layer::StaleKv));
+    // Once Feishu answers again (its third call), the stale token is replaced.
+    w.upstream().failing.set(false);
+    let (token, trace) = w.fetch().unwrap();
+    assert_eq!((token.as_str(), trace.layer), ("t-3", Layer::Upstream));
+}
+
+#[test]
+fn stale_if_error_stops_a_minute_before_expiry() {
+    let w = world();
+    w.fetch().unwrap();
+    w.advance_secs(7200 - 60);
+    w.upstream().failing.set(true);
+    assert_eq!(
+        w.fetch().unwrap_err().code(),
+        feishu_tenant_token::ErrorCode::NetworkError
+    );
+}
+
+#[test]
+fn a_forced_refresh_skips_kv_and_overwrites_it() {
+    let w = world();
+    w.fetch().unwrap();
+    let (token, trace) = w.refresh().unwrap();
+    assert_eq!((token.as_str(), trace.layer), ("t-2", Layer::Upstream));
+    assert_eq!(trace.kv_ms, 0);
+    let (token, _) = w.fetch().unwrap();
+    assert_eq!(token, "t-2", "KV now holds the refreshed token");
+}
+
+#[test]
+fn a_failed_forced_refresh_deletes_the_distrusted_entry() {
+    let w = world();
+    w.fetch().unwrap();
+    w.upstream().failing.set(true);
+    assert!(w.refresh().is_err());
+    assert_eq!(*w.kv.deletes.borrow(), vec![key()]);
+    assert!(w.kv.entries.borrow().is_empty());
+    // No stale fallback to it afterwards either.
+    assert!(w.fetch().is_err());
+}
+
+#[test]
+fn kv_failures_are_logged_and_never_fail_the_request() {
+    let w = world();
+    w.kv.fail_reads.set(true);
+    w.kv.fail_writes.set(true);
+    assert_eq!(w.fetch().unwrap().0, "t-1");
+    assert_eq!(
+        *w.kv.warnings.borrow(),
+        vec!["kv_get_failed", "kv_put_failed"]
+    );
+}
+
+#[test]
+fn damaged_entries_read_as_absent() {
+    let w = world();
+    w.kv.entries
+        .borrow_mut()
+        .insert(key(), ("{\"v\":9}".into(), None));
+    assert_eq!(w.fetch().unwrap().0, "t-1");
+    assert_eq!(w.upstream().calls.get(), 1);
+}
+
+#[test]
+fn join_waits_poll_for_longer_than_the_longest_fetch() {
+    let w = world();
+    assert_eq!(
+        w.layer.join_wait(),
+        JoinWait::Poll {
+            every_ms: JOIN_POLL_MS,
+            at_most_ms: 1_000 + JOIN_SLACK_MS
+        }
+    );
+}
+
+#[test]
+fn tickets_live_under_their_key_and_resends_are_claimed_once_a_minute() {
+    let kv = Rc::new(FakeKv::default());
+    let t = KvTickets {
+        kv: kv.clone(),
+        app_id: "cli_a".into(),
+    };
+    block_on(t.put(&AppTicket::new("tkt-1"))).unwrap();
+    assert_eq!(
+        kv.entries.borrow().get("ticket:v1:cli_a"),
+        Some(&("tkt-1".to_owned(), None))
+    );
+    assert_eq!(
+        block_on(t.get())
+            .unwrap()
+            .map(|t| t.expose_secret().to_owned()),
+        Some("tkt-1".into())
+    );
+    assert!(block_on(t.claim_resend(T0)));
+    assert!(
+        !block_on(t.claim_resend(T0)),
+        "the marker holds off a second resend"
+    );
+    assert_eq!(
+        kv.entries
+            .borrow()
+            .get("resend:v1:cli_a")
+            .map(|(_, ttl)| *ttl),
+        Some(Some(KV_MIN_EXPIRATION_TTL_SECS))
+    );
+    block_on(t.delete()).unwrap();
+    assert_eq!(block_on(t.get()).unwrap(), None);
+}

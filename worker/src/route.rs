@@ -1,0 +1,125 @@
+//! Which endpoint a request is for, decided once from its path and used by
+//! dispatch and by the log line. Pure, so it is tested natively.
+
+use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
+
+const HEALTH_PATH: &str = "/healthz";
+const EVENTS_PATH: &str = "/feishu/events";
+const TENANTS_PREFIX: &str = "/v1/tenants/";
+const TENANTS_SUFFIX: &str = "/tenant_access_token";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /open-apis/auth/v3/tenant_access_token`: Feishu's own endpoint.
+    TenantToken,
+    /// `GET|HEAD /healthz`.
+    Health,
+    /// `POST /feishu/events`: managed mode's event callback.
+    Events,
+    /// `GET /v1/tenants/{tenant_key}/tenant_access_token`: managed mode; the
+    /// raw (still percent-encoded) `{tenant_key}`.
+    ManagedTenant(String),
+    /// Anything else: 404.
+    Unknown,
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Self {
+        if path == TENANT_TOKEN_PATH {
+            return Route::TenantToken;
+        }
+        if path == HEALTH_PATH {
+            return Route::Health;
+        }
+        if path == EVENTS_PATH {
+            return Route::Events;
+        }
+        let tenant = path
+            .strip_prefix(TENANTS_PREFIX)
+            .and_then(|rest| rest.strip_suffix(TENANTS_SUFFIX))
+            .filter(|t| !t.contains('/'));
+        match tenant {
+            Some(t) => Route::ManagedTenant(t.to_owned()),
+            None => Route::Unknown,
+        }
+    }
+
+    /// How the route appears in logs: never a tenant's own key.
+    pub fn log_name(&self) -> &'static str {
+        match self {
+            Route::TenantToken => TENANT_TOKEN_PATH,
+            Route::Health => HEALTH_PATH,
+            Route::Events => EVENTS_PATH,
+            Route::ManagedTenant(_) => "/v1/tenants/{tenant_key}/tenant_access_token",
+            Route::Unknown => "(other)",
+        }
+    }
+
+    /// The `Allow` header of a 405 (`None`: no such path).
+    pub fn allowed_methods(&self) -> Option<&'static str> {
+        match self {
+            Route::TenantToken => Some("POST, OPTIONS"),
+            Route::Health => Some("GET, HEAD, OPTIONS"),
+            Route::Events => Some("POST"),
+            Route::ManagedTenant(_) => Some("GET, OPTIONS"),
+            Route::Unknown => None,
+        }
+    }
+
+    /// Browsers may call it (CORS preflights are answered). Feishu's event
+    /// callback is server to server.
+    pub fn takes_cors(&self) -> bool {
+        matches!(
+            self,
+            Route::TenantToken | Route::Health | Route::ManagedTenant(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_path_has_one_route() {
+        assert_eq!(Route::parse(TENANT_TOKEN_PATH), Route::TenantToken);
+        assert_eq!(Route::parse("/healthz"), Route::Health);
+        assert_eq!(Route::parse("/feishu/events"), Route::Events);
+        assert_eq!(
+            Route::parse("/v1/tenants/73658811060f175d/tenant_access_token"),
+            Route::ManagedTenant("73658811060f175d".into())
+        );
+        for other in [
+            "/",
+            "/healthz/",
+            "/HEALTHZ",
+            "/open-apis/auth/v3/tenant_access_token/",
+            "/open-apis/auth/v3/tenant_access_token/internal",
+            "/v1/tenants/a/b/tenant_access_token",
+            "/v1/tenants/tenant_access_token",
+            "/feishu/events/x",
+        ] {
+            assert_eq!(Route::parse(other), Route::Unknown, "{other}");
+        }
+        assert_eq!(
+            Route::parse("/v1/tenants//tenant_access_token"),
+            Route::ManagedTenant(String::new()),
+            "an empty key is the handler's to refuse, with a field-named message"
+        );
+    }
+
+    #[test]
+    fn logs_never_carry_the_tenant_key() {
+        let r = Route::parse("/v1/tenants/secret-tenant/tenant_access_token");
+        assert!(!r.log_name().contains("secret-tenant"));
+        assert_eq!(Route::parse("/etc/passwd").log_name(), "(other)");
+    }
+
+    #[test]
+    fn methods_and_cors_per_route() {
+        assert_eq!(Route::TenantToken.allowed_methods(), Some("POST, OPTIONS"));
+        assert_eq!(Route::Unknown.allowed_methods(), None);
+        assert!(!Route::Events.takes_cors());
+        assert!(Route::Health.takes_cors());
+    }
+}

@@ -1,0 +1,124 @@
+//! The one holder of the isolate's state: the memory layers every request it
+//! serves shares, so concurrent requests for one key make one KV read and one
+//! upstream call. Built on first use from the request's settings.
+
+use crate::config::{Config, Managed};
+use crate::kv_layer::{KvThenUpstream, KvTickets, longest_fetch_ms};
+use crate::kv_store::{BINDING, WorkerKv};
+use feishu_tenant_token::host::{FetchTransport, JsClock};
+use feishu_tenant_token::store_app::{
+    AppSource, StoreAppBuilder, StoreAppChain, StoreAppRequest, TenantSource,
+};
+use feishu_tenant_token::{Keyed, SerdeJson, TokenClient, TokenRequest, Upstream, kv};
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::Env;
+
+/// The fetch transport reading answers with serde_json, which the Worker
+/// links anyway (smaller than also linking serde-wasm-bindgen's reader).
+type Net = FetchTransport<SerdeJson>;
+
+fn transport(config: &Config) -> Result<Net, String> {
+    Ok(FetchTransport::new(None, config.timeout_ms)?.reading_with(SerdeJson))
+}
+
+/// Pass-through mode: tokens for any caller's `app_access_token`.
+pub type PassThrough =
+    TokenClient<KvThenUpstream<Upstream<Net, JsClock>, WorkerKv, JsClock>, JsClock>;
+
+type KvApps = KvThenUpstream<AppSource<Net, JsClock, KvTickets<WorkerKv>>, WorkerKv, JsClock>;
+/// Managed mode: the chain of the one app whose secrets the Worker holds.
+pub type ManagedChain =
+    StoreAppChain<KvThenUpstream<TenantSource<KvApps, Net, JsClock>, WorkerKv, JsClock>, JsClock>;
+
+#[derive(Default)]
+struct Isolate {
+    pass_through: Option<Rc<PassThrough>>,
+    managed: Option<Rc<ManagedChain>>,
+}
+
+thread_local! {
+    static ISOLATE: RefCell<Isolate> = RefCell::new(Isolate::default());
+}
+
+const NO_KV: &str = "worker misconfigured: no KV namespace bound as TOKENS";
+
+pub fn kv(env: &Env) -> Result<WorkerKv, String> {
+    env.kv(BINDING).map(WorkerKv).map_err(|_| NO_KV.to_owned())
+}
+
+pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, String> {
+    if let Some(c) = ISOLATE.with(|s| s.borrow().pass_through.clone()) {
+        return Ok(c);
+    }
+    let transport = transport(config)?;
+    let upstream =
+        Upstream::new(transport, JsClock, config.base_url.clone()).with_retry(config.retry);
+    let client = Rc::new(TokenClient::new(
+        KvThenUpstream::new(
+            kv(env)?,
+            upstream,
+            Box::new(|r: &TokenRequest| kv::kv_key(&r.cache_key())),
+            config.freshness,
+            JsClock,
+            longest_fetch_ms(config.retry, config.timeout_ms),
+        ),
+        JsClock,
+        config.freshness,
+    ));
+    ISOLATE.with(|s| s.borrow_mut().pass_through = Some(Rc::clone(&client)));
+    Ok(client)
+}
+
+pub fn managed(env: &Env, config: &Config, managed: &Managed) -> Result<Rc<ManagedChain>, String> {
+    if let Some(c) = ISOLATE.with(|s| s.borrow().managed.clone()) {
+        return Ok(c);
+    }
+    let store = kv(env)?;
+    let app_id = managed.app.app_id().to_owned();
+    let longest = longest_fetch_ms(config.retry, config.timeout_ms);
+    let tickets = KvTickets {
+        kv: store.clone(),
+        app_id: app_id.clone(),
+    };
+    let transport = transport(config)?;
+    let (apps_kv, id) = (store.clone(), app_id.clone());
+    let chain = StoreAppBuilder::new(
+        transport,
+        JsClock,
+        config.base_url.clone(),
+        managed.app.clone(),
+        tickets,
+    )
+    .retry(config.retry)
+    .freshness(config.freshness)
+    .build_layered(
+        |apps| {
+            KvThenUpstream::new(
+                apps_kv,
+                apps,
+                Box::new(move |_| kv::app_token_key(&id)),
+                config.freshness,
+                JsClock,
+                // A resend may come on top of the app token fetch.
+                longest.saturating_mul(2),
+            )
+        },
+        |tenants| {
+            KvThenUpstream::new(
+                store,
+                tenants,
+                Box::new(move |r: &StoreAppRequest| {
+                    kv::managed_tenant_key(&app_id, r.tenant_key.as_str())
+                }),
+                config.freshness,
+                JsClock,
+                // The app token (and a resend), then the tenant token, twice on 99991664.
+                longest.saturating_mul(5),
+            )
+        },
+    );
+    let chain = Rc::new(chain);
+    ISOLATE.with(|s| s.borrow_mut().managed = Some(Rc::clone(&chain)));
+    Ok(chain)
+}
