@@ -174,10 +174,38 @@ pub(crate) fn from_js<T: DeserializeOwned + Default>(
         return Ok(T::default());
     }
     as_object(value, what)?;
-    serde_wasm_bindgen::from_value(value.clone()).map_err(|e| {
+    T::deserialize(EveryMember(value.clone().into())).map_err(|e| {
         let msg = e.to_string().replacen("unknown field", "unknown option", 1);
         Error::invalid_input(&printable(&msg))
     })
+}
+
+/// serde-wasm-bindgen reads a struct by looking up its declared members only,
+/// so `deny_unknown_fields` would never see an unknown one. Read as a map, the
+/// object's own members all reach the derived reader, which refuses strangers.
+struct EveryMember(serde_wasm_bindgen::Deserializer);
+
+impl<'de> Deserializer<'de> for EveryMember {
+    type Error = serde_wasm_bindgen::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
 }
 
 /// A value of ours as a plain JS object.

@@ -104,7 +104,13 @@ pub struct AppTokenSource<T, C, K> {
 }
 
 impl<T: Transport, C: Clock, K: TicketStore> AppTokenSource<T, C, K> {
-    pub fn new(transport: T, clock: C, base_url: BaseUrl, app: AppCredentials, tickets: K) -> Self {
+    pub(crate) fn new(
+        transport: T,
+        clock: C,
+        base_url: BaseUrl,
+        app: AppCredentials,
+        tickets: K,
+    ) -> Self {
         Self {
             transport,
             clock,
@@ -116,21 +122,13 @@ impl<T: Transport, C: Clock, K: TicketStore> AppTokenSource<T, C, K> {
         }
     }
 
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+    pub(crate) fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
     }
 
-    pub fn app(&self) -> &AppCredentials {
-        &self.app
-    }
-
-    pub fn tickets(&self) -> &K {
-        &self.tickets
-    }
-
     /// The request its [`TokenClient`] is asked with.
-    pub fn request(&self) -> AppTokenRequest {
+    pub(crate) fn request(&self) -> AppTokenRequest {
         AppTokenRequest {
             app: AppBinding::of_app_credentials(self.app.app_id(), self.app.app_secret()),
         }
@@ -203,8 +201,8 @@ pub trait AppTokens {
 
 /// An app token client with the request it is asked with.
 pub struct AppTokenCache<S: Source<Request = AppTokenRequest>, C> {
-    pub client: TokenClient<S, C>,
-    pub request: AppTokenRequest,
+    client: TokenClient<S, C>,
+    request: AppTokenRequest,
 }
 
 fn as_app_token(grant: TokenGrant) -> AppAccessToken {
@@ -233,15 +231,11 @@ pub struct StoreAppSource<A, T, C> {
 }
 
 impl<A: AppTokens, T: Transport, C: Clock> StoreAppSource<A, T, C> {
-    pub fn new(app_tokens: A, upstream: Upstream<T, C>) -> Self {
+    pub(crate) fn new(app_tokens: A, upstream: Upstream<T, C>) -> Self {
         Self {
             app_tokens,
             upstream,
         }
-    }
-
-    pub fn app_tokens(&self) -> &A {
-        &self.app_tokens
     }
 }
 
