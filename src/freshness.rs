@@ -1,7 +1,8 @@
 //! The freshness rule: when a cached token may still be handed out.
 //!
 //! Feishu returns the *same* tenant token while it has 30 minutes or more left,
-//! and a new one below that (shared facts, "Lifetime rule"). So a token fresh
+//! and a new one below that (Feishu, "Store apps get tenant_access_token":
+//! <https://open.feishu.cn/document/server-docs/authentication-management/access-token/tenant_access_token>). So a token fresh
 //! from Feishu always has at least ~30 minutes left. A cache gives callers the
 //! same guarantee only if it stops serving a token once fewer than
 //! `min_validity` seconds remain; the default is that 30-minute window.

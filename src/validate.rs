@@ -11,7 +11,7 @@ pub const FEISHU_BASE_URL: &str = "https://open.feishu.cn";
 pub const LARK_BASE_URL: &str = "https://open.larksuite.com";
 
 /// Longest accepted token. Feishu's newer JWT-like tokens have no fixed length;
-/// the shared facts say to reserve at least 4 KiB, so we allow twice that.
+/// reserving at least 4 KiB covers them; we allow twice that.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Longest accepted `tenant_key` (Feishu's are 16 hex digits; leave room).
 pub const MAX_TENANT_KEY_BYTES: usize = 128;

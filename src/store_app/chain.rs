@@ -22,13 +22,14 @@ use core::cell::Cell;
 use core::future::Future;
 use std::rc::Rc;
 
-/// At most one `app_ticket/resend` per app per minute (issue #5): Feishu
-/// answers a resend by pushing the ticket, which takes seconds to minutes,
-/// so asking more often only adds load.
+/// At most one `app_ticket/resend` per app per minute: Feishu answers a
+/// resend by pushing the ticket to the event callback, which takes seconds
+/// to minutes (Feishu, "Resend app_ticket": <https://open.feishu.cn/document/server-docs/authentication-management/access-token/app_ticket_resend>), so
+/// asking more often only adds load.
 pub const RESEND_MIN_INTERVAL_MS: u64 = 60_000;
 
 /// What a caller is told to wait when no ticket is there yet: a resent
-/// ticket was seen to arrive within seconds to ~2 minutes (shared facts).
+/// ticket has been seen to arrive within seconds to about two minutes.
 pub const TICKET_RETRY_AFTER_SECS: u64 = 10;
 
 /// The key of an app's own token in its [`TokenClient`].

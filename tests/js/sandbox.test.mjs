@@ -2,7 +2,7 @@
 // app_access_token and app_ticket/resend with Feishu's error codes, and
 // app_ticket events pushed to a callback receiver, plain or encrypted and
 // signed. The receiver here decrypts and verifies with node:crypto on its
-// own, following ../../../shared/feishu-auth-v3.md, not the sandbox's code.
+// own, following Feishu's published event encryption rules, not the sandbox's code.
 // Needs no build: run with `node --test tests/js/sandbox.test.mjs`.
 import { test } from "node:test";
 import assert from "node:assert/strict";

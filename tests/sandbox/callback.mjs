@@ -1,5 +1,6 @@
-// What the sandbox sends to an app's event callback URL, shaped as in
-// ../../../shared/feishu-auth-v3.md ("The event callback"): app_ticket events
+// What the sandbox sends to an app's event callback URL, shaped as Feishu
+// documents it (https://open.feishu.cn/document/ukTMukTMukTM/uUTNz4SN1MjL1UzM,
+// "Event subscription overview", and its encryption page): app_ticket events
 // (schema 1.0 or 2.0), url_verification challenges, and the encrypted and
 // signed envelope used when the app has an Encrypt Key.
 import http from "node:http";

@@ -1,5 +1,6 @@
 // A local stand-in for Feishu's auth v3 endpoints (these machines have no
-// internet). It follows ../../../shared/feishu-auth-v3.md: per-app, per-tenant
+// internet). It follows Feishu's auth v3 pages (https://open.feishu.cn/document/server-docs/authentication-management/access-token/tenant_access_token
+// and its neighbours): per-app, per-tenant
 // tokens that live `lifetimeSecs` (default 2 h) and rotate when fewer than
 // `rotateBeforeSecs` (default 30 min) remain, `expire` counting down,
 // Feishu-style error codes, rate-limit headers. Store apps too: rotating

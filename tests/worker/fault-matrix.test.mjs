@@ -1,4 +1,4 @@
-// The fault matrix (issue #6, point 6): every upstream fault × every state of
+// The fault matrix: every upstream fault × every state of
 // the KV entry × every KV failure, against the built Worker in workerd, each
 // cell checked against the documented rules and printed as a table.
 //

@@ -8,7 +8,7 @@ use crate::request::{is_json, read_body, wants_refresh};
 use crate::state;
 use worker::{Env, Request, Response, Result};
 
-/// Largest request body accepted (issue #3: 16 KiB). Feishu's own body is
+/// Largest request body accepted: 16 KiB. Feishu's own body is
 /// two short strings; even 4 KiB tokens fit with room to spare.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
