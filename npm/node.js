@@ -5,4 +5,4 @@ import { initSync } from "./feishu_tenant_token.js";
 
 initSync({ module: readFileSync(new URL("./feishu_tenant_token_bg.wasm", import.meta.url)) });
 
-export { getTenantAccessToken, TenantTokenClient } from "./feishu_tenant_token.js";
+export { getTenantAccessToken, SelfBuiltAppClient, TenantTokenClient } from "./feishu_tenant_token.js";

@@ -4,4 +4,4 @@ import init from "./feishu_tenant_token.js";
 
 await init({ module_or_path: new URL("./feishu_tenant_token_bg.wasm", import.meta.url) });
 
-export { getTenantAccessToken, TenantTokenClient } from "./feishu_tenant_token.js";
+export { getTenantAccessToken, SelfBuiltAppClient, TenantTokenClient } from "./feishu_tenant_token.js";

@@ -6,4 +6,4 @@ import { initSync } from "./feishu_tenant_token.js";
 
 initSync({ module: wasmModule });
 
-export { getTenantAccessToken, TenantTokenClient } from "./feishu_tenant_token.js";
+export { getTenantAccessToken, SelfBuiltAppClient, TenantTokenClient } from "./feishu_tenant_token.js";

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 /// Separates this digest from any other SHA-256 use of the same token.
 const APP_BINDING_DOMAIN: &[u8] = b"feishu-tenant-token/app-binding/v1\0";
 
-#[cfg(feature = "store-app")]
 const APP_CREDENTIALS_DOMAIN: &[u8] = b"feishu-tenant-token/app-credentials/v1\0";
 
 /// SHA-256 of the domain tag and the `app_access_token`.
@@ -30,9 +29,8 @@ impl AppBinding {
         Self(h.finalize().into())
     }
 
-    /// A store app's own credentials (store-app mode): tokens cached for one
-    /// app id and secret are never served to another secret.
-    #[cfg(feature = "store-app")]
+    /// An app's own credentials (store-app mode, self-built apps): tokens
+    /// cached for one app id and secret are never served to another secret.
     pub fn of_app_credentials(app_id: &str, app_secret: &crate::secret::AppSecret) -> Self {
         let mut h = Sha256::new();
         h.update(APP_CREDENTIALS_DOMAIN);
@@ -76,9 +74,9 @@ impl CacheKey {
 }
 
 impl CacheKey {
-    /// The one key of an app's own `app_access_token` (store-app mode). The
-    /// empty tenant cannot collide with a real `tenant_key`, which is never empty.
-    #[cfg(feature = "store-app")]
+    /// The one key of an app's own token (a store app's `app_access_token`, a
+    /// self-built app's `tenant_access_token`). The empty tenant cannot
+    /// collide with a real `tenant_key`, which is never empty.
     pub fn app_token(app: AppBinding) -> Self {
         Self {
             app,

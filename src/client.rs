@@ -321,6 +321,35 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
         before - st.slots.len()
     }
 
+    /// Compare-and-invalidate: drops a cached entry only while it holds
+    /// exactly `token` (of `tenant_key`, when given), so a late "token
+    /// invalid" answer about an old token never evicts its replacement. A
+    /// fetch under way keeps going (it brings a new token) but loses `token`
+    /// as its stale-if-error fallback. Returns how many entries went.
+    pub fn invalidate_token(&self, token: &TenantAccessToken, tenant_key: Option<&str>) -> usize {
+        let mut st = self.state.borrow_mut();
+        let mut dropped = 0;
+        st.slots.retain(|k, slot| {
+            if tenant_key.is_some_and(|t| k.tenant.as_str() != t) {
+                return true;
+            }
+            match slot {
+                Slot::Cached(g, _) if g.token == *token => {
+                    dropped += 1;
+                    false
+                }
+                Slot::Fetching(_, previous) => {
+                    if previous.as_ref().is_some_and(|(g, _)| g.token == *token) {
+                        *previous = None;
+                    }
+                    true
+                }
+                Slot::Cached(..) => true,
+            }
+        });
+        dropped
+    }
+
     pub fn stats(&self) -> Stats {
         self.state.borrow().stats
     }

@@ -8,6 +8,7 @@
 //! transport and the clock to the host's global `fetch` and `Date.now()`.
 //! `docs/design.md` maps where each rule lives.
 
+pub mod app;
 pub mod cache_key;
 pub mod client;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod kv;
 pub mod read_json;
 pub mod retry;
 pub mod secret;
+pub mod self_built;
 pub mod source;
 #[cfg(feature = "store-app")]
 pub mod store_app;
@@ -32,6 +34,7 @@ mod single_flight;
 #[cfg(target_arch = "wasm32")]
 pub mod host;
 
+pub use app::AppCredentials;
 pub use cache_key::{AppBinding, CacheKey};
 pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient};
 pub use error::{Error, ErrorCode};

@@ -92,7 +92,6 @@ pub async fn fetch_tenant_token<T: Transport, C: Clock>(
 }
 
 /// Sends one request; a transport failure becomes the crate's error.
-#[cfg(feature = "store-app")]
 pub(crate) async fn send<T: Transport>(
     transport: &T,
     http: crate::transport::HttpRequest,

@@ -30,7 +30,6 @@ impl TenantKey {
         &self.0
     }
 
-    #[cfg(feature = "store-app")]
     pub(crate) fn empty() -> Self {
         Self(String::new())
     }

@@ -2,7 +2,8 @@
 
 use feishu_tenant_token::{
     BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, RetryPolicy, Served,
-    Source, TokenClient, TokenGrant, TokenRequest, Transport, TransportError, Upstream,
+    Source, TenantAccessToken, TokenClient, TokenGrant, TokenRequest, Transport, TransportError,
+    Upstream,
 };
 use futures::executor::block_on;
 use futures::future::join_all;
@@ -301,6 +302,31 @@ fn invalidate_evicts_one_tenant_for_every_app() {
             .expose_secret(),
         "t-2"
     );
+}
+
+#[test]
+fn invalidating_a_token_drops_only_an_entry_that_still_holds_it() {
+    let c = client(numbered(7200));
+    let token = |r: &TokenRequest| block_on(c.get(r)).unwrap().token;
+    let (one, two) = (req("a-1", "tenant1"), req("a-1", "tenant2"));
+    let t0 = token(&one);
+    let t1 = token(&two);
+    // A late rejection of a token nobody holds, or of another tenant's: nothing goes.
+    assert_eq!(
+        c.invalidate_token(&TenantAccessToken::new("t-old"), None),
+        0
+    );
+    assert_eq!(c.invalidate_token(&t0, Some("tenant2")), 0);
+    assert_eq!(token(&one), t0, "still served from the cache");
+    // The token itself: only its entry goes; the next get fetches a new one.
+    assert_eq!(c.invalidate_token(&t0, Some("tenant1")), 1);
+    let t2 = token(&one);
+    assert_eq!(t2.expose_secret(), "t-2");
+    assert_eq!(token(&two), t1);
+    // The race: a rejection of t0 arriving after t2 replaced it evicts nothing.
+    assert_eq!(c.invalidate_token(&t0, None), 0);
+    assert_eq!(token(&one), t2);
+    assert_eq!(c.stats().upstream_calls, 3);
 }
 
 #[test]

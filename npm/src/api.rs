@@ -78,9 +78,15 @@ impl JsTenantTokenClient {
     }
 
     /// Drops the tenant's cached tokens (for every app), e.g. after an API
-    /// answered 99991663 "tenant access token invalid". Returns how many went.
-    pub fn invalidate(&self, #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str) -> u32 {
-        serve::invalidate(&self.inner, tenant_key)
+    /// answered 99991663 "tenant access token invalid"; with `token`, only an
+    /// entry still holding exactly that token (a late rejection of an old
+    /// token never evicts its replacement). Returns how many went.
+    pub fn invalidate(
+        &self,
+        #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str,
+        token: Option<String>,
+    ) -> u32 {
+        serve::invalidate(&self.inner, Some(tenant_key), token)
     }
 
     /// Counters since the client was made.

@@ -13,7 +13,7 @@ use feishu_tenant_token::freshness::{
 use feishu_tenant_token::host::Record;
 use feishu_tenant_token::retry::{MAX_MAX_RETRIES, RetryPolicy};
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
-use feishu_tenant_token::{BaseUrl, Error, TokenRequest};
+use feishu_tenant_token::{AppCredentials, BaseUrl, Error, TokenRequest};
 use js_sys::{Function, Object, Reflect};
 use serde::de::{self, Deserializer, Error as _, Visitor};
 use serde::{Serialize, de::DeserializeOwned};
@@ -112,9 +112,7 @@ member!(
 );
 member!(retries, f64, "options.retries must be a number");
 member!(deadline_ms, f64, "options.deadlineMs must be a number");
-#[cfg(feature = "store-app")]
 member!(app_id, String, "appId must be a string");
-#[cfg(feature = "store-app")]
 member!(app_secret, String, "appSecret must be a string");
 #[cfg(feature = "store-app")]
 member!(app_ticket, String, "appTicket must be a string");
@@ -146,10 +144,8 @@ pub(crate) struct RawOptions {
     deadline_ms: Option<f64>,
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     fetch: JsValue,
-    #[cfg(feature = "store-app")]
     #[serde(default, deserialize_with = "app_id")]
     pub app_id: Option<String>,
-    #[cfg(feature = "store-app")]
     #[serde(default, deserialize_with = "app_secret")]
     pub app_secret: Option<String>,
     #[cfg(feature = "store-app")]
@@ -224,9 +220,7 @@ impl Default for RawOptions {
             retries: None,
             deadline_ms: None,
             fetch: JsValue::UNDEFINED,
-            #[cfg(feature = "store-app")]
             app_id: None,
-            #[cfg(feature = "store-app")]
             app_secret: None,
             #[cfg(feature = "store-app")]
             ticket_store: JsValue::UNDEFINED,
@@ -237,19 +231,23 @@ impl Default for RawOptions {
 impl RawOptions {
     /// The `ClientOptions` of a client that takes no app credentials.
     pub(crate) fn client_only(self) -> Result<Options, Error> {
-        #[cfg(feature = "store-app")]
-        for (given, name) in [
+        let given = [
             (self.app_id.is_some(), "appId"),
             (self.app_secret.is_some(), "appSecret"),
+            #[cfg(feature = "store-app")]
             (!self.ticket_store.is_undefined(), "ticketStore"),
-        ] {
-            if given {
-                return Err(Error::invalid_input(&format!(
-                    "unknown option `{name}` (it belongs to StoreAppClient)"
-                )));
-            }
+        ];
+        if let Some((_, name)) = given.iter().find(|(g, _)| *g) {
+            return Err(Error::invalid_input(&format!(
+                "unknown option `{name}` (TenantTokenClient takes no app credentials)"
+            )));
         }
         self.client_options()
+    }
+
+    /// `appId` and `appSecret`, checked.
+    pub(crate) fn credentials(&self) -> Result<AppCredentials, Error> {
+        credentials(self.app_id.as_deref(), self.app_secret.as_deref())
     }
 
     /// The members every client takes, checked.
@@ -289,6 +287,13 @@ impl RawOptions {
         }
         Ok(out)
     }
+}
+
+/// `{ appId, appSecret }` (of options, or of a request), checked.
+pub(crate) fn credentials(id: Option<&str>, secret: Option<&str>) -> Result<AppCredentials, Error> {
+    let id = id.ok_or_else(|| Error::invalid_input("appId is missing"))?;
+    let secret = secret.ok_or_else(|| Error::invalid_input("appSecret is missing"))?;
+    AppCredentials::parse(id, secret, ["appId", "appSecret"])
 }
 
 /// `ClientOptions` of a client without app credentials.

@@ -7,6 +7,7 @@
 mod api;
 mod convert;
 mod errors;
+mod self_built;
 mod serve;
 #[cfg(feature = "store-app")]
 mod store_app;

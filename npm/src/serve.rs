@@ -8,7 +8,9 @@ use crate::errors;
 use core::future::Future;
 use core::task::{Context, Poll, Waker};
 use feishu_tenant_token::host::JsClock;
-use feishu_tenant_token::{Clock, Error, Source, Stats, TokenClient, TokenGrant};
+use feishu_tenant_token::{
+    Clock, Error, Source, Stats, TenantAccessToken, TokenClient, TokenGrant,
+};
 use js_sys::Promise;
 use serde::Serialize;
 use std::rc::Rc;
@@ -59,9 +61,20 @@ pub(crate) fn start_now(fut: impl Future<Output = Result<JsValue, JsValue>> + 's
     }
 }
 
-/// Drops the tenant's cached tokens; how many went.
-pub(crate) fn invalidate<S: Source>(client: &Client<S>, tenant_key: &str) -> u32 {
-    u32::try_from(client.invalidate(tenant_key)).unwrap_or(u32::MAX)
+/// Drops the tenant's cached tokens (`None`: the client's one token), or
+/// with `token` only an entry still holding it; how many went.
+pub(crate) fn invalidate<S: Source>(
+    client: &Client<S>,
+    tenant_key: Option<&str>,
+    token: Option<String>,
+) -> u32 {
+    let n = match (token, tenant_key) {
+        (Some(t), tenant) => client.invalidate_token(&TenantAccessToken::new(t), tenant),
+        (None, Some(tenant)) => client.invalidate(tenant),
+        // A self-built app's one token is keyed under the empty tenant.
+        (None, None) => client.invalidate(""),
+    };
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// `ClientStats`, as the TypeScript declarations name its members.

@@ -2,7 +2,7 @@
 //! the whole chain over the same core as the Worker's managed mode.
 
 use crate::api::{arg, transport};
-use crate::convert::{self, RawOptions, as_object, from_js, to_js, whole_number};
+use crate::convert::{self, RawOptions, as_object, credentials, from_js, to_js, whole_number};
 use crate::errors;
 use crate::serve::{self, start_now};
 use crate::types::OptionsArg;
@@ -110,13 +110,6 @@ extern "C" {
     pub type HeadersArg;
     #[wasm_bindgen(typescript_type = "ParseEventOptions")]
     pub type ParseEventOptionsArg;
-}
-
-/// `{ appId, appSecret }` (of `options`, or of a request), checked.
-fn credentials(id: Option<&str>, secret: Option<&str>) -> Result<AppCredentials, Error> {
-    let id = id.ok_or_else(|| Error::invalid_input("appId is missing"))?;
-    let secret = secret.ok_or_else(|| Error::invalid_input("appSecret is missing"))?;
-    AppCredentials::parse(id, secret, ["appId", "appSecret"])
 }
 
 /// `{ appAccessToken, expire, expiresAt }`.
@@ -437,7 +430,7 @@ impl JsStoreAppClient {
     fn build(options: &JsValue) -> Result<JsStoreAppClient, Error> {
         as_object(options, "options")?;
         let raw: RawOptions = from_js(options, "options")?;
-        let app = credentials(raw.app_id.as_deref(), raw.app_secret.as_deref())?;
+        let app = raw.credentials()?;
         let o = raw.client_options()?;
         let tickets = Rc::new(match &raw.ticket_store {
             s if s.is_undefined() || s.is_null() => Tickets::Memory(MemoryTicketStore::default()),
@@ -488,9 +481,15 @@ impl JsStoreAppClient {
         })
     }
 
-    /// Drops the tenant's cached token, e.g. after an API answered 99991663.
-    pub fn invalidate(&self, #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str) -> u32 {
-        serve::invalidate(self.chain.tenants(), tenant_key)
+    /// Drops the tenant's cached token, e.g. after an API answered 99991663;
+    /// with `token`, only while the cache still holds exactly that token (a
+    /// late rejection of an old token never evicts its replacement).
+    pub fn invalidate(
+        &self,
+        #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str,
+        token: Option<String>,
+    ) -> u32 {
+        serve::invalidate(self.chain.tenants(), Some(tenant_key), token)
     }
 
     /// Tenant-token counters since the client was made.

@@ -56,6 +56,12 @@ export interface ClientOptions {
   fetch?: FetchFunction;
 }
 
+/** A self-built app's credentials, from the developer console, and the options every client takes. */
+export interface SelfBuiltAppClientOptions extends ClientOptions {
+  appId: string;
+  appSecret: string;
+}
+
 export interface ClientStats {
   /** `get`s answered from the cache. */
   hits: number;
@@ -114,6 +120,10 @@ extern "C" {
     /// A `ClientOptions` as received; checked by `convert::options`.
     #[wasm_bindgen(typescript_type = "ClientOptions")]
     pub type OptionsArg;
+
+    /// A `SelfBuiltAppClientOptions` as received; checked by `convert::from_js`.
+    #[wasm_bindgen(typescript_type = "SelfBuiltAppClientOptions")]
+    pub type SelfBuiltOptionsArg;
 
     /// A `TokenRequest` as received; checked by `convert::token_request`.
     #[wasm_bindgen(typescript_type = "TokenRequest")]

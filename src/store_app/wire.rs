@@ -1,15 +1,16 @@
 //! The store-app endpoints on the wire (no I/O): `app_access_token` (step 2
 //! of the chain) and `app_ticket/resend`.
 
+use crate::app::AppBody;
+pub use crate::app::{AppCredentials, MAX_APP_ID_BYTES};
 use crate::error::Error;
 use crate::freshness::TokenGrant;
-use crate::secret::{AppSecret, AppTicket};
+use crate::secret::AppTicket;
 use crate::transport::{HttpRequest, HttpResponse};
-use crate::validate::{BaseUrl, check_field};
+use crate::validate::BaseUrl;
 use crate::wire::{
     TokenMember, TokenReply, json_body, parse_ok_reply, parse_token_reply, read_reply,
 };
-use serde::Serialize;
 
 const APP_TOKEN_MEMBER: TokenMember = TokenMember {
     take: |r| r.app_access_token.take(),
@@ -25,51 +26,6 @@ pub const APP_TICKET_INVALID_CODE: i64 = 10_012;
 /// Feishu: "app_access_token invalid" (evict it, fetch again once).
 pub const APP_TOKEN_INVALID_CODE: i64 = 99_991_664;
 
-/// Longest accepted `app_id` (Feishu's look like `cli_9e28cb7ba56a100e`).
-pub const MAX_APP_ID_BYTES: usize = 128;
-/// Longest accepted `app_secret`.
-pub const MAX_APP_SECRET_BYTES: usize = 1024;
-
-/// A store app's id and secret, checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppCredentials {
-    app_id: String,
-    app_secret: AppSecret,
-}
-
-impl AppCredentials {
-    /// `names` are the fields as the caller knows them (`appId` in JS, `FEISHU_APP_ID` in the Worker).
-    pub fn parse(
-        app_id: &str,
-        app_secret: &str,
-        [id_name, secret_name]: [&str; 2],
-    ) -> Result<Self, Error> {
-        let app_id = check_field(id_name, Some(app_id), MAX_APP_ID_BYTES)?;
-        let secret = check_field(secret_name, Some(app_secret), MAX_APP_SECRET_BYTES)?;
-        Ok(Self {
-            app_id: app_id.to_owned(),
-            app_secret: AppSecret::new(secret),
-        })
-    }
-
-    pub fn app_id(&self) -> &str {
-        &self.app_id
-    }
-
-    pub fn app_secret(&self) -> &AppSecret {
-        &self.app_secret
-    }
-}
-
-/// `{"app_id","app_secret"}`, with `"app_ticket"` for `app_access_token`.
-#[derive(Serialize)]
-struct AppBody<'a> {
-    app_id: &'a str,
-    app_secret: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    app_ticket: Option<&'a str>,
-}
-
 pub fn build_app_token_request(
     base: &BaseUrl,
     app: &AppCredentials,
@@ -78,8 +34,8 @@ pub fn build_app_token_request(
     HttpRequest {
         url: base.join(APP_TOKEN_PATH),
         body: json_body(&AppBody {
-            app_id: &app.app_id,
-            app_secret: app.app_secret.expose_secret(),
+            app_id: app.app_id(),
+            app_secret: app.app_secret().expose_secret(),
             app_ticket: Some(ticket.expose_secret()),
         }),
     }
@@ -107,8 +63,8 @@ pub fn build_ticket_resend_request(base: &BaseUrl, app: &AppCredentials) -> Http
     HttpRequest {
         url: base.join(TICKET_RESEND_PATH),
         body: json_body(&AppBody {
-            app_id: &app.app_id,
-            app_secret: app.app_secret.expose_secret(),
+            app_id: app.app_id(),
+            app_secret: app.app_secret().expose_secret(),
             app_ticket: None,
         }),
     }

@@ -78,8 +78,10 @@ async function typecheck(source) {
 
 test("a strict TypeScript consumer type-checks", async () => {
   const errors = await typecheck(`
-    import { TenantTokenClient, getTenantAccessToken } from "feishu-tenant-token";
-    import type { ClientOptions, ClientStats, FeishuTokenError, FeishuTokenErrorCode, TenantToken } from "feishu-tenant-token";
+    import { SelfBuiltAppClient, TenantTokenClient, getTenantAccessToken } from "feishu-tenant-token";
+    import type { ClientOptions, ClientStats, FeishuTokenError, FeishuTokenErrorCode, SelfBuiltAppClientOptions, TenantToken } from "feishu-tenant-token";
+    const selfBuiltOptions: SelfBuiltAppClientOptions = { appId: "cli_a", appSecret: "s", retries: 1 };
+    const selfBuilt = new SelfBuiltAppClient(selfBuiltOptions);
     const options: ClientOptions = { baseUrl: "https://open.larksuite.com", timeoutMs: 5000, minValiditySecs: 1800, fetch: globalThis.fetch };
     const client = new TenantTokenClient(options);
     const noOptions = new TenantTokenClient();
@@ -89,14 +91,17 @@ test("a strict TypeScript consumer type-checks", async () => {
       const n: number = t.expire + t.expiresAt;
       const once: TenantToken = await getTenantAccessToken({ appAccessToken: "a", tenantKey: "t" });
       const stats: ClientStats = noOptions.stats();
-      const dropped: number = client.invalidate("t");
+      const dropped: number = client.invalidate("t") + client.invalidate("t", "t-old");
+      const own: TenantToken = await selfBuilt.tenantToken();
+      const gone: number = selfBuilt.invalidate(own.tenantAccessToken) + selfBuilt.invalidate();
+      const ownStats: ClientStats = selfBuilt.stats();
       try { await client.get({ appAccessToken: "a", tenantKey: "t" }); } catch (e) {
         const err = e as FeishuTokenError;
         const code: FeishuTokenErrorCode = err.code;
         const retry: number | undefined = err.retryAfterSecs;
         if (code === "RATE_LIMITED" && retry !== undefined) return retry;
       }
-      return s.length + n + once.expire + stats.hits + dropped;
+      return s.length + n + once.expire + stats.hits + dropped + gone + ownStats.misses;
     }
   `);
   assert.equal(errors, "");
@@ -112,9 +117,12 @@ test("the types reject misuse (they are precise, not any)", async () => {
     `const c: "NOPE" = (null as unknown as FeishuTokenError).code;`,
     `const h: string = client.stats().hits;`,
     `await getTenantAccessToken("a-1");`,
+    `new SelfBuiltAppClient({ appId: "cli_a" });`,
+    `const t: number = (await new SelfBuiltAppClient({ appId: "a", appSecret: "s" }).tenantToken()).tenantAccessToken;`,
+    `client.invalidate("t", 5);`,
   ];
   const header = [
-    `import { TenantTokenClient, getTenantAccessToken } from "feishu-tenant-token";`,
+    `import { SelfBuiltAppClient, TenantTokenClient, getTenantAccessToken } from "feishu-tenant-token";`,
     `import type { FeishuTokenError } from "feishu-tenant-token";`,
     `const client = new TenantTokenClient();`,
   ];

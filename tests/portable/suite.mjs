@@ -73,6 +73,18 @@ export const CASES = {
     check(e.code === "INVALID_INPUT", `plain http: ${e.code}`);
     check(spy.calls === 0, `${spy.calls} requests`);
   },
+  "self-built app": async ({ SelfBuiltAppClient }, { baseUrl }) => {
+    const spy = countingFetch();
+    const c = new SelfBuiltAppClient({ appId: "cli_sandbox_internal_one", appSecret: "sandbox-internal-secret-one", baseUrl, fetch: spy });
+    const all = await Promise.all(Array.from({ length: 10 }, () => c.tenantToken()));
+    check(new Set(all.map((t) => t.tenantAccessToken)).size === 1, "one token");
+    check(/^t-[0-9a-f]{40}$/.test(all[0].tenantAccessToken), `token ${all[0].tenantAccessToken}`);
+    check(spy.calls === 1, `${spy.calls} requests`);
+    check(c.invalidate("t-not-the-cached-one") === 0 && c.invalidate(all[0].tenantAccessToken) === 1, "compare-and-invalidate");
+    const wrong = new SelfBuiltAppClient({ appId: "cli_sandbox_internal_one", appSecret: "wrong-secret", baseUrl });
+    const e = await rejection(wrong.tenantToken());
+    check(e.code === "FEISHU_API_ERROR" && e.feishuCode === 10015, `${e.code} ${e.feishuCode}`);
+  },
   "timeout": async ({ getTenantAccessToken }, { baseUrl }) => {
     const started = Date.now();
     const e = await rejection(getTenantAccessToken({ appAccessToken: APP, tenantKey: "fault-slow" }, { baseUrl, timeoutMs: 200 }));

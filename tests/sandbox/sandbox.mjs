@@ -19,6 +19,16 @@ export const SANDBOX_APPS = Object.freeze({
   cli_sandbox_app_two: { appSecret: "sandbox-secret-two", appAccessToken: "a-sandbox-app-two" },
 });
 
+/**
+ * Seeded self-built (internal) apps: no ticket, no tenant key, the app's own
+ * tenant. `disabled` answers 10014 (app disabled); a wrong secret answers 10015.
+ */
+export const SANDBOX_SELF_BUILT_APPS = Object.freeze({
+  cli_sandbox_internal_one: { appSecret: "sandbox-internal-secret-one" },
+  cli_sandbox_internal_two: { appSecret: "sandbox-internal-secret-two" },
+  cli_sandbox_internal_disabled: { appSecret: "sandbox-internal-secret-disabled", disabled: true },
+});
+
 /** A tenant_key shaped like Feishu's; any well-formed tenant_key works. */
 export const SANDBOX_TENANT = "73658811060f175d";
 
@@ -26,6 +36,7 @@ export const PATHS = Object.freeze({
   tenantToken: "/open-apis/auth/v3/tenant_access_token",
   appToken: "/open-apis/auth/v3/app_access_token",
   ticketResend: "/open-apis/auth/v3/app_ticket/resend",
+  internalTenantToken: "/open-apis/auth/v3/tenant_access_token/internal",
 });
 
 /**
@@ -169,6 +180,7 @@ function snapshot(state) {
   return {
     requests: { ...state.counters },
     tenantTokenCalls: state.counters[PATHS.tenantToken] ?? 0,
+    internalTenantTokenCalls: state.counters[PATHS.internalTenantToken] ?? 0,
     config: { ...state.config },
     clockOffsetMs: state.clockOffsetMs,
     pushes: { ...state.pushes },
@@ -242,6 +254,7 @@ async function handle(state, req, res) {
     [PATHS.tenantToken]: tenantToken,
     [PATHS.appToken]: appToken,
     [PATHS.ticketResend]: ticketResend,
+    [PATHS.internalTenantToken]: internalTenantToken,
   }[pathname];
   if (!route) return send(res, 404, { code: 404, msg: "404 page not found" });
   if (req.method !== "POST") return send(res, 405, { code: 405, msg: "method not allowed" });
@@ -364,6 +377,20 @@ async function ticketResend(state, body, req, res) {
   const appId = body.app_id;
   later(state, state.config.resendDelayMs, () => pushTicket(state, appId, "resend"));
   return send(res, 200, { code: 0, msg: "ok" }, h);
+}
+
+/** A self-built app's own tenant token: 10014 for a disabled app, 10015 for a wrong secret. */
+async function internalTenantToken(state, body, req, res) {
+  const fault = takeQueuedFault(state);
+  if (fault && (await injectFault(state, fault, res))) return;
+  const h = rateLimitHeaders(state);
+  const app = Object.hasOwn(SANDBOX_SELF_BUILT_APPS, body.app_id) ? SANDBOX_SELF_BUILT_APPS[body.app_id] : null;
+  if (!app || typeof body.app_secret !== "string") return send(res, 400, BAD_APP, h);
+  if (body.app_secret !== app.appSecret) return send(res, 400, { code: 10015, msg: "app secret invalid" }, h);
+  if (app.disabled) return send(res, 400, { code: 10014, msg: "app is disabled" }, h);
+  const issued = issue(state, state.tenantTokens, `internal|${body.app_id}`, "t-");
+  const expire = fault === "expiring" ? Math.min(600, issued.expire) : issued.expire;
+  return send(res, 200, { code: 0, msg: "ok", tenant_access_token: issued.token, expire }, h);
 }
 
 const newTicket = () => `tkt-${randomBytes(16).toString("hex")}`;

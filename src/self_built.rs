@@ -1,0 +1,183 @@
+//! Self-built (internal) apps: the app's own tenant, no ticket and no tenant
+//! key. `POST {base}/open-apis/auth/v3/tenant_access_token/internal`, body
+//! `{"app_id","app_secret"}` -> `{"code","msg","tenant_access_token","expire"}`
+//! (Feishu, "Self-built apps get tenant_access_token":
+//! <https://open.feishu.cn/document/server-docs/authentication-management/access-token/tenant_access_token_internal>).
+//! Same lifetime rule as store apps, so the same freshness rule and client.
+
+use crate::app::{AppBody, AppCredentials};
+use crate::cache_key::{AppBinding, CacheKey};
+use crate::error::Error;
+use crate::freshness::{Clock, TokenGrant};
+use crate::retry::RetryPolicy;
+use crate::source::{Keyed, Source, retrying, send};
+use crate::transport::{HttpRequest, HttpResponse, Transport};
+use crate::validate::BaseUrl;
+use crate::wire::{json_body, parse_tenant_token_reply, read_reply};
+
+pub const INTERNAL_TENANT_TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
+
+pub fn build_internal_tenant_token_request(base: &BaseUrl, app: &AppCredentials) -> HttpRequest {
+    HttpRequest {
+        url: base.join(INTERNAL_TENANT_TOKEN_PATH),
+        body: json_body(&AppBody {
+            app_id: app.app_id(),
+            app_secret: app.app_secret().expose_secret(),
+            app_ticket: None,
+        }),
+    }
+}
+
+/// The answer is the store-app endpoint's shape: the same parser and errors
+/// (10014 / 10015, a disabled app or a wrong secret, are FEISHU_API_ERROR).
+pub fn parse_internal_tenant_token_response(
+    response: &HttpResponse,
+    sent_at_ms: u64,
+) -> Result<TokenGrant, Error> {
+    parse_tenant_token_reply(response, read_reply(&response.body), sent_at_ms)
+}
+
+/// One round trip (no cache, no retry); errors never carry the secret.
+pub async fn fetch_internal_tenant_token<T: Transport, C: Clock>(
+    transport: &T,
+    clock: &C,
+    base_url: &BaseUrl,
+    app: &AppCredentials,
+) -> Result<TokenGrant, Error> {
+    let scrub = |e: Error| e.scrubbed(app.app_secret().expose_secret());
+    let sent_at_ms = clock.now_ms();
+    let http = build_internal_tenant_token_request(base_url, app);
+    let response = send(transport, http).await.map_err(scrub)?;
+    let reply = transport.read_json(&response.body);
+    parse_tenant_token_reply(&response, reply, sent_at_ms).map_err(scrub)
+}
+
+/// The key of a self-built app's one token: its id and a digest of its secret.
+#[derive(Clone, Debug)]
+pub struct SelfBuiltRequest {
+    app: AppBinding,
+}
+
+impl Keyed for SelfBuiltRequest {
+    fn cache_key(&self) -> CacheKey {
+        CacheKey::app_token(self.app)
+    }
+}
+
+/// Feishu's internal endpoint for one app, retrying as its policy says.
+pub struct SelfBuiltSource<T, C> {
+    transport: T,
+    clock: C,
+    base_url: BaseUrl,
+    retry: RetryPolicy,
+    app: AppCredentials,
+}
+
+impl<T, C> SelfBuiltSource<T, C> {
+    pub fn new(transport: T, clock: C, base_url: BaseUrl, app: AppCredentials) -> Self {
+        Self {
+            transport,
+            clock,
+            base_url,
+            retry: RetryPolicy::default(),
+            app,
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// What its [`TokenClient`](crate::TokenClient) is asked with.
+    pub fn request(&self) -> SelfBuiltRequest {
+        SelfBuiltRequest {
+            app: AppBinding::of_app_credentials(self.app.app_id(), self.app.app_secret()),
+        }
+    }
+}
+
+impl<T: Transport, C: Clock> Source for SelfBuiltSource<T, C> {
+    type Request = SelfBuiltRequest;
+    type Meta = ();
+
+    async fn fetch(&self, _request: &SelfBuiltRequest) -> Result<(TokenGrant, ()), Error> {
+        retrying(&self.transport, &self.clock, self.retry, || {
+            fetch_internal_tenant_token(&self.transport, &self.clock, &self.base_url, &self.app)
+        })
+        .await
+        .map(|grant| (grant, ()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn app() -> AppCredentials {
+        AppCredentials::parse("cli_internal", "s3cr\"t", ["appId", "appSecret"]).unwrap()
+    }
+
+    fn resp(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            ratelimit_reset: None,
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn builds_the_documented_request() {
+        let r = build_internal_tenant_token_request(&BaseUrl::default(), &app());
+        assert_eq!(
+            r.url,
+            "https://open.feishu.cn/open-apis/auth/v3/tenant_access_token/internal"
+        );
+        assert_eq!(
+            r.body,
+            r#"{"app_id":"cli_internal","app_secret":"s3cr\"t"}"#
+        );
+        assert!(!format!("{r:?}").contains("s3cr"));
+    }
+
+    #[test]
+    fn parses_the_token_and_feishus_refusals() {
+        let g = parse_internal_tenant_token_response(
+            &resp(
+                200,
+                r#"{"code":0,"msg":"ok","tenant_access_token":"t-1","expire":7200}"#,
+            ),
+            1_000,
+        )
+        .unwrap();
+        assert_eq!(
+            (g.token.expose_secret(), g.expires_at_ms),
+            ("t-1", 7_201_000)
+        );
+        for code in [10014, 10015] {
+            let e = parse_internal_tenant_token_response(
+                &resp(
+                    400,
+                    &format!(r#"{{"code":{code},"msg":"app secret invalid"}}"#),
+                ),
+                0,
+            )
+            .unwrap_err();
+            assert_eq!(e.code(), ErrorCode::FeishuApiError);
+            assert_eq!(e.feishu_code(), Some(code));
+        }
+    }
+
+    #[test]
+    fn keys_bind_the_secret() {
+        let key = |secret: &str| {
+            let app = AppCredentials::parse("cli_a", secret, ["a", "b"]).unwrap();
+            SelfBuiltSource::new((), (), BaseUrl::default(), app)
+                .request()
+                .cache_key()
+        };
+        assert_eq!(key("s1"), key("s1"));
+        assert_ne!(key("s1"), key("s2"));
+    }
+}
