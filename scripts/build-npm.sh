@@ -6,8 +6,8 @@
 # only) and `feishu-tenant-token/store-app`'s (the whole store-app chain,
 # event decryption and checks), so users who only need tenant tokens do not
 # download AES. Each build fails above its size gate (gzip -9 bytes).
-MAIN_GATE=$((60 * 1024))
-STORE_APP_GATE=$((88 * 1024))
+MAIN_GATE=$((64 * 1024))
+STORE_APP_GATE=$((96 * 1024))
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

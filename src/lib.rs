@@ -8,6 +8,7 @@
 //! transport and the clock to the host's global `fetch` and `Date.now()`.
 //! `docs/design.md` maps where each rule lives.
 
+pub mod api_call;
 pub mod app;
 pub mod cache_key;
 pub mod client;

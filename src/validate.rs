@@ -146,6 +146,15 @@ impl BaseUrl {
     pub fn join(&self, path: &str) -> String {
         format!("{}{path}", self.0)
     }
+
+    /// `scheme://host[:port]`, without any path prefix.
+    pub fn origin(&self) -> &str {
+        let after_scheme = self.0.find("://").map_or(0, |i| i + 3);
+        let end = self.0[after_scheme..]
+            .find('/')
+            .map_or(self.0.len(), |i| after_scheme + i);
+        &self.0[..end]
+    }
 }
 
 impl Default for BaseUrl {

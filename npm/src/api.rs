@@ -1,10 +1,11 @@
 //! What the npm package's main entry exports. Doc comments here become the
 //! JSDoc of the generated `.d.ts`, so they speak to JS users.
 
+use crate::api_fetch::{self, ApiCalls};
 use crate::convert::{self, Options};
 use crate::errors;
 use crate::serve::{self, Client, settle, start_now};
-use crate::types::{OptionsArg, RequestArg};
+use crate::types::{InitArg, InputArg, OptionsArg, RequestArg};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::{Error, Freshness, TokenClient, Upstream};
 use js_sys::Promise;
@@ -52,6 +53,7 @@ pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>)
 #[wasm_bindgen(js_name = TenantTokenClient)]
 pub struct JsTenantTokenClient {
     inner: Rc<Client<Tenants>>,
+    api: Rc<ApiCalls>,
 }
 
 #[wasm_bindgen(js_class = TenantTokenClient)]
@@ -59,15 +61,17 @@ impl JsTenantTokenClient {
     /// Throws a `FeishuTokenError` with code `INVALID_INPUT` for bad options.
     #[wasm_bindgen(constructor)]
     pub fn new(options: Option<OptionsArg>) -> Result<JsTenantTokenClient, JsValue> {
-        let build = || -> Result<Client<Tenants>, Error> {
+        let build = || -> Result<Self, Error> {
             let o = convert::options(&arg(options))?;
             let freshness = Freshness::new(o.min_validity_secs);
-            Ok(TokenClient::new(upstream(o)?, JsClock, freshness))
+            let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
+            let client = TokenClient::new(upstream(o)?, JsClock, freshness);
+            Ok(Self {
+                inner: Rc::new(client),
+                api: Rc::new(api),
+            })
         };
-        match build() {
-            Ok(c) => Ok(Self { inner: Rc::new(c) }),
-            Err(e) => Err(errors::to_js(&e)),
-        }
+        build().map_err(|e| errors::to_js(&e))
     }
 
     /// The tenant's token, from the cache or from Feishu. Rejects with a
@@ -89,9 +93,27 @@ impl JsTenantTokenClient {
         serve::invalidate(&self.inner, Some(tenant_key), token)
     }
 
+    /// Calls a Feishu API with the tenant's token: the host's `fetch(input,
+    /// init)` with `Authorization: Bearer <tenant token>`, resolving to its
+    /// `Response`, body unread. `input` is a path (resolved against `baseUrl`)
+    /// or a URL on `baseUrl`'s origin; anything else rejects with
+    /// `INVALID_INPUT` and nothing is sent. When the answer's JSON code is
+    /// 99991663 or 99991665, that exact token is dropped and the request is
+    /// sent once more with a fresh one (unless its body is a stream).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(&self, request: RequestArg, input: InputArg, init: Option<InitArg>) -> Promise {
+        let req = convert::token_request(&request);
+        let tenant = req.as_ref().ok().map(|r| r.tenant_key.as_str().to_owned());
+        let (input, init) = (
+            JsValue::from(input),
+            init.map_or(JsValue::UNDEFINED, JsValue::from),
+        );
+        api_fetch::call(&self.inner, &self.api, req, tenant, input, init)
+    }
+
     /// Counters since the client was made.
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
-        serve::stats(&self.inner)
+        serve::stats(&self.inner, self.api.recoveries())
     }
 }

@@ -5,6 +5,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod api;
+mod api_fetch;
 mod convert;
 mod errors;
 mod self_built;

@@ -3,10 +3,11 @@
 //! `TenantTokenClient` (single-flight, freshness, retries, stale-if-error).
 
 use crate::api::transport;
+use crate::api_fetch::{self, ApiCalls};
 use crate::convert::{RawOptions, as_object, from_js};
 use crate::errors;
 use crate::serve::{self, Client};
-use crate::types::SelfBuiltOptionsArg;
+use crate::types::{InitArg, InputArg, SelfBuiltOptionsArg};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{SelfBuiltRequest, SelfBuiltSource};
 use feishu_tenant_token::{Error, Freshness, TokenClient};
@@ -23,6 +24,7 @@ type Source = SelfBuiltSource<FetchTransport, JsClock>;
 pub struct JsSelfBuiltAppClient {
     inner: Rc<Client<Source>>,
     request: SelfBuiltRequest,
+    api: Rc<ApiCalls>,
 }
 
 #[wasm_bindgen(js_class = SelfBuiltAppClient)]
@@ -44,6 +46,7 @@ impl JsSelfBuiltAppClient {
         }
         let app = raw.credentials()?;
         let o = raw.client_options()?;
+        let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
         let source = SelfBuiltSource::new(transport(&o)?, JsClock, o.base_url.clone(), app)
             .with_retry(o.retry);
         let request = source.request();
@@ -51,6 +54,7 @@ impl JsSelfBuiltAppClient {
         Ok(Self {
             inner: Rc::new(client),
             request,
+            api: Rc::new(api),
         })
     }
 
@@ -69,9 +73,29 @@ impl JsSelfBuiltAppClient {
         serve::invalidate(&self.inner, None, token)
     }
 
+    /// Calls a Feishu API with the app's tenant token: the host's `fetch`
+    /// with `Authorization: Bearer <token>`, resolving to its `Response`, body
+    /// unread; a refused token (99991663 / 99991665) is dropped and the
+    /// request sent once more with a fresh one. See `TenantTokenClient.fetch`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(&self, input: InputArg, init: Option<InitArg>) -> Promise {
+        let (input, init) = (
+            JsValue::from(input),
+            init.map_or(JsValue::UNDEFINED, JsValue::from),
+        );
+        api_fetch::call(
+            &self.inner,
+            &self.api,
+            Ok(self.request.clone()),
+            None,
+            input,
+            init,
+        )
+    }
+
     /// Counters since the client was made.
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
-        serve::stats(&self.inner)
+        serve::stats(&self.inner, self.api.recoveries())
     }
 }

@@ -86,9 +86,11 @@ struct StatsOut {
     upstream_calls: u64,
     coalesced_waits: u64,
     stale_served: u64,
+    recoveries: u64,
 }
 
-pub(crate) fn stats<S: Source>(client: &Client<S>) -> JsValue {
+/// The cache's counters, and `fetch` calls replayed after a refused token.
+pub(crate) fn stats<S: Source>(client: &Client<S>, recoveries: u64) -> JsValue {
     let s: Stats = client.stats();
     convert::to_js(&StatsOut {
         hits: s.hits,
@@ -96,5 +98,6 @@ pub(crate) fn stats<S: Source>(client: &Client<S>) -> JsValue {
         upstream_calls: s.upstream_calls,
         coalesced_waits: s.coalesced_waits,
         stale_served: s.stale_served,
+        recoveries,
     })
 }

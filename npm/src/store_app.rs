@@ -2,10 +2,11 @@
 //! the whole chain over the same core as the Worker's managed mode.
 
 use crate::api::{arg, transport};
+use crate::api_fetch::{self, ApiCalls};
 use crate::convert::{self, RawOptions, as_object, credentials, from_js, to_js, whole_number};
 use crate::errors;
 use crate::serve::{self, start_now};
-use crate::types::OptionsArg;
+use crate::types::{InitArg, InputArg, OptionsArg};
 use feishu_tenant_token::event::{self, Event, EventConfig, SignatureHeaders};
 use feishu_tenant_token::host::{FetchTransport, HostJson, JsClock};
 use feishu_tenant_token::secret::{AppTicket, EncryptKey, VerificationToken};
@@ -417,6 +418,7 @@ type Chain = StoreAppChain<
 pub struct JsStoreAppClient {
     chain: Rc<Chain>,
     tickets: Rc<Tickets>,
+    api: Rc<ApiCalls>,
 }
 
 #[wasm_bindgen(js_class = StoreAppClient)]
@@ -432,6 +434,7 @@ impl JsStoreAppClient {
         let raw: RawOptions = from_js(options, "options")?;
         let app = raw.credentials()?;
         let o = raw.client_options()?;
+        let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
         let tickets = Rc::new(match &raw.ticket_store {
             s if s.is_undefined() || s.is_null() => Tickets::Memory(MemoryTicketStore::default()),
             s if s.is_object() => Tickets::Js {
@@ -453,6 +456,7 @@ impl JsStoreAppClient {
         Ok(Self {
             chain: Rc::new(chain),
             tickets,
+            api: Rc::new(api),
         })
     }
 
@@ -492,9 +496,36 @@ impl JsStoreAppClient {
         serve::invalidate(self.chain.tenants(), Some(tenant_key), token)
     }
 
+    /// Calls a Feishu API with the tenant's token: the host's `fetch` with
+    /// `Authorization: Bearer <tenant token>`, resolving to its `Response`,
+    /// body unread; a refused token (99991663 / 99991665) is dropped and the
+    /// request sent once more with a fresh one. See `TenantTokenClient.fetch`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(
+        &self,
+        #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str,
+        input: InputArg,
+        init: Option<InitArg>,
+    ) -> Promise {
+        let request = TenantKey::parse(tenant_key).map(|t| self.chain.request(t));
+        let (input, init) = (
+            JsValue::from(input),
+            init.map_or(JsValue::UNDEFINED, JsValue::from),
+        );
+        let tenant = Some(tenant_key.to_owned());
+        api_fetch::call(
+            self.chain.tenants(),
+            &self.api,
+            request,
+            tenant,
+            input,
+            init,
+        )
+    }
+
     /// Tenant-token counters since the client was made.
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
-        serve::stats(self.chain.tenants())
+        serve::stats(self.chain.tenants(), self.api.recoveries())
     }
 }

@@ -76,6 +76,8 @@ export interface ClientStats {
    * than 60 s left), served because the request to replace it failed.
    */
   staleServed: number;
+  /** `fetch` calls sent again with a fresh token after Feishu refused the first (99991663 / 99991665). */
+  recoveries: number;
 }
 
 /** The stable `code` of every error this package produces. */
@@ -124,6 +126,14 @@ extern "C" {
     /// A `SelfBuiltAppClientOptions` as received; checked by `convert::from_js`.
     #[wasm_bindgen(typescript_type = "SelfBuiltAppClientOptions")]
     pub type SelfBuiltOptionsArg;
+
+    /// What `fetch` calls: a path or a URL; checked by `api_fetch`.
+    #[wasm_bindgen(typescript_type = "string | URL")]
+    pub type InputArg;
+
+    /// `fetch`'s `init`, passed on with the client's `Authorization`.
+    #[wasm_bindgen(typescript_type = "RequestInit")]
+    pub type InitArg;
 
     /// A `TokenRequest` as received; checked by `convert::token_request`.
     #[wasm_bindgen(typescript_type = "TokenRequest")]

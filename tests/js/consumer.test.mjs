@@ -46,7 +46,7 @@ test("a fresh Node project imports the package by name and gets a token", async 
   const out = JSON.parse(stdout);
   assert.match(out.token, /^t-[0-9a-f]{40}$/);
   assert.equal(out.same, true);
-  assert.deepEqual(out.stats, { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0, staleServed: 0 });
+  assert.deepEqual(out.stats, { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0, staleServed: 0, recoveries: 0 });
   assert.equal(sb.stats().tenantTokenCalls, 2);
 });
 
@@ -95,13 +95,16 @@ test("a strict TypeScript consumer type-checks", async () => {
       const own: TenantToken = await selfBuilt.tenantToken();
       const gone: number = selfBuilt.invalidate(own.tenantAccessToken) + selfBuilt.invalidate();
       const ownStats: ClientStats = selfBuilt.stats();
+      const res: Response = await selfBuilt.fetch("/open-apis/im/v1/messages?receive_id_type=chat_id", { method: "POST", body: "{}" });
+      const res2: Response = await client.fetch({ appAccessToken: "a", tenantKey: "t" }, new URL("https://open.feishu.cn/open-apis/x"));
+      const recovered: number = ownStats.recoveries + res.status + res2.status;
       try { await client.get({ appAccessToken: "a", tenantKey: "t" }); } catch (e) {
         const err = e as FeishuTokenError;
         const code: FeishuTokenErrorCode = err.code;
         const retry: number | undefined = err.retryAfterSecs;
         if (code === "RATE_LIMITED" && retry !== undefined) return retry;
       }
-      return s.length + n + once.expire + stats.hits + dropped + gone + ownStats.misses;
+      return s.length + n + once.expire + stats.hits + dropped + gone + ownStats.misses + recovered;
     }
   `);
   assert.equal(errors, "");
@@ -120,6 +123,8 @@ test("the types reject misuse (they are precise, not any)", async () => {
     `new SelfBuiltAppClient({ appId: "cli_a" });`,
     `const t: number = (await new SelfBuiltAppClient({ appId: "a", appSecret: "s" }).tenantToken()).tenantAccessToken;`,
     `client.invalidate("t", 5);`,
+    `await client.fetch("/open-apis/x");`,
+    `const r: string = await new SelfBuiltAppClient({ appId: "a", appSecret: "s" }).fetch("/x");`,
   ];
   const header = [
     `import { SelfBuiltAppClient, TenantTokenClient, getTenantAccessToken } from "feishu-tenant-token";`,

@@ -50,7 +50,7 @@ test("a client answers the second get from its cache", async () => {
   assert.equal(b.tenantAccessToken, a.tenantAccessToken);
   assert.equal(b.expiresAt, a.expiresAt);
   assert.equal(calls(), 1);
-  assert.deepEqual(c.stats(), { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0, staleServed: 0 });
+  assert.deepEqual(c.stats(), { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0, staleServed: 0, recoveries: 0 });
 });
 
 test("after the freshness window the client fetches again and gets the rotated token", async () => {
@@ -97,7 +97,7 @@ test("100 concurrent cold gets make exactly one upstream call", async () => {
   const all = await Promise.all(Array.from({ length: 100 }, () => c.get(req())));
   assert.equal(new Set(all.map((t) => t.tenantAccessToken)).size, 1);
   assert.equal(calls(), 1);
-  assert.deepEqual(c.stats(), { hits: 0, misses: 100, upstreamCalls: 1, coalescedWaits: 99, staleServed: 0 });
+  assert.deepEqual(c.stats(), { hits: 0, misses: 100, upstreamCalls: 1, coalescedWaits: 99, staleServed: 0, recoveries: 0 });
 });
 
 test("invalidate drops the tenant's token so the next get asks Feishu again", async () => {

@@ -32,7 +32,7 @@ test("the token comes from tenant_access_token/internal with the app's id and se
   assert.ok(a.expire >= 7198 && a.expire <= 7200, `expire ${a.expire}`);
   assert.equal(b.tenantAccessToken, a.tenantAccessToken);
   assert.deepEqual(seen, [{ url: `${sb.url}/open-apis/auth/v3/tenant_access_token/internal`, body: { app_id: APP_ID, app_secret: APP_SECRET } }]);
-  assert.deepEqual(c.stats(), { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0, staleServed: 0 });
+  assert.deepEqual(c.stats(), { hits: 1, misses: 1, upstreamCalls: 1, coalescedWaits: 0, staleServed: 0, recoveries: 0 });
 });
 
 test("200 concurrent calls on a cold client make one request", async () => {

@@ -85,6 +85,18 @@ export const CASES = {
     const e = await rejection(wrong.tenantToken());
     check(e.code === "FEISHU_API_ERROR" && e.feishuCode === 10015, `${e.code} ${e.feishuCode}`);
   },
+  "fetch recovers a revoked token": async ({ SelfBuiltAppClient }, { baseUrl }) => {
+    const c = new SelfBuiltAppClient({ appId: "cli_sandbox_internal_two", appSecret: "sandbox-internal-secret-two", baseUrl, minValiditySecs: 0 });
+    const old = (await c.tenantToken()).tenantAccessToken;
+    await fetch(`${baseUrl}/__sandbox/token/revoke`, { method: "POST", body: JSON.stringify({ token: old }) });
+    const res = await c.fetch("/open-apis/im/v1/messages?receive_id_type=chat_id", { method: "POST", body: "{}" });
+    const answer = await res.json();
+    check(res.status === 200 && answer.code === 0, `${res.status} ${answer.code}`);
+    check(c.stats().recoveries === 1, JSON.stringify(c.stats()));
+    check((await c.tenantToken()).tenantAccessToken !== old, "a new token is cached");
+    const e = await rejection(c.fetch("https://elsewhere.example/open-apis/x"));
+    check(e.code === "INVALID_INPUT", `another origin: ${e.code}`);
+  },
   "timeout": async ({ getTenantAccessToken }, { baseUrl }) => {
     const started = Date.now();
     const e = await rejection(getTenantAccessToken({ appAccessToken: APP, tenantKey: "fault-slow" }, { baseUrl, timeoutMs: 200 }));

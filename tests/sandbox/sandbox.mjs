@@ -80,6 +80,7 @@ const CONTROLS = Object.freeze({
   "POST /__sandbox/faults": '{"fault", "count"}: the next requests to any auth endpoint fail; {"fault": null} clears',
   "POST /__sandbox/advance": '{"secs"}: moves the sandbox clock (token lifetimes)',
   "GET /__sandbox/ticket": "the current app_ticket of each app",
+  "POST /__sandbox/token/revoke": '{"token"}: Feishu stops accepting that tenant token (business APIs answer 99991663); the token endpoints hand out a new one',
   "POST /__sandbox/ticket/revoke": '{"app_id"?}: a new ticket, not pushed, previous dropped: the receiver\'s is stale',
   "POST /__sandbox/callback":
     '{"appId"?, "url", "encryptKey"?, "verificationToken"?, "everySecs"?, "schema"?: "1.0"|"2.0"}; {"url": null} removes',
@@ -150,6 +151,8 @@ function freshState(config, callbacks) {
     pushes: { ok: 0, failed: 0, gaveUp: 0 },
     lastPush: null,
     resendCalls: 0,
+    revokedTokens: new Set(),
+    apiCalls: [],
   };
 }
 
@@ -181,6 +184,7 @@ function snapshot(state) {
     requests: { ...state.counters },
     tenantTokenCalls: state.counters[PATHS.tenantToken] ?? 0,
     internalTenantTokenCalls: state.counters[PATHS.internalTenantToken] ?? 0,
+    apiCalls: state.apiCalls.map((c) => ({ ...c })),
     config: { ...state.config },
     clockOffsetMs: state.clockOffsetMs,
     pushes: { ...state.pushes },
@@ -208,7 +212,7 @@ const now = (state) => Date.now() + state.clockOffsetMs;
 function cors(res) {
   res.setHeader("access-control-allow-origin", "*");
   res.setHeader("access-control-allow-methods", "GET, POST, OPTIONS");
-  res.setHeader("access-control-allow-headers", "content-type");
+  res.setHeader("access-control-allow-headers", "content-type, authorization");
   res.setHeader("access-control-expose-headers", "x-ogw-ratelimit-limit, x-ogw-ratelimit-reset");
   res.setHeader("access-control-max-age", "600");
 }
@@ -250,6 +254,9 @@ async function handle(state, req, res) {
   if (pathname.startsWith("/__sandbox")) return control(state, req, res, pathname);
 
   state.counters[pathname] = (state.counters[pathname] ?? 0) + 1;
+  if (pathname.startsWith("/open-apis/") && !pathname.startsWith("/open-apis/auth/")) {
+    return businessApi(state, req, res);
+  }
   const route = {
     [PATHS.tenantToken]: tenantToken,
     [PATHS.appToken]: appToken,
@@ -270,6 +277,42 @@ async function handle(state, req, res) {
     return send(res, 400, { code: 10003, msg: "invalid param" }, rateLimitHeaders(state));
   }
   return route(state, body, req, res);
+}
+
+/**
+ * Every other /open-apis/ path: a business API that checks the bearer token as
+ * Feishu does (the verdict is in the body's code, HTTP 400) and echoes the
+ * request. Paths ending in /rate-limited and /quota-exceeded answer 99991400
+ * and 99991403 (both HTTP 429).
+ */
+async function businessApi(state, req, res) {
+  const url = new URL(req.url, "http://sandbox");
+  const auth = req.headers.authorization ?? "";
+  const token = auth.startsWith("Bearer ") ? auth.slice(7) : null;
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  const body = Buffer.concat(chunks);
+  state.apiCalls.push({ method: req.method, path: url.pathname, token });
+  if (!token) return send(res, 400, { code: 99991661, msg: "Missing access token for authorization." });
+  const live = [...state.tenantTokens.values()].some((e) => e.token === token && e.expiresAt > now(state));
+  if (!live || state.revokedTokens.has(token)) {
+    return send(res, 400, { code: 99991663, msg: "Invalid access token for authorization. Please make a request with token attached." });
+  }
+  if (url.pathname.endsWith("/rate-limited")) {
+    return send(res, 429, { code: 99991400, msg: "request trigger frequency limit" }, { ...rateLimitHeaders(state), "x-ogw-ratelimit-reset": "1" });
+  }
+  if (url.pathname.endsWith("/quota-exceeded")) return send(res, 429, { code: 99991403, msg: "monthly API call quota exceeded" });
+  return send(res, 200, {
+    code: 0,
+    msg: "success",
+    data: {
+      method: req.method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      contentType: req.headers["content-type"] ?? null,
+      body: body.toString("utf8"),
+    },
+  });
 }
 
 /** Applies a fault, or returns false to answer normally. */
@@ -558,6 +601,13 @@ async function control(state, req, res, pathname) {
     case "POST /__sandbox/advance":
       state.clockOffsetMs += Math.round((Number(body.secs) || 0) * 1000);
       return send(res, 200, snapshot(state));
+    case "POST /__sandbox/token/revoke": {
+      if (typeof body.token !== "string") return send(res, 400, { error: "token must be a string" });
+      state.revokedTokens.add(body.token);
+      // Feishu hands out a new token once it stopped accepting the old one.
+      for (const [k, e] of state.tenantTokens) if (e.token === body.token) state.tenantTokens.delete(k);
+      return send(res, 200, { revoked: body.token.length > 0 });
+    }
     case "GET /__sandbox/ticket":
       return send(res, 200, Object.fromEntries([...state.apps].map(([id, a]) => [id, a.ticket])));
     case "POST /__sandbox/ticket/revoke":
