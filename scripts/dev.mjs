@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../tests/sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT } from "../tests/sandbox/sandbox.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -109,7 +109,10 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
     if (pathname === "/config.json") {
       const [appId, app] = Object.entries(SANDBOX_APPS)[0];
       res.writeHead(200, { "content-type": TYPES[".json"], "cache-control": "no-store" });
-      return res.end(JSON.stringify({ sandboxUrl: sandbox.url, workerUrl: config.workerUrl, appId, appAccessToken: app.appAccessToken, tenantKey: SANDBOX_TENANT }));
+      const [selfBuiltId, selfBuiltApp] = Object.entries(SANDBOX_SELF_BUILT_APPS)[0];
+      // The sandbox's own made-up credentials: the demo fills them in.
+      const selfBuilt = { appId: selfBuiltId, appSecret: selfBuiltApp.appSecret };
+      return res.end(JSON.stringify({ sandboxUrl: sandbox.url, workerUrl: config.workerUrl, appId, appAccessToken: app.appAccessToken, tenantKey: SANDBOX_TENANT, selfBuilt }));
     }
     const file = resolve(pathname);
     try {

@@ -1,7 +1,7 @@
 // The demo: the npm package's browser build, driven by the form. Through the
 // Worker each click is one request (the Worker's cache answers: x-cache); to
 // the sandbox or another base URL, a TenantTokenClient caches in the page.
-import { TenantTokenClient, getTenantAccessToken } from "/pkg/web.js";
+import { SelfBuiltAppClient, TenantTokenClient, getTenantAccessToken } from "/pkg/web.js";
 
 const $ = (id) => document.getElementById(id);
 const LIFETIME_MS = 2 * 3600_000; // Feishu: a token lives at most 2 hours
@@ -102,3 +102,93 @@ $("form").addEventListener("submit", async (ev) => {
     $("error").hidden = false;
   }
 });
+
+// ---- Self-built app: a stampede, and fetch recovering from a revoked token ----
+
+const INTERNAL = "/open-apis/auth/v3/tenant_access_token/internal";
+/** What the page's self-built client sent: token requests and API answers. */
+const wire = { tokenCalls: 0, answers: [] };
+const watchingFetch = async (input, init) => {
+  const resp = await fetch(input, init);
+  const url = String(input);
+  if (url.endsWith(INTERNAL)) wire.tokenCalls += 1;
+  else wire.answers.push({ status: resp.status, code: await resp.clone().json().then((b) => b.code).catch(() => null) });
+  return resp;
+};
+
+let sbClient = null;
+let sbKey = "";
+function selfBuilt() {
+  const appId = $("sbAppId").value.trim();
+  const appSecret = $("sbAppSecret").value;
+  if (`${appId}\0${appSecret}` !== sbKey) {
+    sbClient = new SelfBuiltAppClient({ appId, appSecret, baseUrl: config.sandboxUrl, fetch: watchingFetch });
+    sbKey = `${appId}\0${appSecret}`;
+  }
+  return sbClient;
+}
+
+function step(text, kind = "") {
+  const li = document.createElement("li");
+  li.textContent = text;
+  if (kind) li.className = kind;
+  $("steps").append(li);
+}
+
+function showStats(c) {
+  const s = c.stats();
+  $("sbStats").textContent = `stats(): ${s.hits} hits, ${s.misses} misses, ${s.upstreamCalls} upstream calls, ${s.coalescedWaits} coalesced waits, ${s.recoveries} recoveries`;
+}
+
+async function run(action) {
+  $("steps").replaceChildren();
+  for (const b of ["stampede", "revokeCall"]) $(b).disabled = true;
+  try {
+    await action(selfBuilt());
+  } catch (e) {
+    step(`${e.code ?? e.name}: ${e.feishuMsg ?? e.message}`, "bad");
+  } finally {
+    for (const b of ["stampede", "revokeCall"]) $(b).disabled = false;
+    if (sbClient) showStats(sbClient);
+  }
+}
+
+if (config.sandboxUrl && config.selfBuilt) {
+  $("sbAppId").value = config.selfBuilt.appId;
+  $("sbAppSecret").value = config.selfBuilt.appSecret;
+  $("selfBuilt").hidden = false;
+}
+
+$("stampede").addEventListener("click", () =>
+  run(async (c) => {
+    c.invalidate();
+    const before = wire.tokenCalls;
+    const started = performance.now();
+    const tokens = await Promise.all(Array.from({ length: 200 }, () => c.tenantToken()));
+    const calls = wire.tokenCalls - before;
+    const distinct = new Set(tokens.map((t) => t.tenantAccessToken)).size;
+    step(`200 concurrent tenantToken() calls on an empty cache: ${calls} upstream token call${calls === 1 ? "" : "s"}, ${distinct} token for all, ${(performance.now() - started).toFixed(1)} ms`, calls === 1 ? "good" : "bad");
+  }),
+);
+
+$("revokeCall").addEventListener("click", () =>
+  run(async (c) => {
+    const old = (await c.tenantToken()).tenantAccessToken;
+    step(`The cached token: ${mask(old)}`);
+    await fetch(`${config.sandboxUrl}/__sandbox/token/revoke`, { method: "POST", body: JSON.stringify({ token: old }) });
+    step("The sandbox revokes it (as Feishu does when an app is re-installed or a token is reset)");
+    wire.answers = [];
+    const before = wire.tokenCalls;
+    const res = await c.fetch("/open-apis/im/v1/messages?receive_id_type=chat_id", {
+      method: "POST",
+      headers: { "content-type": "application/json; charset=utf-8" },
+      body: JSON.stringify({ receive_id: "oc_demo", msg_type: "text", content: JSON.stringify({ text: "hello" }) }),
+    });
+    const [first] = wire.answers;
+    if (first) step(`fetch sends the message with it: HTTP ${first.status}, code ${first.code}`, first.code === 0 ? "" : "bad");
+    const fresh = (await c.tenantToken()).tenantAccessToken;
+    if (wire.tokenCalls > before) step(`The client drops exactly that token and gets a new one: ${mask(fresh)}`);
+    const body = await res.json();
+    step(`${wire.answers.length > 1 ? "It replays the request once" : "The answer"}: HTTP ${res.status}, code ${body.code}`, body.code === 0 ? "good" : "bad");
+  }),
+);

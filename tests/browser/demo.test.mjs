@@ -114,3 +114,29 @@ test("a rejected token shows its stable code, Feishu's code and message, on a ph
   assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
   await page.close();
 });
+
+test("self-built app: a stampede of 200 makes one token call; a revoked token is recovered by fetch, step by step", async () => {
+  const { page, problems } = await openPage({ width: 1280, height: 900 });
+  dev.sandbox.reset();
+  await page.waitForSelector("#selfBuilt:not([hidden])");
+  await page.click("#stampede");
+  await page.waitForFunction(() => /upstream token call/.test(document.getElementById("steps").textContent));
+  assert.match(await page.textContent("#steps"), /200 concurrent tenantToken\(\) calls on an empty cache: 1 upstream token call, 1 token for all/);
+  assert.equal(dev.sandbox.stats().internalTenantTokenCalls, 1);
+  assert.match(await page.textContent("#sbStats"), /199 coalesced waits/);
+  await page.click("#revokeCall");
+  await page.waitForFunction(() => /replays the request once/.test(document.getElementById("steps").textContent));
+  const steps = await page.$$eval("#steps li", (lis) => lis.map((li) => li.textContent));
+  assert.equal(steps.length, 5, steps.join("\n"));
+  assert.match(steps[2], /HTTP 400, code 99991663/);
+  assert.match(steps[3], /drops exactly that token and gets a new one: t-/);
+  assert.match(steps[4], /replays the request once: HTTP 200, code 0/);
+  assert.match(await page.textContent("#sbStats"), /1 recoveries/);
+  const calls = dev.sandbox.stats().apiCalls;
+  assert.equal(calls.length, 2);
+  assert.notEqual(calls[0].token, calls[1].token, "the replay carried the new token");
+  await page.locator("#selfBuilt").screenshot({ path: join(shots, "demo-self-built.png") });
+  // Chromium logs the refused call's 400 itself; anything else would be the page's fault.
+  assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
+  await page.close();
+});
