@@ -46,6 +46,11 @@ build store_app "$STORE_APP_GATE" --features store-app
 
 cp npm/node.js npm/web.js npm/workerd.js npm/index.d.ts pkg/
 cp npm/store-app.node.js npm/store-app.web.js npm/store-app.workerd.js npm/store-app.d.ts pkg/
+# Entries with the .wasm inlined, for bundles that do not copy files.
+node scripts/embed-wasm.mjs embedded.js feishu_tenant_token.js feishu_tenant_token_bg.wasm \
+  getTenantAccessToken SelfBuiltAppClient TenantTokenClient
+node scripts/embed-wasm.mjs store-app.embedded.js store_app.js store_app_bg.wasm \
+  getAppAccessToken resendAppTicket parseEvent StoreAppClient
 cp npm/README.md pkg/README.md
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" npm/package.json > pkg/package.json

@@ -3,32 +3,25 @@
 // checked by a strict TypeScript consumer (which must also reject misuse).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile, readdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { APP_ONE, SANDBOX_TENANT, startSandbox } from "./helpers.mjs";
+import { packedProject, repo, run } from "../packed.mjs";
 
-const run = promisify(execFile);
-const repo = fileURLToPath(new URL("../..", import.meta.url));
 const tsc = join(repo, "node_modules/.bin/tsc");
 let dir;
+let project;
 let sb;
 
 before(async () => {
   sb = await startSandbox();
-  dir = await mkdtemp(join(tmpdir(), "ftt-consumer-"));
-  await run("npm", ["pack", "--silent", "--pack-destination", dir, join(repo, "pkg")]);
-  const [tarball] = (await readdir(dir)).filter((f) => f.endsWith(".tgz"));
-  await writeFile(join(dir, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  await run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--silent", `./${tarball}`], { cwd: dir });
+  project = await packedProject("consumer");
+  dir = project.dir;
 });
 
 after(async () => {
   await sb?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await project?.remove();
 });
 
 test("a fresh Node project imports the package by name and gets a token", async () => {

@@ -31,6 +31,7 @@ test("npm pack ships only the runtime files, and says how big they are", async (
   const files = info.files.map((f) => f.path).sort();
   assert.deepEqual(files, [
     "README.md",
+    "embedded.js",
     "feishu_tenant_token.d.ts",
     "feishu_tenant_token.js",
     "feishu_tenant_token_bg.wasm",
@@ -38,6 +39,7 @@ test("npm pack ships only the runtime files, and says how big they are", async (
     "node.js",
     "package.json",
     "store-app.d.ts",
+    "store-app.embedded.js",
     "store-app.node.js",
     "store-app.web.js",
     "store-app.workerd.js",
