@@ -37,6 +37,15 @@ pub fn managed_tenant_key(app_id: &str, tenant_key: &str) -> String {
     format!("tat:v1:{app_id}:{tenant_key}")
 }
 
+/// A self-built app's token, as the Worker's gateway caches it for any caller
+/// presenting the app's id and secret: `tat:v1:internal:<app_id>:<digest>`
+/// (tenant token) or `aat:v1:internal:<app_id>:<digest>` (app token), the
+/// digest being 64 hex digits of the id and secret's binding (never the secret).
+pub fn internal_token_key(app_token: bool, app_id: &str, binding_hex: &str) -> String {
+    let kind = if app_token { "aat" } else { "tat" };
+    format!("{kind}:v1:internal:{app_id}:{binding_hex}")
+}
+
 /// A managed app's `app_access_token`: `aat:v1:<app_id>`.
 pub fn app_token_key(app_id: &str) -> String {
     format!("aat:v1:{app_id}")

@@ -2,8 +2,9 @@
 //! key. `POST {base}/open-apis/auth/v3/tenant_access_token/internal`, body
 //! `{"app_id","app_secret"}` -> `{"code","msg","tenant_access_token","expire"}`
 //! (Feishu, "Self-built apps get tenant_access_token":
-//! <https://open.feishu.cn/document/server-docs/authentication-management/access-token/tenant_access_token_internal>).
-//! Same lifetime rule as store apps, so the same freshness rule and client.
+//! <https://open.feishu.cn/document/server-docs/authentication-management/access-token/tenant_access_token_internal>),
+//! and `.../app_access_token/internal`, same body, `app_access_token` in the
+//! answer. Same lifetime rule as store apps, so the same freshness rule and client.
 
 use crate::app::{AppBody, AppCredentials};
 use crate::cache_key::{AppBinding, CacheKey};
@@ -13,13 +14,37 @@ use crate::retry::RetryPolicy;
 use crate::source::{Keyed, Source, retrying, send};
 use crate::transport::{HttpRequest, HttpResponse, Transport};
 use crate::validate::BaseUrl;
-use crate::wire::{json_body, parse_tenant_token_reply, read_reply};
+use crate::wire::{
+    APP_TOKEN_MEMBER, TENANT_TOKEN_MEMBER, json_body, parse_tenant_token_reply, parse_token_reply,
+    read_reply,
+};
 
 pub const INTERNAL_TENANT_TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
+pub const INTERNAL_APP_TOKEN_PATH: &str = "/open-apis/auth/v3/app_access_token/internal";
+
+/// Which of a self-built app's two tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    TenantToken,
+    AppToken,
+}
+
+impl Kind {
+    pub const fn path(self) -> &'static str {
+        match self {
+            Kind::TenantToken => INTERNAL_TENANT_TOKEN_PATH,
+            Kind::AppToken => INTERNAL_APP_TOKEN_PATH,
+        }
+    }
+}
 
 pub fn build_internal_tenant_token_request(base: &BaseUrl, app: &AppCredentials) -> HttpRequest {
+    build_internal_request(Kind::TenantToken, base, app)
+}
+
+pub fn build_internal_request(kind: Kind, base: &BaseUrl, app: &AppCredentials) -> HttpRequest {
     HttpRequest {
-        url: base.join(INTERNAL_TENANT_TOKEN_PATH),
+        url: base.join(kind.path()),
         body: json_body(&AppBody {
             app_id: app.app_id(),
             app_secret: app.app_secret().expose_secret(),
@@ -38,7 +63,8 @@ pub fn parse_internal_tenant_token_response(
 }
 
 /// One round trip (no cache, no retry); errors never carry the secret.
-pub async fn fetch_internal_tenant_token<T: Transport, C: Clock>(
+pub async fn fetch_internal_token<T: Transport, C: Clock>(
+    kind: Kind,
     transport: &T,
     clock: &C,
     base_url: &BaseUrl,
@@ -46,41 +72,69 @@ pub async fn fetch_internal_tenant_token<T: Transport, C: Clock>(
 ) -> Result<TokenGrant, Error> {
     let scrub = |e: Error| e.scrubbed(app.app_secret().expose_secret());
     let sent_at_ms = clock.now_ms();
-    let http = build_internal_tenant_token_request(base_url, app);
+    let http = build_internal_request(kind, base_url, app);
     let response = send(transport, http).await.map_err(scrub)?;
     let reply = transport.read_json(&response.body);
-    parse_tenant_token_reply(&response, reply, sent_at_ms).map_err(scrub)
+    let member = match kind {
+        Kind::TenantToken => &TENANT_TOKEN_MEMBER,
+        Kind::AppToken => &APP_TOKEN_MEMBER,
+    };
+    parse_token_reply(&response, reply, sent_at_ms, member).map_err(scrub)
 }
 
-/// The key of a self-built app's one token: its id and a digest of its secret.
+/// A self-built app's credentials, keyed by its id and a digest of its
+/// secret (computed once): a wrong secret is another key, so it never gets
+/// the right secret's cached token.
 #[derive(Clone, Debug)]
 pub struct SelfBuiltRequest {
-    app: AppBinding,
+    app: AppCredentials,
+    key: CacheKey,
+}
+
+impl SelfBuiltRequest {
+    pub fn new(app: AppCredentials) -> Self {
+        let binding = AppBinding::of_app_credentials(app.app_id(), app.app_secret());
+        Self {
+            app,
+            key: CacheKey::app_token(binding),
+        }
+    }
+
+    pub fn app(&self) -> &AppCredentials {
+        &self.app
+    }
+
+    /// The credentials' digest as 64 hex digits (for keys that leave the
+    /// process, like KV's), never the secret.
+    pub fn binding_hex(&self) -> String {
+        self.key.app.to_hex()
+    }
 }
 
 impl Keyed for SelfBuiltRequest {
     fn cache_key(&self) -> CacheKey {
-        CacheKey::app_token(self.app)
+        self.key.clone()
     }
 }
 
-/// Feishu's internal endpoint for one app, retrying as its policy says.
+/// Feishu's internal endpoint for one of the two tokens, for any app whose
+/// credentials the request carries, retrying as its policy says.
 pub struct SelfBuiltSource<T, C> {
     transport: T,
     clock: C,
     base_url: BaseUrl,
     retry: RetryPolicy,
-    app: AppCredentials,
+    kind: Kind,
 }
 
 impl<T, C> SelfBuiltSource<T, C> {
-    pub fn new(transport: T, clock: C, base_url: BaseUrl, app: AppCredentials) -> Self {
+    pub fn new(kind: Kind, transport: T, clock: C, base_url: BaseUrl) -> Self {
         Self {
             transport,
             clock,
             base_url,
             retry: RetryPolicy::default(),
-            app,
+            kind,
         }
     }
 
@@ -88,22 +142,21 @@ impl<T, C> SelfBuiltSource<T, C> {
         self.retry = retry;
         self
     }
-
-    /// What its [`TokenClient`](crate::TokenClient) is asked with.
-    pub fn request(&self) -> SelfBuiltRequest {
-        SelfBuiltRequest {
-            app: AppBinding::of_app_credentials(self.app.app_id(), self.app.app_secret()),
-        }
-    }
 }
 
 impl<T: Transport, C: Clock> Source for SelfBuiltSource<T, C> {
     type Request = SelfBuiltRequest;
     type Meta = ();
 
-    async fn fetch(&self, _request: &SelfBuiltRequest) -> Result<(TokenGrant, ()), Error> {
+    async fn fetch(&self, request: &SelfBuiltRequest) -> Result<(TokenGrant, ()), Error> {
         retrying(&self.transport, &self.clock, self.retry, || {
-            fetch_internal_tenant_token(&self.transport, &self.clock, &self.base_url, &self.app)
+            fetch_internal_token(
+                self.kind,
+                &self.transport,
+                &self.clock,
+                &self.base_url,
+                &request.app,
+            )
         })
         .await
         .map(|grant| (grant, ()))
@@ -173,9 +226,7 @@ mod tests {
     fn keys_bind_the_secret() {
         let key = |secret: &str| {
             let app = AppCredentials::parse("cli_a", secret, ["a", "b"]).unwrap();
-            SelfBuiltSource::new((), (), BaseUrl::default(), app)
-                .request()
-                .cache_key()
+            SelfBuiltRequest::new(app).cache_key()
         };
         assert_eq!(key("s1"), key("s1"));
         assert_ne!(key("s1"), key("s2"));

@@ -37,7 +37,6 @@ pub(crate) struct TokenReply {
     pub(crate) msg: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     pub(crate) tenant_access_token: Option<String>,
-    #[cfg(feature = "store-app")]
     #[serde(default, deserialize_with = "lenient::text")]
     pub(crate) app_access_token: Option<String>,
     #[serde(default, deserialize_with = "lenient::int")]
@@ -98,7 +97,13 @@ pub(crate) struct TokenMember {
     pub missing: &'static str,
 }
 
-const TENANT_TOKEN_MEMBER: TokenMember = TokenMember {
+pub(crate) const APP_TOKEN_MEMBER: TokenMember = TokenMember {
+    take: |r| r.app_access_token.take(),
+    bad: "`app_access_token` is empty, too long or has odd characters",
+    missing: "`app_access_token` is missing or not a string",
+};
+
+pub(crate) const TENANT_TOKEN_MEMBER: TokenMember = TokenMember {
     take: |r| r.tenant_access_token.take(),
     bad: "`tenant_access_token` is empty, too long or has odd characters",
     missing: "`tenant_access_token` is missing or not a string",

@@ -9,7 +9,7 @@ use crate::errors;
 use crate::serve::{self, Client};
 use crate::types::{InitArg, InputArg, SelfBuiltOptionsArg};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
-use feishu_tenant_token::self_built::{SelfBuiltRequest, SelfBuiltSource};
+use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
 use feishu_tenant_token::{Error, Freshness, TokenClient};
 use js_sys::Promise;
 use std::rc::Rc;
@@ -47,9 +47,14 @@ impl JsSelfBuiltAppClient {
         let app = raw.credentials()?;
         let o = raw.client_options()?;
         let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
-        let source = SelfBuiltSource::new(transport(&o)?, JsClock, o.base_url.clone(), app)
-            .with_retry(o.retry);
-        let request = source.request();
+        let source = SelfBuiltSource::new(
+            Kind::TenantToken,
+            transport(&o)?,
+            JsClock,
+            o.base_url.clone(),
+        )
+        .with_retry(o.retry);
+        let request = SelfBuiltRequest::new(app);
         let client = TokenClient::new(source, JsClock, Freshness::new(o.min_validity_secs));
         Ok(Self {
             inner: Rc::new(client),

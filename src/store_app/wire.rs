@@ -9,13 +9,7 @@ use crate::secret::AppTicket;
 use crate::transport::{HttpRequest, HttpResponse};
 use crate::validate::BaseUrl;
 use crate::wire::{
-    TokenMember, TokenReply, json_body, parse_ok_reply, parse_token_reply, read_reply,
-};
-
-const APP_TOKEN_MEMBER: TokenMember = TokenMember {
-    take: |r| r.app_access_token.take(),
-    bad: "`app_access_token` is empty, too long or has odd characters",
-    missing: "`app_access_token` is missing or not a string",
+    APP_TOKEN_MEMBER, TokenReply, json_body, parse_ok_reply, parse_token_reply, read_reply,
 };
 
 pub const APP_TOKEN_PATH: &str = "/open-apis/auth/v3/app_access_token";

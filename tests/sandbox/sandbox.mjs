@@ -37,6 +37,7 @@ export const PATHS = Object.freeze({
   appToken: "/open-apis/auth/v3/app_access_token",
   ticketResend: "/open-apis/auth/v3/app_ticket/resend",
   internalTenantToken: "/open-apis/auth/v3/tenant_access_token/internal",
+  internalAppToken: "/open-apis/auth/v3/app_access_token/internal",
 });
 
 /**
@@ -184,6 +185,7 @@ function snapshot(state) {
     requests: { ...state.counters },
     tenantTokenCalls: state.counters[PATHS.tenantToken] ?? 0,
     internalTenantTokenCalls: state.counters[PATHS.internalTenantToken] ?? 0,
+    internalAppTokenCalls: state.counters[PATHS.internalAppToken] ?? 0,
     apiCalls: state.apiCalls.map((c) => ({ ...c })),
     config: { ...state.config },
     clockOffsetMs: state.clockOffsetMs,
@@ -262,6 +264,7 @@ async function handle(state, req, res) {
     [PATHS.appToken]: appToken,
     [PATHS.ticketResend]: ticketResend,
     [PATHS.internalTenantToken]: internalTenantToken,
+    [PATHS.internalAppToken]: internalAppToken,
   }[pathname];
   if (!route) return send(res, 404, { code: 404, msg: "404 page not found" });
   if (req.method !== "POST") return send(res, 405, { code: 405, msg: "method not allowed" });
@@ -423,7 +426,11 @@ async function ticketResend(state, body, req, res) {
 }
 
 /** A self-built app's own tenant token: 10014 for a disabled app, 10015 for a wrong secret. */
-async function internalTenantToken(state, body, req, res) {
+const internalTenantToken = (state, body, req, res) => internalToken(state, body, res, "tenant_access_token");
+/** A self-built app's app token: same rules, an `a-` token. */
+const internalAppToken = (state, body, req, res) => internalToken(state, body, res, "app_access_token");
+
+async function internalToken(state, body, res, member) {
   const fault = takeQueuedFault(state);
   if (fault && (await injectFault(state, fault, res))) return;
   const h = rateLimitHeaders(state);
@@ -431,9 +438,12 @@ async function internalTenantToken(state, body, req, res) {
   if (!app || typeof body.app_secret !== "string") return send(res, 400, BAD_APP, h);
   if (body.app_secret !== app.appSecret) return send(res, 400, { code: 10015, msg: "app secret invalid" }, h);
   if (app.disabled) return send(res, 400, { code: 10014, msg: "app is disabled" }, h);
-  const issued = issue(state, state.tenantTokens, `internal|${body.app_id}`, "t-");
+  const tenant = member === "tenant_access_token";
+  const issued = tenant
+    ? issue(state, state.tenantTokens, `internal|${body.app_id}`, "t-")
+    : issue(state, state.issuedAppTokens, `internal|${body.app_id}`, "a-");
   const expire = fault === "expiring" ? Math.min(600, issued.expire) : issued.expire;
-  return send(res, 200, { code: 0, msg: "ok", tenant_access_token: issued.token, expire }, h);
+  return send(res, 200, { code: 0, msg: "ok", [member]: issued.token, expire }, h);
 }
 
 const newTicket = () => `tkt-${randomBytes(16).toString("hex")}`;

@@ -4,7 +4,7 @@
 //! it is tested natively.
 
 use core::fmt;
-use feishu_tenant_token::TokenRequest;
+use feishu_tenant_token::{AppCredentials, TokenRequest};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -90,18 +90,43 @@ fn field(t: Text, name: &str) -> Result<Option<String>, Refusal> {
 
 /// The body's bytes -> a validated request, or why not.
 pub fn tenant_token_request(bytes: &[u8]) -> Result<TokenRequest, Refusal> {
-    let text = core::str::from_utf8(bytes)
-        .map_err(|_| Refusal::BadBody("body is not UTF-8".to_owned()))?;
-    // serde would read an array into the struct too: Feishu's body is an object.
-    if !text.trim_start().starts_with('{') {
-        return Err(Refusal::BadBody("body must be a JSON object".to_owned()));
-    }
-    let body: TenantTokenBody = serde_json::from_str(text)
-        .map_err(|e| Refusal::BadBody(format!("body is not valid JSON: {e}")))?;
+    let body: TenantTokenBody = json_object(bytes)?;
     let app = field(body.app_access_token, "app_access_token")?;
     let tenant = field(body.tenant_key, "tenant_key")?;
     TokenRequest::parse(app.as_deref(), tenant.as_deref())
         .map_err(|e| Refusal::InvalidField(e.message().to_owned()))
+}
+
+/// `{"app_id", "app_secret"}` of the internal endpoints; other members ignored.
+#[derive(Deserialize)]
+struct InternalBody {
+    #[serde(default)]
+    app_id: Text,
+    #[serde(default)]
+    app_secret: Text,
+}
+
+/// A self-built app's token request body -> its checked credentials, or why not.
+pub fn internal_request(bytes: &[u8]) -> Result<AppCredentials, Refusal> {
+    let body: InternalBody = json_object(bytes)?;
+    let id = field(body.app_id, "app_id")?;
+    let secret = field(body.app_secret, "app_secret")?;
+    let missing = |name: &str| Refusal::InvalidField(format!("{name} is missing"));
+    let id = id.ok_or_else(|| missing("app_id"))?;
+    let secret = secret.ok_or_else(|| missing("app_secret"))?;
+    AppCredentials::parse(&id, &secret, ["app_id", "app_secret"])
+        .map_err(|e| Refusal::InvalidField(e.message().to_owned()))
+}
+
+/// The bytes as a JSON object read as `T` (serde refuses duplicate members).
+fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusal> {
+    let text = core::str::from_utf8(bytes)
+        .map_err(|_| Refusal::BadBody("body is not UTF-8".to_owned()))?;
+    // serde would read an array into a struct too: Feishu's bodies are objects.
+    if !text.trim_start().starts_with('{') {
+        return Err(Refusal::BadBody("body must be a JSON object".to_owned()));
+    }
+    serde_json::from_str(text).map_err(|e| Refusal::BadBody(format!("body is not valid JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -140,6 +165,34 @@ mod tests {
         }
         assert!(matches!(
             tenant_token_request(&[0xff, 0xfe]),
+            Err(Refusal::BadBody(_))
+        ));
+    }
+
+    #[test]
+    fn internal_bodies_carry_checked_credentials() {
+        let app = internal_request(br#"{"app_id":"cli_a","app_secret":"s1"}"#).unwrap();
+        assert_eq!(app.app_id(), "cli_a");
+        assert_eq!(app.app_secret().expose_secret(), "s1");
+        for (body, why) in [
+            (r#"{"app_id":"cli_a"}"#, "app_secret is missing"),
+            (r#"{"app_secret":"s"}"#, "app_id is missing"),
+            (
+                r#"{"app_id":1,"app_secret":"s"}"#,
+                "app_id must be a string",
+            ),
+            (
+                r#"{"app_id":"cli_a","app_secret":" "}"#,
+                "app_secret is empty",
+            ),
+        ] {
+            match internal_request(body.as_bytes()) {
+                Err(Refusal::InvalidField(m)) => assert!(m.contains(why), "{body}: {m}"),
+                other => panic!("{body}: {:?}", other.map(|a| a.app_id().to_owned())),
+            }
+        }
+        assert!(matches!(
+            internal_request(br#"{"app_id":"a","app_id":"b","app_secret":"s"}"#),
             Err(Refusal::BadBody(_))
         ));
     }

@@ -10,6 +10,7 @@ use crate::route::Route;
 use crate::token_route;
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::self_built::Kind;
 use serde::Serialize;
 use worker::{Env, Method, Request, Response, Result};
 
@@ -73,6 +74,12 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
             reply::with_headers(resp, &cors.preflight_headers()?)
         }
         (Method::Post, Route::TenantToken) => token_route::tenant_token(req, env, config).await,
+        (Method::Post, Route::InternalTenantToken) => {
+            token_route::internal_token(req, env, config, Kind::TenantToken).await
+        }
+        (Method::Post, Route::InternalAppToken) => {
+            token_route::internal_token(req, env, config, Kind::AppToken).await
+        }
         // Server to server (Feishu): no CORS.
         (Method::Post, Route::Events) => return managed::events(req, env, config).await,
         (Method::Get, Route::ManagedTenant(raw)) => {

@@ -23,12 +23,22 @@ struct FeishuError<'a> {
     msg: &'a str,
 }
 
-/// Feishu's token answer.
+/// Which member carries the token in Feishu's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Member {
+    TenantAccessToken,
+    AppAccessToken,
+}
+
+/// Feishu's token answer (one of the two token members).
 #[derive(Serialize)]
 struct TokenAnswer<'a> {
     code: i64,
     msg: &'a str,
-    tenant_access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant_access_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_access_token: Option<&'a str>,
     expire: u64,
 }
 
@@ -102,13 +112,20 @@ pub fn with_headers(mut resp: Response, headers: &Headers) -> Result<Response> {
 }
 
 /// A token in Feishu's shape; `expire` is the seconds left at `now_ms`.
-pub fn token(grant: &TokenGrant, now_ms: u64, served: &Served<Trace>) -> Result<Response> {
+pub fn token(
+    grant: &TokenGrant,
+    now_ms: u64,
+    served: &Served<Trace>,
+    member: Member,
+) -> Result<Response> {
+    let token = grant.token.expose_secret();
     let mut resp = json_response(
         200,
         json(&TokenAnswer {
             code: 0,
             msg: "ok",
-            tenant_access_token: grant.token.expose_secret(),
+            tenant_access_token: (member == Member::TenantAccessToken).then_some(token),
+            app_access_token: (member == Member::AppAccessToken).then_some(token),
             expire: grant.remaining_secs(now_ms),
         }),
     )?;
@@ -160,11 +177,20 @@ pub fn token_answer(
     answer: core::result::Result<(TokenGrant, Served<Trace>), Error>,
     forced: bool,
 ) -> Result<Response> {
+    token_answer_as(answer, forced, Member::TenantAccessToken)
+}
+
+/// As [`token_answer`], the token in `member`.
+pub fn token_answer_as(
+    answer: core::result::Result<(TokenGrant, Served<Trace>), Error>,
+    forced: bool,
+    member: Member,
+) -> Result<Response> {
     let (grant, served) = match answer {
         Ok(a) => a,
         Err(e) => return upstream_error(&e),
     };
-    let mut resp = token(&grant, JsClock.now_ms(), &served)?;
+    let mut resp = token(&grant, JsClock.now_ms(), &served, member)?;
     if forced {
         let how = if matches!(served, Served::Memory) {
             "throttled"

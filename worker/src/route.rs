@@ -1,6 +1,7 @@
 //! Which endpoint a request is for, decided once from its path and used by
 //! dispatch and by the log line. Pure, so it is tested natively.
 
+use feishu_tenant_token::self_built::{INTERNAL_APP_TOKEN_PATH, INTERNAL_TENANT_TOKEN_PATH};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
 
 const HEALTH_PATH: &str = "/healthz";
@@ -12,6 +13,12 @@ const TENANTS_SUFFIX: &str = "/tenant_access_token";
 pub enum Route {
     /// `POST /open-apis/auth/v3/tenant_access_token`: Feishu's own endpoint.
     TenantToken,
+    /// `POST /open-apis/auth/v3/tenant_access_token/internal`: a self-built
+    /// app's tenant token.
+    InternalTenantToken,
+    /// `POST /open-apis/auth/v3/app_access_token/internal`: a self-built app's
+    /// app token.
+    InternalAppToken,
     /// `GET|HEAD /healthz`.
     Health,
     /// `POST /feishu/events`: managed mode's event callback.
@@ -27,6 +34,12 @@ impl Route {
     pub fn parse(path: &str) -> Self {
         if path == TENANT_TOKEN_PATH {
             return Route::TenantToken;
+        }
+        if path == INTERNAL_TENANT_TOKEN_PATH {
+            return Route::InternalTenantToken;
+        }
+        if path == INTERNAL_APP_TOKEN_PATH {
+            return Route::InternalAppToken;
         }
         if path == HEALTH_PATH {
             return Route::Health;
@@ -48,6 +61,8 @@ impl Route {
     pub fn log_name(&self) -> &'static str {
         match self {
             Route::TenantToken => TENANT_TOKEN_PATH,
+            Route::InternalTenantToken => INTERNAL_TENANT_TOKEN_PATH,
+            Route::InternalAppToken => INTERNAL_APP_TOKEN_PATH,
             Route::Health => HEALTH_PATH,
             Route::Events => EVENTS_PATH,
             Route::ManagedTenant(_) => "/v1/tenants/{tenant_key}/tenant_access_token",
@@ -58,7 +73,9 @@ impl Route {
     /// The `Allow` header of a 405 (`None`: no such path).
     pub fn allowed_methods(&self) -> Option<&'static str> {
         match self {
-            Route::TenantToken => Some("POST, OPTIONS"),
+            Route::TenantToken | Route::InternalTenantToken | Route::InternalAppToken => {
+                Some("POST, OPTIONS")
+            }
             Route::Health => Some("GET, HEAD, OPTIONS"),
             Route::Events => Some("POST"),
             Route::ManagedTenant(_) => Some("GET, OPTIONS"),
@@ -71,7 +88,11 @@ impl Route {
     pub fn takes_cors(&self) -> bool {
         matches!(
             self,
-            Route::TenantToken | Route::Health | Route::ManagedTenant(_)
+            Route::TenantToken
+                | Route::InternalTenantToken
+                | Route::InternalAppToken
+                | Route::Health
+                | Route::ManagedTenant(_)
         )
     }
 }
@@ -86,6 +107,14 @@ mod tests {
         assert_eq!(Route::parse("/healthz"), Route::Health);
         assert_eq!(Route::parse("/feishu/events"), Route::Events);
         assert_eq!(
+            Route::parse("/open-apis/auth/v3/tenant_access_token/internal"),
+            Route::InternalTenantToken
+        );
+        assert_eq!(
+            Route::parse("/open-apis/auth/v3/app_access_token/internal"),
+            Route::InternalAppToken
+        );
+        assert_eq!(
             Route::parse("/v1/tenants/73658811060f175d/tenant_access_token"),
             Route::ManagedTenant("73658811060f175d".into())
         );
@@ -94,7 +123,6 @@ mod tests {
             "/healthz/",
             "/HEALTHZ",
             "/open-apis/auth/v3/tenant_access_token/",
-            "/open-apis/auth/v3/tenant_access_token/internal",
             "/v1/tenants/a/b/tenant_access_token",
             "/v1/tenants/tenant_access_token",
             "/feishu/events/x",

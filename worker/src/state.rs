@@ -6,6 +6,7 @@ use crate::config::{Config, Managed};
 use crate::kv_layer::{KvThenUpstream, KvTickets, longest_fetch_ms};
 use crate::kv_store::{BINDING, WorkerKv};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
+use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
 use feishu_tenant_token::store_app::{
     AppSource, StoreAppBuilder, StoreAppChain, StoreAppRequest, TenantSource,
 };
@@ -31,10 +32,16 @@ type KvApps = KvThenUpstream<AppSource<Net, JsClock, KvTickets<WorkerKv>>, Worke
 pub type ManagedChain =
     StoreAppChain<KvThenUpstream<TenantSource<KvApps, Net, JsClock>, WorkerKv, JsClock>, JsClock>;
 
+/// Self-built apps' tokens for any caller presenting an app's id and secret.
+pub type Internal =
+    TokenClient<KvThenUpstream<SelfBuiltSource<Net, JsClock>, WorkerKv, JsClock>, JsClock>;
+
 #[derive(Default)]
 struct Isolate {
     pass_through: Option<Rc<PassThrough>>,
     managed: Option<Rc<ManagedChain>>,
+    internal_tenant: Option<Rc<Internal>>,
+    internal_app: Option<Rc<Internal>>,
 }
 
 thread_local! {
@@ -67,6 +74,41 @@ pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, Strin
         config.freshness,
     ));
     ISOLATE.with(|s| s.borrow_mut().pass_through = Some(Rc::clone(&client)));
+    Ok(client)
+}
+
+pub fn internal(env: &Env, config: &Config, kind: Kind) -> Result<Rc<Internal>, String> {
+    let slot = |s: &mut Isolate| match kind {
+        Kind::TenantToken => s.internal_tenant.clone(),
+        Kind::AppToken => s.internal_app.clone(),
+    };
+    if let Some(c) = ISOLATE.with(|s| slot(&mut s.borrow_mut())) {
+        return Ok(c);
+    }
+    let source = SelfBuiltSource::new(kind, transport(config)?, JsClock, config.base_url.clone())
+        .with_retry(config.retry);
+    let app_token = kind == Kind::AppToken;
+    let client = Rc::new(TokenClient::new(
+        KvThenUpstream::new(
+            kv(env)?,
+            source,
+            Box::new(move |r: &SelfBuiltRequest| {
+                kv::internal_token_key(app_token, r.app().app_id(), &r.binding_hex())
+            }),
+            config.freshness,
+            JsClock,
+            longest_fetch_ms(config.retry, config.timeout_ms),
+        ),
+        JsClock,
+        config.freshness,
+    ));
+    ISOLATE.with(|s| {
+        let mut s = s.borrow_mut();
+        match kind {
+            Kind::TenantToken => s.internal_tenant = Some(Rc::clone(&client)),
+            Kind::AppToken => s.internal_app = Some(Rc::clone(&client)),
+        }
+    });
     Ok(client)
 }
 

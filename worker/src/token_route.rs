@@ -1,33 +1,82 @@
-//! `POST /open-apis/auth/v3/tenant_access_token`: Feishu's own endpoint,
-//! answered from the isolate's memory, then KV, then Feishu.
+//! Feishu's own token endpoints (`POST /open-apis/auth/v3/tenant_access_token`
+//! and the self-built apps' `.../internal` ones), answered from the
+//! isolate's memory, then KV, then Feishu.
 
 use crate::body::{self, Refusal};
 use crate::config::Config;
-use crate::reply::{self, Local};
+use crate::reply::{self, Local, Member};
 use crate::request::{is_json, read_body, wants_refresh};
 use crate::state;
+use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest};
 use worker::{Env, Request, Response, Result};
 
 /// Largest request body accepted: 16 KiB. Feishu's own body is
 /// two short strings; even 4 KiB tokens fit with room to spare.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
+/// The JSON body within [`MAX_BODY_BYTES`], or the answer refusing it.
+async fn json_body(req: &mut Request) -> Result<core::result::Result<Vec<u8>, Response>> {
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
     if !is_json(&content_type) {
         return reply::local(
             Local::UnsupportedMediaType,
             "content-type must be application/json",
-        );
+        )
+        .map(Err);
     }
-    let bytes = match read_body(&mut req, MAX_BODY_BYTES).await? {
+    read_body(req, MAX_BODY_BYTES).await
+}
+
+fn refused(r: Refusal) -> Result<Response> {
+    match r {
+        Refusal::BadBody(msg) => reply::local(Local::BadBody, &msg),
+        Refusal::InvalidField(msg) => reply::local(Local::InvalidField, &msg),
+    }
+}
+
+/// `POST /open-apis/auth/v3/{tenant,app}_access_token/internal`: a self-built
+/// app's token, cached under its id and a digest of its secret, so a wrong
+/// secret goes to Feishu and gets Feishu's refusal.
+pub async fn internal_token(
+    mut req: Request,
+    env: &Env,
+    config: &Config,
+    kind: Kind,
+) -> Result<Response> {
+    let bytes = match json_body(&mut req).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(refusal),
+    };
+    let app = match body::internal_request(&bytes) {
+        Ok(a) => a,
+        Err(r) => return refused(r),
+    };
+    let client = match state::internal(env, config, kind) {
+        Ok(c) => c,
+        Err(why) => return reply::local(Local::Misconfigured, &why),
+    };
+    let request = SelfBuiltRequest::new(app);
+    let forced = wants_refresh(&req);
+    let answer = if forced {
+        client.refresh_served(&request).await
+    } else {
+        client.get_served(&request).await
+    };
+    let member = match kind {
+        Kind::TenantToken => Member::TenantAccessToken,
+        Kind::AppToken => Member::AppAccessToken,
+    };
+    reply::token_answer_as(answer, forced, member)
+}
+
+pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
+    let bytes = match json_body(&mut req).await? {
         Ok(b) => b,
         Err(refusal) => return Ok(refusal),
     };
     let request = match body::tenant_token_request(&bytes) {
         Ok(r) => r,
-        Err(Refusal::BadBody(msg)) => return reply::local(Local::BadBody, &msg),
-        Err(Refusal::InvalidField(msg)) => return reply::local(Local::InvalidField, &msg),
+        Err(r) => return refused(r),
     };
     let client = match state::pass_through(env, config) {
         Ok(c) => c,
