@@ -46,6 +46,13 @@ pub fn internal_token_key(app_token: bool, app_id: &str, binding_hex: &str) -> S
     format!("{kind}:v1:internal:{app_id}:{binding_hex}")
 }
 
+/// A store app's `app_access_token` as the gateway caches it for callers
+/// presenting the app's id, secret and a ticket (the ticket is not part of
+/// the key): `aat:v1:store:<app_id>:<digest>`.
+pub fn store_app_token_key(app_id: &str, binding_hex: &str) -> String {
+    format!("aat:v1:store:{app_id}:{binding_hex}")
+}
+
 /// A managed app's `app_access_token`: `aat:v1:<app_id>`.
 pub fn app_token_key(app_id: &str) -> String {
     format!("aat:v1:{app_id}")

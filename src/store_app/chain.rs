@@ -385,3 +385,77 @@ pub async fn fetch_app_token_retrying<T: Transport, C: Clock>(
     })
     .await
 }
+
+/// A caller's `app_access_token` request with its own credentials and
+/// ticket (the Worker's gateway serves any store app this way). The key binds
+/// the app id and a digest of the secret but not the ticket, which rotates
+/// hourly while the app token stays the same.
+#[derive(Clone, Debug)]
+pub struct TicketedAppTokenRequest {
+    app: AppCredentials,
+    ticket: AppTicket,
+    key: CacheKey,
+}
+
+impl TicketedAppTokenRequest {
+    pub fn new(app: AppCredentials, ticket: AppTicket) -> Self {
+        let binding = AppBinding::of_app_credentials(app.app_id(), app.app_secret());
+        Self {
+            app,
+            ticket,
+            key: CacheKey::app_token(binding),
+        }
+    }
+
+    pub fn app(&self) -> &AppCredentials {
+        &self.app
+    }
+
+    /// The credentials' digest as 64 hex digits (never the secret).
+    pub fn binding_hex(&self) -> String {
+        self.key.app.to_hex()
+    }
+}
+
+impl Keyed for TicketedAppTokenRequest {
+    fn cache_key(&self) -> CacheKey {
+        self.key.clone()
+    }
+}
+
+/// Feishu's `app_access_token` endpoint with the credentials and ticket each
+/// request carries, retrying as its policy says.
+pub struct TicketedAppTokenSource<T, C> {
+    transport: T,
+    clock: C,
+    base_url: BaseUrl,
+    retry: RetryPolicy,
+}
+
+impl<T, C> TicketedAppTokenSource<T, C> {
+    pub fn new(transport: T, clock: C, base_url: BaseUrl) -> Self {
+        Self {
+            transport,
+            clock,
+            base_url,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+impl<T: Transport, C: Clock> Source for TicketedAppTokenSource<T, C> {
+    type Request = TicketedAppTokenRequest;
+    type Meta = ();
+
+    async fn fetch(&self, r: &TicketedAppTokenRequest) -> Result<(TokenGrant, ()), Error> {
+        let (t, c, b) = (&self.transport, &self.clock, &self.base_url);
+        fetch_app_token_retrying(t, c, b, &r.app, &r.ticket, self.retry)
+            .await
+            .map(|grant| (grant, ()))
+    }
+}

@@ -9,8 +9,8 @@ mod wire;
 pub use chain::{
     AppSource, AppTokenCache, AppTokenRequest, AppTokenSource, AppTokens, MemoryChain,
     RESEND_MIN_INTERVAL_MS, StoreAppBuilder, StoreAppChain, StoreAppRequest, StoreAppSource,
-    TICKET_RETRY_AFTER_SECS, TenantSource, fetch_app_token, fetch_app_token_retrying,
-    resend_ticket,
+    TICKET_RETRY_AFTER_SECS, TenantSource, TicketedAppTokenRequest, TicketedAppTokenSource,
+    fetch_app_token, fetch_app_token_retrying, resend_ticket,
 };
 pub use tickets::{MemoryTicketStore, TicketStore, parse_ticket};
 pub use wire::{

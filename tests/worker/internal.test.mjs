@@ -125,3 +125,31 @@ test("malformed bodies are 4xx JSON and nothing goes to Feishu", async () => {
   assert.equal(get.status, 405);
   assert.equal(sb.stats().internalTenantTokenCalls + sb.stats().internalAppTokenCalls, 0);
 });
+
+test("store app_access_token: cached under id + secret digest, not the ticket; a wrong secret gets Feishu's refusal", async () => {
+  const { SANDBOX_APPS } = await import("../sandbox/sandbox.mjs");
+  const id = "cli_sandbox_app_one";
+  const secret = SANDBOX_APPS[id].appSecret;
+  const ticket = (await fetch(`${sb.url}/__sandbox/ticket`).then((r) => r.json()))[id];
+  const path = "/open-apis/auth/v3/app_access_token";
+  const first = await post(path, { app_id: id, app_secret: secret, app_ticket: ticket });
+  assert.equal(first.status, 200);
+  const a = await first.json();
+  assert.deepEqual(Object.keys(a), ["code", "msg", "app_access_token", "expire"]);
+  assert.match(a.app_access_token, /^a-/);
+  assert.equal(first.headers.get("x-cache"), "MISS");
+  // The ticket rotates hourly; the app token does not: another ticket is a hit.
+  const again = await post(path, { app_id: id, app_secret: secret, app_ticket: "tkt-an-older-one" });
+  assert.equal((await again.json()).app_access_token, a.app_access_token);
+  assert.equal(again.headers.get("x-cache"), "HIT");
+  const wrong = await post(path, { app_id: id, app_secret: "not-the-secret-5d2a", app_ticket: ticket });
+  assert.equal(wrong.status, 400);
+  assert.equal((await wrong.json()).code, 10003);
+  assert.equal(sb.stats().requests["/open-apis/auth/v3/app_access_token"], 2, "the hit asked nobody; the wrong secret asked Feishu");
+  const h = createHash("sha256").update("feishu-tenant-token/app-credentials/v1\0").update(id).update("\0").update(secret).digest("hex");
+  const kv = await w.mf.getKVNamespace("TOKENS");
+  assert.equal(JSON.parse(await kv.get(`aat:v1:store:${id}:${h}`)).tenant_access_token, a.app_access_token);
+  const missing = await post(path, { app_id: id, app_secret: secret });
+  assert.equal(missing.status, 400);
+  assert.match((await missing.json()).msg, /app_ticket is missing/);
+});

@@ -4,6 +4,8 @@
 //! it is tested natively.
 
 use core::fmt;
+use feishu_tenant_token::secret::AppTicket;
+use feishu_tenant_token::store_app::parse_ticket;
 use feishu_tenant_token::{AppCredentials, TokenRequest};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -97,25 +99,42 @@ pub fn tenant_token_request(bytes: &[u8]) -> Result<TokenRequest, Refusal> {
         .map_err(|e| Refusal::InvalidField(e.message().to_owned()))
 }
 
-/// `{"app_id", "app_secret"}` of the internal endpoints; other members ignored.
+/// `{"app_id", "app_secret"}` of the internal endpoints, with `"app_ticket"`
+/// for a store app's `app_access_token`; other members ignored.
 #[derive(Deserialize)]
-struct InternalBody {
+struct AppBody {
     #[serde(default)]
     app_id: Text,
     #[serde(default)]
     app_secret: Text,
+    #[serde(default)]
+    app_ticket: Text,
+}
+
+fn required(t: Text, name: &str) -> Result<String, Refusal> {
+    field(t, name)?.ok_or_else(|| Refusal::InvalidField(format!("{name} is missing")))
+}
+
+fn credentials(body: &mut AppBody) -> Result<AppCredentials, Refusal> {
+    let id = required(core::mem::take(&mut body.app_id), "app_id")?;
+    let secret = required(core::mem::take(&mut body.app_secret), "app_secret")?;
+    AppCredentials::parse(&id, &secret, ["app_id", "app_secret"])
+        .map_err(|e| Refusal::InvalidField(e.message().to_owned()))
 }
 
 /// A self-built app's token request body -> its checked credentials, or why not.
 pub fn internal_request(bytes: &[u8]) -> Result<AppCredentials, Refusal> {
-    let body: InternalBody = json_object(bytes)?;
-    let id = field(body.app_id, "app_id")?;
-    let secret = field(body.app_secret, "app_secret")?;
-    let missing = |name: &str| Refusal::InvalidField(format!("{name} is missing"));
-    let id = id.ok_or_else(|| missing("app_id"))?;
-    let secret = secret.ok_or_else(|| missing("app_secret"))?;
-    AppCredentials::parse(&id, &secret, ["app_id", "app_secret"])
-        .map_err(|e| Refusal::InvalidField(e.message().to_owned()))
+    credentials(&mut json_object(bytes)?)
+}
+
+/// A store app's `app_access_token` request body -> credentials and ticket.
+pub fn app_token_request(bytes: &[u8]) -> Result<(AppCredentials, AppTicket), Refusal> {
+    let mut body: AppBody = json_object(bytes)?;
+    let app = credentials(&mut body)?;
+    let ticket = required(body.app_ticket, "app_ticket")?;
+    let ticket = parse_ticket(&ticket, "app_ticket")
+        .map_err(|e| Refusal::InvalidField(e.message().to_owned()))?;
+    Ok((app, ticket))
 }
 
 /// The bytes as a JSON object read as `T` (serde refuses duplicate members).
@@ -195,6 +214,33 @@ mod tests {
             internal_request(br#"{"app_id":"a","app_id":"b","app_secret":"s"}"#),
             Err(Refusal::BadBody(_))
         ));
+    }
+
+    #[test]
+    fn app_token_bodies_need_a_ticket() {
+        let (app, ticket) =
+            app_token_request(br#"{"app_id":"cli_a","app_secret":"s","app_ticket":"tkt-1"}"#)
+                .unwrap();
+        assert_eq!((app.app_id(), ticket.expose_secret()), ("cli_a", "tkt-1"));
+        for (body, why) in [
+            (
+                r#"{"app_id":"cli_a","app_secret":"s"}"#,
+                "app_ticket is missing",
+            ),
+            (
+                r#"{"app_id":"cli_a","app_secret":"s","app_ticket":5}"#,
+                "app_ticket must be a string",
+            ),
+            (
+                r#"{"app_id":"cli_a","app_secret":"s","app_ticket":"t t"}"#,
+                "visible ASCII",
+            ),
+        ] {
+            match app_token_request(body.as_bytes()) {
+                Err(Refusal::InvalidField(m)) => assert!(m.contains(why), "{body}: {m}"),
+                _ => panic!("{body}: accepted or not a field error"),
+            }
+        }
     }
 
     #[test]

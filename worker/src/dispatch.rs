@@ -74,6 +74,9 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
             reply::with_headers(resp, &cors.preflight_headers()?)
         }
         (Method::Post, Route::TenantToken) => token_route::tenant_token(req, env, config).await,
+        (Method::Post, Route::StoreAppToken) => {
+            token_route::store_app_token(req, env, config).await
+        }
         (Method::Post, Route::InternalTenantToken) => {
             token_route::internal_token(req, env, config, Kind::TenantToken).await
         }

@@ -2,6 +2,7 @@
 //! dispatch and by the log line. Pure, so it is tested natively.
 
 use feishu_tenant_token::self_built::{INTERNAL_APP_TOKEN_PATH, INTERNAL_TENANT_TOKEN_PATH};
+use feishu_tenant_token::store_app::APP_TOKEN_PATH;
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
 
 const HEALTH_PATH: &str = "/healthz";
@@ -13,6 +14,9 @@ const TENANTS_SUFFIX: &str = "/tenant_access_token";
 pub enum Route {
     /// `POST /open-apis/auth/v3/tenant_access_token`: Feishu's own endpoint.
     TenantToken,
+    /// `POST /open-apis/auth/v3/app_access_token`: a store app's app token,
+    /// with the caller's id, secret and ticket.
+    StoreAppToken,
     /// `POST /open-apis/auth/v3/tenant_access_token/internal`: a self-built
     /// app's tenant token.
     InternalTenantToken,
@@ -34,6 +38,9 @@ impl Route {
     pub fn parse(path: &str) -> Self {
         if path == TENANT_TOKEN_PATH {
             return Route::TenantToken;
+        }
+        if path == APP_TOKEN_PATH {
+            return Route::StoreAppToken;
         }
         if path == INTERNAL_TENANT_TOKEN_PATH {
             return Route::InternalTenantToken;
@@ -61,6 +68,7 @@ impl Route {
     pub fn log_name(&self) -> &'static str {
         match self {
             Route::TenantToken => TENANT_TOKEN_PATH,
+            Route::StoreAppToken => APP_TOKEN_PATH,
             Route::InternalTenantToken => INTERNAL_TENANT_TOKEN_PATH,
             Route::InternalAppToken => INTERNAL_APP_TOKEN_PATH,
             Route::Health => HEALTH_PATH,
@@ -73,9 +81,10 @@ impl Route {
     /// The `Allow` header of a 405 (`None`: no such path).
     pub fn allowed_methods(&self) -> Option<&'static str> {
         match self {
-            Route::TenantToken | Route::InternalTenantToken | Route::InternalAppToken => {
-                Some("POST, OPTIONS")
-            }
+            Route::TenantToken
+            | Route::StoreAppToken
+            | Route::InternalTenantToken
+            | Route::InternalAppToken => Some("POST, OPTIONS"),
             Route::Health => Some("GET, HEAD, OPTIONS"),
             Route::Events => Some("POST"),
             Route::ManagedTenant(_) => Some("GET, OPTIONS"),
@@ -89,6 +98,7 @@ impl Route {
         matches!(
             self,
             Route::TenantToken
+                | Route::StoreAppToken
                 | Route::InternalTenantToken
                 | Route::InternalAppToken
                 | Route::Health
@@ -106,6 +116,10 @@ mod tests {
         assert_eq!(Route::parse(TENANT_TOKEN_PATH), Route::TenantToken);
         assert_eq!(Route::parse("/healthz"), Route::Health);
         assert_eq!(Route::parse("/feishu/events"), Route::Events);
+        assert_eq!(
+            Route::parse("/open-apis/auth/v3/app_access_token"),
+            Route::StoreAppToken
+        );
         assert_eq!(
             Route::parse("/open-apis/auth/v3/tenant_access_token/internal"),
             Route::InternalTenantToken

@@ -9,6 +9,7 @@ use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
 use feishu_tenant_token::store_app::{
     AppSource, StoreAppBuilder, StoreAppChain, StoreAppRequest, TenantSource,
+    TicketedAppTokenRequest, TicketedAppTokenSource,
 };
 use feishu_tenant_token::{Keyed, SerdeJson, TokenClient, TokenRequest, Upstream, kv};
 use std::cell::RefCell;
@@ -36,8 +37,13 @@ pub type ManagedChain =
 pub type Internal =
     TokenClient<KvThenUpstream<SelfBuiltSource<Net, JsClock>, WorkerKv, JsClock>, JsClock>;
 
+/// Store apps' app tokens for any caller presenting id, secret and a ticket.
+pub type StoreAppTokens =
+    TokenClient<KvThenUpstream<TicketedAppTokenSource<Net, JsClock>, WorkerKv, JsClock>, JsClock>;
+
 #[derive(Default)]
 struct Isolate {
+    store_app_tokens: Option<Rc<StoreAppTokens>>,
     pass_through: Option<Rc<PassThrough>>,
     managed: Option<Rc<ManagedChain>>,
     internal_tenant: Option<Rc<Internal>>,
@@ -74,6 +80,30 @@ pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, Strin
         config.freshness,
     ));
     ISOLATE.with(|s| s.borrow_mut().pass_through = Some(Rc::clone(&client)));
+    Ok(client)
+}
+
+pub fn store_app_tokens(env: &Env, config: &Config) -> Result<Rc<StoreAppTokens>, String> {
+    if let Some(c) = ISOLATE.with(|s| s.borrow().store_app_tokens.clone()) {
+        return Ok(c);
+    }
+    let source = TicketedAppTokenSource::new(transport(config)?, JsClock, config.base_url.clone())
+        .with_retry(config.retry);
+    let client = Rc::new(TokenClient::new(
+        KvThenUpstream::new(
+            kv(env)?,
+            source,
+            Box::new(|r: &TicketedAppTokenRequest| {
+                kv::store_app_token_key(r.app().app_id(), &r.binding_hex())
+            }),
+            config.freshness,
+            JsClock,
+            longest_fetch_ms(config.retry, config.timeout_ms),
+        ),
+        JsClock,
+        config.freshness,
+    ));
+    ISOLATE.with(|s| s.borrow_mut().store_app_tokens = Some(Rc::clone(&client)));
     Ok(client)
 }
 

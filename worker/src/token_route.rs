@@ -8,6 +8,7 @@ use crate::reply::{self, Local, Member};
 use crate::request::{is_json, read_body, wants_refresh};
 use crate::state;
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest};
+use feishu_tenant_token::store_app::TicketedAppTokenRequest;
 use worker::{Env, Request, Response, Result};
 
 /// Largest request body accepted: 16 KiB. Feishu's own body is
@@ -67,6 +68,32 @@ pub async fn internal_token(
         Kind::AppToken => Member::AppAccessToken,
     };
     reply::token_answer_as(answer, forced, member)
+}
+
+/// `POST /open-apis/auth/v3/app_access_token`: a store app's app token for
+/// the caller's id, secret and ticket, cached under the id and a digest of
+/// the secret (not the ticket, which rotates hourly while the token stays).
+pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
+    let bytes = match json_body(&mut req).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(refusal),
+    };
+    let (app, ticket) = match body::app_token_request(&bytes) {
+        Ok(a) => a,
+        Err(r) => return refused(r),
+    };
+    let client = match state::store_app_tokens(env, config) {
+        Ok(c) => c,
+        Err(why) => return reply::local(Local::Misconfigured, &why),
+    };
+    let request = TicketedAppTokenRequest::new(app, ticket);
+    let forced = wants_refresh(&req);
+    let answer = if forced {
+        client.refresh_served(&request).await
+    } else {
+        client.get_served(&request).await
+    };
+    reply::token_answer_as(answer, forced, Member::AppAccessToken)
 }
 
 pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
