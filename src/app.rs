@@ -1,8 +1,10 @@
 //! An app's own credentials (`app_id`, `app_secret`), shared by store apps
 //! and self-built apps.
 
+use crate::cache_key::{AppBinding, CacheKey};
 use crate::error::Error;
 use crate::secret::AppSecret;
+use crate::source::Keyed;
 use crate::validate::check_field;
 use serde::Serialize;
 
@@ -49,4 +51,38 @@ pub(crate) struct AppBody<'a> {
     pub app_secret: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_ticket: Option<&'a str>,
+}
+
+/// An app's credentials with their cache key (the id and SHA-256 of the
+/// secret, see [`AppBinding::of_app_credentials`]), computed once.
+#[derive(Clone, Debug)]
+pub struct KeyedCredentials {
+    app: AppCredentials,
+    key: CacheKey,
+}
+
+impl KeyedCredentials {
+    pub fn new(app: AppCredentials) -> Self {
+        let binding = AppBinding::of_app_credentials(app.app_id(), app.app_secret());
+        Self {
+            app,
+            key: CacheKey::app_token(binding),
+        }
+    }
+
+    pub fn app(&self) -> &AppCredentials {
+        &self.app
+    }
+
+    /// The credentials' digest as 64 hex digits (for keys that leave the
+    /// process, like KV's), never the secret.
+    pub fn binding_hex(&self) -> String {
+        self.key.app.to_hex()
+    }
+}
+
+impl Keyed for KeyedCredentials {
+    fn cache_key(&self) -> CacheKey {
+        self.key.clone()
+    }
 }

@@ -6,12 +6,11 @@
 //! and `.../app_access_token/internal`, same body, `app_access_token` in the
 //! answer. Same lifetime rule as store apps, so the same freshness rule and client.
 
-use crate::app::{AppBody, AppCredentials};
-use crate::cache_key::{AppBinding, CacheKey};
+use crate::app::{AppBody, AppCredentials, KeyedCredentials};
 use crate::error::Error;
 use crate::freshness::{Clock, TokenGrant};
 use crate::retry::RetryPolicy;
-use crate::source::{Keyed, Source, retrying, send};
+use crate::source::{Source, retrying, send};
 use crate::transport::{HttpRequest, HttpResponse, Transport};
 use crate::validate::BaseUrl;
 use crate::wire::{
@@ -83,39 +82,9 @@ pub async fn fetch_internal_token<T: Transport, C: Clock>(
 }
 
 /// A self-built app's credentials, keyed by its id and a digest of its
-/// secret (computed once): a wrong secret is another key, so it never gets
-/// the right secret's cached token.
-#[derive(Clone, Debug)]
-pub struct SelfBuiltRequest {
-    app: AppCredentials,
-    key: CacheKey,
-}
-
-impl SelfBuiltRequest {
-    pub fn new(app: AppCredentials) -> Self {
-        let binding = AppBinding::of_app_credentials(app.app_id(), app.app_secret());
-        Self {
-            app,
-            key: CacheKey::app_token(binding),
-        }
-    }
-
-    pub fn app(&self) -> &AppCredentials {
-        &self.app
-    }
-
-    /// The credentials' digest as 64 hex digits (for keys that leave the
-    /// process, like KV's), never the secret.
-    pub fn binding_hex(&self) -> String {
-        self.key.app.to_hex()
-    }
-}
-
-impl Keyed for SelfBuiltRequest {
-    fn cache_key(&self) -> CacheKey {
-        self.key.clone()
-    }
-}
+/// secret: a wrong secret is another key, so it never gets the right
+/// secret's cached token.
+pub type SelfBuiltRequest = KeyedCredentials;
 
 /// Feishu's internal endpoint for one of the two tokens, for any app whose
 /// credentials the request carries, retrying as its policy says.
@@ -155,7 +124,7 @@ impl<T: Transport, C: Clock> Source for SelfBuiltSource<T, C> {
                 &self.transport,
                 &self.clock,
                 &self.base_url,
-                &request.app,
+                request.app(),
             )
         })
         .await
@@ -167,6 +136,7 @@ impl<T: Transport, C: Clock> Source for SelfBuiltSource<T, C> {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+    use crate::source::Keyed;
 
     fn app() -> AppCredentials {
         AppCredentials::parse("cli_internal", "s3cr\"t", ["appId", "appSecret"]).unwrap()

@@ -8,6 +8,7 @@ use super::wire::{
     APP_TICKET_INVALID_CODE, APP_TOKEN_INVALID_CODE, AppCredentials, build_app_token_request,
     build_ticket_resend_request, parse_app_token_reply,
 };
+use crate::app::KeyedCredentials;
 use crate::cache_key::{AppBinding, CacheKey};
 use crate::client::TokenClient;
 use crate::error::{Error, ErrorCode};
@@ -392,34 +393,26 @@ pub async fn fetch_app_token_retrying<T: Transport, C: Clock>(
 /// hourly while the app token stays the same.
 #[derive(Clone, Debug)]
 pub struct TicketedAppTokenRequest {
-    app: AppCredentials,
+    credentials: KeyedCredentials,
     ticket: AppTicket,
-    key: CacheKey,
 }
 
 impl TicketedAppTokenRequest {
     pub fn new(app: AppCredentials, ticket: AppTicket) -> Self {
-        let binding = AppBinding::of_app_credentials(app.app_id(), app.app_secret());
         Self {
-            app,
+            credentials: KeyedCredentials::new(app),
             ticket,
-            key: CacheKey::app_token(binding),
         }
     }
 
-    pub fn app(&self) -> &AppCredentials {
-        &self.app
-    }
-
-    /// The credentials' digest as 64 hex digits (never the secret).
-    pub fn binding_hex(&self) -> String {
-        self.key.app.to_hex()
+    pub fn credentials(&self) -> &KeyedCredentials {
+        &self.credentials
     }
 }
 
 impl Keyed for TicketedAppTokenRequest {
     fn cache_key(&self) -> CacheKey {
-        self.key.clone()
+        self.credentials.cache_key()
     }
 }
 
@@ -454,7 +447,7 @@ impl<T: Transport, C: Clock> Source for TicketedAppTokenSource<T, C> {
 
     async fn fetch(&self, r: &TicketedAppTokenRequest) -> Result<(TokenGrant, ()), Error> {
         let (t, c, b) = (&self.transport, &self.clock, &self.base_url);
-        fetch_app_token_retrying(t, c, b, &r.app, &r.ticket, self.retry)
+        fetch_app_token_retrying(t, c, b, r.credentials.app(), &r.ticket, self.retry)
             .await
             .map(|grant| (grant, ()))
     }

@@ -94,7 +94,8 @@ pub fn store_app_tokens(env: &Env, config: &Config) -> Result<Rc<StoreAppTokens>
             kv(env)?,
             source,
             Box::new(|r: &TicketedAppTokenRequest| {
-                kv::store_app_token_key(r.app().app_id(), &r.binding_hex())
+                let c = r.credentials();
+                kv::store_app_token_key(c.app().app_id(), &c.binding_hex())
             }),
             config.freshness,
             JsClock,
