@@ -9,13 +9,11 @@
 use crate::app::{AppBody, AppCredentials, KeyedCredentials};
 use crate::error::Error;
 use crate::freshness::{Clock, TokenGrant};
-use crate::retry::RetryPolicy;
-use crate::source::{Source, retrying, send};
+use crate::source::{Source, Upstream, retrying, token_round_trip};
 use crate::transport::{HttpRequest, HttpResponse, Transport};
 use crate::validate::BaseUrl;
 use crate::wire::{
-    APP_TOKEN_MEMBER, TENANT_TOKEN_MEMBER, json_body, parse_tenant_token_reply, parse_token_reply,
-    read_reply,
+    APP_TOKEN_MEMBER, TENANT_TOKEN_MEMBER, json_body, parse_tenant_token_reply, read_reply,
 };
 
 pub const INTERNAL_TENANT_TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
@@ -70,15 +68,12 @@ pub async fn fetch_internal_token<T: Transport, C: Clock>(
     app: &AppCredentials,
 ) -> Result<TokenGrant, Error> {
     let scrub = |e: Error| e.scrubbed(app.app_secret().expose_secret());
-    let sent_at_ms = clock.now_ms();
     let http = build_internal_request(kind, base_url, app);
-    let response = send(transport, http).await.map_err(scrub)?;
-    let reply = transport.read_json(&response.body);
     let member = match kind {
         Kind::TenantToken => &TENANT_TOKEN_MEMBER,
         Kind::AppToken => &APP_TOKEN_MEMBER,
     };
-    parse_token_reply(&response, reply, sent_at_ms, member).map_err(scrub)
+    token_round_trip(transport, clock, http, member, scrub).await
 }
 
 /// A self-built app's credentials, keyed by its id and a digest of its
@@ -86,30 +81,17 @@ pub async fn fetch_internal_token<T: Transport, C: Clock>(
 /// secret's cached token.
 pub type SelfBuiltRequest = KeyedCredentials;
 
-/// Feishu's internal endpoint for one of the two tokens, for any app whose
-/// credentials the request carries, retrying as its policy says.
+/// Feishu's internal endpoint for one of the two tokens (the `Upstream`'s
+/// base URL, transport and retry policy), for any app whose credentials the
+/// request carries.
 pub struct SelfBuiltSource<T, C> {
-    transport: T,
-    clock: C,
-    base_url: BaseUrl,
-    retry: RetryPolicy,
+    upstream: Upstream<T, C>,
     kind: Kind,
 }
 
-impl<T, C> SelfBuiltSource<T, C> {
-    pub fn new(kind: Kind, transport: T, clock: C, base_url: BaseUrl) -> Self {
-        Self {
-            transport,
-            clock,
-            base_url,
-            retry: RetryPolicy::default(),
-            kind,
-        }
-    }
-
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
+impl<T: Transport, C: Clock> SelfBuiltSource<T, C> {
+    pub fn new(kind: Kind, upstream: Upstream<T, C>) -> Self {
+        Self { upstream, kind }
     }
 }
 
@@ -118,14 +100,10 @@ impl<T: Transport, C: Clock> Source for SelfBuiltSource<T, C> {
     type Meta = ();
 
     async fn fetch(&self, request: &SelfBuiltRequest) -> Result<(TokenGrant, ()), Error> {
-        retrying(&self.transport, &self.clock, self.retry, || {
-            fetch_internal_token(
-                self.kind,
-                &self.transport,
-                &self.clock,
-                &self.base_url,
-                request.app(),
-            )
+        let up = &self.upstream;
+        let (t, c, b) = (up.transport(), up.clock(), up.base_url());
+        retrying(t, c, up.retry_policy(), || {
+            fetch_internal_token(self.kind, t, c, b, request.app())
         })
         .await
         .map(|grant| (grant, ()))

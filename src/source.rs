@@ -91,6 +91,22 @@ pub async fn fetch_tenant_token<T: Transport, C: Clock>(
     }
 }
 
+/// One token round trip for the endpoints whose body carries a secret:
+/// send, read the answer with the transport's JSON reader, parse the token
+/// in `member`; `scrub` takes the request's secrets out of any error.
+pub(crate) async fn token_round_trip<T: Transport, C: Clock>(
+    transport: &T,
+    clock: &C,
+    http: crate::transport::HttpRequest,
+    member: &crate::wire::TokenMember,
+    scrub: impl Fn(Error) -> Error,
+) -> Result<TokenGrant, Error> {
+    let sent_at_ms = clock.now_ms();
+    let response = send(transport, http).await.map_err(&scrub)?;
+    let reply = transport.read_json(&response.body);
+    crate::wire::parse_token_reply(&response, reply, sent_at_ms, member).map_err(scrub)
+}
+
 /// Sends one request; a transport failure becomes the crate's error.
 pub(crate) async fn send<T: Transport>(
     transport: &T,

@@ -18,8 +18,9 @@ pub(crate) fn transport(o: &Options) -> Result<FetchTransport, Error> {
     FetchTransport::new(o.fetch.clone(), o.timeout_ms).map_err(|m| Error::invalid_input(&m))
 }
 
-fn upstream(o: Options) -> Result<Tenants, Error> {
-    Ok(Upstream::new(transport(&o)?, JsClock, o.base_url).with_retry(o.retry))
+/// Feishu at `baseUrl`, with the options' transport and retries.
+pub(crate) fn upstream(o: &Options) -> Result<Tenants, Error> {
+    Ok(Upstream::new(transport(o)?, JsClock, o.base_url.clone()).with_retry(o.retry))
 }
 
 pub(crate) fn arg(options: Option<OptionsArg>) -> JsValue {
@@ -40,7 +41,7 @@ pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>)
             // A client whose freshness rule never lets a token be cached: one
             // request, and the same code path as `TenantTokenClient.get`
             // (sharing it keeps the `.wasm` smaller).
-            let once = TokenClient::new(upstream(o)?, JsClock, Freshness::new(u64::MAX));
+            let once = TokenClient::new(upstream(&o)?, JsClock, Freshness::new(u64::MAX));
             once.get(&req).await
         };
         settle(result.await)
@@ -65,7 +66,7 @@ impl JsTenantTokenClient {
             let o = convert::options(&arg(options))?;
             let freshness = Freshness::new(o.min_validity_secs);
             let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
-            let client = TokenClient::new(upstream(o)?, JsClock, freshness);
+            let client = TokenClient::new(upstream(&o)?, JsClock, freshness);
             Ok(Self {
                 inner: Rc::new(client),
                 api: Rc::new(api),

@@ -2,7 +2,7 @@
 //! its `app_id` and `app_secret`, with the same guarantees as
 //! `TenantTokenClient` (single-flight, freshness, retries, stale-if-error).
 
-use crate::api::transport;
+use crate::api::upstream;
 use crate::api_fetch::{self, ApiCalls};
 use crate::convert::{RawOptions, as_object, from_js};
 use crate::errors;
@@ -47,13 +47,7 @@ impl JsSelfBuiltAppClient {
         let app = raw.credentials()?;
         let o = raw.client_options()?;
         let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
-        let source = SelfBuiltSource::new(
-            Kind::TenantToken,
-            transport(&o)?,
-            JsClock,
-            o.base_url.clone(),
-        )
-        .with_retry(o.retry);
+        let source = SelfBuiltSource::new(Kind::TenantToken, upstream(&o)?);
         let request = SelfBuiltRequest::new(app);
         let client = TokenClient::new(source, JsClock, Freshness::new(o.min_validity_secs));
         Ok(Self {

@@ -6,7 +6,7 @@
 use super::tickets::TicketStore;
 use super::wire::{
     APP_TICKET_INVALID_CODE, APP_TOKEN_INVALID_CODE, AppCredentials, build_app_token_request,
-    build_ticket_resend_request, parse_app_token_reply,
+    build_ticket_resend_request,
 };
 use crate::app::KeyedCredentials;
 use crate::cache_key::{AppBinding, CacheKey};
@@ -15,10 +15,10 @@ use crate::error::{Error, ErrorCode};
 use crate::freshness::{Clock, Freshness, TokenGrant};
 use crate::retry::RetryPolicy;
 use crate::secret::{AppAccessToken, AppTicket};
-use crate::source::{Keyed, Source, Upstream, retrying, send};
+use crate::source::{Keyed, Source, Upstream, retrying, send, token_round_trip};
 use crate::transport::Transport;
 use crate::validate::{BaseUrl, TenantKey, TokenRequest};
-use crate::wire::parse_ok_reply;
+use crate::wire::{APP_TOKEN_MEMBER, parse_ok_reply};
 use core::cell::Cell;
 use core::future::Future;
 use std::rc::Rc;
@@ -70,14 +70,11 @@ pub async fn fetch_app_token<T: Transport, C: Clock>(
     ticket: &AppTicket,
 ) -> Result<TokenGrant, Error> {
     let http = build_app_token_request(base_url, app, ticket);
-    let sent_at_ms = clock.now_ms();
     let scrub = |e: Error| {
         e.scrubbed(app.app_secret().expose_secret())
             .scrubbed(ticket.expose_secret())
     };
-    let response = send(transport, http).await.map_err(scrub)?;
-    let reply = transport.read_json(&response.body);
-    parse_app_token_reply(&response, reply, sent_at_ms).map_err(scrub)
+    token_round_trip(transport, clock, http, &APP_TOKEN_MEMBER, scrub).await
 }
 
 /// One `app_ticket/resend` round trip.
@@ -416,28 +413,15 @@ impl Keyed for TicketedAppTokenRequest {
     }
 }
 
-/// Feishu's `app_access_token` endpoint with the credentials and ticket each
-/// request carries, retrying as its policy says.
+/// Feishu's `app_access_token` endpoint (the `Upstream`'s base URL, transport
+/// and retry policy) with the credentials and ticket each request carries.
 pub struct TicketedAppTokenSource<T, C> {
-    transport: T,
-    clock: C,
-    base_url: BaseUrl,
-    retry: RetryPolicy,
+    upstream: Upstream<T, C>,
 }
 
-impl<T, C> TicketedAppTokenSource<T, C> {
-    pub fn new(transport: T, clock: C, base_url: BaseUrl) -> Self {
-        Self {
-            transport,
-            clock,
-            base_url,
-            retry: RetryPolicy::default(),
-        }
-    }
-
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
+impl<T: Transport, C: Clock> TicketedAppTokenSource<T, C> {
+    pub fn new(upstream: Upstream<T, C>) -> Self {
+        Self { upstream }
     }
 }
 
@@ -446,8 +430,10 @@ impl<T: Transport, C: Clock> Source for TicketedAppTokenSource<T, C> {
     type Meta = ();
 
     async fn fetch(&self, r: &TicketedAppTokenRequest) -> Result<(TokenGrant, ()), Error> {
-        let (t, c, b) = (&self.transport, &self.clock, &self.base_url);
-        fetch_app_token_retrying(t, c, b, r.credentials.app(), &r.ticket, self.retry)
+        let up = &self.upstream;
+        let app = r.credentials.app();
+        let (t, c, b) = (up.transport(), up.clock(), up.base_url());
+        fetch_app_token_retrying(t, c, b, app, &r.ticket, up.retry_policy())
             .await
             .map(|grant| (grant, ()))
     }

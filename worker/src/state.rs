@@ -3,7 +3,7 @@
 //! upstream call. Built on first use from the request's settings.
 
 use crate::config::{Config, Managed};
-use crate::kv_layer::{KvThenUpstream, KvTickets, longest_fetch_ms};
+use crate::kv_layer::{KeyOf, KvThenUpstream, KvTickets, longest_fetch_ms};
 use crate::kv_store::{BINDING, WorkerKv};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
@@ -11,7 +11,7 @@ use feishu_tenant_token::store_app::{
     AppSource, StoreAppBuilder, StoreAppChain, StoreAppRequest, TenantSource,
     TicketedAppTokenRequest, TicketedAppTokenSource,
 };
-use feishu_tenant_token::{Keyed, SerdeJson, TokenClient, TokenRequest, Upstream, kv};
+use feishu_tenant_token::{Keyed, SerdeJson, Source, TokenClient, TokenRequest, Upstream, kv};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::Env;
@@ -24,9 +24,11 @@ fn transport(config: &Config) -> Result<Net, String> {
     Ok(FetchTransport::new(None, config.timeout_ms)?.reading_with(SerdeJson))
 }
 
+/// A token client over KV in front of the source `S`.
+pub type KvClient<S> = TokenClient<KvThenUpstream<S, WorkerKv, JsClock>, JsClock>;
+
 /// Pass-through mode: tokens for any caller's `app_access_token`.
-pub type PassThrough =
-    TokenClient<KvThenUpstream<Upstream<Net, JsClock>, WorkerKv, JsClock>, JsClock>;
+pub type PassThrough = KvClient<Upstream<Net, JsClock>>;
 
 type KvApps = KvThenUpstream<AppSource<Net, JsClock, KvTickets<WorkerKv>>, WorkerKv, JsClock>;
 /// Managed mode: the chain of the one app whose secrets the Worker holds.
@@ -34,12 +36,10 @@ pub type ManagedChain =
     StoreAppChain<KvThenUpstream<TenantSource<KvApps, Net, JsClock>, WorkerKv, JsClock>, JsClock>;
 
 /// Self-built apps' tokens for any caller presenting an app's id and secret.
-pub type Internal =
-    TokenClient<KvThenUpstream<SelfBuiltSource<Net, JsClock>, WorkerKv, JsClock>, JsClock>;
+pub type Internal = KvClient<SelfBuiltSource<Net, JsClock>>;
 
 /// Store apps' app tokens for any caller presenting id, secret and a ticket.
-pub type StoreAppTokens =
-    TokenClient<KvThenUpstream<TicketedAppTokenSource<Net, JsClock>, WorkerKv, JsClock>, JsClock>;
+pub type StoreAppTokens = KvClient<TicketedAppTokenSource<Net, JsClock>>;
 
 #[derive(Default)]
 struct Isolate {
@@ -60,93 +60,84 @@ pub fn kv(env: &Env) -> Result<WorkerKv, String> {
     env.kv(BINDING).map(WorkerKv).map_err(|_| NO_KV.to_owned())
 }
 
-pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, String> {
-    if let Some(c) = ISOLATE.with(|s| s.borrow().pass_through.clone()) {
-        return Ok(c);
+/// The isolate's value in `slot`, built by `build` on first use. `build`
+/// runs outside the borrow, so it may take as long as it likes.
+fn once<T>(
+    slot: fn(&mut Isolate) -> &mut Option<Rc<T>>,
+    build: impl FnOnce() -> Result<T, String>,
+) -> Result<Rc<T>, String> {
+    if let Some(v) = ISOLATE.with(|s| slot(&mut s.borrow_mut()).clone()) {
+        return Ok(v);
     }
-    let transport = transport(config)?;
-    let upstream =
-        Upstream::new(transport, JsClock, config.base_url.clone()).with_retry(config.retry);
-    let client = Rc::new(TokenClient::new(
-        KvThenUpstream::new(
-            kv(env)?,
-            upstream,
-            Box::new(|r: &TokenRequest| kv::kv_key(&r.cache_key())),
-            config.freshness,
-            JsClock,
-            longest_fetch_ms(config.retry, config.timeout_ms),
-        ),
-        JsClock,
-        config.freshness,
-    ));
-    ISOLATE.with(|s| s.borrow_mut().pass_through = Some(Rc::clone(&client)));
-    Ok(client)
+    let v = Rc::new(build()?);
+    ISOLATE.with(|s| *slot(&mut s.borrow_mut()) = Some(Rc::clone(&v)));
+    Ok(v)
+}
+
+/// Feishu at the configured base URL, with the configured retries.
+fn upstream(config: &Config) -> Result<Upstream<Net, JsClock>, String> {
+    Ok(
+        Upstream::new(transport(config)?, JsClock, config.base_url.clone())
+            .with_retry(config.retry),
+    )
+}
+
+/// A token client over KV in front of `source`, KV entries named by `key`.
+fn kv_client<S: Source<Meta = ()>>(
+    env: &Env,
+    config: &Config,
+    source: S,
+    key: KeyOf<S::Request>,
+) -> Result<KvClient<S>, String> {
+    let longest = longest_fetch_ms(config.retry, config.timeout_ms);
+    let layer = KvThenUpstream::new(kv(env)?, source, key, config.freshness, JsClock, longest);
+    Ok(TokenClient::new(layer, JsClock, config.freshness))
+}
+
+pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, String> {
+    once(
+        |s| &mut s.pass_through,
+        || {
+            let key = |r: &TokenRequest| kv::kv_key(&r.cache_key());
+            kv_client(env, config, upstream(config)?, Box::new(key))
+        },
+    )
 }
 
 pub fn store_app_tokens(env: &Env, config: &Config) -> Result<Rc<StoreAppTokens>, String> {
-    if let Some(c) = ISOLATE.with(|s| s.borrow().store_app_tokens.clone()) {
-        return Ok(c);
-    }
-    let source = TicketedAppTokenSource::new(transport(config)?, JsClock, config.base_url.clone())
-        .with_retry(config.retry);
-    let client = Rc::new(TokenClient::new(
-        KvThenUpstream::new(
-            kv(env)?,
-            source,
-            Box::new(|r: &TicketedAppTokenRequest| {
+    once(
+        |s| &mut s.store_app_tokens,
+        || {
+            let key = |r: &TicketedAppTokenRequest| {
                 let c = r.credentials();
                 kv::store_app_token_key(c.app().app_id(), &c.binding_hex())
-            }),
-            config.freshness,
-            JsClock,
-            longest_fetch_ms(config.retry, config.timeout_ms),
-        ),
-        JsClock,
-        config.freshness,
-    ));
-    ISOLATE.with(|s| s.borrow_mut().store_app_tokens = Some(Rc::clone(&client)));
-    Ok(client)
+            };
+            let source = TicketedAppTokenSource::new(upstream(config)?);
+            kv_client(env, config, source, Box::new(key))
+        },
+    )
 }
 
 pub fn internal(env: &Env, config: &Config, kind: Kind) -> Result<Rc<Internal>, String> {
-    let slot = |s: &mut Isolate| match kind {
-        Kind::TenantToken => s.internal_tenant.clone(),
-        Kind::AppToken => s.internal_app.clone(),
+    let slot: fn(&mut Isolate) -> &mut Option<Rc<Internal>> = match kind {
+        Kind::TenantToken => |s| &mut s.internal_tenant,
+        Kind::AppToken => |s| &mut s.internal_app,
     };
-    if let Some(c) = ISOLATE.with(|s| slot(&mut s.borrow_mut())) {
-        return Ok(c);
-    }
-    let source = SelfBuiltSource::new(kind, transport(config)?, JsClock, config.base_url.clone())
-        .with_retry(config.retry);
-    let app_token = kind == Kind::AppToken;
-    let client = Rc::new(TokenClient::new(
-        KvThenUpstream::new(
-            kv(env)?,
-            source,
-            Box::new(move |r: &SelfBuiltRequest| {
-                kv::internal_token_key(app_token, r.app().app_id(), &r.binding_hex())
-            }),
-            config.freshness,
-            JsClock,
-            longest_fetch_ms(config.retry, config.timeout_ms),
-        ),
-        JsClock,
-        config.freshness,
-    ));
-    ISOLATE.with(|s| {
-        let mut s = s.borrow_mut();
-        match kind {
-            Kind::TenantToken => s.internal_tenant = Some(Rc::clone(&client)),
-            Kind::AppToken => s.internal_app = Some(Rc::clone(&client)),
-        }
-    });
-    Ok(client)
+    once(slot, || {
+        let app_token = kind == Kind::AppToken;
+        let key = move |r: &SelfBuiltRequest| {
+            kv::internal_token_key(app_token, r.app().app_id(), &r.binding_hex())
+        };
+        let source = SelfBuiltSource::new(kind, upstream(config)?);
+        kv_client(env, config, source, Box::new(key))
+    })
 }
 
 pub fn managed(env: &Env, config: &Config, managed: &Managed) -> Result<Rc<ManagedChain>, String> {
-    if let Some(c) = ISOLATE.with(|s| s.borrow().managed.clone()) {
-        return Ok(c);
-    }
+    once(|s| &mut s.managed, || build_managed(env, config, managed))
+}
+
+fn build_managed(env: &Env, config: &Config, managed: &Managed) -> Result<ManagedChain, String> {
     let store = kv(env)?;
     let app_id = managed.app.app_id().to_owned();
     let longest = longest_fetch_ms(config.retry, config.timeout_ms);
@@ -191,7 +182,5 @@ pub fn managed(env: &Env, config: &Config, managed: &Managed) -> Result<Rc<Manag
             )
         },
     );
-    let chain = Rc::new(chain);
-    ISOLATE.with(|s| s.borrow_mut().managed = Some(Rc::clone(&chain)));
     Ok(chain)
 }
