@@ -35,11 +35,13 @@ pub fn resolve(base: &BaseUrl, input: &str) -> Result<String, Error> {
         return Ok(base.join(input));
     }
     let origin = base.origin();
-    let rest = input.get(origin.len()..).unwrap_or("x");
-    let same_origin = input
-        .get(..origin.len())
-        .is_some_and(|o| o.eq_ignore_ascii_case(origin))
-        && (rest.is_empty() || rest.starts_with(['/', '?', '#']));
+    let same_origin = match (input.get(..origin.len()), input.get(origin.len()..)) {
+        (Some(head), Some(rest)) => {
+            head.eq_ignore_ascii_case(origin)
+                && (rest.is_empty() || rest.starts_with(['/', '?', '#']))
+        }
+        _ => false,
+    };
     if same_origin {
         return Ok(input.to_owned());
     }

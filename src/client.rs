@@ -312,12 +312,23 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     /// after a downstream API said the token is invalid (99991663). Returns how
     /// many entries went.
     pub fn invalidate(&self, tenant_key: &str) -> usize {
+        self.drop_cached(|k| k.tenant.as_str() == tenant_key)
+    }
+
+    /// Drops the cached token of exactly `request`'s key (a client with one
+    /// key, like a self-built app's). Returns how many entries went (0 or 1).
+    pub fn invalidate_request(&self, request: &S::Request) -> usize {
+        let key = request.cache_key();
+        self.drop_cached(|k| *k == key)
+    }
+
+    fn drop_cached(&self, hit: impl Fn(&CacheKey) -> bool) -> usize {
         let mut st = self.state.borrow_mut();
         st.epoch += 1;
         let before = st.slots.len();
         // A fetch under way stays: the epoch keeps its result out of the cache.
         st.slots
-            .retain(|k, slot| k.tenant.as_str() != tenant_key || slot.cached().is_none());
+            .retain(|k, slot| !hit(k) || slot.cached().is_none());
         before - st.slots.len()
     }
 

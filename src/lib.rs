@@ -40,7 +40,7 @@ pub use cache_key::{AppBinding, CacheKey};
 pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient};
 pub use error::{Error, ErrorCode};
 pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};
-pub use read_json::{ReadJson, SerdeJson};
+pub use read_json::{Loose, ReadJson, SerdeJson};
 pub use retry::RetryPolicy;
 pub use secret::{AppAccessToken, TenantAccessToken};
 pub use source::{JoinWait, Keyed, Source, Upstream, fetch_tenant_token};

@@ -86,7 +86,7 @@ pub(crate) fn parse_tenant_token_reply(
 
 /// A body read with serde_json, the reader of every parser tested natively.
 pub(crate) fn read_reply(body: &str) -> Option<TokenReply> {
-    lenient::parse_object(body)
+    crate::read_json::ReadJson::object(&crate::read_json::SerdeJson, body)
 }
 
 /// The member holding the token in a reply, and the messages naming it

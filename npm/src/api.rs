@@ -65,7 +65,7 @@ impl JsTenantTokenClient {
         let build = || -> Result<Self, Error> {
             let o = convert::options(&arg(options))?;
             let freshness = Freshness::new(o.min_validity_secs);
-            let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
+            let api = ApiCalls::new(o.base_url.clone(), transport(&o)?);
             let client = TokenClient::new(upstream(&o)?, JsClock, freshness);
             Ok(Self {
                 inner: Rc::new(client),
@@ -91,7 +91,9 @@ impl JsTenantTokenClient {
         #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str,
         token: Option<String>,
     ) -> u32 {
-        serve::invalidate(&self.inner, Some(tenant_key), token)
+        serve::invalidate(&self.inner, Some(tenant_key), token, || {
+            self.inner.invalidate(tenant_key)
+        })
     }
 
     /// Calls a Feishu API with the tenant's token: the host's `fetch(input,

@@ -6,9 +6,9 @@
 use crate::errors;
 use crate::serve::{Client, start_now};
 use feishu_tenant_token::api_call::{self, Body, Next};
-use feishu_tenant_token::host::HostJson;
+use feishu_tenant_token::host::{FetchTransport, HostJson};
 use feishu_tenant_token::{BaseUrl, Error, Source, TokenGrant};
-use js_sys::{ArrayBuffer, Function, Object, Promise, Reflect};
+use js_sys::{ArrayBuffer, Object, Promise, Reflect};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -18,34 +18,19 @@ use web_sys::{Blob, FormData, Headers, ReadableStream, Response, UrlSearchParams
 /// What a client's `fetch` needs besides its token cache.
 pub(crate) struct ApiCalls {
     base_url: BaseUrl,
-    fetch: Function,
-    /// `globalThis` for the host's fetch, `undefined` for a caller's.
-    this: JsValue,
+    /// The same host (or caller's) fetch the token requests use.
+    net: FetchTransport,
     /// Calls replayed with a fresh token after Feishu refused the first.
     recoveries: Cell<u64>,
 }
 
 impl ApiCalls {
-    pub(crate) fn new(base_url: BaseUrl, custom: Option<Function>) -> Result<Self, Error> {
-        let (fetch, this) = match custom {
-            Some(f) => (f, JsValue::UNDEFINED),
-            None => {
-                let global: JsValue = js_sys::global().into();
-                let f = Reflect::get(&global, &"fetch".into())
-                    .ok()
-                    .and_then(|f| f.dyn_into::<Function>().ok())
-                    .ok_or_else(|| {
-                        Error::invalid_input("this runtime has no global fetch; pass options.fetch")
-                    })?;
-                (f, global)
-            }
-        };
-        Ok(Self {
+    pub(crate) fn new(base_url: BaseUrl, net: FetchTransport) -> Self {
+        Self {
             base_url,
-            fetch,
-            this,
+            net,
             recoveries: Cell::new(0),
-        })
+        }
     }
 
     pub(crate) fn recoveries(&self) -> u64 {
@@ -85,9 +70,7 @@ where
         let mut replays = 0;
         loop {
             headers.set("authorization", &token(&grant))?;
-            let sent = api
-                .fetch
-                .call2(&api.this, &JsValue::from_str(&url), &init)?;
+            let sent = api.net.fetch_raw(&url, &init)?;
             let response: Response = JsFuture::from(Promise::resolve(&sent)).await?.dyn_into()?;
             let refused = refuses_token(&response).await;
             if refused {

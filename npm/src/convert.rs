@@ -13,9 +13,10 @@ use feishu_tenant_token::freshness::{
 use feishu_tenant_token::host::Record;
 use feishu_tenant_token::retry::{MAX_MAX_RETRIES, RetryPolicy};
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
-use feishu_tenant_token::{AppCredentials, BaseUrl, Error, TokenRequest};
+use feishu_tenant_token::{AppCredentials, BaseUrl, Error, Loose, TokenRequest};
 use js_sys::{Function, Object, Reflect};
-use serde::de::{self, Deserializer, Error as _, Visitor};
+use serde::Deserialize;
+use serde::de::{Deserializer, Error as _, Visitor};
 use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::prelude::*;
 
@@ -25,60 +26,8 @@ const MAX_TIMEOUT_MS: u32 = 600_000;
 /// Longest accepted `deadlineMs`: ten minutes.
 const MAX_DEADLINE_MS: u64 = 600_000;
 
-/// An option's value as read with `deserialize_any`: only what the option
-/// types need to tell apart. Reading through one visitor (rather than
-/// serde's typed readers, one per type) keeps the `.wasm` smaller.
-enum Loose {
-    Absent,
-    Str(String),
-    Num(f64),
-    Other,
-}
-
-struct LooseVisitor;
-
-impl<'de> Visitor<'de> for LooseVisitor {
-    type Value = Loose;
-    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
-        Ok(Loose::Absent)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
-        Ok(Loose::Absent)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Loose, E> {
-        Ok(Loose::Other)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
-        Ok(Loose::Num(v as f64))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
-        Ok(Loose::Num(v as f64))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Loose, E> {
-        Ok(Loose::Num(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
-        Ok(Loose::Str(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
-        Ok(Loose::Str(v))
-    }
-    fn visit_byte_buf<E: de::Error>(self, _: Vec<u8>) -> Result<Loose, E> {
-        Ok(Loose::Other)
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Loose, A::Error> {
-        Ok(Loose::Other)
-    }
-    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Loose, A::Error> {
-        Ok(Loose::Other)
-    }
-}
-
 fn loose<'de, D: Deserializer<'de>>(d: D) -> Result<Loose, D::Error> {
-    d.deserialize_any(LooseVisitor)
+    Loose::deserialize(d)
 }
 
 /// A reader for one optional member that names it when its type is wrong.
@@ -96,7 +45,8 @@ macro_rules! member {
         pub(crate) fn $fn<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
             match loose(d)? {
                 Loose::Absent => Ok(None),
-                Loose::Num(n) => Ok(Some(n)),
+                Loose::Int(i) => Ok(Some(i as f64)),
+                Loose::Float(f) => Ok(Some(f)),
                 _ => Err(D::Error::custom($msg)),
             }
         }
@@ -129,7 +79,7 @@ member!(max_age_secs, f64, "options.maxAgeSecs must be a number");
 
 /// `ClientOptions` as received, with the store-app client's own members
 /// (refused by the other clients). `fetch` and `ticketStore` stay JS values.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RawOptions {
     #[serde(default, deserialize_with = "base_url")]
@@ -209,23 +159,6 @@ pub(crate) fn to_js(value: &impl Serialize) -> JsValue {
     let s = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
     // Our types are structs of strings, numbers and JS values: nothing fails.
     value.serialize(&s).unwrap_or(JsValue::UNDEFINED)
-}
-
-impl Default for RawOptions {
-    fn default() -> Self {
-        Self {
-            base_url: None,
-            timeout_ms: None,
-            min_validity_secs: None,
-            retries: None,
-            deadline_ms: None,
-            fetch: JsValue::UNDEFINED,
-            app_id: None,
-            app_secret: None,
-            #[cfg(feature = "store-app")]
-            ticket_store: JsValue::UNDEFINED,
-        }
-    }
 }
 
 impl RawOptions {

@@ -2,7 +2,7 @@
 //! its `app_id` and `app_secret`, with the same guarantees as
 //! `TenantTokenClient` (single-flight, freshness, retries, stale-if-error).
 
-use crate::api::upstream;
+use crate::api::{transport, upstream};
 use crate::api_fetch::{self, ApiCalls};
 use crate::convert::{RawOptions, as_object, from_js};
 use crate::errors;
@@ -46,7 +46,7 @@ impl JsSelfBuiltAppClient {
         }
         let app = raw.credentials()?;
         let o = raw.client_options()?;
-        let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
+        let api = ApiCalls::new(o.base_url.clone(), transport(&o)?);
         let source = SelfBuiltSource::new(Kind::TenantToken, upstream(&o)?);
         let request = SelfBuiltRequest::new(app);
         let client = TokenClient::new(source, JsClock, Freshness::new(o.min_validity_secs));
@@ -69,7 +69,9 @@ impl JsSelfBuiltAppClient {
     /// `token`, only while the cache still holds exactly that token. Returns
     /// how many went (0 or 1).
     pub fn invalidate(&self, token: Option<String>) -> u32 {
-        serve::invalidate(&self.inner, None, token)
+        serve::invalidate(&self.inner, None, token, || {
+            self.inner.invalidate_request(&self.request)
+        })
     }
 
     /// Calls a Feishu API with the app's tenant token: the host's `fetch`

@@ -61,18 +61,17 @@ pub(crate) fn start_now(fut: impl Future<Output = Result<JsValue, JsValue>> + 's
     }
 }
 
-/// Drops the tenant's cached tokens (`None`: the client's one token), or
-/// with `token` only an entry still holding it; how many went.
+/// Drops the tenant's cached tokens, or with `token` only an entry still
+/// holding it (of `tenant_key`, when given); how many went.
 pub(crate) fn invalidate<S: Source>(
     client: &Client<S>,
     tenant_key: Option<&str>,
     token: Option<String>,
+    whole: impl FnOnce() -> usize,
 ) -> u32 {
-    let n = match (token, tenant_key) {
-        (Some(t), tenant) => client.invalidate_token(&TenantAccessToken::new(t), tenant),
-        (None, Some(tenant)) => client.invalidate(tenant),
-        // A self-built app's one token is keyed under the empty tenant.
-        (None, None) => client.invalidate(""),
+    let n = match token {
+        Some(t) => client.invalidate_token(&TenantAccessToken::new(t), tenant_key),
+        None => whole(),
     };
     u32::try_from(n).unwrap_or(u32::MAX)
 }

@@ -434,7 +434,7 @@ impl JsStoreAppClient {
         let raw: RawOptions = from_js(options, "options")?;
         let app = raw.credentials()?;
         let o = raw.client_options()?;
-        let api = ApiCalls::new(o.base_url.clone(), o.fetch.clone())?;
+        let api = ApiCalls::new(o.base_url.clone(), transport(&o)?);
         let tickets = Rc::new(match &raw.ticket_store {
             s if s.is_undefined() || s.is_null() => Tickets::Memory(MemoryTicketStore::default()),
             s if s.is_object() => Tickets::Js {
@@ -493,7 +493,10 @@ impl JsStoreAppClient {
         #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str,
         token: Option<String>,
     ) -> u32 {
-        serve::invalidate(self.chain.tenants(), Some(tenant_key), token)
+        let tenants = self.chain.tenants();
+        serve::invalidate(tenants, Some(tenant_key), token, || {
+            tenants.invalidate(tenant_key)
+        })
     }
 
     /// Calls a Feishu API with the tenant's token: the host's `fetch` with

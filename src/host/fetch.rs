@@ -75,6 +75,12 @@ impl FetchTransport {
         })
     }
 
+    /// The fetch this transport sends with, called with a caller's own
+    /// request (the npm clients' `fetch`): the host's promise of a `Response`.
+    pub fn fetch_raw(&self, url: &str, init: &JsValue) -> Result<JsValue, JsValue> {
+        self.fetch.call2(&self.this, &JsValue::from_str(url), init)
+    }
+
     /// The same transport, reading answers' JSON with `json`.
     pub fn reading_with<K: ReadJson>(self, json: K) -> FetchTransport<K> {
         FetchTransport {

@@ -3,12 +3,10 @@
 //! disagree on which counts), a member of the wrong type is named. Pure, so
 //! it is tested natively.
 
-use core::fmt;
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::parse_ticket;
-use feishu_tenant_token::{AppCredentials, TokenRequest};
+use feishu_tenant_token::{AppCredentials, Loose, TokenRequest};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Why a body was refused: not Feishu's JSON at all, or a field that is wrong.
 #[derive(Debug, PartialEq, Eq)]
@@ -17,76 +15,21 @@ pub enum Refusal {
     InvalidField(String),
 }
 
-/// A member that should be a string: absent or `null`, a string, or wrong.
-#[derive(Debug, Default, PartialEq, Eq)]
-enum Text {
-    #[default]
-    Absent,
-    Str(String),
-    Wrong,
-}
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TextVisitor)
-    }
-}
-
-struct TextVisitor;
-
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = Text;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
-        Ok(Text::Str(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
-        Ok(Text::Str(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
-        Ok(Text::Absent)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Text, E> {
-        Ok(Text::Absent)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text, E> {
-        Ok(Text::Wrong)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text, E> {
-        Ok(Text::Wrong)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text, E> {
-        Ok(Text::Wrong)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text, E> {
-        Ok(Text::Wrong)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Text::Wrong)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Text::Wrong)
-    }
-}
-
 /// `{"app_access_token", "tenant_key"}`; other members are ignored.
 #[derive(Deserialize)]
 struct TenantTokenBody {
     #[serde(default)]
-    app_access_token: Text,
+    app_access_token: Loose,
     #[serde(default)]
-    tenant_key: Text,
+    tenant_key: Loose,
 }
 
-fn field(t: Text, name: &str) -> Result<Option<String>, Refusal> {
+/// A member that should be a string: absent (or `null`), a string, or wrong.
+fn field(t: Loose, name: &str) -> Result<Option<String>, Refusal> {
     match t {
-        Text::Absent => Ok(None),
-        Text::Str(s) => Ok(Some(s)),
-        Text::Wrong => Err(Refusal::InvalidField(format!("{name} must be a string"))),
+        Loose::Absent => Ok(None),
+        Loose::Str(s) => Ok(Some(s)),
+        _ => Err(Refusal::InvalidField(format!("{name} must be a string"))),
     }
 }
 
@@ -104,14 +47,14 @@ pub fn tenant_token_request(bytes: &[u8]) -> Result<TokenRequest, Refusal> {
 #[derive(Deserialize)]
 struct AppBody {
     #[serde(default)]
-    app_id: Text,
+    app_id: Loose,
     #[serde(default)]
-    app_secret: Text,
+    app_secret: Loose,
     #[serde(default)]
-    app_ticket: Text,
+    app_ticket: Loose,
 }
 
-fn required(t: Text, name: &str) -> Result<String, Refusal> {
+fn required(t: Loose, name: &str) -> Result<String, Refusal> {
     field(t, name)?.ok_or_else(|| Refusal::InvalidField(format!("{name} is missing")))
 }
 
