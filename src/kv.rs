@@ -53,6 +53,29 @@ pub fn store_app_token_key(app_id: &str, binding_hex: &str) -> String {
     format!("aat:v1:store:{app_id}:{binding_hex}")
 }
 
+/// Separates the reverse index's digest from any other SHA-256 of a token.
+const TOKEN_REF_DOMAIN: &[u8] = b"feishu-tenant-token/token-ref/v1\0";
+
+/// The gateway's reverse index, token -> the key of the entry holding it:
+/// `ref:v1:<64 hex digits of SHA-256(domain, token)>`, whose value is that
+/// entry's key. Written beside each token fetched from Feishu (the miss path
+/// only), read only when Feishu refused a token (99991663/99991665), so the
+/// hit path never touches it. Never the token itself.
+pub fn token_ref_key(token: &TenantAccessToken) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(TOKEN_REF_DOMAIN);
+    h.update(token.expose_secret().as_bytes());
+    format!("ref:v1:{}", crate::cache_key::hex32(&h.finalize().into()))
+}
+
+/// Whether a reverse-index value names an entry this crate writes tokens
+/// under (a damaged or forged value must not make the gateway delete
+/// anything else, such as a ticket).
+pub fn is_token_key(key: &str) -> bool {
+    key.starts_with("tat:v1:") || key.starts_with("aat:v1:")
+}
+
 /// A managed app's `app_access_token`: `aat:v1:<app_id>`.
 pub fn app_token_key(app_id: &str) -> String {
     format!("aat:v1:{app_id}")
@@ -172,6 +195,19 @@ mod tests {
         ] {
             assert_eq!(decode_value(junk), None, "{junk}");
         }
+    }
+
+    #[test]
+    fn the_reverse_index_names_a_digest_never_the_token() {
+        let k = token_ref_key(&TenantAccessToken::new(
+            "t-caecc734c2e3328a62489fe0648c4b98779515d3",
+        ));
+        assert!(k.starts_with("ref:v1:"), "{k}");
+        assert_eq!(k.len(), "ref:v1:".len() + 64);
+        assert!(!k.contains("caecc734"));
+        assert_ne!(k, token_ref_key(&TenantAccessToken::new("t-other")));
+        assert!(is_token_key("tat:v1:cli_a:t1") && is_token_key("aat:v1:internal:cli_a:x"));
+        assert!(!is_token_key("ticket:v1:cli_a") && !is_token_key("resend:v1:cli_a"));
     }
 
     #[test]

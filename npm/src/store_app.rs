@@ -405,10 +405,8 @@ impl TicketStore for Tickets {
     }
 }
 
-type Chain = StoreAppChain<
-    TenantSource<AppSource<FetchTransport, JsClock, Rc<Tickets>>, FetchTransport, JsClock>,
-    JsClock,
->;
+type Apps = AppSource<FetchTransport, JsClock, Rc<Tickets>>;
+type Chain = StoreAppChain<Apps, TenantSource<Apps, FetchTransport, JsClock>, JsClock>;
 
 /// Tenant tokens for one store app, from its `app_id` and `app_secret`: the
 /// whole chain (ticket -> app token -> tenant token), both tokens cached with

@@ -204,6 +204,24 @@ pub struct AppTokenCache<S: Source<Request = AppTokenRequest>, C> {
     request: AppTokenRequest,
 }
 
+impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokenCache<S, C> {
+    /// The app's own token, saying how it was served (the Worker hands it to
+    /// SDKs that ask `app_access_token` for the app it holds).
+    pub async fn get_served(&self) -> Result<(TokenGrant, crate::Served<S::Meta>), Error> {
+        self.client.get_served(&self.request).await
+    }
+
+    /// As [`TokenClient::refresh_served`] (forced, throttled per key).
+    pub async fn refresh_served(&self) -> Result<(TokenGrant, crate::Served<S::Meta>), Error> {
+        self.client.refresh_served(&self.request).await
+    }
+
+    /// The app token client (for compare-and-invalidate of a refused token).
+    pub fn client(&self) -> &TokenClient<S, C> {
+        &self.client
+    }
+}
+
 fn as_app_token(grant: TokenGrant) -> AppAccessToken {
     AppAccessToken::new(grant.token.expose_secret())
 }
@@ -266,7 +284,8 @@ pub type AppSource<T, C, K> = AppTokenSource<Rc<T>, C, K>;
 pub type TenantSource<A, T, C> = StoreAppSource<Rc<AppTokenCache<A, C>>, Rc<T>, C>;
 
 /// What [`StoreAppBuilder::build`] makes: the chain with memory caches only.
-pub type MemoryChain<T, C, K> = StoreAppChain<TenantSource<AppSource<T, C, K>, T, C>, C>;
+pub type MemoryChain<T, C, K> =
+    StoreAppChain<AppSource<T, C, K>, TenantSource<AppSource<T, C, K>, T, C>, C>;
 
 /// The one way to assemble the store-app chain (the npm `StoreAppClient`,
 /// the Worker's managed mode and the tests all use it): one transport shared
@@ -316,7 +335,7 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
         self,
         app_layer: impl FnOnce(AppSource<T, C, K>) -> A,
         tenant_layer: impl FnOnce(TenantSource<A, T, C>) -> S,
-    ) -> StoreAppChain<S, C>
+    ) -> StoreAppChain<A, S, C>
     where
         A: Source<Request = AppTokenRequest>,
         S: Source<Request = StoreAppRequest>,
@@ -338,21 +357,36 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
         let upstream =
             Upstream::new(self.transport, self.clock.clone(), self.base_url).with_retry(self.retry);
         let tenants = Rc::new(TokenClient::new(
-            tenant_layer(StoreAppSource::new(apps, upstream)),
+            tenant_layer(StoreAppSource::new(Rc::clone(&apps), upstream)),
             self.clock,
             self.freshness,
         ));
-        StoreAppChain { app, tenants }
+        StoreAppChain { app, apps, tenants }
     }
 }
 
 /// Tenant tokens of one store app, through the whole chain.
-pub struct StoreAppChain<S: Source<Request = StoreAppRequest>, C> {
+pub struct StoreAppChain<
+    A: Source<Request = AppTokenRequest>,
+    S: Source<Request = StoreAppRequest>,
+    C,
+> {
     app: AppBinding,
+    apps: Rc<AppTokenCache<A, C>>,
     tenants: Rc<TokenClient<S, C>>,
 }
 
-impl<S: Source<Request = StoreAppRequest>, C: Clock> StoreAppChain<S, C> {
+impl<A, S, C> StoreAppChain<A, S, C>
+where
+    A: Source<Request = AppTokenRequest>,
+    S: Source<Request = StoreAppRequest>,
+    C: Clock,
+{
+    /// The app's own `app_access_token` cache (the first link of the chain).
+    pub fn apps(&self) -> &AppTokenCache<A, C> {
+        &self.apps
+    }
+
     /// What the tenant-token client is asked with for `tenant_key`.
     pub fn request(&self, tenant_key: TenantKey) -> StoreAppRequest {
         StoreAppRequest {

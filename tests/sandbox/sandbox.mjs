@@ -10,7 +10,7 @@
 // resend and on a timer, retried when the receiver fails. On top: fault
 // injection, request counters and a movable clock, under /__sandbox/.
 import http from "node:http";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { challengeEvent, postEvent, ticketEvent } from "./callback.mjs";
 
 /** Seeded store apps. Their app_access_tokens are fixed so tests and the demo can use them directly. */
@@ -282,11 +282,20 @@ async function handle(state, req, res) {
   return route(state, body, req, res);
 }
 
+/** Largest `size` a /download path serves (the gateway's streaming benchmarks ask for 10 MiB). */
+const MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024;
+
+/** Byte i of every /download answer, so a receiver can check what arrived without keeping a copy. */
+export const downloadByte = (i) => (i * 31 + 7) & 0xff;
+
 /**
  * Every other /open-apis/ path: a business API that checks the bearer token as
  * Feishu does (the verdict is in the body's code, HTTP 400) and echoes the
- * request. Paths ending in /rate-limited and /quota-exceeded answer 99991400
- * and 99991403 (both HTTP 429).
+ * request (method, path, query, content type, body as text, its length and
+ * SHA-256, the header names received). Paths ending in /rate-limited and
+ * /quota-exceeded answer 99991400 and 99991403 (both HTTP 429); paths ending
+ * in /download answer `?size=` bytes (default 1024) of application/octet-stream,
+ * byte i being downloadByte(i), streamed in 64 KiB chunks.
  */
 async function businessApi(state, req, res) {
   const url = new URL(req.url, "http://sandbox");
@@ -295,7 +304,8 @@ async function businessApi(state, req, res) {
   const chunks = [];
   for await (const c of req) chunks.push(c);
   const body = Buffer.concat(chunks);
-  state.apiCalls.push({ method: req.method, path: url.pathname, token });
+  const headerNames = Object.keys(req.headers).sort();
+  state.apiCalls.push({ method: req.method, path: url.pathname, query: url.search, token, headers: headerNames, bodyBytes: body.length });
   if (!token) return send(res, 400, { code: 99991661, msg: "Missing access token for authorization." });
   const live = [...state.tenantTokens.values()].some((e) => e.token === token && e.expiresAt > now(state));
   if (!live || state.revokedTokens.has(token)) {
@@ -305,6 +315,7 @@ async function businessApi(state, req, res) {
     return send(res, 429, { code: 99991400, msg: "request trigger frequency limit" }, { ...rateLimitHeaders(state), "x-ogw-ratelimit-reset": "1" });
   }
   if (url.pathname.endsWith("/quota-exceeded")) return send(res, 429, { code: 99991403, msg: "monthly API call quota exceeded" });
+  if (url.pathname.endsWith("/download")) return download(res, url);
   return send(res, 200, {
     code: 0,
     msg: "success",
@@ -314,8 +325,28 @@ async function businessApi(state, req, res) {
       query: Object.fromEntries(url.searchParams),
       contentType: req.headers["content-type"] ?? null,
       body: body.toString("utf8"),
+      bodyBytes: body.length,
+      bodySha256: createHash("sha256").update(body).digest("hex"),
+      headers: headerNames,
     },
   });
+}
+
+function download(res, url) {
+  const size = Math.min(Math.max(Number(url.searchParams.get("size") ?? 1024) | 0, 0), MAX_DOWNLOAD_BYTES);
+  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(size) });
+  let sent = 0;
+  const more = () => {
+    while (sent < size) {
+      const n = Math.min(64 * 1024, size - sent);
+      const chunk = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i++) chunk[i] = downloadByte(sent + i);
+      sent += n;
+      if (!res.write(chunk)) return void res.once("drain", more);
+    }
+    res.end();
+  };
+  more();
 }
 
 /** Applies a fault, or returns false to answer normally. */

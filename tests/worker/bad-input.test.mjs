@@ -1,6 +1,8 @@
 // The bad-input matrix: hundreds of generated malformed requests per Worker
 // endpoint. Each must get a 4xx JSON {code, msg}: never a 500, never a 2xx,
-// never a hang, never a call upstream. Counts are printed. The managed-mode
+// never a hang, never a token issued. Counts are printed. Pass-through
+// requests reach Feishu (the sandbox) by design, which refuses them; nothing
+// may reach it outside /open-apis/. The managed-mode
 // endpoints (POST /feishu/events, GET /v1/tenants/{tenant_key}/tenant_access_token)
 // run against a second Worker holding an app's secrets, an Encrypt Key, a
 // Verification Token, API keys and a stored app_ticket, which no malformed
@@ -103,7 +105,8 @@ function tokenCases() {
     cases.push(post(b, { "content-type": "application/json; charset=utf-8" }));
   }
   const good = JSON.stringify({ app_access_token: APP, tenant_key: "73658811060f175d" });
-  for (const ct of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/jsonx", "json", "", "application/json-patch+json", "text/json"]) {
+  // (No content type at all is read as JSON: lark-oapi sends its token requests without one.)
+  for (const ct of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/jsonx", "json", "application/json-patch+json", "text/json"]) {
     cases.push(post(good, { "content-type": ct }));
   }
   cases.push(post(JSON.stringify({ app_access_token: big(17 * 1024), tenant_key: "t" })));
@@ -452,6 +455,87 @@ function tenantCases() {
   return cases;
 }
 
+// ---- The gateway's endpoints ----
+
+const SELF_ID = "cli_sandbox_internal_one";
+
+/**
+ * Malformed requests to an endpoint taking `{app_id, app_secret}` (and
+ * `app_ticket` when `ticket`): values of the wrong kind, bodies that are not
+ * Feishu's, other content types and methods, oversize bodies. Never both a
+ * real app id and its secret, so none may succeed.
+ */
+function credentialCases(path, { ticket = false, appId = SELF_ID } = {}) {
+  const cases = [];
+  const post = (body, headers = {}) => ({ method: "POST", path, headers: { "content-type": "application/json", ...headers }, body });
+  for (const v of BAD_VALUES) {
+    cases.push(post(JSON.stringify({ app_id: v, app_secret: "sandbox-secret-x" })));
+    cases.push(post(JSON.stringify({ app_id: appId, app_secret: v })));
+    cases.push(post(JSON.stringify({ app_id: v })));
+    cases.push(post(JSON.stringify({ app_secret: v })));
+    cases.push(post(JSON.stringify({ app_id: v, app_secret: v, app_ticket: v })));
+    if (ticket) cases.push(post(JSON.stringify({ app_id: appId, app_secret: "not-its-secret", app_ticket: v })));
+  }
+  for (const b of BAD_BODIES) {
+    cases.push(post(b));
+    cases.push(post(b, { "content-type": "application/json; charset=utf-8" }));
+  }
+  const good = JSON.stringify({ app_id: appId, app_secret: "not-its-secret", app_ticket: "tkt-1" });
+  for (const ct of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/jsonx", "json", "text/json"]) {
+    cases.push(post(good, { "content-type": ct }));
+  }
+  cases.push(post(JSON.stringify({ app_id: appId, app_secret: big(17 * 1024) })));
+  cases.push(post(big(64 * 1024)));
+  for (const method of ["GET", "PUT", "DELETE", "PATCH"]) {
+    cases.push({ method, path, headers: {}, body: method === "GET" ? undefined : good });
+  }
+  return cases;
+}
+
+/**
+ * Malformed requests to pass-through paths (`/open-apis/*`): no token or a
+ * token that is no token, junk bodies, odd methods, paths that try to leave
+ * /open-apis/. Feishu (the sandbox) or the Worker refuses each.
+ */
+function passThroughCases() {
+  const cases = [];
+  const tokens = [undefined, "", "Bearer", "Bearer ", "Basic dXNlcg==", "Bearer t-", "Bearer t-not-issued", `Bearer ${big(5000)}`, "Bearer a b", "bearer t-1", utf8Header("Bearer t-é"), "Bearer u-user-token"];
+  const paths = ["/open-apis/im/v1/messages", "/open-apis/im/v1/messages?receive_id_type=chat_id", "/open-apis/contact/v3/users/ou_x", "/open-apis/", "/open-apis/%00", "/open-apis/a%2Fb", "/open-apis/im/v1/messages;x", "/open-apis/im/v1/../v1/chats"];
+  for (const t of tokens) {
+    for (const p of paths) cases.push({ method: "GET", path: p, headers: t === undefined ? {} : { authorization: t }, body: undefined });
+    for (const body of ["", "{", "null", deep(500), big(20000), "\u0000"]) {
+      cases.push({ method: "POST", path: "/open-apis/im/v1/messages", headers: { "content-type": "application/json", ...(t === undefined ? {} : { authorization: t }) }, body });
+    }
+  }
+  for (const method of ["PUT", "PATCH", "DELETE", "HEAD"]) {
+    for (const t of tokens.slice(0, 6)) cases.push({ method, path: "/open-apis/im/v1/messages/om_1", headers: t === undefined ? {} : { authorization: t }, body: method === "PUT" || method === "PATCH" ? "{}" : undefined });
+  }
+  // Paths the URL parser resolves out of /open-apis/: the Worker's own 404, never the upstream's other paths.
+  for (const p of ["/open-apis/../__sandbox/reset", "/open-apis/%2e%2e/__sandbox/reset", "/open-apis/.%2E/__sandbox/stats", "/open-apis/../../__sandbox/faults", "/open-apis/..", "/open-apis%2F..%2F__sandbox/reset", "//open-apis/x", "/OPEN-APIS/im/v1/messages"]) {
+    cases.push({ method: "POST", path: p, headers: { "content-type": "application/json", authorization: "Bearer t-x" }, body: JSON.stringify({ fault: "500", count: -1 }) });
+  }
+  return cases;
+}
+
+/** Malformed managed API calls (X-Tenant-Key): a bad key, a bad tenant, a key without a tenant. */
+function managedCallCases() {
+  const cases = [];
+  const call = (headers, note, method = "GET") => ({ method, path: "/open-apis/im/v1/chats", headers, body: method === "POST" ? "{}" : undefined, note });
+  // (Headers past workerd's own size limit are refused before the Worker sees them.)
+  for (const a of badAuthorizations().filter((a) => (a?.length ?? 0) < 50_000)) {
+    // (An empty X-Tenant-Key reaches the Worker as none: that is a plain pass-through call, not one of these.)
+    for (const t of [SANDBOX_TENANT, " x", big(129), "a b"]) cases.push(call({ ...(a === undefined ? {} : { authorization: a }), "x-tenant-key": t }, `authorization ${JSON.stringify(a)?.slice(0, 60)}`));
+  }
+  const good = { authorization: `Bearer ${API_KEY}` };
+  // Not tenant keys: empty, blank, spaces, too long, not visible ASCII. (Header values fetch itself refuses, such as DEL, cannot be sent.)
+  for (const t of ["", " ", "a b", "\t", "a\tb", big(129), big(5000), utf8Header("é"), utf8Header("中文"), utf8Header("\u202e"), utf8Header("\u200b"), utf8Header("a\u00a0b")]) {
+    cases.push(call({ ...good, "x-tenant-key": t }, `tenant ${JSON.stringify(t).slice(0, 30)}`));
+    cases.push(call({ ...good, "x-tenant-key": t, "content-type": "application/json" }, "post, bad tenant", "POST"));
+  }
+  for (const method of ["GET", "POST", "PUT", "DELETE"]) cases.push(call(good, "an API key without X-Tenant-Key", method));
+  return cases;
+}
+
 // ---- The runner ----
 
 /** One request over a raw loopback socket; resolves to { status, contentType, text }. */
@@ -556,8 +640,31 @@ for (const [name, make] of [
   });
 }
 
+for (const [name, make, counter] of [
+  ["POST /open-apis/auth/v3/app_access_token", () => credentialCases("/open-apis/auth/v3/app_access_token", { ticket: true, appId: APP_ID })],
+  ["POST /open-apis/auth/v3/tenant_access_token/internal", () => credentialCases("/open-apis/auth/v3/tenant_access_token/internal")],
+  ["POST /open-apis/auth/v3/app_access_token/internal", () => credentialCases("/open-apis/auth/v3/app_access_token/internal")],
+  ["POST /open-apis/auth/v3/app_ticket/resend", () => credentialCases("/open-apis/auth/v3/app_ticket/resend", { appId: APP_ID })],
+  ["pass-through /open-apis/*", passThroughCases],
+]) {
+  test(`bad-input matrix: ${name}`, async () => {
+    const cases = make();
+    assert.ok(cases.length >= 200, `only ${cases.length} cases`);
+    sb.reset();
+    const result = await runMatrix(w, cases);
+    report(name, cases, result);
+    assert.deepEqual(result.failures, []);
+    const stats = sb.stats();
+    // Well-formed requests with a wrong secret do reach Feishu (it judges secrets); none may get a token.
+    assert.equal(sb.state.tenantTokens.size + sb.state.issuedAppTokens.size, 0, "no token was issued");
+    assert.ok(stats.apiCalls.every((c) => c.path.startsWith("/open-apis/")), "nothing reached the upstream outside /open-apis/");
+    assert.equal(stats.resendCalls, 0, "no resend went through");
+  });
+}
+
 for (const [name, make] of [
   ["POST /feishu/events (managed)", eventCases],
+  ["/open-apis/* with X-Tenant-Key (managed API calls)", managedCallCases],
   ["GET /v1/tenants/{tenant_key}/tenant_access_token (managed)", tenantCases],
 ]) {
   test(`bad-input matrix: ${name}`, async () => {
@@ -568,7 +675,7 @@ for (const [name, make] of [
     const result = await runMatrix(mw, cases);
     report(name, cases, result);
     assert.deepEqual(result.failures, []);
-    assert.deepEqual(msb.stats().requests, upstreamBefore, "nothing malformed reached upstream (no app or tenant token request, no resend)");
+    assert.deepEqual(msb.stats().requests, upstreamBefore, `nothing malformed reached upstream (no app or tenant token request, no resend): ${JSON.stringify(msb.stats().apiCalls.slice(0, 3))}`);
     assert.equal(await managedTicket(), storedTicket, "the stored app_ticket is unchanged");
   });
 }

@@ -68,7 +68,8 @@ function expected(fault, cache, kvMode) {
   const f = FAULTS.get(fault);
   const readable = kvMode !== "get-throws"; // a failed get is an absent entry
   const seeded = CACHE_STATES.get(cache) !== null && readable;
-  // Every cell reads KV once; only a token fresh from Feishu is written.
+  // Every cell reads KV once; only a token fresh from Feishu is written, with
+  // its reverse-index entry (ref:v1:<digest>, for evicting it if Feishu refuses it later).
   const logged = readable ? [] : ["kv_get_failed"];
   const unchanged = { kvCalls: { get: 1 }, kvAfter: "unchanged", logged };
   if (seeded && cache === "fresh") {
@@ -82,7 +83,7 @@ function expected(fault, cache, kvMode) {
       layer: "upstream",
       token: "new",
       upstreamCalls: 1,
-      kvCalls: { get: 1, put: 1 },
+      kvCalls: { get: 1, put: 2 },
       kvAfter: putFails ? "unchanged" : "new",
       logged: putFails ? ["kv_put_failed"] : logged,
     };

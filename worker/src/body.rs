@@ -70,14 +70,20 @@ pub fn internal_request(bytes: &[u8]) -> Result<AppCredentials, Refusal> {
     credentials(&mut json_object(bytes)?)
 }
 
-/// A store app's `app_access_token` request body -> credentials and ticket.
-pub fn app_token_request(bytes: &[u8]) -> Result<(AppCredentials, AppTicket), Refusal> {
+/// A store app's `app_access_token` request body -> credentials and the
+/// ticket as sent. The ticket is checked by [`ticket`] only where it is
+/// used: the Worker's own managed app is served whatever ticket came (some
+/// SDKs send none, or a stale one).
+pub fn app_token_request(bytes: &[u8]) -> Result<(AppCredentials, Option<String>), Refusal> {
     let mut body: AppBody = json_object(bytes)?;
     let app = credentials(&mut body)?;
-    let ticket = required(body.app_ticket, "app_ticket")?;
-    let ticket = parse_ticket(&ticket, "app_ticket")
-        .map_err(|e| Refusal::InvalidField(e.message().to_owned()))?;
-    Ok((app, ticket))
+    Ok((app, field(body.app_ticket, "app_ticket")?))
+}
+
+/// The caller's ticket, checked (missing, empty, blank or not visible ASCII: refused).
+pub fn ticket(raw: Option<String>) -> Result<AppTicket, Refusal> {
+    let raw = raw.ok_or_else(|| Refusal::InvalidField("app_ticket is missing".to_owned()))?;
+    parse_ticket(&raw, "app_ticket").map_err(|e| Refusal::InvalidField(e.message().to_owned()))
 }
 
 /// The bytes as a JSON object read as `T` (serde refuses duplicate members).
@@ -160,28 +166,30 @@ mod tests {
     }
 
     #[test]
-    fn app_token_bodies_need_a_ticket() {
-        let (app, ticket) =
+    fn app_token_bodies_carry_the_ticket_checked_where_used() {
+        let (app, raw) =
             app_token_request(br#"{"app_id":"cli_a","app_secret":"s","app_ticket":"tkt-1"}"#)
                 .unwrap();
-        assert_eq!((app.app_id(), ticket.expose_secret()), ("cli_a", "tkt-1"));
-        for (body, why) in [
-            (
-                r#"{"app_id":"cli_a","app_secret":"s"}"#,
-                "app_ticket is missing",
-            ),
-            (
-                r#"{"app_id":"cli_a","app_secret":"s","app_ticket":5}"#,
-                "app_ticket must be a string",
-            ),
-            (
-                r#"{"app_id":"cli_a","app_secret":"s","app_ticket":"t t"}"#,
-                "visible ASCII",
-            ),
+        assert_eq!(app.app_id(), "cli_a");
+        assert_eq!(ticket(raw).unwrap().expose_secret(), "tkt-1");
+        for absent in [
+            r#"{"app_id":"cli_a","app_secret":"s"}"#,
+            r#"{"app_id":"cli_a","app_secret":"s","app_ticket":null}"#,
         ] {
-            match app_token_request(body.as_bytes()) {
-                Err(Refusal::InvalidField(m)) => assert!(m.contains(why), "{body}: {m}"),
-                _ => panic!("{body}: accepted or not a field error"),
+            assert!(app_token_request(absent.as_bytes()).unwrap().1.is_none());
+        }
+        assert!(matches!(
+            app_token_request(br#"{"app_id":"cli_a","app_secret":"s","app_ticket":5}"#),
+            Err(Refusal::InvalidField(m)) if m.contains("app_ticket must be a string")
+        ));
+        for (raw, why) in [
+            (None, "app_ticket is missing"),
+            (Some("t t"), "visible ASCII"),
+            (Some(""), "app_ticket"),
+        ] {
+            match ticket(raw.map(str::to_owned)) {
+                Err(Refusal::InvalidField(m)) => assert!(m.contains(why), "{raw:?}: {m}"),
+                _ => panic!("{raw:?}: accepted or not a field error"),
             }
         }
     }

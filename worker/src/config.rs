@@ -17,6 +17,9 @@ pub struct Config {
     pub allowed_origins: Origins,
     /// One JSON log line per request (`LOG_REQUESTS`, default on).
     pub log_requests: bool,
+    /// The gateway passes every other `/open-apis/*` request on to
+    /// `FEISHU_BASE_URL` (`PASS_THROUGH`, default on; off: those paths 404).
+    pub pass_through: bool,
     /// Store-app mode, when `FEISHU_APP_ID` and `FEISHU_APP_SECRET` are set.
     pub managed: Option<Managed>,
 }
@@ -156,15 +159,18 @@ impl Config {
             ),
             None => Origins::Listed(Vec::new()),
         };
-        let log_requests = match get("LOG_REQUESTS").as_deref() {
-            None | Some("1" | "true" | "on") => true,
-            Some("0" | "false" | "off") => false,
-            Some(_) => return Err("LOG_REQUESTS must be true or false".to_owned()),
+        let switch = |name: &str| match get(name).as_deref() {
+            None | Some("1" | "true" | "on") => Ok(true),
+            Some("0" | "false" | "off") => Ok(false),
+            Some(_) => Err(format!("{name} must be true or false")),
         };
+        let log_requests = switch("LOG_REQUESTS")?;
+        let pass_through = switch("PASS_THROUGH")?;
         let managed = parse_managed(get)?;
         Ok(Self {
             managed,
             log_requests,
+            pass_through,
             base_url,
             freshness: Freshness::new(min_validity),
             timeout_ms,
@@ -231,6 +237,9 @@ mod tests {
         assert!(parse(&[("UPSTREAM_RETRIES", "6")]).is_err());
         assert!(!parse(&[("LOG_REQUESTS", "false")]).unwrap().log_requests);
         assert!(parse(&[("LOG_REQUESTS", "maybe")]).is_err());
+        assert!(parse(&[]).unwrap().pass_through, "on by default");
+        assert!(!parse(&[("PASS_THROUGH", "off")]).unwrap().pass_through);
+        assert!(parse(&[("PASS_THROUGH", "no")]).is_err());
         assert!(parse(&[("UPSTREAM_DEADLINE_MS", "-1")]).is_err());
     }
 

@@ -3,8 +3,8 @@
 use crate::config::Origins;
 use worker::{Headers, Response, Result};
 
-const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
-const ALLOW_HEADERS: &str = "content-type, cache-control, authorization";
+const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+const ALLOW_HEADERS: &str = "content-type, cache-control, authorization, x-tenant-key";
 const EXPOSE_HEADERS: &str =
     "x-cache, x-cache-layer, server-timing, retry-after, x-ogw-ratelimit-reset";
 const MAX_AGE_SECS: &str = "600";

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::cors::Cors;
+use crate::gateway;
 use crate::log;
 use crate::managed;
 use crate::reply::{self, Local};
@@ -88,6 +89,8 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         (Method::Get, Route::ManagedTenant(raw)) => {
             managed::tenant_token(req, env, config, raw).await
         }
+        (Method::Post, Route::TicketResend) => gateway::ticket_resend(req, env, config).await,
+        (_, Route::OpenApi) => gateway::open_api(req, env, config).await,
         (Method::Get | Method::Head, Route::Health) => {
             reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
         }

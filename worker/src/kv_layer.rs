@@ -11,7 +11,9 @@ use core::future::Future;
 use feishu_tenant_token::kv::{self, KV_MIN_EXPIRATION_TTL_SECS};
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::TicketStore;
-use feishu_tenant_token::{Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TokenGrant};
+use feishu_tenant_token::{
+    Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TenantAccessToken, TokenGrant,
+};
 
 /// How often a request that joined another's fetch checks for the result.
 /// workerd cancels a request that waits on nothing of its own, and will not
@@ -130,13 +132,21 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
     }
 
     /// Stores `grant` until the freshness rule stops serving it (never less
-    /// than KV's minimum TTL); a token not servable now is not stored.
+    /// than KV's minimum TTL), with its reverse-index entry (token digest ->
+    /// `key`, same TTL) so that a refusal of the token can find it; a token
+    /// not servable now is not stored.
     async fn write(&self, key: &str, grant: &TokenGrant, now_ms: u64) -> u64 {
         let Some(ttl) = kv::expiration_ttl(grant, now_ms, self.freshness) else {
             return 0;
         };
         let started = self.clock.now_ms();
-        if let Err(e) = self.kv.put(key, &kv::encode_value(grant), Some(ttl)).await {
+        let reference = kv::token_ref_key(&grant.token);
+        let value = kv::encode_value(grant);
+        let (stored, indexed) = futures_util::join!(
+            self.kv.put(key, &value, Some(ttl)),
+            self.kv.put(&reference, key, Some(ttl)),
+        );
+        if let Err(e) = stored.and(indexed) {
             self.kv.warn("kv_put_failed", &e);
         }
         self.clock.now_ms().saturating_sub(started)
@@ -211,6 +221,60 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
         };
         Ok(self.store_fetched(&key, grant, t1, t1 - t0).await)
     }
+}
+
+/// What [`evict_refused`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// No entry of ours names this token (never cached here, or expired).
+    NotOurs,
+    /// The entry held exactly this token: deleted.
+    Evicted,
+    /// The entry holds another token by now (a newer one): kept.
+    AlreadyReplaced,
+    /// KV failed (logged); nothing was deleted.
+    Failed,
+}
+
+/// Compare-and-delete in KV of a token Feishu refused (99991663/99991665):
+/// the reverse index names the entry; it is deleted only while it still
+/// holds exactly `token`, so a late refusal of an old token never evicts its
+/// replacement. KV has no atomic compare-and-delete: a replacement written
+/// between this read and the delete would be lost, costing one extra fetch
+/// from Feishu (which hands out the same new token again), never a bad token.
+pub async fn evict_refused<H: KvHost>(kv: &H, token: &TenantAccessToken) -> Eviction {
+    let reference = kv::token_ref_key(token);
+    let key = match kv.get(&reference).await {
+        Ok(Some(key)) if kv::is_token_key(&key) => key,
+        Ok(_) => return Eviction::NotOurs,
+        Err(e) => {
+            kv.warn("kv_get_failed", &e);
+            return Eviction::Failed;
+        }
+    };
+    let held = match kv.get(&key).await {
+        Ok(text) => text.as_deref().and_then(kv::decode_value),
+        Err(e) => {
+            kv.warn("kv_get_failed", &e);
+            return Eviction::Failed;
+        }
+    };
+    let outcome = match held {
+        Some(g) if g.token == *token => match kv.delete(&key).await {
+            Ok(()) => Eviction::Evicted,
+            Err(e) => {
+                kv.warn("kv_delete_failed", &e);
+                return Eviction::Failed;
+            }
+        },
+        Some(_) => Eviction::AlreadyReplaced,
+        None => Eviction::NotOurs,
+    };
+    // The index entry served its one purpose either way.
+    if let Err(e) = kv.delete(&reference).await {
+        kv.warn("kv_delete_failed", &e);
+    }
+    outcome
 }
 
 /// A managed app's ticket in KV. A failed read counts as "no ticket" (the

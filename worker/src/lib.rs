@@ -9,6 +9,7 @@
 
 mod body;
 mod config;
+mod forward;
 mod kv_layer;
 mod route;
 
@@ -16,6 +17,8 @@ mod route;
 mod cors;
 #[cfg(target_arch = "wasm32")]
 mod dispatch;
+#[cfg(target_arch = "wasm32")]
+mod gateway;
 #[cfg(target_arch = "wasm32")]
 mod kv_store;
 #[cfg(target_arch = "wasm32")]

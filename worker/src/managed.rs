@@ -5,17 +5,18 @@
 //! (`store_app`); this file is the HTTP and KV around it.
 
 use crate::config::{Config, Managed};
+use crate::forward;
 use crate::kv_layer::KvTickets;
 use crate::log;
-use crate::reply::{self, Local};
+use crate::reply::{self, Local, Member};
 use crate::request::{read_body, wants_refresh};
 use crate::state;
 use feishu_tenant_token::Clock;
-use feishu_tenant_token::TenantKey;
 use feishu_tenant_token::event::{self, Event, SignatureHeaders};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::secret::constant_time_eq;
 use feishu_tenant_token::store_app::TicketStore;
+use feishu_tenant_token::{AppCredentials, TenantKey};
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
@@ -32,25 +33,47 @@ fn managed_off() -> Result<Response> {
 
 /// Whether `Authorization: Bearer <key>` holds one of the keys. Every key is
 /// compared (in constant time), so timing says nothing about which matched.
-fn authorised(req: &Request, managed: &Managed) -> bool {
-    // HTTP's optional whitespace is spaces and tabs only: no Unicode trimming.
-    const OWS: [char; 2] = [' ', '\t'];
+pub fn authorised(req: &Request, managed: &Managed) -> bool {
     let header = req
         .headers()
         .get("authorization")
         .ok()
         .flatten()
         .unwrap_or_default();
-    let Some((scheme, given)) = header.trim_matches(OWS).split_once(' ') else {
+    let Some(given) = forward::bearer(&header) else {
         return false;
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return false;
-    }
-    let given = given.trim_matches(OWS).as_bytes();
     managed.api_keys.iter().fold(false, |ok, k| {
-        ok | constant_time_eq(k.expose_secret().as_bytes(), given)
+        ok | constant_time_eq(k.expose_secret().as_bytes(), given.as_bytes())
     })
+}
+
+/// Managed mode's settings when the caller holds one of `API_KEYS`;
+/// otherwise the answer refusing it (404 mode off, 500 no keys, 401).
+pub fn api_caller<'c>(
+    req: &Request,
+    config: &'c Config,
+) -> Result<core::result::Result<&'c Managed, Response>> {
+    let Some(managed) = &config.managed else {
+        return managed_off().map(Err);
+    };
+    if managed.api_keys.is_empty() {
+        // Fail closed: without keys there is no one this endpoint may serve.
+        return reply::local(
+            Local::Misconfigured,
+            "API_KEYS is not set: this endpoint serves no one",
+        )
+        .map(Err);
+    }
+    if !authorised(req, managed) {
+        let mut resp = reply::local(
+            Local::Unauthorized,
+            "a valid `Authorization: Bearer <API key>` is required",
+        )?;
+        resp.headers_mut().set("www-authenticate", "Bearer")?;
+        return Ok(Err(resp));
+    }
+    Ok(Ok(managed))
 }
 
 pub async fn tenant_token(
@@ -59,24 +82,10 @@ pub async fn tenant_token(
     config: &Config,
     raw_tenant: &str,
 ) -> Result<Response> {
-    let Some(managed) = &config.managed else {
-        return managed_off();
+    let managed = match api_caller(&req, config)? {
+        Ok(m) => m,
+        Err(refusal) => return Ok(refusal),
     };
-    if managed.api_keys.is_empty() {
-        // Fail closed: without keys there is no one this endpoint may serve.
-        return reply::local(
-            Local::Misconfigured,
-            "API_KEYS is not set: this endpoint serves no one",
-        );
-    }
-    if !authorised(&req, managed) {
-        let mut resp = reply::local(
-            Local::Unauthorized,
-            "a valid `Authorization: Bearer <API key>` is required",
-        )?;
-        resp.headers_mut().set("www-authenticate", "Bearer")?;
-        return Ok(resp);
-    }
     // The path arrives percent-encoded; real tenant keys never need escapes,
     // so one is refused rather than decoded into something the check missed.
     if raw_tenant.contains('%') {
@@ -101,6 +110,70 @@ pub async fn tenant_token(
         chain.tenants().get_served(&request).await
     };
     reply::token_answer(answer, forced)
+}
+
+/// Whether `app` is the managed app itself: the same id, and the same secret
+/// (compared in constant time). Only then does a caller get the Worker's own
+/// app token or trigger its ticket resend.
+pub fn is_managed_app<'c>(config: &'c Config, app: &AppCredentials) -> Option<&'c Managed> {
+    let managed = config.managed.as_ref()?;
+    let ours = &managed.app;
+    let same_secret = constant_time_eq(
+        ours.app_secret().expose_secret().as_bytes(),
+        app.app_secret().expose_secret().as_bytes(),
+    );
+    (ours.app_id() == app.app_id() && same_secret).then_some(managed)
+}
+
+/// `POST /open-apis/auth/v3/app_access_token` for the managed app: its own
+/// app token from the chain (memory, KV, then Feishu with the ticket the
+/// callback stored), whatever ticket the caller sent: only the callback
+/// receives fresh tickets, and some SDKs send none.
+pub async fn own_app_token(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    managed: &Managed,
+) -> Result<Response> {
+    let chain = match state::managed(env, config, managed) {
+        Ok(c) => c,
+        Err(why) => return reply::local(Local::Misconfigured, &why),
+    };
+    let forced = wants_refresh(req);
+    let answer = if forced {
+        chain.apps().refresh_served().await
+    } else {
+        chain.apps().get_served().await
+    };
+    reply::token_answer_as(answer, forced, Member::AppAccessToken)
+}
+
+/// `POST /open-apis/auth/v3/app_ticket/resend` for the managed app: at most
+/// once a minute across isolates (the same KV marker the chain uses), then
+/// Feishu's answer; within the minute `{"code":0,"msg":"ok"}` with
+/// `x-resend: throttled`, since a push is already on its way.
+pub async fn resend(env: &Env, config: &Config, managed: &Managed) -> Result<Response> {
+    let kv = match state::kv(env) {
+        Ok(kv) => kv,
+        Err(why) => return reply::local(Local::Misconfigured, &why),
+    };
+    let tickets = KvTickets {
+        kv,
+        app_id: managed.app.app_id().to_owned(),
+    };
+    if !tickets.claim_resend(JsClock.now_ms()).await {
+        let mut resp = ack()?;
+        resp.headers_mut().set("x-resend", "throttled")?;
+        return Ok(resp);
+    }
+    match state::resend_ticket(config, &managed.app).await {
+        Ok(()) => {
+            let mut resp = ack()?;
+            resp.headers_mut().set("x-resend", "sent")?;
+            Ok(resp)
+        }
+        Err(e) => reply::upstream_error(&e),
+    }
 }
 
 pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Response> {

@@ -2,10 +2,12 @@
 //! dispatch and by the log line. Pure, so it is tested natively.
 
 use feishu_tenant_token::self_built::{INTERNAL_APP_TOKEN_PATH, INTERNAL_TENANT_TOKEN_PATH};
-use feishu_tenant_token::store_app::APP_TOKEN_PATH;
+use feishu_tenant_token::store_app::{APP_TOKEN_PATH, TICKET_RESEND_PATH};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
 
 const HEALTH_PATH: &str = "/healthz";
+/// Feishu's server APIs all live under this prefix.
+const OPEN_APIS_PREFIX: &str = "/open-apis/";
 const EVENTS_PATH: &str = "/feishu/events";
 const TENANTS_PREFIX: &str = "/v1/tenants/";
 const TENANTS_SUFFIX: &str = "/tenant_access_token";
@@ -30,6 +32,11 @@ pub enum Route {
     /// `GET /v1/tenants/{tenant_key}/tenant_access_token`: managed mode; the
     /// raw (still percent-encoded) `{tenant_key}`.
     ManagedTenant(String),
+    /// `POST /open-apis/auth/v3/app_ticket/resend`: the managed app's goes
+    /// through its once-a-minute limit, any other app's on to Feishu.
+    TicketResend,
+    /// Any other `/open-apis/*` path: the gateway passes it on to Feishu.
+    OpenApi,
     /// Anything else: 404.
     Unknown,
 }
@@ -54,6 +61,12 @@ impl Route {
         if path == EVENTS_PATH {
             return Route::Events;
         }
+        if path == TICKET_RESEND_PATH {
+            return Route::TicketResend;
+        }
+        if path.starts_with(OPEN_APIS_PREFIX) {
+            return Route::OpenApi;
+        }
         let tenant = path
             .strip_prefix(TENANTS_PREFIX)
             .and_then(|rest| rest.strip_suffix(TENANTS_SUFFIX))
@@ -74,6 +87,9 @@ impl Route {
             Route::Health => HEALTH_PATH,
             Route::Events => EVENTS_PATH,
             Route::ManagedTenant(_) => "/v1/tenants/{tenant_key}/tenant_access_token",
+            Route::TicketResend => TICKET_RESEND_PATH,
+            // The path may name chats, users or files: not logged.
+            Route::OpenApi => "/open-apis/*",
             Route::Unknown => "(other)",
         }
     }
@@ -88,6 +104,9 @@ impl Route {
             Route::Health => Some("GET, HEAD, OPTIONS"),
             Route::Events => Some("POST"),
             Route::ManagedTenant(_) => Some("GET, OPTIONS"),
+            Route::TicketResend => Some("POST, OPTIONS"),
+            // Every method is Feishu's to judge.
+            Route::OpenApi => None,
             Route::Unknown => None,
         }
     }
@@ -103,6 +122,8 @@ impl Route {
                 | Route::InternalAppToken
                 | Route::Health
                 | Route::ManagedTenant(_)
+                | Route::TicketResend
+                | Route::OpenApi
         )
     }
 }
@@ -132,11 +153,24 @@ mod tests {
             Route::parse("/v1/tenants/73658811060f175d/tenant_access_token"),
             Route::ManagedTenant("73658811060f175d".into())
         );
+        assert_eq!(
+            Route::parse("/open-apis/auth/v3/app_ticket/resend"),
+            Route::TicketResend
+        );
+        for api in [
+            "/open-apis/im/v1/messages",
+            "/open-apis/auth/v3/tenant_access_token/",
+            "/open-apis/",
+            "/open-apis/drive/v1/files/x/download",
+        ] {
+            assert_eq!(Route::parse(api), Route::OpenApi, "{api}");
+        }
         for other in [
             "/",
             "/healthz/",
             "/HEALTHZ",
-            "/open-apis/auth/v3/tenant_access_token/",
+            "/open-apis",
+            "/OPEN-APIS/im/v1/messages",
             "/v1/tenants/a/b/tenant_access_token",
             "/v1/tenants/tenant_access_token",
             "/feishu/events/x",
@@ -154,6 +188,8 @@ mod tests {
     fn logs_never_carry_the_tenant_key() {
         let r = Route::parse("/v1/tenants/secret-tenant/tenant_access_token");
         assert!(!r.log_name().contains("secret-tenant"));
+        let api = Route::parse("/open-apis/contact/v3/users/ou_secret");
+        assert!(!api.log_name().contains("ou_secret"));
         assert_eq!(Route::parse("/etc/passwd").log_name(), "(other)");
     }
 

@@ -8,10 +8,12 @@ use crate::kv_store::{BINDING, WorkerKv};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
 use feishu_tenant_token::store_app::{
-    AppSource, StoreAppBuilder, StoreAppChain, StoreAppRequest, TenantSource,
+    self, AppCredentials, AppSource, StoreAppBuilder, StoreAppChain, StoreAppRequest, TenantSource,
     TicketedAppTokenRequest, TicketedAppTokenSource,
 };
-use feishu_tenant_token::{Keyed, SerdeJson, Source, TokenClient, TokenRequest, Upstream, kv};
+use feishu_tenant_token::{
+    Error, Keyed, SerdeJson, Source, TenantAccessToken, TokenClient, TokenRequest, Upstream, kv,
+};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::Env;
@@ -32,8 +34,11 @@ pub type PassThrough = KvClient<Upstream<Net, JsClock>>;
 
 type KvApps = KvThenUpstream<AppSource<Net, JsClock, KvTickets<WorkerKv>>, WorkerKv, JsClock>;
 /// Managed mode: the chain of the one app whose secrets the Worker holds.
-pub type ManagedChain =
-    StoreAppChain<KvThenUpstream<TenantSource<KvApps, Net, JsClock>, WorkerKv, JsClock>, JsClock>;
+pub type ManagedChain = StoreAppChain<
+    KvApps,
+    KvThenUpstream<TenantSource<KvApps, Net, JsClock>, WorkerKv, JsClock>,
+    JsClock,
+>;
 
 /// Self-built apps' tokens for any caller presenting an app's id and secret.
 pub type Internal = KvClient<SelfBuiltSource<Net, JsClock>>;
@@ -131,6 +136,37 @@ pub fn internal(env: &Env, config: &Config, kind: Kind) -> Result<Rc<Internal>, 
         let source = SelfBuiltSource::new(kind, upstream(config)?);
         kv_client(env, config, source, Box::new(key))
     })
+}
+
+/// Forgets `token` wherever this isolate's memory holds it (compare-and-
+/// invalidate: an entry holding a newer token stays), after Feishu refused
+/// it. Only clients already built are looked at; none is built for this.
+pub fn forget_refused(token: &TenantAccessToken) -> usize {
+    ISOLATE.with(|s| {
+        let s = s.borrow();
+        let mut dropped = 0;
+        if let Some(c) = &s.pass_through {
+            dropped += c.invalidate_token(token, None);
+        }
+        if let Some(c) = &s.store_app_tokens {
+            dropped += c.invalidate_token(token, None);
+        }
+        for c in [&s.internal_tenant, &s.internal_app].into_iter().flatten() {
+            dropped += c.invalidate_token(token, None);
+        }
+        if let Some(chain) = &s.managed {
+            dropped += chain.tenants().invalidate_token(token, None);
+            dropped += chain.apps().client().invalidate_token(token, None);
+        }
+        dropped
+    })
+}
+
+/// One `app_ticket/resend` round trip for `app` (the caller holds the
+/// once-a-minute claim).
+pub async fn resend_ticket(config: &Config, app: &AppCredentials) -> Result<(), Error> {
+    let net = transport(config).map_err(|e| Error::invalid_input(&e))?;
+    store_app::resend_ticket(&net, &config.base_url, app).await
 }
 
 pub fn managed(env: &Env, config: &Config, managed: &Managed) -> Result<Rc<ManagedChain>, String> {

@@ -4,6 +4,7 @@
 
 use crate::body::{self, Refusal};
 use crate::config::Config;
+use crate::managed;
 use crate::reply::{self, Local, Member};
 use crate::request::{is_json, read_body, wants_refresh};
 use crate::state;
@@ -16,9 +17,11 @@ use worker::{Env, Request, Response, Result};
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The JSON body within [`MAX_BODY_BYTES`], or the answer refusing it.
-async fn json_body(req: &mut Request) -> Result<core::result::Result<Vec<u8>, Response>> {
-    let content_type = req.headers().get("content-type")?.unwrap_or_default();
-    if !is_json(&content_type) {
+pub async fn json_body(req: &mut Request) -> Result<core::result::Result<Vec<u8>, Response>> {
+    // No content type is read as JSON: lark-oapi (Python) sends its token
+    // requests without one. A declared other type is refused.
+    let content_type = req.headers().get("content-type")?;
+    if content_type.is_some_and(|ct| !is_json(&ct)) {
         return reply::local(
             Local::UnsupportedMediaType,
             "content-type must be application/json",
@@ -28,7 +31,7 @@ async fn json_body(req: &mut Request) -> Result<core::result::Result<Vec<u8>, Re
     read_body(req, MAX_BODY_BYTES).await
 }
 
-fn refused(r: Refusal) -> Result<Response> {
+pub fn refused(r: Refusal) -> Result<Response> {
     match r {
         Refusal::BadBody(msg) => reply::local(Local::BadBody, &msg),
         Refusal::InvalidField(msg) => reply::local(Local::InvalidField, &msg),
@@ -72,7 +75,8 @@ pub async fn internal_token(
 
 /// `POST /open-apis/auth/v3/app_access_token`: a store app's app token for
 /// the caller's id, secret and ticket, cached under the id and a digest of
-/// the secret (not the ticket, which rotates hourly while the token stays).
+/// the secret (not the ticket, which rotates hourly while the token stays);
+/// for the managed app itself (same id and secret), the Worker's own chain.
 pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     let bytes = match json_body(&mut req).await? {
         Ok(b) => b,
@@ -80,6 +84,13 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
     };
     let (app, ticket) = match body::app_token_request(&bytes) {
         Ok(a) => a,
+        Err(r) => return refused(r),
+    };
+    if let Some(managed) = managed::is_managed_app(config, &app) {
+        return managed::own_app_token(&req, env, config, managed).await;
+    }
+    let ticket = match body::ticket(ticket) {
+        Ok(t) => t,
         Err(r) => return refused(r),
     };
     let client = match state::store_app_tokens(env, config) {

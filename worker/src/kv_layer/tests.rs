@@ -213,7 +213,7 @@ fn a_failed_forced_refresh_deletes_the_distrusted_entry() {
     w.upstream().failing.set(true);
     assert!(w.refresh().is_err());
     assert_eq!(*w.kv.deletes.borrow(), vec![key()]);
-    assert!(w.kv.entries.borrow().is_empty());
+    assert!(!w.kv.entries.borrow().contains_key(&key()));
     // No stale fallback to it afterwards either.
     assert!(w.fetch().is_err());
 }
@@ -284,4 +284,70 @@ fn tickets_live_under_their_key_and_resends_are_claimed_once_a_minute() {
     );
     block_on(t.delete()).unwrap();
     assert_eq!(block_on(t.get()).unwrap(), None);
+}
+
+fn evict(w: &World, token: &str) -> Eviction {
+    block_on(evict_refused(&w.kv, &TenantAccessToken::new(token)))
+}
+
+#[test]
+fn each_stored_token_is_indexed_by_its_digest_with_the_same_ttl() {
+    let w = world();
+    w.fetch().unwrap();
+    let entries = w.kv.entries.borrow();
+    let reference = kv::token_ref_key(&TenantAccessToken::new("t-1"));
+    assert_eq!(entries.get(&reference), Some(&(key(), Some(5400))));
+    assert!(reference.starts_with("ref:v1:") && !reference.contains("t-1"));
+    assert_eq!(entries.len(), 2, "the token's entry and its index entry");
+}
+
+#[test]
+fn a_refused_token_is_deleted_from_kv_and_the_next_read_fetches() {
+    let w = world();
+    w.fetch().unwrap();
+    assert_eq!(evict(&w, "t-1"), Eviction::Evicted);
+    assert!(
+        w.kv.entries.borrow().is_empty(),
+        "entry and index both gone"
+    );
+    let (token, trace) = w.fetch().unwrap();
+    assert_eq!((token.as_str(), trace.layer), ("t-2", Layer::Upstream));
+}
+
+#[test]
+fn a_late_refusal_never_evicts_the_replacement() {
+    let w = world();
+    w.fetch().unwrap();
+    w.refresh().unwrap();
+    assert_eq!(evict(&w, "t-1"), Eviction::AlreadyReplaced);
+    let (token, trace) = w.fetch().unwrap();
+    assert_eq!((token.as_str(), trace.layer), ("t-2", Layer::Kv));
+    assert!(!w.kv.deletes.borrow().contains(&key()));
+    assert_eq!(evict(&w, "t-2"), Eviction::Evicted);
+}
+
+#[test]
+fn unknown_tokens_and_forged_index_entries_delete_nothing() {
+    let w = world();
+    w.fetch().unwrap();
+    assert_eq!(evict(&w, "t-never-issued"), Eviction::NotOurs);
+    // An index entry naming something that is not a token entry is ignored.
+    let forged = kv::token_ref_key(&TenantAccessToken::new("t-forged"));
+    let mut entries = w.kv.entries.borrow_mut();
+    entries.insert("ticket:v1:cli_a".into(), ("tkt".into(), None));
+    entries.insert(forged, ("ticket:v1:cli_a".into(), None));
+    drop(entries);
+    assert_eq!(evict(&w, "t-forged"), Eviction::NotOurs);
+    assert!(w.kv.entries.borrow().contains_key("ticket:v1:cli_a"));
+    assert!(w.kv.deletes.borrow().is_empty());
+}
+
+#[test]
+fn kv_trouble_during_an_eviction_is_logged_and_deletes_nothing() {
+    let w = world();
+    w.fetch().unwrap();
+    w.kv.fail_reads.set(true);
+    assert_eq!(evict(&w, "t-1"), Eviction::Failed);
+    assert_eq!(*w.kv.warnings.borrow(), vec!["kv_get_failed"]);
+    assert!(w.kv.deletes.borrow().is_empty());
 }

@@ -1,0 +1,178 @@
+//! The gateway's rules for passing a request on to Feishu: which headers
+//! go, which token a request carries, whether its body may be kept for a
+//! replay. Pure, so they are tested natively; `gateway.rs` does the I/O.
+
+/// `X-Tenant-Key`: a managed API call's tenant (never forwarded).
+pub const TENANT_HEADER: &str = "x-tenant-key";
+
+/// Largest body a managed API call keeps, so that it can be sent again
+/// after Feishu refused the token. A larger one (a file upload) is
+/// streamed once and not replayed, so the Worker never holds it whole.
+pub const MAX_REPLAY_BODY_BYTES: u64 = 1024 * 1024;
+
+/// Hop-by-hop headers (RFC 9110, section 7.6.1, "Connection"; and the
+/// proxy ones RFC 9110 and RFC 7230 name): they describe one connection,
+/// not the request, so a proxy never forwards them.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether a request header goes on to Feishu. Not: hop-by-hop headers
+/// (and any the `Connection` header names), `Host` and `Content-Length`
+/// (the runtime sets both for the new request), the platform's own `cf-*`
+/// and the client-address headers it adds (`X-Forwarded-*`, `X-Real-IP`:
+/// Feishu needs no caller's address), and [`TENANT_HEADER`].
+pub fn forwarded(name: &str, connection: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let named_by_connection = connection
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(&name));
+    !(HOP_BY_HOP.contains(&name.as_str())
+        || named_by_connection
+        || name == "host"
+        || name == "content-length"
+        || name.starts_with("cf-")
+        || name.starts_with("x-forwarded-")
+        || name == "x-real-ip"
+        || name == TENANT_HEADER)
+}
+
+/// The credential of `Authorization: Bearer <credential>` (scheme in any
+/// case; HTTP's optional whitespace is spaces and tabs only).
+pub fn bearer(header: &str) -> Option<&str> {
+    const OWS: [char; 2] = [' ', '\t'];
+    let (scheme, given) = header.trim_matches(OWS).split_once(' ')?;
+    let given = given.trim_matches(OWS);
+    (scheme.eq_ignore_ascii_case("bearer") && !given.is_empty()).then_some(given)
+}
+
+/// The path and query of the absolute URL the runtime hands a request with
+/// (`https://host/open-apis/x?y` -> `/open-apis/x?y`), already normalised
+/// by it. Read off the string rather than parsed again: the `url` crate's
+/// parser would add ~100 KB (IDNA tables) to the Worker for nothing.
+pub fn path_and_query(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    match after_scheme.find('/') {
+        Some(i) => after_scheme[i..].to_owned(),
+        None => "/".to_owned(),
+    }
+}
+
+/// What a managed call does with the caller's body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// No body (GET, HEAD, or none sent): the call can be replayed.
+    None,
+    /// Declared no larger than [`MAX_REPLAY_BODY_BYTES`]: read whole, so the
+    /// call can be replayed with a fresh token.
+    Keep,
+    /// Larger, or of unknown length: streamed once, never replayed.
+    Stream,
+}
+
+/// Decides from the method and the declared `Content-Length` alone, before
+/// a byte of the body is read.
+pub fn body_plan(method: &str, content_length: Option<&str>, has_body: bool) -> BodyPlan {
+    if !has_body || method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
+        return BodyPlan::None;
+    }
+    match content_length.map(|l| l.trim().parse::<u64>()) {
+        Some(Ok(0)) => BodyPlan::None,
+        Some(Ok(n)) if n <= MAX_REPLAY_BODY_BYTES => BodyPlan::Keep,
+        _ => BodyPlan::Stream,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_headers_go_on_except_hop_by_hop_platform_and_ours() {
+        for kept in [
+            "Authorization",
+            "content-type",
+            "Accept",
+            "User-Agent",
+            "x-request-id",
+            "cache-control",
+        ] {
+            assert!(forwarded(kept, ""), "{kept}");
+        }
+        for dropped in [
+            "Connection",
+            "keep-alive",
+            "Transfer-Encoding",
+            "TE",
+            "upgrade",
+            "Proxy-Authorization",
+            "host",
+            "content-length",
+            "CF-Connecting-IP",
+            "cf-ray",
+            "cf-ipcountry",
+            "X-Forwarded-For",
+            "x-forwarded-proto",
+            "x-real-ip",
+            "X-Tenant-Key",
+        ] {
+            assert!(!forwarded(dropped, ""), "{dropped}");
+        }
+        assert!(
+            !forwarded("x-trace", "keep-alive, X-Trace"),
+            "named by Connection"
+        );
+        assert!(forwarded("x-trace", "close"));
+    }
+
+    #[test]
+    fn path_and_query_off_the_runtime_url() {
+        assert_eq!(
+            path_and_query("https://gw.example.com/open-apis/im/v1/messages?a=1&b=%20"),
+            "/open-apis/im/v1/messages?a=1&b=%20"
+        );
+        assert_eq!(
+            path_and_query("http://127.0.0.1:8787/open-apis/"),
+            "/open-apis/"
+        );
+        assert_eq!(path_and_query("http://worker"), "/");
+    }
+
+    #[test]
+    fn bearer_credentials() {
+        assert_eq!(bearer("Bearer t-abc"), Some("t-abc"));
+        assert_eq!(bearer(" bearer \tt-abc "), Some("t-abc"));
+        assert_eq!(bearer("BEARER t-abc"), Some("t-abc"));
+        for none in [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Basic dXNlcg==",
+            "t-abc",
+            "Bearer\u{a0}t-abc",
+        ] {
+            assert_eq!(bearer(none), None, "{none:?}");
+        }
+    }
+
+    #[test]
+    fn small_declared_bodies_are_kept_for_a_replay_others_stream() {
+        assert_eq!(body_plan("GET", None, false), BodyPlan::None);
+        assert_eq!(body_plan("get", Some("10"), true), BodyPlan::None);
+        assert_eq!(body_plan("POST", Some("0"), true), BodyPlan::None);
+        assert_eq!(body_plan("POST", None, false), BodyPlan::None);
+        assert_eq!(body_plan("POST", Some("120"), true), BodyPlan::Keep);
+        assert_eq!(body_plan("PATCH", Some("1048576"), true), BodyPlan::Keep);
+        assert_eq!(body_plan("POST", Some("1048577"), true), BodyPlan::Stream);
+        assert_eq!(body_plan("POST", None, true), BodyPlan::Stream, "chunked");
+        assert_eq!(body_plan("PUT", Some("many"), true), BodyPlan::Stream);
+    }
+}
