@@ -188,6 +188,26 @@ ${
 `
     : ""
 }
+  Point an official SDK at the Worker (the gateway): its domain is the only change.
+    Node    new lark.Client({ appId: "cli_sandbox_internal_one", appSecret: "sandbox-internal-secret-one",
+                              domain: "${dev.workerUrl}" })
+    Python  lark.Client.builder().app_id("cli_sandbox_internal_one")
+              .app_secret("sandbox-internal-secret-one").domain("${dev.workerUrl}").build()
+    Go      lark.NewClient(id, secret, lark.WithOpenBaseUrl("${dev.workerUrl}"))
+    Java    Client.newBuilder(id, secret).openBaseUrl("${dev.workerUrl}").build()
+  Tokens come from the Worker's cache; every other /open-apis/* call passes through to
+  ${upstream ?? dev.sandbox.url}. Try one by hand:
+        T=$(curl -s ${dev.workerUrl}/open-apis/auth/v3/tenant_access_token/internal -H 'content-type: application/json' \\
+              -d '{"app_id":"cli_sandbox_internal_one","app_secret":"sandbox-internal-secret-one"}' | sed 's/.*"tenant_access_token":"//; s/".*//')
+        curl -s "${dev.workerUrl}/open-apis/im/v1/messages?receive_id_type=chat_id" -H "authorization: Bearer $T" \\
+              -H 'content-type: application/json' -d '{"receive_id":"oc_1"}'
+${
+  dev.managed
+    ? `  Managed API call (no Feishu secret or token in the service):
+        curl -s ${dev.workerUrl}/open-apis/im/v1/chats -H 'authorization: Bearer ${dev.managed.API_KEYS}' -H 'x-tenant-key: 73658811060f175d'
+`
+    : ""
+}
   Ctrl-C stops everything.`);
   const stop = async () => {
     await dev.close();
