@@ -6,7 +6,7 @@
 use crate::errors;
 use crate::serve::{Client, start_now};
 use feishu_tenant_token::api_call::{self, Body, Next};
-use feishu_tenant_token::host::{FetchTransport, HostJson};
+use feishu_tenant_token::host::{FetchTransport, HostJson, refuses_token};
 use feishu_tenant_token::{BaseUrl, Error, Source, TokenGrant};
 use js_sys::{ArrayBuffer, Object, Promise, Reflect};
 use std::cell::Cell;
@@ -72,7 +72,7 @@ where
             headers.set("authorization", &token(&grant))?;
             let sent = api.net.fetch_raw(&url, &init)?;
             let response: Response = JsFuture::from(Promise::resolve(&sent)).await?.dyn_into()?;
-            let refused = refuses_token(&response).await;
+            let refused = refuses_token(&response, &HostJson).await;
             if refused {
                 // Compare-and-invalidate: only while the cache still holds it.
                 client.invalidate_token(&grant.token, tenant_key.as_deref());
@@ -155,30 +155,5 @@ fn body_kind(body: &JsValue) -> Body {
         Body::Replayable
     } else {
         Body::Stream
-    }
-}
-
-/// Reads a copy of a small JSON answer for Feishu's "token refused" codes;
-/// anything else (large, not JSON, unreadable) is taken as not refusing.
-async fn refuses_token(response: &Response) -> bool {
-    let h = response.headers();
-    let (ct, cl) = (
-        h.get("content-type").ok().flatten(),
-        h.get("content-length").ok().flatten(),
-    );
-    if !api_call::worth_inspecting(response.status(), ct.as_deref(), cl.as_deref()) {
-        return false;
-    }
-    let Ok(copy) = response.clone() else {
-        return false;
-    };
-    let Ok(text) = copy.text() else {
-        return false;
-    };
-    match JsFuture::from(text).await {
-        Ok(t) => t
-            .as_string()
-            .is_some_and(|t| api_call::token_refused(&HostJson, &t)),
-        Err(_) => false,
     }
 }

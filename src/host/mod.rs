@@ -1,9 +1,12 @@
 //! Host bindings (wasm32 only), shared by the npm package and the Worker: the
 //! transport over the host's global `fetch` (never `window`, which Node, Deno,
-//! Bun and Workers lack), the JS clock, and the plain-object helper.
+//! Bun and Workers lack), the JS clock, the plain-object helper, and the check
+//! of an API answer for a refused token.
 
 mod fetch;
 mod record;
+mod refusal;
 
 pub use fetch::{FetchTransport, HostJson, JsClock};
 pub use record::Record;
+pub use refusal::refuses_token;

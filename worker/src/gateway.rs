@@ -2,8 +2,9 @@
 //! answer goes on to `FEISHU_BASE_URL` (never another host) with its method,
 //! path, query, headers (less those `forward::forwarded` drops) and body,
 //! streamed both ways, nothing cached. A small JSON answer saying the bearer
-//! token was refused (99991663/99991665) evicts that token from this
-//! isolate's memory and from KV (compare-and-delete). With `X-Tenant-Key`
+//! token was refused (99991663/99991665, `host::refuses_token`, the check the
+//! npm clients' `fetch` uses too) evicts that token from this isolate's
+//! memory and from KV (compare-and-delete). With `X-Tenant-Key`
 //! and an API key, a managed call: the Worker puts the tenant's token in,
 //! and replays once with a fresh one if Feishu refused it.
 
@@ -17,11 +18,10 @@ use crate::reply::{self, Local};
 use crate::request::read_body;
 use crate::state;
 use crate::token_route::{self, json_body};
-use feishu_tenant_token::api_call::{self, MAX_INSPECTED_BYTES};
+use feishu_tenant_token::host::refuses_token;
 use feishu_tenant_token::{SerdeJson, TenantAccessToken, TenantKey};
 use serde::Serialize;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 use worker::{Env, Fetch, Request, Response, Result};
 
 /// The body sent upstream.
@@ -92,18 +92,18 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
 
 /// Passes the request on as it is; a refusal of its bearer token evicts it.
 async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> Result<Response> {
-    let mut resp = match send(req, config, None, &body).await? {
+    let resp = match send(req, config, None, &body).await? {
         Ok(r) => r,
         Err(refusal) => return Ok(refusal),
     };
     let header = req.headers().get("authorization")?.unwrap_or_default();
     if let Some(token) = forward::bearer(&header)
-        && refused(&mut resp).await
+        && refuses_token(&resp, &SerdeJson).await
     {
         let token = TenantAccessToken::new(token);
         evict(env, &token, "pass_through").await;
     }
-    Ok(resp)
+    Ok(resp.into())
 }
 
 /// A managed API call: API key, then the tenant's token in `Authorization`;
@@ -140,24 +140,24 @@ async fn managed_call(mut req: Request, env: &Env, config: &Config) -> Result<Re
         Ok(g) => g.token,
         Err(e) => return reply::upstream_error(&e),
     };
-    let mut resp = match send(&req, config, Some(&token), &body).await? {
+    let resp = match send(&req, config, Some(&token), &body).await? {
         Ok(r) => r,
         Err(refusal) => return Ok(refusal),
     };
-    if !refused(&mut resp).await {
-        return Ok(resp);
+    if !refuses_token(&resp, &SerdeJson).await {
+        return Ok(resp.into());
     }
     evict(env, &token, "managed_call").await;
     if plan == BodyPlan::Stream {
         // The body went with the first send: the refusal goes back as it is.
-        return Ok(resp);
+        return Ok(resp.into());
     }
     let fresh = match tenants.replace(&request, &token).await {
         Ok(g) => g.token,
         Err(e) => return reply::upstream_error(&e),
     };
     Ok(match send(&req, config, Some(&fresh), &body).await? {
-        Ok(r) => r,
+        Ok(r) => r.into(),
         Err(refusal) => refusal,
     })
 }
@@ -171,7 +171,7 @@ async fn send(
     config: &Config,
     token: Option<&TenantAccessToken>,
     body: &Outgoing,
-) -> Result<core::result::Result<Response, Response>> {
+) -> Result<core::result::Result<web_sys::Response, Response>> {
     let target = forward::path_and_query(&req.inner().url());
     let headers = web_sys::Headers::new()?;
     let incoming = req.headers();
@@ -206,59 +206,17 @@ async fn send(
 /// The same answer (status, status text, headers, the body stream
 /// untouched) with headers the Worker may add to (CORS, `vary`): a fetched
 /// answer's own headers are immutable.
-fn mutable(resp: Response) -> Result<Response> {
+fn mutable(resp: Response) -> Result<web_sys::Response> {
     let edge = web_sys::Response::from(resp);
     let init = web_sys::ResponseInit::new();
     init.set_status(edge.status());
     init.set_status_text(&edge.status_text());
     init.set_headers(&web_sys::Headers::new_with_headers(&edge.headers())?.into());
     let body = edge.body();
-    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)?.into())
-}
-
-/// Whether the answer says the bearer token was refused. Only a JSON answer
-/// that `api_call::worth_inspecting` allows is read, from a copy (the
-/// caller's answer streams on untouched), and at most
-/// [`MAX_INSPECTED_BYTES`] of it: reading stops (and cancels the copy) past
-/// that, so a large answer is never held.
-async fn refused(resp: &mut Response) -> bool {
-    let h = resp.headers();
-    let (ct, len) = (
-        h.get("content-type").ok().flatten(),
-        h.get("content-length").ok().flatten(),
-    );
-    if !api_call::worth_inspecting(resp.status_code(), ct.as_deref(), len.as_deref()) {
-        return false;
-    }
-    let Ok(copy) = resp.cloned() else {
-        return false;
-    };
-    // Read with the stream's own reader: wasm-streams' adapter would add
-    // kilobytes to the Worker for this one loop.
-    let Some(stream) = web_sys::Response::from(copy).body() else {
-        return false;
-    };
-    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-    let mut bytes = Vec::new();
-    loop {
-        let Ok(step) = JsFuture::from(reader.read()).await else {
-            return false;
-        };
-        let member = |name: &str| js_sys::Reflect::get(&step, &JsValue::from_str(name));
-        if member("done").ok().and_then(|d| d.as_bool()) != Some(false) {
-            break;
-        }
-        let Ok(value) = member("value") else {
-            return false;
-        };
-        bytes.extend(js_sys::Uint8Array::new(&value).to_vec());
-        if bytes.len() as u64 > MAX_INSPECTED_BYTES {
-            // Stops the copy (the caller's answer streams on).
-            let _ = reader.cancel();
-            return false;
-        }
-    }
-    core::str::from_utf8(&bytes).is_ok_and(|text| api_call::token_refused(&SerdeJson, text))
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
+        body.as_ref(),
+        &init,
+    )?)
 }
 
 /// Forgets a refused token: this isolate's memory, then KV (compare-and-
