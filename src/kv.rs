@@ -56,22 +56,30 @@ pub fn store_app_token_key(app_id: &str, binding_hex: &str) -> String {
 /// Separates the reverse index's digest from any other SHA-256 of a token.
 const TOKEN_REF_DOMAIN: &[u8] = b"feishu-tenant-token/token-ref/v1\0";
 
-/// The gateway's reverse index, token -> the key of the entry holding it:
-/// `ref:v1:<64 hex digits of SHA-256(domain, token)>`, whose value is that
-/// entry's key. Written beside each token fetched from Feishu (the miss path
-/// only), read only when Feishu refused a token (99991663/99991665), so the
-/// hit path never touches it. Never the token itself.
-pub fn token_ref_key(token: &TenantAccessToken) -> String {
+/// The gateway's reverse index, token -> the keys of the entries holding it:
+/// one entry `ref:v1:<64 hex digits of SHA-256(domain, token)>:<key>` per KV
+/// key the token is stored under (one token can sit under several keys: a
+/// tenant token under each app token that fetched it, a self-built app's
+/// token under both kinds), found by listing the prefix. Written beside each
+/// token fetched from Feishu (the miss path only), listed only when Feishu
+/// refused a token (99991663/99991665), so the hit path never touches it.
+/// The token itself is never in it.
+pub fn token_ref_prefix(token: &TenantAccessToken) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(TOKEN_REF_DOMAIN);
     h.update(token.expose_secret().as_bytes());
-    format!("ref:v1:{}", crate::cache_key::hex32(&h.finalize().into()))
+    format!("ref:v1:{}:", crate::cache_key::hex32(&h.finalize().into()))
 }
 
-/// Whether a reverse-index value names an entry this crate writes tokens
-/// under (a damaged or forged value must not make the gateway delete
-/// anything else, such as a ticket).
+/// The reverse-index entry saying `token` is stored under `key`.
+pub fn token_ref_key(token: &TenantAccessToken, key: &str) -> String {
+    token_ref_prefix(token) + key
+}
+
+/// Whether a key (as a reverse-index entry names it) is one this crate
+/// writes tokens under: a damaged or forged index entry must not make the
+/// gateway delete anything else, such as a ticket.
 pub fn is_token_key(key: &str) -> bool {
     key.starts_with("tat:v1:") || key.starts_with("aat:v1:")
 }
@@ -199,13 +207,13 @@ mod tests {
 
     #[test]
     fn the_reverse_index_names_a_digest_never_the_token() {
-        let k = token_ref_key(&TenantAccessToken::new(
-            "t-caecc734c2e3328a62489fe0648c4b98779515d3",
-        ));
-        assert!(k.starts_with("ref:v1:"), "{k}");
-        assert_eq!(k.len(), "ref:v1:".len() + 64);
-        assert!(!k.contains("caecc734"));
-        assert_ne!(k, token_ref_key(&TenantAccessToken::new("t-other")));
+        let t = TenantAccessToken::new("t-caecc734c2e3328a62489fe0648c4b98779515d3");
+        let p = token_ref_prefix(&t);
+        assert!(p.starts_with("ref:v1:") && p.ends_with(':'), "{p}");
+        assert_eq!(p.len(), "ref:v1:".len() + 64 + 1);
+        assert!(!p.contains("caecc734"));
+        assert_eq!(token_ref_key(&t, "tat:v1:x:t1"), format!("{p}tat:v1:x:t1"));
+        assert_ne!(p, token_ref_prefix(&TenantAccessToken::new("t-other")));
         assert!(is_token_key("tat:v1:cli_a:t1") && is_token_key("aat:v1:internal:cli_a:x"));
         assert!(!is_token_key("ticket:v1:cli_a") && !is_token_key("resend:v1:cli_a"));
     }

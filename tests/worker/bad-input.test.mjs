@@ -510,6 +510,19 @@ function passThroughCases() {
   for (const method of ["PUT", "PATCH", "DELETE", "HEAD"]) {
     for (const t of tokens.slice(0, 6)) cases.push({ method, path: "/open-apis/im/v1/messages/om_1", headers: t === undefined ? {} : { authorization: t }, body: method === "PUT" || method === "PATCH" ? "{}" : undefined });
   }
+  // GET and HEAD with a body (fetch cannot send one: raw HTTP), with and without a token that is no token.
+  for (const method of ["GET", "HEAD"]) {
+    for (const auth of ["", "Authorization: Bearer t-not-issued\r\n"]) {
+      for (const body of ["hello", "{}", big(3000)]) {
+        cases.push({
+          method,
+          path: "/open-apis/im/v1/chats",
+          note: "raw, with a body",
+          raw: `${method} /open-apis/im/v1/chats HTTP/1.1\r\nHost: worker\r\n${auth}Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        });
+      }
+    }
+  }
   // Paths the URL parser resolves out of /open-apis/: the Worker's own 404, never the upstream's other paths.
   for (const p of ["/open-apis/../__sandbox/reset", "/open-apis/%2e%2e/__sandbox/reset", "/open-apis/.%2E/__sandbox/stats", "/open-apis/../../__sandbox/faults", "/open-apis/..", "/open-apis%2F..%2F__sandbox/reset", "//open-apis/x", "/OPEN-APIS/im/v1/messages"]) {
     cases.push({ method: "POST", path: p, headers: { "content-type": "application/json", authorization: "Bearer t-x" }, body: JSON.stringify({ fault: "500", count: -1 }) });
@@ -559,12 +572,28 @@ function rawExchange(url, request, ms) {
       const [head, ...rest] = text.split("\r\n\r\n");
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
       const contentType = /\r\ncontent-type: *([^\r]*)/i.exec(head)?.[1] ?? "";
-      resolve({ status, contentType, text: Buffer.from(rest.join("\r\n\r\n"), "latin1").toString() });
+      let payload = rest.join("\r\n\r\n");
+      // A passed-through answer the Worker read a copy of comes back chunked.
+      if (/\r\ntransfer-encoding: *chunked/i.test(head)) payload = dechunk(payload);
+      resolve({ status, contentType, text: Buffer.from(payload, "latin1").toString() });
     });
     // Wait for the answer even when it comes before the whole body was sent.
     s.on("end", () => s.end());
     s.write(request);
   });
+}
+
+/** The body of a chunked HTTP/1.1 message (latin1 in, latin1 out). */
+function dechunk(text) {
+  let out = "";
+  let at = 0;
+  for (;;) {
+    const eol = text.indexOf("\r\n", at);
+    const size = eol < 0 ? 0 : parseInt(text.slice(at, eol), 16);
+    if (!size) return out;
+    out += text.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
 }
 
 /** The answer to one case: { status, contentType, text }, bounded by `ms`. */

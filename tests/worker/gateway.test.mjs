@@ -187,7 +187,7 @@ test("a token Feishu refused is evicted from memory and KV; the next request fro
   assert.notEqual(fresh, old);
   assert.equal(sb.stats().internalTenantTokenCalls, 2);
   assert.equal((await call(b, "/open-apis/im/v1/chats", { headers: bearer(fresh) })).status, 200);
-  assert.ok(logs.some((l) => l.includes('"token_refused"') && l.includes('"evicted"')), "one log line says so");
+  assert.ok(logs.some((l) => l.includes('"token_refused"') && l.includes('"kv_evicted":1')), "one log line says so");
 });
 
 test("compare-and-delete: late refusals of an old token, racing new requests, never evict its replacement", async () => {
@@ -260,6 +260,10 @@ test("managed API calls: a wrong or missing key is 401, a key without X-Tenant-K
   assert.equal(bare.status, 400);
   const badTenant = await call(w, "/open-apis/im/v1/chats", { headers: { ...bearer(API_KEY), "x-tenant-key": "a b" } });
   assert.equal(badTenant.status, 400);
+  // An API key on a plain pass-through call (here a resend for another app) is never forwarded.
+  const resend = await postJson(w, RESEND, { app_id: "cli_sandbox_app_two", app_secret: SANDBOX_APPS.cli_sandbox_app_two.appSecret }, bearer(API_KEY));
+  assert.equal(resend.status, 400);
+  assert.equal(sb.stats().resendCalls, 0);
   const off = await worker();
   const noManaged = await call(off, "/open-apis/im/v1/chats", { headers: { ...bearer(API_KEY), "x-tenant-key": SANDBOX_TENANT } });
   assert.equal(noManaged.status, 404);

@@ -28,8 +28,8 @@ const HOP_BY_HOP: [&str; 9] = [
 /// Whether a request header goes on to Feishu. Not: hop-by-hop headers
 /// (and any the `Connection` header names), `Host` and `Content-Length`
 /// (the runtime sets both for the new request), the platform's own `cf-*`
-/// and the client-address headers it adds (`X-Forwarded-*`, `X-Real-IP`:
-/// Feishu needs no caller's address), and [`TENANT_HEADER`].
+/// and the client-address headers it adds (`X-Forwarded-*`, `X-Real-IP`,
+/// `True-Client-IP`: Feishu needs no caller's address), and [`TENANT_HEADER`].
 pub fn forwarded(name: &str, connection: &str) -> bool {
     let name = name.to_ascii_lowercase();
     let named_by_connection = connection
@@ -42,6 +42,7 @@ pub fn forwarded(name: &str, connection: &str) -> bool {
         || name.starts_with("cf-")
         || name.starts_with("x-forwarded-")
         || name == "x-real-ip"
+        || name == "true-client-ip"
         || name == TENANT_HEADER)
 }
 
@@ -122,6 +123,7 @@ mod tests {
             "X-Forwarded-For",
             "x-forwarded-proto",
             "x-real-ip",
+            "True-Client-IP",
             "X-Tenant-Key",
         ] {
             assert!(!forwarded(dropped, ""), "{dropped}");

@@ -56,16 +56,13 @@ pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Respon
     if req.headers().get(TENANT_HEADER)?.is_some() {
         return managed_call(req, env, config).await;
     }
-    // An API key is the Worker's secret: it is never sent on to Feishu.
-    if let Some(m) = &config.managed
-        && managed::authorised(&req, m)
-    {
-        return reply::local(
-            Local::InvalidField,
-            "an API key call needs `X-Tenant-Key: <tenant_key>`; the key is never sent to Feishu",
-        );
-    }
-    let body = Outgoing::Stream(req.inner().body());
+    // GET and HEAD carry no body upstream (fetch refuses one), whatever came.
+    let method = req.inner().method();
+    let body = if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
+        Outgoing::None
+    } else {
+        Outgoing::Stream(req.inner().body())
+    };
     pass_on(&req, env, config, body).await
 }
 
@@ -92,6 +89,15 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
 
 /// Passes the request on as it is; a refusal of its bearer token evicts it.
 async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> Result<Response> {
+    // An API key is the Worker's secret: it is never sent on to Feishu.
+    if let Some(m) = &config.managed
+        && managed::authorised(req, m)
+    {
+        return reply::local(
+            Local::InvalidField,
+            "an API key call needs `X-Tenant-Key: <tenant_key>`; the key is never sent to Feishu",
+        );
+    }
     let resp = match send(req, config, None, &body).await? {
         Ok(r) => r,
         Err(refusal) => return Ok(refusal),
@@ -191,7 +197,12 @@ async fn send(
     if let Some(b) = body.js() {
         init.set_body(&b);
     }
-    let upstream = web_sys::Request::new_with_str_and_init(&config.base_url.join(&target), &init)?;
+    let Ok(upstream) =
+        web_sys::Request::new_with_str_and_init(&config.base_url.join(&target), &init)
+    else {
+        // The runtime would not build it (a method or header fetch refuses).
+        return reply::local(Local::BadBody, "this request cannot be passed on to Feishu").map(Err);
+    };
     match Fetch::Request(upstream.into()).send().await {
         Ok(r) => Ok(Ok(mutable(r)?)),
         // The runtime's message names the failure, never a header value.
@@ -225,24 +236,26 @@ async fn evict(env: &Env, token: &TenantAccessToken, via: &'static str) {
     let memory = state::forget_refused(token);
     let kv = match state::kv(env) {
         Ok(kv) => kv_layer::evict_refused(&kv, token).await,
-        Err(_) => Eviction::Failed,
+        Err(_) => Eviction {
+            failed: true,
+            ..Eviction::default()
+        },
     };
     #[derive(Serialize)]
     struct Line {
         event: &'static str,
         via: &'static str,
         memory_entries: usize,
-        kv: &'static str,
+        kv_evicted: usize,
+        kv_kept_newer: usize,
+        kv_failed: bool,
     }
     log::info(&Line {
         event: "token_refused",
         via,
         memory_entries: memory,
-        kv: match kv {
-            Eviction::NotOurs => "not_ours",
-            Eviction::Evicted => "evicted",
-            Eviction::AlreadyReplaced => "already_replaced",
-            Eviction::Failed => "failed",
-        },
+        kv_evicted: kv.evicted,
+        kv_kept_newer: kv.replaced,
+        kv_failed: kv.failed,
     });
 }

@@ -37,6 +37,9 @@ pub trait KvHost {
         ttl_secs: Option<u64>,
     ) -> impl Future<Output = Result<(), String>>;
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), String>>;
+    /// The names of the keys starting with `prefix` (one page, enough for
+    /// the few entries of one token's reverse index).
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, String>>;
     fn sleep(&self, ms: u32) -> impl Future<Output = ()>;
     /// One JSON warning line: `event` names what failed.
     fn warn(&self, event: &'static str, error: &str);
@@ -132,7 +135,7 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
     }
 
     /// Stores `grant` until the freshness rule stops serving it (never less
-    /// than KV's minimum TTL), with its reverse-index entry (token digest ->
+    /// than KV's minimum TTL), with its reverse-index entry (token digest and
     /// `key`, same TTL) so that a refusal of the token can find it; a token
     /// not servable now is not stored.
     async fn write(&self, key: &str, grant: &TokenGrant, now_ms: u64) -> u64 {
@@ -140,11 +143,11 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
             return 0;
         };
         let started = self.clock.now_ms();
-        let reference = kv::token_ref_key(&grant.token);
+        let reference = kv::token_ref_key(&grant.token, key);
         let value = kv::encode_value(grant);
         let (stored, indexed) = futures_util::join!(
             self.kv.put(key, &value, Some(ttl)),
-            self.kv.put(&reference, key, Some(ttl)),
+            self.kv.put(&reference, "", Some(ttl)),
         );
         if let Err(e) = stored.and(indexed) {
             self.kv.warn("kv_put_failed", &e);
@@ -223,58 +226,68 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
     }
 }
 
-/// What [`evict_refused`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Eviction {
-    /// No entry of ours names this token (never cached here, or expired).
-    NotOurs,
-    /// The entry held exactly this token: deleted.
-    Evicted,
-    /// The entry holds another token by now (a newer one): kept.
-    AlreadyReplaced,
-    /// KV failed (logged); nothing was deleted.
-    Failed,
+/// What [`evict_refused`] did, entry by entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Eviction {
+    /// Entries that held exactly this token: deleted.
+    pub evicted: usize,
+    /// Entries that hold another token by now (a newer one): kept.
+    pub replaced: usize,
+    /// KV failed (logged); for those entries nothing was deleted.
+    pub failed: bool,
 }
 
 /// Compare-and-delete in KV of a token Feishu refused (99991663/99991665):
-/// the reverse index names the entry; it is deleted only while it still
-/// holds exactly `token`, so a late refusal of an old token never evicts its
-/// replacement. KV has no atomic compare-and-delete: a replacement written
-/// between this read and the delete would be lost, costing one extra fetch
-/// from Feishu (which hands out the same new token again), never a bad token.
+/// the reverse index names every entry the token was stored under; each is
+/// deleted only while it still holds exactly `token`, so a late refusal of
+/// an old token never evicts its replacement. KV has no atomic
+/// compare-and-delete: a replacement written between this read and the
+/// delete would be lost, costing one extra fetch from Feishu (which hands
+/// out the same new token again), never a bad token.
 pub async fn evict_refused<H: KvHost>(kv: &H, token: &TenantAccessToken) -> Eviction {
-    let reference = kv::token_ref_key(token);
-    let key = match kv.get(&reference).await {
-        Ok(Some(key)) if kv::is_token_key(&key) => key,
-        Ok(_) => return Eviction::NotOurs,
+    let mut done = Eviction::default();
+    let prefix = kv::token_ref_prefix(token);
+    let references = match kv.list(&prefix).await {
+        Ok(r) => r,
         Err(e) => {
-            kv.warn("kv_get_failed", &e);
-            return Eviction::Failed;
+            kv.warn("kv_list_failed", &e);
+            done.failed = true;
+            return done;
         }
     };
-    let held = match kv.get(&key).await {
-        Ok(text) => text.as_deref().and_then(kv::decode_value),
-        Err(e) => {
-            kv.warn("kv_get_failed", &e);
-            return Eviction::Failed;
-        }
-    };
-    let outcome = match held {
-        Some(g) if g.token == *token => match kv.delete(&key).await {
-            Ok(()) => Eviction::Evicted,
-            Err(e) => {
-                kv.warn("kv_delete_failed", &e);
-                return Eviction::Failed;
+    for reference in references {
+        let Some(key) = reference.strip_prefix(&prefix) else {
+            continue;
+        };
+        if kv::is_token_key(key) {
+            match kv
+                .get(key)
+                .await
+                .map(|t| t.as_deref().and_then(kv::decode_value))
+            {
+                Ok(Some(g)) if g.token == *token => match kv.delete(key).await {
+                    Ok(()) => done.evicted += 1,
+                    Err(e) => {
+                        kv.warn("kv_delete_failed", &e);
+                        done.failed = true;
+                        continue;
+                    }
+                },
+                Ok(Some(_)) => done.replaced += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    kv.warn("kv_get_failed", &e);
+                    done.failed = true;
+                    continue;
+                }
             }
-        },
-        Some(_) => Eviction::AlreadyReplaced,
-        None => Eviction::NotOurs,
-    };
-    // The index entry served its one purpose either way.
-    if let Err(e) = kv.delete(&reference).await {
-        kv.warn("kv_delete_failed", &e);
+        }
+        // The index entry served its one purpose (a forged one is dropped too).
+        if let Err(e) = kv.delete(&reference).await {
+            kv.warn("kv_delete_failed", &e);
+        }
     }
-    outcome
+    done
 }
 
 /// A managed app's ticket in KV. A failed read counts as "no ticket" (the

@@ -2,22 +2,73 @@
 
 use crate::kv_layer::KvHost;
 use crate::log;
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::time::Duration;
-use worker::{Delay, KvStore};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::{Delay, Env, KvStore};
 
 /// The KV binding every entry lives in (wrangler.toml's `[[kv_namespaces]]`).
 pub const BINDING: &str = "TOKENS";
 
+/// The namespace through workers-rs, and the raw binding for `list`: its
+/// workers-rs wrapper reads the answer with serde-wasm-bindgen, which would
+/// add kilobytes to the Worker for one call on a rare path.
 #[derive(Clone)]
-pub struct WorkerKv(pub KvStore);
+pub struct WorkerKv {
+    store: KvStore,
+    raw: JsValue,
+}
+
+impl WorkerKv {
+    pub fn from_env(env: &Env) -> Option<Self> {
+        let store = env.kv(BINDING).ok()?;
+        let raw = Reflect::get(env, &JsValue::from_str(BINDING)).ok()?;
+        Some(Self { store, raw })
+    }
+}
+
+/// What a failed JS call said, never a stored value.
+fn js_error(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            Reflect::get(&e, &JsValue::from_str("message"))
+                .ok()?
+                .as_string()
+        })
+        .unwrap_or_else(|| "KV call failed".to_owned())
+}
 
 impl KvHost for WorkerKv {
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+        let list: Function = Reflect::get(&self.raw, &JsValue::from_str("list"))
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(|_| "KV binding has no list()".to_owned())?;
+        let options = Object::new();
+        Reflect::set(&options, &"prefix".into(), &JsValue::from_str(prefix)).map_err(js_error)?;
+        let promise: Promise = list
+            .call1(&self.raw, &options)
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(|_| "KV list() did not return a promise".to_owned())?;
+        let answer = JsFuture::from(promise).await.map_err(js_error)?;
+        let keys: Array = Reflect::get(&answer, &"keys".into())
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(|_| "KV list() answer has no keys".to_owned())?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| Reflect::get(&k, &"name".into()).ok()?.as_string())
+            .collect())
+    }
+
     async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        self.0.get(key).text().await.map_err(|e| e.to_string())
+        self.store.get(key).text().await.map_err(|e| e.to_string())
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), String> {
-        let put = self.0.put(key, value).map_err(|e| e.to_string())?;
+        let put = self.store.put(key, value).map_err(|e| e.to_string())?;
         let put = match ttl_secs {
             Some(ttl) => put.expiration_ttl(ttl),
             None => put,
@@ -26,7 +77,7 @@ impl KvHost for WorkerKv {
     }
 
     async fn delete(&self, key: &str) -> Result<(), String> {
-        self.0.delete(key).await.map_err(|e| e.to_string())
+        self.store.delete(key).await.map_err(|e| e.to_string())
     }
 
     async fn sleep(&self, ms: u32) {

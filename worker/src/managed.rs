@@ -6,7 +6,7 @@
 
 use crate::config::{Config, Managed};
 use crate::forward;
-use crate::kv_layer::KvTickets;
+use crate::kv_layer::{KvHost, KvTickets};
 use crate::log;
 use crate::reply::{self, Local, Member};
 use crate::request::{read_body, wants_refresh};
@@ -16,7 +16,7 @@ use feishu_tenant_token::event::{self, Event, SignatureHeaders};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::secret::constant_time_eq;
 use feishu_tenant_token::store_app::TicketStore;
-use feishu_tenant_token::{AppCredentials, TenantKey};
+use feishu_tenant_token::{AppCredentials, TenantKey, kv};
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
@@ -172,7 +172,17 @@ pub async fn resend(env: &Env, config: &Config, managed: &Managed) -> Result<Res
             resp.headers_mut().set("x-resend", "sent")?;
             Ok(resp)
         }
-        Err(e) => reply::upstream_error(&e),
+        Err(e) => {
+            // Nothing was sent: the next caller may try again at once.
+            if let Err(why) = tickets
+                .kv
+                .delete(&kv::resend_marker_key(&tickets.app_id))
+                .await
+            {
+                log::warn("kv_delete_failed", &why);
+            }
+            reply::upstream_error(&e)
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Managed};
 use crate::kv_layer::{KeyOf, KvThenUpstream, KvTickets, longest_fetch_ms};
-use crate::kv_store::{BINDING, WorkerKv};
+use crate::kv_store::WorkerKv;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
 use feishu_tenant_token::store_app::{
@@ -62,7 +62,7 @@ thread_local! {
 const NO_KV: &str = "worker misconfigured: no KV namespace bound as TOKENS";
 
 pub fn kv(env: &Env) -> Result<WorkerKv, String> {
-    env.kv(BINDING).map(WorkerKv).map_err(|_| NO_KV.to_owned())
+    WorkerKv::from_env(env).ok_or_else(|| NO_KV.to_owned())
 }
 
 /// The isolate's value in `slot`, built by `build` on first use. `build`

@@ -50,6 +50,17 @@ impl KvHost for Rc<FakeKv> {
         self.entries.borrow_mut().remove(key);
         Ok(())
     }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
+        if self.fail_reads.get() {
+            return Err("KV LIST failed: 503".into());
+        }
+        let entries = self.entries.borrow();
+        Ok(entries
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
     async fn sleep(&self, _ms: u32) {}
     fn warn(&self, event: &'static str, _error: &str) {
         self.warnings.borrow_mut().push(event);
@@ -105,6 +116,26 @@ fn world() -> World {
         1_000,
     );
     World { kv, clock, layer }
+}
+
+/// A second layer over the same KV whose upstream hands out the same first
+/// token (`t-1`), stored under `key`.
+fn world_sharing(w: &World, key: &'static str) -> KvThenUpstream<FakeUpstream, Rc<FakeKv>, Clk> {
+    let clk = Clk(w.clock.clone());
+    let upstream = FakeUpstream {
+        calls: Cell::new(0),
+        expire_secs: Cell::new(7200),
+        failing: Cell::new(false),
+        clock: clk.clone(),
+    };
+    KvThenUpstream::new(
+        w.kv.clone(),
+        upstream,
+        Box::new(move |_: &TokenRequest| key.to_owned()),
+        Freshness::default(),
+        clk,
+        1_000,
+    )
 }
 
 fn request() -> TokenRequest {
@@ -290,14 +321,21 @@ fn evict(w: &World, token: &str) -> Eviction {
     block_on(evict_refused(&w.kv, &TenantAccessToken::new(token)))
 }
 
+fn evicted(n: usize) -> Eviction {
+    Eviction {
+        evicted: n,
+        ..Eviction::default()
+    }
+}
+
 #[test]
 fn each_stored_token_is_indexed_by_its_digest_with_the_same_ttl() {
     let w = world();
     w.fetch().unwrap();
     let entries = w.kv.entries.borrow();
-    let reference = kv::token_ref_key(&TenantAccessToken::new("t-1"));
-    assert_eq!(entries.get(&reference), Some(&(key(), Some(5400))));
-    assert!(reference.starts_with("ref:v1:") && !reference.contains("t-1"));
+    let reference = kv::token_ref_key(&TenantAccessToken::new("t-1"), &key());
+    assert_eq!(entries.get(&reference), Some(&(String::new(), Some(5400))));
+    assert!(!reference.contains(":t-1"), "the token is not in the index");
     assert_eq!(entries.len(), 2, "the token's entry and its index entry");
 }
 
@@ -305,7 +343,7 @@ fn each_stored_token_is_indexed_by_its_digest_with_the_same_ttl() {
 fn a_refused_token_is_deleted_from_kv_and_the_next_read_fetches() {
     let w = world();
     w.fetch().unwrap();
-    assert_eq!(evict(&w, "t-1"), Eviction::Evicted);
+    assert_eq!(evict(&w, "t-1"), evicted(1));
     assert!(
         w.kv.entries.borrow().is_empty(),
         "entry and index both gone"
@@ -315,31 +353,51 @@ fn a_refused_token_is_deleted_from_kv_and_the_next_read_fetches() {
 }
 
 #[test]
+fn a_token_stored_under_several_keys_is_deleted_under_each() {
+    // One token, two entries (a tenant token fetched with two app tokens,
+    // or a self-built app's token of both kinds).
+    let w = world();
+    w.fetch().unwrap();
+    let second = world_sharing(&w, "tat:v1:internal:cli_a:x");
+    block_on(second.fetch(&request())).unwrap();
+    assert_eq!(evict(&w, "t-1"), evicted(2));
+    assert!(w.kv.entries.borrow().is_empty());
+}
+
+#[test]
 fn a_late_refusal_never_evicts_the_replacement() {
     let w = world();
     w.fetch().unwrap();
     w.refresh().unwrap();
-    assert_eq!(evict(&w, "t-1"), Eviction::AlreadyReplaced);
+    let kept = Eviction {
+        replaced: 1,
+        ..Eviction::default()
+    };
+    assert_eq!(evict(&w, "t-1"), kept);
     let (token, trace) = w.fetch().unwrap();
     assert_eq!((token.as_str(), trace.layer), ("t-2", Layer::Kv));
     assert!(!w.kv.deletes.borrow().contains(&key()));
-    assert_eq!(evict(&w, "t-2"), Eviction::Evicted);
+    assert_eq!(evict(&w, "t-2"), evicted(1));
 }
 
 #[test]
 fn unknown_tokens_and_forged_index_entries_delete_nothing() {
     let w = world();
     w.fetch().unwrap();
-    assert_eq!(evict(&w, "t-never-issued"), Eviction::NotOurs);
+    assert_eq!(evict(&w, "t-never-issued"), Eviction::default());
     // An index entry naming something that is not a token entry is ignored.
-    let forged = kv::token_ref_key(&TenantAccessToken::new("t-forged"));
+    let forged = kv::token_ref_key(&TenantAccessToken::new("t-forged"), "ticket:v1:cli_a");
     let mut entries = w.kv.entries.borrow_mut();
     entries.insert("ticket:v1:cli_a".into(), ("tkt".into(), None));
-    entries.insert(forged, ("ticket:v1:cli_a".into(), None));
+    entries.insert(forged.clone(), (String::new(), None));
     drop(entries);
-    assert_eq!(evict(&w, "t-forged"), Eviction::NotOurs);
+    assert_eq!(evict(&w, "t-forged"), Eviction::default());
     assert!(w.kv.entries.borrow().contains_key("ticket:v1:cli_a"));
-    assert!(w.kv.deletes.borrow().is_empty());
+    assert_eq!(
+        *w.kv.deletes.borrow(),
+        vec![forged],
+        "only the forged index entry"
+    );
 }
 
 #[test]
@@ -347,7 +405,11 @@ fn kv_trouble_during_an_eviction_is_logged_and_deletes_nothing() {
     let w = world();
     w.fetch().unwrap();
     w.kv.fail_reads.set(true);
-    assert_eq!(evict(&w, "t-1"), Eviction::Failed);
-    assert_eq!(*w.kv.warnings.borrow(), vec!["kv_get_failed"]);
+    let failed = Eviction {
+        failed: true,
+        ..Eviction::default()
+    };
+    assert_eq!(evict(&w, "t-1"), failed);
+    assert_eq!(*w.kv.warnings.borrow(), vec!["kv_list_failed"]);
     assert!(w.kv.deletes.borrow().is_empty());
 }
