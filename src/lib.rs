@@ -29,6 +29,7 @@ pub mod validate;
 pub mod wire;
 
 mod lenient;
+mod loose;
 mod redact;
 mod single_flight;
 
