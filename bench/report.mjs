@@ -12,6 +12,7 @@ const peers = load("peers");
 const worker = load("worker");
 const edge = load("edge");
 const soak = load("soak");
+const gateway = load("gateway");
 
 const tryRun = (cmd, args) => {
   try {
@@ -54,6 +55,11 @@ const rows = [
   ["installed size: official SDK with its dependencies", `${(peers.installed.sdk / 1048576).toFixed(1)} MiB`, "", ""],
   ["import + instantiate in Node (ms, median (min–max) of 7)", mmm(npm.importMs, 1, 1), "", ""],
   ["Worker start-up in Miniflare to first answer (ms, median (min–max) of 5)", mmm(worker.startupMs), "", ""],
+  [`**6. Gateway** (official Node SDK, ${gateway.fleet_gateway.instances} processes × ${gateway.fleet_gateway.callsEach} API calls, one self-built app; passed-through call latency over ${gateway.latency.gateway.n} calls each)`, "", "", ""],
+  ["SDK fleet straight to Feishu (sandbox)", `${gateway.fleet_direct.upstreamTokenCalls} upstream token calls; ${gateway.fleet_direct.ok} ok`, "", ""],
+  ["SDK fleet through the Worker (`domain` = the Worker)", `${gateway.fleet_gateway.upstreamTokenCalls} upstream token call; ${gateway.fleet_gateway.ok} ok`, "", `1 call: ${met(gateway.fleet_gateway.upstreamTokenCalls === 1)}`],
+  ["API call direct / through the Worker (ms, p50 · p99)", `${gateway.latency.direct.p50.toFixed(2)} · ${gateway.latency.direct.p99.toFixed(2)} / ${gateway.latency.gateway.p50.toFixed(2)} · ${gateway.latency.gateway.p99.toFixed(2)}`, `+${gateway.latency.addedP50.toFixed(2)} ms p50, +${gateway.latency.addedP99.toFixed(2)} ms p99; the Worker alone (\`/healthz\`) ${gateway.latency.workerAlone.p50.toFixed(2)} ms p50`, `≤ 2 ms added p50: ${met(gateway.latency.addedP50 <= 2)}`],
+  [`${gateway.large.times} × ${(gateway.large.bytesEach / 1048576).toFixed(0)} MiB answers passed through`, `${gateway.large.mibPerSec.toFixed(0)} MiB/s; workerd RSS ${(gateway.large.rssBefore / 1048576).toFixed(0)} → peak ${(gateway.large.rssPeak / 1048576).toFixed(0)} MiB`, "", `memory flat (peak growth < one answer): ${met(gateway.large.rssPeak - gateway.large.rssBefore < gateway.large.bytesEach)}`],
 ];
 
 const table = ["| measure | figure | ratio | target |", "|---|---|---|---|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
@@ -85,7 +91,7 @@ a third as long, to tell the runtime's own memory growth from ours.
 | ours | ${soak.ours.seconds} s | ${soak.ours.requests} (${soak.ours.rps.toFixed(0)}/s, p99 ${soak.ours.p99}) | ${soak.ours.non2xx} | ${soak.ours.upstreamCalls} (${soak.ours.upstreamCalls <= soak.ours.tenants ? "met" : "**missed**"}) | ${(soak.ours.workerdRssKiB.before / 1024).toFixed(0)} → ${(soak.ours.workerdRssKiB.after / 1024).toFixed(0)} MiB |
 | hand-written JS + KV | ${soak.jsKv.seconds} s | ${soak.jsKv.requests} (${soak.jsKv.rps.toFixed(0)}/s, p99 ${soak.jsKv.p99}) | ${soak.jsKv.non2xx} | ${soak.jsKv.upstreamCalls} | ${(soak.jsKv.workerdRssKiB.before / 1024).toFixed(0)} → ${(soak.jsKv.workerdRssKiB.after / 1024).toFixed(0)} MiB |
 
-## 6. Does the official SDK run at the edge?
+## 7. Does the official SDK run at the edge?
 
 Bundling a Worker that gets a store-app tenant token with \`@larksuiteoapi/node-sdk\` ${peers.sdkVersion}
 (\`bench/edge-sdk-entry.mjs\`) and running it in workerd:

@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// The gateway's figures (run with Node >= 22, by `make bench`), all on
+// loopback against the sandbox in its own process:
+//  1. a fleet of N official Node SDK instances (separate processes, each
+//     with its own cache) calling an API for one app, pointed at the sandbox
+//     directly vs at the Worker: upstream token calls;
+//  2. the latency the gateway adds to a passed-through API call: the same
+//     call with a ready token, direct vs through the Worker, alternating in
+//     blocks, p50 and p99;
+//  3. a 10 MiB answer passed through several times: throughput, and
+//     workerd's resident memory sampled before, during and after.
+// Prints figures and writes bench/out/gateway.json; asserts nothing.
+import { execFile, execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { startBuiltWorker } from "../tests/worker/built-worker.mjs";
+import { root, sandboxProcess, writeJson } from "./lib.mjs";
+
+const FLEET = Number(process.env.BENCH_FLEET ?? 8);
+const FLEET_CALLS = 10;
+const LATENCY_CALLS = 1000;
+const BLOCK = 100;
+const BIG = 10 * 1024 * 1024;
+const BIG_TIMES = 5;
+const run = promisify(execFile);
+
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+/** This process's descendants (only our own workerd is measured, whatever else runs). */
+function descendants(pid) {
+  const all = execFileSync("ps", ["-e", "-o", "pid=,ppid=,comm="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .map(([p, pp, comm]) => ({ pid: Number(p), ppid: Number(pp), comm }));
+  const out = [];
+  const walk = (parent) => {
+    for (const c of all.filter((x) => x.ppid === parent)) {
+      out.push(c);
+      walk(c.pid);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+const sb = await sandboxProcess();
+const w = await startBuiltWorker({ vars: { FEISHU_BASE_URL: sb.url, LOG_REQUESTS: "false" } });
+const results = {};
+try {
+  // 1. The fleet.
+  const tokenCalls = async () => (await sb.stats()).internalTenantTokenCalls;
+  for (const [name, domain] of [["direct", sb.url], ["gateway", w.url]]) {
+    await sb.reset();
+    const t = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: FLEET }, () => run(process.execPath, [`${root}bench/gateway-sdk-child.mjs`, domain, String(FLEET_CALLS)], { timeout: 60_000 })),
+    );
+    const counts = answers.map((a) => JSON.parse(a.stdout.trim()));
+    results[`fleet_${name}`] = {
+      instances: FLEET,
+      callsEach: FLEET_CALLS,
+      ok: counts.reduce((n, c) => n + c.ok, 0),
+      failed: counts.reduce((n, c) => n + c.failed, 0),
+      upstreamTokenCalls: await tokenCalls(),
+      ms: performance.now() - t,
+    };
+  }
+
+  // 2. Added latency, with a token both paths accept.
+  const token = (await (await fetch(`${w.url}/open-apis/auth/v3/tenant_access_token/internal`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ app_id: "cli_sandbox_internal_one", app_secret: "sandbox-internal-secret-one" }),
+  })).json()).tenant_access_token;
+  const once = async (url) => {
+    const t = performance.now();
+    const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    await r.arrayBuffer();
+    if (r.status !== 200) throw new Error(`HTTP ${r.status} from ${url}`);
+    return performance.now() - t;
+  };
+  const api = "/open-apis/im/v1/chats?page_size=20";
+  // The Worker answering by itself (no upstream): the cost of the hop into workerd alone.
+  const targets = { direct: `${sb.url}${api}`, gateway: `${w.url}${api}`, workerAlone: `${w.url}/healthz` };
+  for (let i = 0; i < 300; i++) await once(Object.values(targets)[i % 3]);
+  const times = { direct: [], gateway: [], workerAlone: [] };
+  for (let done = 0; done < LATENCY_CALLS; done += BLOCK) {
+    for (const [k, url] of Object.entries(targets)) for (let i = 0; i < BLOCK; i++) times[k].push(await once(url));
+  }
+  const lat = (xs) => ({ p50: percentile(xs, 50), p99: percentile(xs, 99), n: xs.length });
+  results.latency = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, lat(xs)]));
+  results.latency.addedP50 = results.latency.gateway.p50 - results.latency.direct.p50;
+  results.latency.addedP99 = results.latency.gateway.p99 - results.latency.direct.p99;
+
+  // 3. A large answer, streamed: workerd's RSS while it passes through.
+  const workerdPids = descendants(process.pid).filter((p) => p.comm === "workerd").map((p) => p.pid);
+  const rss = () => workerdPids.reduce((n, pid) => {
+    try {
+      return n + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+    } catch {
+      return n;
+    }
+  }, 0);
+  const before = rss();
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rss())), 10);
+  const t = performance.now();
+  let bytes = 0;
+  for (let i = 0; i < BIG_TIMES; i++) {
+    const r = await fetch(`${w.url}/open-apis/drive/v1/files/big/download?size=${BIG}`, { headers: { authorization: `Bearer ${token}` } });
+    for await (const chunk of r.body) bytes += chunk.length;
+  }
+  const ms = performance.now() - t;
+  clearInterval(sampler);
+  results.large = {
+    bytesEach: BIG,
+    times: BIG_TIMES,
+    bytesReceived: bytes,
+    mibPerSec: bytes / 1048576 / (ms / 1000),
+    rssBefore: before,
+    rssPeak: peak,
+    rssAfter: rss(),
+    workerdProcesses: workerdPids.length,
+  };
+} finally {
+  await w.mf.dispose();
+  sb.close();
+}
+
+const f = (x) => x.toFixed(2);
+const mib = (b) => (b / 1048576).toFixed(1);
+const { latency: l, large: g } = results;
+console.log(`\nfeishu-tenant-token gateway benchmarks (Node ${process.version}, loopback, ${new Date().toISOString()})\n`);
+for (const k of ["direct", "gateway"]) {
+  const r = results[`fleet_${k}`];
+  console.log(`  ${FLEET} SDK instances x ${FLEET_CALLS} calls, ${k.padEnd(7)}: ${r.ok} ok, ${r.failed} failed, ${r.upstreamTokenCalls} upstream token call(s), ${r.ms.toFixed(0)} ms`);
+}
+console.log(`  passed-through call: direct p50 ${f(l.direct.p50)} ms p99 ${f(l.direct.p99)} ms; through the Worker p50 ${f(l.gateway.p50)} ms p99 ${f(l.gateway.p99)} ms`);
+console.log(`  added by the gateway: p50 ${f(l.addedP50)} ms, p99 ${f(l.addedP99)} ms  (target <= 2 ms p50: ${l.addedP50 <= 2 ? "met" : "MISSED"}); the Worker answering alone (/healthz): p50 ${f(l.workerAlone.p50)} ms, p99 ${f(l.workerAlone.p99)} ms`);
+console.log(`  ${g.times} x ${mib(g.bytesEach)} MiB through the Worker: ${g.mibPerSec.toFixed(0)} MiB/s; workerd RSS ${mib(g.rssBefore)} -> peak ${mib(g.rssPeak)} -> ${mib(g.rssAfter)} MiB\n`);
+writeJson("gateway", { node: process.version, ...results });
