@@ -8,6 +8,7 @@ use crate::log;
 use crate::managed;
 use crate::reply::{self, Local};
 use crate::route::Route;
+use crate::state;
 use crate::token_route;
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
@@ -19,8 +20,8 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response> {
     let started = JsClock.now_ms();
     let route = Route::parse(&req.path());
     let method = req.method();
-    let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()));
-    let resp = match &config {
+    let config = state::config(env);
+    let resp = match config.as_deref() {
         Ok(config) => endpoint(req, env, config, &route).await?,
         Err(why) => reply::local(
             Local::Misconfigured,

@@ -18,10 +18,12 @@ use crate::reply::{self, Local};
 use crate::request::read_body;
 use crate::state;
 use crate::token_route::{self, json_body};
+use feishu_tenant_token::api_call;
 use feishu_tenant_token::host::refuses_token;
 use feishu_tenant_token::{SerdeJson, TenantAccessToken, TenantKey};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 use worker::{Env, Fetch, Request, Response, Result};
 
 /// The body sent upstream.
@@ -103,13 +105,57 @@ async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> R
         Err(refusal) => return Ok(refusal),
     };
     let header = req.headers().get("authorization")?.unwrap_or_default();
-    if let Some(token) = forward::bearer(&header)
-        && refuses_token(&resp, &SerdeJson).await
-    {
-        let token = TenantAccessToken::new(token);
-        evict(env, &token, "pass_through").await;
+    let Some(token) = forward::bearer(&header) else {
+        return Ok(resp.into());
+    };
+    let (resp, refused) = match examined(resp).await? {
+        Ok(r) => r,
+        Err(failed) => return Ok(failed),
+    };
+    if refused {
+        evict(env, &TenantAccessToken::new(token), "pass_through").await;
     }
     Ok(resp.into())
+}
+
+/// The answer, and whether it says the token was refused. A JSON answer
+/// declared at most 64 KiB (`api_call::worth_inspecting`) is read whole and
+/// passed on as the same bytes (cheaper than copying its stream, and its
+/// `Content-Length` stays); one of unknown length (an error) is checked on a
+/// bounded copy by `host::refuses_token`; anything else is not read.
+async fn examined(
+    resp: web_sys::Response,
+) -> Result<core::result::Result<(web_sys::Response, bool), Response>> {
+    let h = resp.headers();
+    let (ct, len) = (h.get("content-type")?, h.get("content-length")?);
+    if !api_call::worth_inspecting(resp.status(), ct.as_deref(), len.as_deref()) {
+        return Ok(Ok((resp, false)));
+    }
+    if len.is_none() {
+        let refused = refuses_token(&resp, &SerdeJson).await;
+        return Ok(Ok((resp, refused)));
+    }
+    let read = match resp.array_buffer() {
+        Ok(p) => JsFuture::from(p).await,
+        Err(e) => Err(e),
+    };
+    let Ok(buffer) = read else {
+        return reply::local(
+            Local::UpstreamUnreachable,
+            "Feishu's answer broke off before its end",
+        )
+        .map(Err);
+    };
+    let bytes = js_sys::Uint8Array::new(&buffer);
+    let refused = bytes.length() as u64 <= api_call::MAX_INSPECTED_BYTES
+        && String::from_utf8(bytes.to_vec())
+            .is_ok_and(|text| api_call::token_refused(&SerdeJson, &text));
+    let init = web_sys::ResponseInit::new();
+    init.set_status(resp.status());
+    init.set_status_text(&resp.status_text());
+    init.set_headers(&h.into());
+    let same = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)?;
+    Ok(Ok((same, refused)))
 }
 
 /// A managed API call: API key, then the tenant's token in `Authorization`;
@@ -150,7 +196,11 @@ async fn managed_call(mut req: Request, env: &Env, config: &Config) -> Result<Re
         Ok(r) => r,
         Err(refusal) => return Ok(refusal),
     };
-    if !refuses_token(&resp, &SerdeJson).await {
+    let (resp, refused) = match examined(resp).await? {
+        Ok(r) => r,
+        Err(failed) => return Ok(failed),
+    };
+    if !refused {
         return Ok(resp.into());
     }
     evict(env, &token, "managed_call").await;
