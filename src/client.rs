@@ -100,6 +100,8 @@ pub struct TokenClient<S: Source, C> {
     source: S,
     clock: C,
     freshness: Freshness,
+    /// See [`TokenClient::revalidating_after`].
+    revalidate_after_ms: Option<u64>,
     state: RefCell<State<S::Meta>>,
 }
 
@@ -109,6 +111,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
             source,
             clock,
             freshness,
+            revalidate_after_ms: None,
             state: RefCell::new(State {
                 slots: HashMap::new(),
                 stats: Stats::default(),
@@ -116,6 +119,22 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
                 sweep_at: MIN_SWEEP_AT,
             }),
         }
+    }
+
+    /// A cached token fetched (or last confirmed) more than `ms` ago is
+    /// asked of the source again before it is served, as on a miss (its
+    /// stale fallback kept). For a source with a shared layer (the Worker's
+    /// KV) that is one read per key per `ms`, and it is how a token another
+    /// isolate evicted from KV (Feishu refused it) leaves this one's memory.
+    pub fn revalidating_after(mut self, ms: u64) -> Self {
+        self.revalidate_after_ms = Some(ms);
+        self
+    }
+
+    /// Whether a token cached at `at` may still be served without asking the source.
+    fn trusted(&self, at: u64, now: u64) -> bool {
+        self.revalidate_after_ms
+            .is_none_or(|ms| now.saturating_sub(at) < ms)
     }
 
     pub fn clock(&self) -> &C {
@@ -251,12 +270,14 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
         let key = request.cache_key();
         let now = self.clock.now_ms();
         let mut st = self.state.borrow_mut();
-        let out = st
-            .slots
-            .get(&key)
-            .and_then(Slot::cached)
-            .filter(|g| self.freshness.is_servable(g, now))
-            .map(|g| f(g, now))?;
+        let out = match st.slots.get(&key) {
+            Some(Slot::Cached(g, at))
+                if self.freshness.is_servable(g, now) && self.trusted(*at, now) =>
+            {
+                f(g, now)
+            }
+            _ => return None,
+        };
         st.stats.hits += 1;
         Some(out)
     }
@@ -282,7 +303,9 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
                     if now.saturating_sub(*at) < FORCED_REFRESH_MIN_INTERVAL_MS),
             };
         match st.slots.get(key) {
-            Some(Slot::Cached(g, _)) if !force && self.freshness.is_servable(g, now) => {
+            Some(Slot::Cached(g, at))
+                if !force && self.freshness.is_servable(g, now) && self.trusted(*at, now) =>
+            {
                 let g = g.clone();
                 st.stats.hits += 1;
                 return Lookup::Hit(g);

@@ -659,3 +659,43 @@ fn a_failed_forced_refresh_drops_the_distrusted_token() {
         "and it is gone for plain gets too"
     );
 }
+
+#[test]
+fn a_revalidating_client_asks_its_source_again_once_the_interval_has_passed() {
+    // The source answers the same token (as the Worker's KV does while it
+    // holds it), then a new one (as after another isolate evicted it).
+    let t = Scripted::new(|_, n| ok(if n < 2 { "t-same" } else { "t-new" }, 7200));
+    let c = client(t).revalidating_after(60_000);
+    let r = req("a-1", "tenant1");
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-same");
+    c.clock().advance_secs(59);
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-same");
+    assert_eq!(c.stats().upstream_calls, 1, "within the interval: a hit");
+    assert!(c.with_cached(&r, |_, _| ()).is_some());
+    c.clock().advance_secs(2);
+    assert!(
+        c.with_cached(&r, |_, _| ()).is_none(),
+        "the fast path defers too"
+    );
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-same");
+    assert_eq!(c.stats().upstream_calls, 2, "past it: asked again");
+    c.clock().advance_secs(30);
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-same");
+    assert_eq!(
+        c.stats().upstream_calls,
+        2,
+        "the answer restarts the interval"
+    );
+    c.clock().advance_secs(31);
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-new");
+}
+
+#[test]
+fn without_revalidation_a_cached_token_is_served_until_it_leaves_the_window() {
+    let c = client(numbered(7200));
+    let r = req("a-1", "tenant1");
+    block_on(c.get(&r)).unwrap();
+    c.clock().advance_secs(3600);
+    assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-0");
+    assert_eq!(c.stats().upstream_calls, 1);
+}

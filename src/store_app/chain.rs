@@ -299,6 +299,7 @@ pub struct StoreAppBuilder<T, C, K> {
     tickets: K,
     retry: RetryPolicy,
     freshness: Freshness,
+    revalidate_after_ms: Option<u64>,
 }
 
 impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
@@ -311,7 +312,15 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
             tickets,
             retry: RetryPolicy::default(),
             freshness: Freshness::default(),
+            revalidate_after_ms: None,
         }
+    }
+
+    /// Both token caches ask their source again after `ms` (see
+    /// [`TokenClient::revalidating_after`]): for hosts whose layer is shared.
+    pub fn revalidate_after(mut self, ms: u64) -> Self {
+        self.revalidate_after_ms = Some(ms);
+        self
     }
 
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
@@ -350,18 +359,35 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
         .with_retry(self.retry);
         let request = source.request();
         let app = request.app;
+        let every = self.revalidate_after_ms;
         let apps = Rc::new(AppTokenCache {
-            client: TokenClient::new(app_layer(source), self.clock.clone(), self.freshness),
+            client: revalidating(
+                TokenClient::new(app_layer(source), self.clock.clone(), self.freshness),
+                every,
+            ),
             request,
         });
         let upstream =
             Upstream::new(self.transport, self.clock.clone(), self.base_url).with_retry(self.retry);
-        let tenants = Rc::new(TokenClient::new(
-            tenant_layer(StoreAppSource::new(Rc::clone(&apps), upstream)),
-            self.clock,
-            self.freshness,
+        let tenants = Rc::new(revalidating(
+            TokenClient::new(
+                tenant_layer(StoreAppSource::new(Rc::clone(&apps), upstream)),
+                self.clock,
+                self.freshness,
+            ),
+            every,
         ));
         StoreAppChain { app, apps, tenants }
+    }
+}
+
+fn revalidating<S: Source, C: Clock>(
+    c: TokenClient<S, C>,
+    every: Option<u64>,
+) -> TokenClient<S, C> {
+    match every {
+        Some(ms) => c.revalidating_after(ms),
+        None => c,
     }
 }
 

@@ -190,6 +190,27 @@ test("a token Feishu refused is evicted from memory and KV; the next request fro
   assert.ok(logs.some((l) => l.includes('"token_refused"') && l.includes('"kv_evicted":1')), "one log line says so");
 });
 
+test("another isolate's eviction reaches this isolate's memory within MEMORY_REVALIDATE_SECS; until then KV only confirms", async () => {
+  sb.reset();
+  const w = await worker({ MEMORY_REVALIDATE_SECS: "1" });
+  const first = await postJson(w, INTERNAL, SELF);
+  const old = (await first.json()).tenant_access_token;
+  await new Promise((r) => setTimeout(r, 1100));
+  const confirmed = await postJson(w, INTERNAL, SELF);
+  assert.equal((await confirmed.json()).tenant_access_token, old);
+  assert.deepEqual([confirmed.headers.get("x-cache"), confirmed.headers.get("x-cache-layer")], ["HIT", "kv"], "asked KV again, not Feishu");
+  const hit = await postJson(w, INTERNAL, SELF);
+  assert.equal(hit.headers.get("x-cache-layer"), "memory");
+  // Feishu revokes it and another isolate, seeing the refusal, deletes it from KV.
+  await control("token/revoke", { token: old });
+  await (await w.mf.getKVNamespace("TOKENS")).delete(selfKvKey());
+  await new Promise((r) => setTimeout(r, 1100));
+  const after = await postJson(w, INTERNAL, SELF);
+  assert.notEqual((await after.json()).tenant_access_token, old);
+  assert.equal(after.headers.get("x-cache"), "MISS");
+  assert.equal(sb.stats().internalTenantTokenCalls, 2);
+});
+
 test("compare-and-delete: late refusals of an old token, racing new requests, never evict its replacement", async () => {
   sb.reset();
   const w = await worker();

@@ -17,6 +17,11 @@ pub struct Config {
     pub allowed_origins: Origins,
     /// One JSON log line per request (`LOG_REQUESTS`, default on).
     pub log_requests: bool,
+    /// How long the isolate's memory serves a token before asking KV again
+    /// (`MEMORY_REVALIDATE_SECS`, default 60): a token another isolate
+    /// evicted from KV (Feishu refused it) leaves this isolate's memory
+    /// within that time.
+    pub memory_revalidate_ms: u64,
     /// The gateway passes every other `/open-apis/*` request on to
     /// `FEISHU_BASE_URL` (`PASS_THROUGH`, default on; off: those paths 404).
     pub pass_through: bool,
@@ -94,6 +99,13 @@ impl Origins {
     }
 }
 
+/// One KV read per key per isolate per minute: what it costs for a token
+/// evicted elsewhere to leave every isolate's memory within a minute (KV
+/// itself may take up to 60 s to show the eviction in other locations).
+const DEFAULT_MEMORY_REVALIDATE_SECS: u64 = 60;
+/// Beyond an hour the memory would outlive most of a token's freshness window anyway.
+const MAX_MEMORY_REVALIDATE_SECS: u64 = 3600;
+
 /// Longest accepted `UPSTREAM_TIMEOUT_MS`: Workers' own subrequest limits make
 /// anything longer moot.
 const MAX_TIMEOUT_MS: u32 = 60_000;
@@ -131,6 +143,16 @@ impl Config {
                     "UPSTREAM_TIMEOUT_MS must be a whole number from 1 to {MAX_TIMEOUT_MS}"
                 ))?,
             None => DEFAULT_TIMEOUT_MS,
+        };
+        let memory_revalidate_secs = match get("MEMORY_REVALIDATE_SECS") {
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_MEMORY_REVALIDATE_SECS).contains(n))
+                .ok_or(format!(
+                    "MEMORY_REVALIDATE_SECS must be a whole number from 1 to {MAX_MEMORY_REVALIDATE_SECS}"
+                ))?,
+            None => DEFAULT_MEMORY_REVALIDATE_SECS,
         };
         let mut retry = RetryPolicy::default();
         if let Some(v) = get("UPSTREAM_RETRIES") {
@@ -171,6 +193,7 @@ impl Config {
             managed,
             log_requests,
             pass_through,
+            memory_revalidate_ms: memory_revalidate_secs * 1000,
             base_url,
             freshness: Freshness::new(min_validity),
             timeout_ms,
@@ -238,6 +261,12 @@ mod tests {
         assert!(!parse(&[("LOG_REQUESTS", "false")]).unwrap().log_requests);
         assert!(parse(&[("LOG_REQUESTS", "maybe")]).is_err());
         assert!(parse(&[]).unwrap().pass_through, "on by default");
+        assert_eq!(parse(&[]).unwrap().memory_revalidate_ms, 60_000);
+        let r = parse(&[("MEMORY_REVALIDATE_SECS", "5")]).unwrap();
+        assert_eq!(r.memory_revalidate_ms, 5_000);
+        for bad in ["0", "3601", "-1", "1.5", "soon"] {
+            assert!(parse(&[("MEMORY_REVALIDATE_SECS", bad)]).is_err(), "{bad}");
+        }
         assert!(!parse(&[("PASS_THROUGH", "off")]).unwrap().pass_through);
         assert!(parse(&[("PASS_THROUGH", "no")]).is_err());
         assert!(parse(&[("UPSTREAM_DEADLINE_MS", "-1")]).is_err());

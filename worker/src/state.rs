@@ -113,7 +113,8 @@ fn kv_client<S: Source<Meta = ()>>(
 ) -> Result<KvClient<S>, String> {
     let longest = longest_fetch_ms(config.retry, config.timeout_ms);
     let layer = KvThenUpstream::new(kv(env)?, source, key, config.freshness, JsClock, longest);
-    Ok(TokenClient::new(layer, JsClock, config.freshness))
+    Ok(TokenClient::new(layer, JsClock, config.freshness)
+        .revalidating_after(config.memory_revalidate_ms))
 }
 
 pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, String> {
@@ -209,6 +210,7 @@ fn build_managed(env: &Env, config: &Config, managed: &Managed) -> Result<Manage
     )
     .retry(config.retry)
     .freshness(config.freshness)
+    .revalidate_after(config.memory_revalidate_ms)
     .build_layered(
         |apps| {
             KvThenUpstream::new(
