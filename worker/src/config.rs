@@ -7,6 +7,9 @@ use feishu_tenant_token::secret::{ApiKey, EncryptKey, VerificationToken};
 use feishu_tenant_token::store_app::AppCredentials;
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
 use feishu_tenant_token::{BaseUrl, Freshness, RetryPolicy};
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -41,6 +44,31 @@ pub struct Managed {
     pub api_keys: Vec<ApiKey>,
 }
 
+/// The setting `name` (read by `get`) as a whole number within `range`, or
+/// `default` when it is unset.
+fn whole<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    range: RangeInclusive<T>,
+    default: T,
+) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or(format!(
+                "{name} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            )),
+    }
+}
+
 /// Longest accepted `EVENT_MAX_AGE_SECS` (the replay window).
 const MAX_EVENT_MAX_AGE_SECS: u64 = 3600;
 
@@ -52,16 +80,12 @@ fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>
     };
     let app = AppCredentials::parse(&id, &secret, ["FEISHU_APP_ID", "FEISHU_APP_SECRET"])
         .map_err(|e| e.message().to_owned())?;
-    let max_age_secs = match get("EVENT_MAX_AGE_SECS") {
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=MAX_EVENT_MAX_AGE_SECS).contains(n))
-            .ok_or(format!(
-                "EVENT_MAX_AGE_SECS must be a whole number from 1 to {MAX_EVENT_MAX_AGE_SECS}"
-            ))?,
-        None => DEFAULT_MAX_AGE_SECS,
-    };
+    let max_age_secs = whole(
+        &get,
+        "EVENT_MAX_AGE_SECS",
+        1..=MAX_EVENT_MAX_AGE_SECS,
+        DEFAULT_MAX_AGE_SECS,
+    )?;
     let encrypt_key = get("FEISHU_ENCRYPT_KEY").map(EncryptKey::new);
     let verification_token = get("FEISHU_VERIFICATION_TOKEN").map(VerificationToken::new);
     let events = (encrypt_key.is_some() || verification_token.is_some()).then_some(EventConfig {
@@ -124,53 +148,40 @@ impl Config {
             }
             None => BaseUrl::default(),
         };
-        let min_validity = match get("MIN_VALIDITY_SECS") {
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= MAX_MIN_VALIDITY_SECS)
-                .ok_or(format!(
-                    "MIN_VALIDITY_SECS must be a whole number from 0 to {MAX_MIN_VALIDITY_SECS}"
-                ))?,
-            None => DEFAULT_MIN_VALIDITY_SECS,
+        let min_validity = whole(
+            &get,
+            "MIN_VALIDITY_SECS",
+            0..=MAX_MIN_VALIDITY_SECS,
+            DEFAULT_MIN_VALIDITY_SECS,
+        )?;
+        let timeout_ms = whole(
+            &get,
+            "UPSTREAM_TIMEOUT_MS",
+            1..=MAX_TIMEOUT_MS,
+            DEFAULT_TIMEOUT_MS,
+        )?;
+        let memory_revalidate_secs = whole(
+            &get,
+            "MEMORY_REVALIDATE_SECS",
+            1..=MAX_MEMORY_REVALIDATE_SECS,
+            DEFAULT_MEMORY_REVALIDATE_SECS,
+        )?;
+        let defaults = RetryPolicy::default();
+        let retry = RetryPolicy {
+            max_retries: whole(
+                &get,
+                "UPSTREAM_RETRIES",
+                0..=MAX_MAX_RETRIES,
+                defaults.max_retries,
+            )?,
+            deadline_ms: whole(
+                &get,
+                "UPSTREAM_DEADLINE_MS",
+                0..=u64::from(MAX_TIMEOUT_MS) * 10,
+                defaults.deadline_ms,
+            )?,
+            ..defaults
         };
-        let timeout_ms = match get("UPSTREAM_TIMEOUT_MS") {
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_TIMEOUT_MS).contains(n))
-                .ok_or(format!(
-                    "UPSTREAM_TIMEOUT_MS must be a whole number from 1 to {MAX_TIMEOUT_MS}"
-                ))?,
-            None => DEFAULT_TIMEOUT_MS,
-        };
-        let memory_revalidate_secs = match get("MEMORY_REVALIDATE_SECS") {
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=MAX_MEMORY_REVALIDATE_SECS).contains(n))
-                .ok_or(format!(
-                    "MEMORY_REVALIDATE_SECS must be a whole number from 1 to {MAX_MEMORY_REVALIDATE_SECS}"
-                ))?,
-            None => DEFAULT_MEMORY_REVALIDATE_SECS,
-        };
-        let mut retry = RetryPolicy::default();
-        if let Some(v) = get("UPSTREAM_RETRIES") {
-            retry.max_retries = v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n <= MAX_MAX_RETRIES)
-                .ok_or(format!(
-                    "UPSTREAM_RETRIES must be a whole number from 0 to {MAX_MAX_RETRIES}"
-                ))?;
-        }
-        if let Some(v) = get("UPSTREAM_DEADLINE_MS") {
-            retry.deadline_ms = v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= u64::from(MAX_TIMEOUT_MS) * 10)
-                .ok_or("UPSTREAM_DEADLINE_MS must be a whole number from 0 to 600000")?;
-        }
         let allowed_origins = match get("ALLOWED_ORIGINS").as_deref() {
             Some("*") => Origins::Any,
             Some(list) => Origins::Listed(
