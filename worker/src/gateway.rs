@@ -128,7 +128,10 @@ async fn examined(
 ) -> Result<core::result::Result<(web_sys::Response, bool), Response>> {
     let h = resp.headers();
     let (ct, len) = (h.get("content-type")?, h.get("content-length")?);
-    if !api_call::worth_inspecting(resp.status(), ct.as_deref(), len.as_deref()) {
+    // No body to read (HEAD, 204, 304: the runtime gives those a null body).
+    if resp.body().is_none()
+        || !api_call::worth_inspecting(resp.status(), ct.as_deref(), len.as_deref())
+    {
         return Ok(Ok((resp, false)));
     }
     if len.is_none() {
@@ -154,7 +157,14 @@ async fn examined(
     init.set_status(resp.status());
     init.set_status_text(&resp.status_text());
     init.set_headers(&h.into());
-    let same = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)?;
+    let Ok(same) = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
+    else {
+        return reply::local(
+            Local::UpstreamBadAnswer,
+            "Feishu's answer could not be passed on",
+        )
+        .map(Err);
+    };
     Ok(Ok((same, refused)))
 }
 
