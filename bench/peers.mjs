@@ -118,6 +118,27 @@ try {
   }
   out.cold = { bareFetch: summary(bare), ours: summary(cold), sdk: summary(sdkCold) };
 
+  // 4. fetch(): an API call through the client (the token from its cache, the answer checked for a
+  // refusal) vs a bare fetch with the token header already made, alternating, warmed.
+  const fc = new TenantTokenClient({ baseUrl: sb.url });
+  const req = { appAccessToken: APP_TOKEN, tenantKey: TENANT };
+  const bearer = `Bearer ${(await fc.get(req)).tenantAccessToken}`;
+  const api = "/open-apis/im/v1/chats?page_size=20";
+  const bareApi = [];
+  const oursApi = [];
+  for (let i = 0; i < 500 + 2000; i++) {
+    let t = performance.now();
+    const r = await fetch(`${sb.url}${api}`, { headers: { authorization: bearer } });
+    await r.arrayBuffer();
+    if (i >= 500) bareApi.push(performance.now() - t);
+    t = performance.now();
+    const o = await fc.fetch(req, api);
+    await o.arrayBuffer();
+    if (i >= 500) oursApi.push(performance.now() - t);
+    if (r.status !== 200 || o.status !== 200) throw new Error(`fetch rows: HTTP ${r.status} / ${o.status}`);
+  }
+  out.fetch = { bare: summary(bareApi), ours: summary(oursApi) };
+
   // 5. Installed size: our packed package vs the SDK with its dependencies, each in a fresh project.
   const installedBytes = (spec) => {
     const dir = mkdtempSync(join(tmpdir(), "ftt-size-"));
@@ -146,4 +167,5 @@ for (const [k, v] of Object.entries(out.stampede)) {
   console.log(`  stampede ${k}: ours ${JSON.stringify(v.ours.calls)} in ${v.ours.ms.median.toFixed(1)} ms; SDK ${JSON.stringify(v.sdk.calls)} in ${v.sdk.ms.median.toFixed(1)} ms`);
 }
 console.log(`  cold call µs: bare fetch ${(out.cold.bareFetch.median * 1000).toFixed(0)}, ours ${(out.cold.ours.median * 1000).toFixed(0)}, SDK ${(out.cold.sdk.median * 1000).toFixed(0)}`);
+console.log(`  API call µs: bare fetch with the header ${(out.fetch.bare.median * 1000).toFixed(0)}, client.fetch ${(out.fetch.ours.median * 1000).toFixed(0)}`);
 console.log(`  installed bytes: ours ${out.installed.ours}, SDK ${out.installed.sdk}\n`);
