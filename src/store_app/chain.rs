@@ -205,18 +205,13 @@ pub struct AppTokenCache<S: Source<Request = AppTokenRequest>, C> {
 }
 
 impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokenCache<S, C> {
-    /// The app's own token, saying how it was served (the Worker hands it to
-    /// SDKs that ask `app_access_token` for the app it holds).
-    pub async fn get_served(&self) -> Result<(TokenGrant, crate::Served<S::Meta>), Error> {
-        self.client.get_served(&self.request).await
+    /// What its client is asked with (the Worker serves the app's own token
+    /// to SDKs that ask `app_access_token` for the app it holds).
+    pub fn request(&self) -> &AppTokenRequest {
+        &self.request
     }
 
-    /// As [`TokenClient::refresh_served`] (forced, throttled per key).
-    pub async fn refresh_served(&self) -> Result<(TokenGrant, crate::Served<S::Meta>), Error> {
-        self.client.refresh_served(&self.request).await
-    }
-
-    /// The app token client (for compare-and-invalidate of a refused token).
+    /// The app token client.
     pub fn client(&self) -> &TokenClient<S, C> {
         &self.client
     }

@@ -150,15 +150,13 @@ async fn examined(
         .map(Err);
     };
     let bytes = js_sys::Uint8Array::new(&buffer);
-    let refused = bytes.length() as u64 <= api_call::MAX_INSPECTED_BYTES
-        && String::from_utf8(bytes.to_vec())
-            .is_ok_and(|text| api_call::token_refused(&SerdeJson, &text));
-    let init = web_sys::ResponseInit::new();
-    init.set_status(resp.status());
-    init.set_status_text(&resp.status_text());
-    init.set_headers(&h.into());
-    let Ok(same) = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
-    else {
+    // (`token_refused` itself ignores anything over the inspection bound.)
+    let refused = String::from_utf8(bytes.to_vec())
+        .is_ok_and(|text| api_call::token_refused(&SerdeJson, &text));
+    let same = init_like(&resp).and_then(|init| {
+        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
+    });
+    let Ok(same) = same else {
         return reply::local(
             Local::UpstreamBadAnswer,
             "Feishu's answer could not be passed on",
@@ -279,15 +277,21 @@ async fn send(
 /// answer's own headers are immutable.
 fn mutable(resp: Response) -> Result<web_sys::Response> {
     let edge = web_sys::Response::from(resp);
-    let init = web_sys::ResponseInit::new();
-    init.set_status(edge.status());
-    init.set_status_text(&edge.status_text());
-    init.set_headers(&web_sys::Headers::new_with_headers(&edge.headers())?.into());
     let body = edge.body();
     Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
         body.as_ref(),
-        &init,
+        &init_like(&edge)?,
     )?)
+}
+
+/// `resp`'s status, status text and a mutable copy of its headers: the head
+/// of an answer whose body the Worker supplies.
+fn init_like(resp: &web_sys::Response) -> core::result::Result<web_sys::ResponseInit, JsValue> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(resp.status());
+    init.set_status_text(&resp.status_text());
+    init.set_headers(&web_sys::Headers::new_with_headers(&resp.headers())?.into());
+    Ok(init)
 }
 
 /// Forgets a refused token: this isolate's memory, then KV (compare-and-

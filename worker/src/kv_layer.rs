@@ -326,5 +326,15 @@ impl<H: KvHost> TicketStore for KvTickets<H> {
     }
 }
 
+impl<H: KvHost> KvTickets<H> {
+    /// Gives back a claim whose resend was never sent (Feishu unreachable),
+    /// so the next caller may try at once.
+    pub async fn release_resend(&self) {
+        if let Err(why) = self.kv.delete(&kv::resend_marker_key(&self.app_id)).await {
+            self.kv.warn("kv_delete_failed", &why);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 
 use crate::config::{Config, Managed};
 use crate::forward;
-use crate::kv_layer::{KvHost, KvTickets};
+use crate::kv_layer::KvTickets;
 use crate::log;
 use crate::reply::{self, Local, Member};
 use crate::request::{read_body, wants_refresh};
@@ -16,7 +16,7 @@ use feishu_tenant_token::event::{self, Event, SignatureHeaders};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::secret::constant_time_eq;
 use feishu_tenant_token::store_app::TicketStore;
-use feishu_tenant_token::{AppCredentials, TenantKey, kv};
+use feishu_tenant_token::{AppCredentials, TenantKey};
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
@@ -104,12 +104,7 @@ pub async fn tenant_token(
     };
     let request = chain.request(tenant_key);
     let forced = wants_refresh(&req);
-    let answer = if forced {
-        chain.tenants().refresh_served(&request).await
-    } else {
-        chain.tenants().get_served(&request).await
-    };
-    reply::token_answer(answer, forced)
+    reply::served_token(chain.tenants(), &request, forced, Member::TenantAccessToken).await
 }
 
 /// Whether `app` is the managed app itself: the same id, and the same secret
@@ -139,13 +134,15 @@ pub async fn own_app_token(
         Ok(c) => c,
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
+    let apps = chain.apps();
     let forced = wants_refresh(req);
-    let answer = if forced {
-        chain.apps().refresh_served().await
-    } else {
-        chain.apps().get_served().await
-    };
-    reply::token_answer_as(answer, forced, Member::AppAccessToken)
+    reply::served_token(
+        apps.client(),
+        apps.request(),
+        forced,
+        Member::AppAccessToken,
+    )
+    .await
 }
 
 /// `POST /open-apis/auth/v3/app_ticket/resend` for the managed app: at most
@@ -161,29 +158,17 @@ pub async fn resend(env: &Env, config: &Config, managed: &Managed) -> Result<Res
         kv,
         app_id: managed.app.app_id().to_owned(),
     };
-    if !tickets.claim_resend(JsClock.now_ms()).await {
-        let mut resp = ack()?;
-        resp.headers_mut().set("x-resend", "throttled")?;
-        return Ok(resp);
-    }
-    match state::resend_ticket(config, &managed.app).await {
-        Ok(()) => {
-            let mut resp = ack()?;
-            resp.headers_mut().set("x-resend", "sent")?;
-            Ok(resp)
-        }
-        Err(e) => {
-            // Nothing was sent: the next caller may try again at once.
-            if let Err(why) = tickets
-                .kv
-                .delete(&kv::resend_marker_key(&tickets.app_id))
-                .await
-            {
-                log::warn("kv_delete_failed", &why);
-            }
-            reply::upstream_error(&e)
-        }
-    }
+    let how = if !tickets.claim_resend(JsClock.now_ms()).await {
+        "throttled"
+    } else if let Err(e) = state::resend_ticket(config, &managed.app).await {
+        tickets.release_resend().await;
+        return reply::upstream_error(&e);
+    } else {
+        "sent"
+    };
+    let mut resp = ack()?;
+    resp.headers_mut().set("x-resend", how)?;
+    Ok(resp)
 }
 
 pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Response> {

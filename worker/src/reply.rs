@@ -4,7 +4,7 @@
 use crate::kv_layer::{Layer, Trace};
 use crate::log::json;
 use feishu_tenant_token::host::JsClock;
-use feishu_tenant_token::{Clock, Error, ErrorCode, Served, TokenGrant};
+use feishu_tenant_token::{Clock, Error, ErrorCode, Served, Source, TokenClient, TokenGrant};
 use serde::Serialize;
 use worker::{Headers, Response, Result};
 
@@ -171,17 +171,26 @@ pub fn token(
     Ok(resp)
 }
 
-/// What a token request gets: the token (with `x-refresh: done|throttled`
-/// for a forced refresh), or the failure.
-pub fn token_answer(
-    answer: core::result::Result<(TokenGrant, Served<Trace>), Error>,
+/// The token for `request` from `client`, past memory and KV when `forced`
+/// (`Cache-Control: no-cache`, throttled per key by the core), in Feishu's
+/// shape with the token in `member`: every token endpoint answers this way.
+pub async fn served_token<S: Source<Meta = Trace>>(
+    client: &TokenClient<S, JsClock>,
+    request: &S::Request,
     forced: bool,
+    member: Member,
 ) -> Result<Response> {
-    token_answer_as(answer, forced, Member::TenantAccessToken)
+    let answer = if forced {
+        client.refresh_served(request).await
+    } else {
+        client.get_served(request).await
+    };
+    token_answer(answer, forced, member)
 }
 
-/// As [`token_answer`], the token in `member`.
-pub fn token_answer_as(
+/// What a token request gets: the token in `member` (with `x-refresh:
+/// done|throttled` for a forced refresh), or the failure.
+fn token_answer(
     answer: core::result::Result<(TokenGrant, Served<Trace>), Error>,
     forced: bool,
     member: Member,

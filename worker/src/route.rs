@@ -43,37 +43,23 @@ pub enum Route {
 
 impl Route {
     pub fn parse(path: &str) -> Self {
-        if path == TENANT_TOKEN_PATH {
-            return Route::TenantToken;
-        }
-        if path == APP_TOKEN_PATH {
-            return Route::StoreAppToken;
-        }
-        if path == INTERNAL_TENANT_TOKEN_PATH {
-            return Route::InternalTenantToken;
-        }
-        if path == INTERNAL_APP_TOKEN_PATH {
-            return Route::InternalAppToken;
-        }
-        if path == HEALTH_PATH {
-            return Route::Health;
-        }
-        if path == EVENTS_PATH {
-            return Route::Events;
-        }
-        if path == TICKET_RESEND_PATH {
-            return Route::TicketResend;
-        }
-        if path.starts_with(OPEN_APIS_PREFIX) {
-            return Route::OpenApi;
-        }
-        let tenant = path
-            .strip_prefix(TENANTS_PREFIX)
-            .and_then(|rest| rest.strip_suffix(TENANTS_SUFFIX))
-            .filter(|t| !t.contains('/'));
-        match tenant {
-            Some(t) => Route::ManagedTenant(t.to_owned()),
-            None => Route::Unknown,
+        match path {
+            TENANT_TOKEN_PATH => Route::TenantToken,
+            APP_TOKEN_PATH => Route::StoreAppToken,
+            INTERNAL_TENANT_TOKEN_PATH => Route::InternalTenantToken,
+            INTERNAL_APP_TOKEN_PATH => Route::InternalAppToken,
+            HEALTH_PATH => Route::Health,
+            EVENTS_PATH => Route::Events,
+            TICKET_RESEND_PATH => Route::TicketResend,
+            p if p.starts_with(OPEN_APIS_PREFIX) => Route::OpenApi,
+            p => match p
+                .strip_prefix(TENANTS_PREFIX)
+                .and_then(|rest| rest.strip_suffix(TENANTS_SUFFIX))
+                .filter(|t| !t.contains('/'))
+            {
+                Some(t) => Route::ManagedTenant(t.to_owned()),
+                None => Route::Unknown,
+            },
         }
     }
 

@@ -59,18 +59,12 @@ pub async fn internal_token(
         Ok(c) => c,
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
-    let request = SelfBuiltRequest::new(app);
-    let forced = wants_refresh(&req);
-    let answer = if forced {
-        client.refresh_served(&request).await
-    } else {
-        client.get_served(&request).await
-    };
     let member = match kind {
         Kind::TenantToken => Member::TenantAccessToken,
         Kind::AppToken => Member::AppAccessToken,
     };
-    reply::token_answer_as(answer, forced, member)
+    let request = SelfBuiltRequest::new(app);
+    reply::served_token(&client, &request, wants_refresh(&req), member).await
 }
 
 /// `POST /open-apis/auth/v3/app_access_token`: a store app's app token for
@@ -98,13 +92,13 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
     let request = TicketedAppTokenRequest::new(app, ticket);
-    let forced = wants_refresh(&req);
-    let answer = if forced {
-        client.refresh_served(&request).await
-    } else {
-        client.get_served(&request).await
-    };
-    reply::token_answer_as(answer, forced, Member::AppAccessToken)
+    reply::served_token(
+        &client,
+        &request,
+        wants_refresh(&req),
+        Member::AppAccessToken,
+    )
+    .await
 }
 
 pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
@@ -120,12 +114,11 @@ pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Resul
         Ok(c) => c,
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
-    // Throttled per key by the core.
-    let forced = wants_refresh(&req);
-    let answer = if forced {
-        client.refresh_served(&request).await
-    } else {
-        client.get_served(&request).await
-    };
-    reply::token_answer(answer, forced)
+    reply::served_token(
+        &client,
+        &request,
+        wants_refresh(&req),
+        Member::TenantAccessToken,
+    )
+    .await
 }

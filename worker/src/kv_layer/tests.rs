@@ -313,6 +313,11 @@ fn tickets_live_under_their_key_and_resends_are_claimed_once_a_minute() {
             .map(|(_, ttl)| *ttl),
         Some(Some(KV_MIN_EXPIRATION_TTL_SECS))
     );
+    block_on(t.release_resend());
+    assert!(
+        block_on(t.claim_resend(T0)),
+        "a released claim can be made again"
+    );
     block_on(t.delete()).unwrap();
     assert_eq!(block_on(t.get()).unwrap(), None);
 }
