@@ -74,6 +74,11 @@ impl KeyedCredentials {
         &self.app
     }
 
+    /// The one cache key, without a copy (the hit path).
+    pub fn key(&self) -> &CacheKey {
+        &self.key
+    }
+
     /// The credentials' digest as 64 hex digits (for keys that leave the
     /// process, like KV's), never the secret.
     pub fn binding_hex(&self) -> String {

@@ -258,19 +258,19 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
         }
     }
 
-    /// `f(grant, now_ms)` on the cached token for `request` if the freshness
-    /// rule allows serving it (counted as a hit); `None`, counting nothing,
-    /// otherwise. A synchronous fast path for hosts where spawning a future
-    /// costs more than the lookup; `f` runs without copying the grant.
+    /// `f(grant, now_ms)` on the cached token under `key` (a request's
+    /// [`Keyed::cache_key`], which the caller may have memoised) if the
+    /// freshness rule allows serving it (counted as a hit); `None`, counting
+    /// nothing, otherwise. A synchronous fast path for hosts where spawning a
+    /// future costs more than the lookup; `f` runs without copying the grant.
     pub fn with_cached<R>(
         &self,
-        request: &S::Request,
+        key: &CacheKey,
         f: impl FnOnce(&TokenGrant, u64) -> R,
     ) -> Option<R> {
-        let key = request.cache_key();
         let now = self.clock.now_ms();
         let mut st = self.state.borrow_mut();
-        let out = match st.slots.get(&key) {
+        let out = match st.slots.get(key) {
             Some(Slot::Cached(g, at))
                 if self.freshness.is_servable(g, now) && self.trusted(*at, now) =>
             {

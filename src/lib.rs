@@ -37,7 +37,7 @@ mod single_flight;
 pub mod host;
 
 pub use app::AppCredentials;
-pub use cache_key::{AppBinding, CacheKey};
+pub use cache_key::{AppBinding, BindingMemo, CacheKey};
 pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient};
 pub use error::{Error, ErrorCode};
 pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};

@@ -1,9 +1,9 @@
 //! The token client over a scripted transport and a hand-moved clock.
 
 use feishu_tenant_token::{
-    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, RetryPolicy, Served,
-    Source, TenantAccessToken, TokenClient, TokenGrant, TokenRequest, Transport, TransportError,
-    Upstream,
+    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, Keyed, RetryPolicy,
+    Served, Source, TenantAccessToken, TokenClient, TokenGrant, TokenRequest, Transport,
+    TransportError, Upstream,
 };
 use futures::executor::block_on;
 use futures::future::join_all;
@@ -379,7 +379,7 @@ fn expired_entries_are_swept_as_the_cache_grows() {
 fn with_cached_serves_only_fresh_tokens_and_counts_hits() {
     let c = client(numbered(7200));
     let r = req("a-1", "tenant1");
-    let cached = |r: &TokenRequest| c.with_cached(r, |g, now| (g.clone(), now));
+    let cached = |r: &TokenRequest| c.with_cached(&r.cache_key(), |g, now| (g.clone(), now));
     assert_eq!(cached(&r), None);
     assert_eq!(
         c.stats(),
@@ -671,10 +671,10 @@ fn a_revalidating_client_asks_its_source_again_once_the_interval_has_passed() {
     c.clock().advance_secs(59);
     assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-same");
     assert_eq!(c.stats().upstream_calls, 1, "within the interval: a hit");
-    assert!(c.with_cached(&r, |_, _| ()).is_some());
+    assert!(c.with_cached(&r.cache_key(), |_, _| ()).is_some());
     c.clock().advance_secs(2);
     assert!(
-        c.with_cached(&r, |_, _| ()).is_none(),
+        c.with_cached(&r.cache_key(), |_, _| ()).is_none(),
         "the fast path defers too"
     );
     assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-same");

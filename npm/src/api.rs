@@ -7,7 +7,7 @@ use crate::errors;
 use crate::serve::{self, Client, settle, start_now};
 use crate::types::{InitArg, InputArg, OptionsArg, RequestArg};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
-use feishu_tenant_token::{Error, Freshness, TokenClient, Upstream};
+use feishu_tenant_token::{BindingMemo, Error, Freshness, TokenClient, Upstream};
 use js_sys::Promise;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -55,6 +55,7 @@ pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>)
 pub struct JsTenantTokenClient {
     inner: Rc<Client<Tenants>>,
     api: Rc<ApiCalls>,
+    bindings: BindingMemo,
 }
 
 #[wasm_bindgen(js_class = TenantTokenClient)]
@@ -70,6 +71,7 @@ impl JsTenantTokenClient {
             Ok(Self {
                 inner: Rc::new(client),
                 api: Rc::new(api),
+                bindings: BindingMemo::default(),
             })
         };
         build().map_err(|e| errors::to_js(&e))
@@ -79,7 +81,11 @@ impl JsTenantTokenClient {
     /// `FeishuTokenError`; errors are never cached.
     #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
     pub fn get(&self, request: RequestArg) -> Promise {
-        serve::token(&self.inner, convert::token_request(&request))
+        match convert::token_request(&request) {
+            Ok(r) => serve::cached(&self.inner, &self.bindings.key(&r))
+                .unwrap_or_else(|| serve::fetch(&self.inner, r)),
+            Err(e) => Promise::reject(&errors::to_js(&e)),
+        }
     }
 
     /// Drops the tenant's cached tokens (for every app), e.g. after an API

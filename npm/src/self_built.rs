@@ -62,7 +62,8 @@ impl JsSelfBuiltAppClient {
     /// secret) are `FEISHU_API_ERROR` with `feishuCode`. Errors are never cached.
     #[wasm_bindgen(js_name = tenantToken, unchecked_return_type = "Promise<TenantToken>")]
     pub fn tenant_token(&self) -> Promise {
-        serve::token(&self.inner, Ok(self.request.clone()))
+        serve::cached(&self.inner, self.request.key())
+            .unwrap_or_else(|| serve::fetch(&self.inner, self.request.clone()))
     }
 
     /// Drops the cached token, e.g. after an API answered 99991663; with

@@ -9,7 +9,7 @@ use core::future::Future;
 use core::task::{Context, Poll, Waker};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::{
-    Clock, Error, Source, Stats, TenantAccessToken, TokenClient, TokenGrant,
+    CacheKey, Clock, Error, Source, Stats, TenantAccessToken, TokenClient, TokenGrant,
 };
 use js_sys::Promise;
 use serde::Serialize;
@@ -21,18 +21,32 @@ pub(crate) type Client<S> = TokenClient<S, JsClock>;
 
 /// A promise of the token for `request`, or a rejection for invalid input
 /// (nothing sent).
+#[cfg(feature = "store-app")]
 pub(crate) fn token<S>(client: &Rc<Client<S>>, request: Result<S::Request, Error>) -> Promise
 where
     S: Source + 'static,
     S::Request: 'static,
 {
-    let request = match request {
-        Ok(r) => r,
-        Err(e) => return Promise::reject(&errors::to_js(&e)),
-    };
-    if let Some(hit) = client.with_cached(&request, convert::token_result) {
-        return Promise::resolve(&hit);
+    match request {
+        Ok(r) => cached(client, &feishu_tenant_token::Keyed::cache_key(&r))
+            .unwrap_or_else(|| fetch(client, r)),
+        Err(e) => Promise::reject(&errors::to_js(&e)),
     }
+}
+
+/// A promise already settled with the token cached under `key`, if it may be
+/// served (the caller may have memoised the key, or hold it ready).
+pub(crate) fn cached<S: Source>(client: &Client<S>, key: &CacheKey) -> Option<Promise> {
+    let hit = client.with_cached(key, convert::token_result)?;
+    Some(Promise::resolve(&hit))
+}
+
+/// The client's `get`, started at once (a miss, or a token it may not serve).
+pub(crate) fn fetch<S>(client: &Rc<Client<S>>, request: S::Request) -> Promise
+where
+    S: Source + 'static,
+    S::Request: 'static,
+{
     let client = Rc::clone(client);
     start_now(async move { settle(client.get(&request).await) })
 }
