@@ -4,7 +4,7 @@
 //! joins the fetch already under way for the same key, or starts one. Errors
 //! are shared with every waiter but never cached.
 
-use crate::cache_key::CacheKey;
+use crate::cache_key::{CacheKey, KeyHashing};
 use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
 use crate::secret::TenantAccessToken;
@@ -83,7 +83,7 @@ enum Lookup<M> {
 struct State<M> {
     /// One map for both states of a key: a single map keeps the `.wasm`
     /// smaller than two, and a key is never both cached and being fetched.
-    slots: HashMap<CacheKey, Slot<M>>,
+    slots: HashMap<CacheKey, Slot<M>, KeyHashing>,
     stats: Stats,
     /// Bumped by `invalidate`, so a fetch that started before an invalidation
     /// does not put its (possibly bad) token back into the cache.
@@ -113,7 +113,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
             freshness,
             revalidate_after_ms: None,
             state: RefCell::new(State {
-                slots: HashMap::new(),
+                slots: HashMap::default(),
                 stats: Stats::default(),
                 epoch: 0,
                 sweep_at: MIN_SWEEP_AT,

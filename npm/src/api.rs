@@ -80,8 +80,8 @@ impl JsTenantTokenClient {
     /// The tenant's token, from the cache or from Feishu. Rejects with a
     /// `FeishuTokenError`; errors are never cached.
     #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
-    pub fn get(&self, request: RequestArg) -> Promise {
-        match convert::token_request(&request) {
+    pub fn get(&self, request: &RequestArg) -> Promise {
+        match convert::token_request(request) {
             Ok(r) => serve::cached(&self.inner, &self.bindings.key(&r))
                 .unwrap_or_else(|| serve::fetch(&self.inner, r)),
             Err(e) => Promise::reject(&errors::to_js(&e)),

@@ -269,6 +269,13 @@ test("INVALID_INPUT for bad requests, and nothing is sent", async () => {
     [{ appAccessToken: APP_ONE, tenantKey: "te\u0000nant" }, /visible ASCII/],
     [{ appAccessToken: "a".repeat(8193), tenantKey: "t" }, /too long/],
     [{ appAccessToken: APP_ONE, tenantKey: "k".repeat(129) }, /tenantKey is too long/],
+    // Characters whose low byte is visible ASCII: a copy that kept only the
+    // low byte would read "a-a" and "ta".
+    [{ appAccessToken: "a-\u0161", tenantKey: "t" }, /appAccessToken may hold only visible ASCII/],
+    [{ appAccessToken: APP_ONE, tenantKey: "t\u0161" }, /tenantKey may hold only visible ASCII/],
+    [{ appAccessToken: "a b", tenantKey: "t" }, /appAccessToken may hold only visible ASCII/],
+    [Object.assign(() => {}, { appAccessToken: APP_ONE, tenantKey: "t" }), /request must be an object/],
+    [{ get appAccessToken() { throw new Error("getter"); }, tenantKey: "t" }, /appAccessToken is missing/],
   ];
   for (const [input, why] of bad) {
     for (const call of [() => c.get(input), () => getTenantAccessToken(input, { baseUrl })]) {
@@ -285,6 +292,10 @@ test("a 4 KiB JWT-like app token is accepted (and rejected by the sandbox, not b
   const e = await rejection(getTenantAccessToken(req(SANDBOX_TENANT, long), { baseUrl }));
   assert.equal(e.code, "FEISHU_API_ERROR");
   assert.equal(calls(), 1);
+  // Longer than the client's one-crossing reader takes: read the slow way.
+  const c = new TenantTokenClient({ baseUrl });
+  assert.equal((await rejection(c.get(req(SANDBOX_TENANT, long)))).code, "FEISHU_API_ERROR");
+  assert.equal(calls(), 2);
 });
 
 test("bad options are INVALID_INPUT: thrown by the constructor, rejected by the function", async () => {
