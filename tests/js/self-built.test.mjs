@@ -121,3 +121,37 @@ test("TenantTokenClient.invalidate(tenantKey, token): a late rejection of an old
   await c.get(req);
   assert.equal(sb.stats().tenantTokenCalls, 2, "still cached");
 });
+
+test("a redirect is never followed: the app secret is sent to baseUrl only", async () => {
+  const { createServer } = await import("node:http");
+  const listen = (s) => new Promise((r) => s.listen(0, "127.0.0.1", () => r(`http://127.0.0.1:${s.address().port}`)));
+  const seen = [];
+  const elsewhere = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      seen.push(body);
+      res.end("{}");
+    });
+  });
+  const target = await listen(elsewhere);
+  const redirects = [];
+  const redirector = createServer((req, res) => {
+    req.resume();
+    redirects.push(req.url);
+    // 307 keeps the method and the body: following it would send the secret on.
+    res.writeHead(307, { location: `${target}${req.url}` }).end();
+  });
+  const baseUrl = await listen(redirector);
+  try {
+    const e = await rejection(client({ baseUrl, retries: 0 }).tenantToken());
+    // Node takes `redirect: "error"` (a network error); workerd only "manual" (the 307 itself).
+    assert.ok(["NETWORK_ERROR", "HTTP_ERROR"].includes(e.code), e.code);
+    assert.equal(redirects.length, 1);
+    assert.deepEqual(seen, [], "nothing reached the Location");
+    assert.ok(!e.message.includes(APP_SECRET));
+  } finally {
+    redirector.close();
+    elsewhere.close();
+  }
+});
