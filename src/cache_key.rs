@@ -7,7 +7,7 @@
 //!
 //! The Workers KV key built from a [`CacheKey`] is in [`crate::kv`].
 
-use crate::secret::AppAccessToken;
+use crate::secret::{AppAccessToken, constant_time_eq};
 use crate::validate::{TenantKey, TokenRequest};
 use core::cell::RefCell;
 use core::fmt;
@@ -92,11 +92,26 @@ const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl core::hash::Hasher for KeyHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(23) ^ u64::from_le_bytes(word)).wrapping_mul(MIX);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            self.add(u64::from_le_bytes(w));
         }
+        // The tail, a byte at a time: a variable-length copy is a call to
+        // memcpy in wasm.
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let w = tail
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b));
+            self.add(w ^ ((tail.len() as u64) << 56));
+        }
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.add(u64::from(b) | 1 << 63);
     }
 
     fn finish(&self) -> u64 {
@@ -104,6 +119,12 @@ impl core::hash::Hasher for KeyHasher {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+}
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(MIX);
     }
 }
 
@@ -127,15 +148,25 @@ pub struct BindingMemo {
 
 impl BindingMemo {
     pub fn binding(&self, token: &AppAccessToken) -> AppBinding {
+        self.binding_of(token.expose_secret())
+    }
+
+    /// As [`Self::binding`], for a token not yet checked or copied (a hit
+    /// needs neither: only a checked request's key can be in a cache).
+    pub fn binding_of(&self, token: &str) -> AppBinding {
         let mut entries = self.entries.borrow_mut();
-        if let Some((_, b)) = entries.iter().find(|(t, _)| t == token) {
+        let found = entries
+            .iter()
+            .find(|(t, _)| constant_time_eq(t.expose_secret().as_bytes(), token.as_bytes()));
+        if let Some((_, b)) = found {
             return *b;
         }
-        let b = AppBinding::of(token);
+        let token = AppAccessToken::new(token);
+        let b = AppBinding::of(&token);
         if entries.len() == BINDING_MEMO_ENTRIES {
             entries.remove(0);
         }
-        entries.push((token.clone(), b));
+        entries.push((token, b));
         b
     }
 

@@ -81,6 +81,11 @@ impl JsTenantTokenClient {
     /// `FeishuTokenError`; errors are never cached.
     #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
     pub fn get(&self, request: &RequestArg) -> Promise {
+        if let Some(hit) = convert::usual_key(request, &self.bindings)
+            .and_then(|key| serve::cached(&self.inner, &key))
+        {
+            return hit;
+        }
         match convert::token_request(request) {
             Ok(r) => serve::cached(&self.inner, &self.bindings.key(&r))
                 .unwrap_or_else(|| serve::fetch(&self.inner, r)),

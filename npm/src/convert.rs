@@ -13,7 +13,9 @@ use feishu_tenant_token::freshness::{
 };
 use feishu_tenant_token::retry::{MAX_MAX_RETRIES, RetryPolicy};
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
-use feishu_tenant_token::{AppCredentials, BaseUrl, Error, Loose, TokenRequest};
+use feishu_tenant_token::{
+    AppCredentials, BaseUrl, BindingMemo, CacheKey, Error, Loose, TenantKey, TokenRequest,
+};
 use js_sys::{Function, Object, Reflect};
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _, Visitor};
@@ -261,11 +263,11 @@ thread_local! {
 }
 
 /// The usual request (an object with two strings of visible ASCII) in one
-/// crossing, its strings copied by JS straight into a scratch buffer; `None`
-/// for anything else, which is read again member by member for the exact
-/// error. Reading the two members from wasm took five crossings and two
-/// allocations: most of a cache hit (profiled).
-fn usual_request(value: &JsValue) -> Option<TokenRequest> {
+/// crossing, its strings copied by JS straight into a scratch buffer, handed
+/// to `f`; `None` for anything else, which is read again member by member for
+/// the exact error. Reading the two members from wasm took five crossings and
+/// two allocations: most of a cache hit (profiled).
+fn with_usual<R>(value: &JsValue, f: impl FnOnce(&str, &str) -> Option<R>) -> Option<R> {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let at = u32::try_from(scratch.as_mut_ptr() as usize).ok()?;
@@ -275,11 +277,29 @@ fn usual_request(value: &JsValue) -> Option<TokenRequest> {
         let (app_len, tenant_len) = ((packed >> 16) as usize, (packed & 0xffff) as usize);
         let bytes = scratch.get(..app_len.checked_add(tenant_len)?)?;
         let (app, tenant) = bytes.split_at(app_len);
-        let (app, tenant) = (
+        f(
             core::str::from_utf8(app).ok()?,
             core::str::from_utf8(tenant).ok()?,
-        );
+        )
+    })
+}
+
+fn usual_request(value: &JsValue) -> Option<TokenRequest> {
+    with_usual(value, |app, tenant| {
         TokenRequest::parse_as(Some(app), Some(tenant), REQUEST_NAMES).ok()
+    })
+}
+
+/// The cache key of the usual request, for a lookup before anything else:
+/// the app token is neither checked nor copied (only a checked request's key
+/// can be in a cache, so a hit needs no check, and a miss reads the request
+/// again with every check).
+pub(crate) fn usual_key(value: &JsValue, bindings: &BindingMemo) -> Option<CacheKey> {
+    with_usual(value, |app, tenant| {
+        Some(CacheKey {
+            app: bindings.binding_of(app),
+            tenant: TenantKey::parse(tenant).ok()?,
+        })
     })
 }
 
@@ -348,6 +368,7 @@ fn token_string(token: &str) -> JsValue {
 // five (the crossings were most of a hit's cost, profiled). No token logic.
 #[wasm_bindgen(inline_js = "
 export function tokenResult(t, e, x) { return { tenantAccessToken: t, expire: e, expiresAt: x }; }
+// A view of wasm memory; a grown memory detaches it (its length becomes 0).
 let bytes = new Uint8Array(0);
 function put(s, at, room) {
   if (s.length > room) return -1;
@@ -363,7 +384,7 @@ export function readRequest(r, memory, at, room) {
     if (typeof r !== 'object' || r === null) return -1;
     const a = r.appAccessToken, t = r.tenantKey;
     if (typeof a !== 'string' || typeof t !== 'string') return -1;
-    if (bytes.buffer !== memory.buffer) bytes = new Uint8Array(memory.buffer);
+    if (bytes.byteLength === 0) bytes = new Uint8Array(memory.buffer);
     const na = put(a, at, room);
     const nt = na < 0 ? -1 : put(t, at + na, room - na);
     return nt < 0 ? -1 : na * 65536 + nt;

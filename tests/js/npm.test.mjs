@@ -92,6 +92,18 @@ test("two tenants never share a token", async () => {
   assert.notEqual(a.tenantAccessToken, b.tenantAccessToken);
 });
 
+test("every tenant keeps its own token while the cache grows (and wasm memory with it)", async () => {
+  // The request reader keeps a view of wasm memory, which a grown memory
+  // detaches: every second get must still find its tenant's token.
+  const c = new TenantTokenClient({ baseUrl });
+  const N = 3000;
+  const first = [];
+  for (let i = 0; i < N; i++) first.push((await c.get(req(`grow-${i}`))).tenantAccessToken);
+  for (let i = N - 1; i >= 0; i--) assert.equal((await c.get(req(`grow-${i}`))).tenantAccessToken, first[i], `tenant ${i}`);
+  assert.equal(new Set(first).size, N);
+  assert.deepEqual(c.stats(), { hits: N, misses: N, upstreamCalls: N, coalescedWaits: 0, staleServed: 0, recoveries: 0 });
+});
+
 test("100 concurrent cold gets make exactly one upstream call", async () => {
   const c = new TenantTokenClient({ baseUrl });
   const all = await Promise.all(Array.from({ length: 100 }, () => c.get(req())));
