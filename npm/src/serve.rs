@@ -1,7 +1,8 @@
 //! The one path every npm client's token method takes (`TenantTokenClient.get`,
-//! `StoreAppClient.tenantToken`): a checked request; a cache hit settles at
-//! once without spawning a future (most calls are hits); a miss starts the
-//! client's `get` right away.
+//! `SelfBuiltAppClient.tenantToken`, `StoreAppClient.tenantToken`): a lookup
+//! by key first, and a hit settles at once without spawning a future (most
+//! calls are hits); a miss starts the client's `get` with a checked request
+//! right away.
 
 use crate::convert;
 use crate::errors;
@@ -18,21 +19,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 pub(crate) type Client<S> = TokenClient<S, JsClock>;
-
-/// A promise of the token for `request`, or a rejection for invalid input
-/// (nothing sent).
-#[cfg(feature = "store-app")]
-pub(crate) fn token<S>(client: &Rc<Client<S>>, request: Result<S::Request, Error>) -> Promise
-where
-    S: Source + 'static,
-    S::Request: 'static,
-{
-    match request {
-        Ok(r) => cached(client, &feishu_tenant_token::Keyed::cache_key(&r))
-            .unwrap_or_else(|| fetch(client, r)),
-        Err(e) => Promise::reject(&errors::to_js(&e)),
-    }
-}
 
 /// A promise already settled with the token cached under `key`, if it may be
 /// served (the caller may have memoised the key, or hold it ready).

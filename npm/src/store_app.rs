@@ -11,10 +11,10 @@ use feishu_tenant_token::event::{self, Event, EventConfig, SignatureHeaders};
 use feishu_tenant_token::host::{FetchTransport, HostJson, JsClock};
 use feishu_tenant_token::secret::{AppTicket, EncryptKey, VerificationToken};
 use feishu_tenant_token::store_app::{
-    AppCredentials, AppSource, MemoryTicketStore, StoreAppBuilder, StoreAppChain, TenantSource,
-    TicketStore, fetch_app_token_retrying, parse_ticket, resend_ticket,
+    AppCredentials, AppSource, MemoryTicketStore, StoreAppBuilder, StoreAppChain, StoreAppRequest,
+    TenantSource, TicketStore, fetch_app_token_retrying, parse_ticket, resend_ticket,
 };
-use feishu_tenant_token::{Clock, Error, ErrorCode, Freshness, TenantKey, TokenGrant};
+use feishu_tenant_token::{CacheKey, Clock, Error, ErrorCode, Freshness, TenantKey, TokenGrant};
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
@@ -463,8 +463,25 @@ impl JsStoreAppClient {
     /// no ticket has arrived yet and Feishu was asked to push one.
     #[wasm_bindgen(js_name = tenantToken, unchecked_return_type = "Promise<TenantToken>")]
     pub fn tenant_token(&self, #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str) -> Promise {
-        let request = TenantKey::parse(tenant_key).map(|t| self.chain.request(t));
-        serve::token(self.chain.tenants(), request)
+        let tenant = match TenantKey::parse(tenant_key) {
+            Ok(t) => t,
+            Err(e) => return Promise::reject(&errors::to_js(&e)),
+        };
+        // The key made by moving the request's parts (no copy of the tenant
+        // key on a hit), the request remade from them on a miss.
+        let StoreAppRequest { app, tenant_key } = self.chain.request(tenant);
+        let key = CacheKey {
+            app,
+            tenant: tenant_key,
+        };
+        let tenants = self.chain.tenants();
+        serve::cached(tenants, &key).unwrap_or_else(|| {
+            let request = StoreAppRequest {
+                app: key.app,
+                tenant_key: key.tenant,
+            };
+            serve::fetch(tenants, request)
+        })
     }
 
     /// Stores a ticket from your event callback (`parseEvent(...).appTicket`).
