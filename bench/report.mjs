@@ -14,6 +14,7 @@ const edge = load("edge");
 const soak = load("soak");
 const gateway = load("gateway");
 const profile = load("profile");
+const coord = load("coordinator");
 /** Shares of the named places among the busy (not idle) samples. */
 const busy = (shares, keys) => {
   const idle = Object.entries(shares).filter(([k]) => k.startsWith("idle")).reduce((a, [, v]) => a + v, 0);
@@ -75,6 +76,13 @@ const rows = [
   ["SDK fleet through the Worker (`domain` = the Worker)", `${gateway.fleet_gateway.upstreamTokenCalls} upstream token call; ${gateway.fleet_gateway.ok} ok`, "", `1 call: ${met(gateway.fleet_gateway.upstreamTokenCalls === 1)}`],
   ["API call direct / through the Worker (ms, p50 · p99)", `${gateway.latency.direct.p50.toFixed(2)} · ${gateway.latency.direct.p99.toFixed(2)} / ${gateway.latency.gateway.p50.toFixed(2)} · ${gateway.latency.gateway.p99.toFixed(2)}`, `+${gateway.latency.addedP50.toFixed(2)} ms p50, +${gateway.latency.addedP99.toFixed(2)} ms p99, of which an empty JS Worker's hop ${gateway.latency.emptyWorker.p50.toFixed(2)} ms p50: the gateway's own work ${gateway.latency.oursP50.toFixed(2)} ms`, `≤ 2 ms added p50: ${met(gateway.latency.addedP50 <= 2)}`],
   [`${gateway.large.times} × ${(gateway.large.bytesEach / 1048576).toFixed(0)} MiB answers passed through`, `${gateway.large.mibPerSec.toFixed(0)} MiB/s; workerd RSS ${(gateway.large.rssBefore / 1048576).toFixed(0)} → peak ${(gateway.large.rssPeak / 1048576).toFixed(0)} MiB`, "", `memory flat (peak growth < one answer): ${met(gateway.large.rssPeak - gateway.large.rssBefore < gateway.large.bytesEach)}`],
+  [`**8. Coordinator** (${coord.fronts} front Workers, separate isolates, one KV; ${coord.rounds} keys × ${coord.perRound} concurrent cold requests each; then ${coord.hits} sequential hits on one front)`, "", "", ""],
+  ...["without", "with"].map((k) => [
+    `${k} the Durable Object coordinator`,
+    `Feishu calls per key ${coord[k].callsPerKey.median} (${coord[k].callsPerKey.min}–${coord[k].callsPerKey.max}); cold requests p50 · p99 ${coord[k].miss.p50.toFixed(1)} · ${coord[k].miss.p99.toFixed(1)} ms; hits p50 · p99 ${coord[k].hit.p50.toFixed(2)} · ${coord[k].hit.p99.toFixed(2)} ms`,
+    k === "with" ? `hits ${((coord.with.hit.p50 / coord.without.hit.p50 - 1) * 100).toFixed(0)} % p50 vs without (the object is on the miss path only)` : "",
+    k === "with" ? `1 Feishu call per key: ${met(coord.with.callsPerKey.max === 1)}` : "",
+  ]),
 ];
 
 const table = ["| measure | figure | ratio | target |", "|---|---|---|---|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");

@@ -7,7 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 root=$PWD
-WORKER_GATE=$((184 * 1024))
+# 192 KiB: the Durable Object coordinator (class, its fetch and alarm, the
+# front's ask) measured +7.4 KB gzip (186,455 -> 193,823 B, after moving KV
+# put to the raw binding saved 2.7 KB); the coordinator issue allowed 192.
+WORKER_GATE=$((192 * 1024))
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"

@@ -128,3 +128,52 @@ export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules 
     throw e;
   }
 }
+
+/** A stand-in for the coordinator class whose every call throws (a fault). */
+const THROWING_COORDINATOR = `
+export class TokenCoordinator {
+  async fetch() {
+    throw new Error("coordinator down (injected by the test)");
+  }
+}
+export default { fetch: () => new Response("coordinator host") };
+`;
+
+/**
+ * `fronts` copies of the built Worker, each its own isolate (its own
+ * memory), and one more Worker hosting the TokenCoordinator Durable Object,
+ * all in one workerd on one KV namespace, the fronts' COORDINATOR bound to
+ * that object. `coordinator`: "ours" (the built Worker's class), "throws" (a
+ * class whose every call throws) or "none" (no binding). Resolves to
+ * { mf, fronts } where each front has `fetch(path, init)`.
+ */
+export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog } = {}) {
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  const common = { compatibilityDate: "2026-11-01", kvNamespaces: { TOKENS: "tokens" }, bindings: vars };
+  const hostModules =
+    coordinator === "throws"
+      ? [{ type: "ESModule", path: path.join(root, "worker/build/__throwing_coordinator.mjs"), contents: THROWING_COORDINATOR }]
+      : BUILT_WORKER_MODULES;
+  const names = Array.from({ length: fronts }, (_, i) => `front-${i}`);
+  const workers = [
+    ...names.map((name) => ({
+      ...common,
+      name,
+      modules: BUILT_WORKER_MODULES,
+      ...(coordinator !== "none" && { durableObjects: { COORDINATOR: { className: "TokenCoordinator", scriptName: "coordinator" } } }),
+    })),
+    { ...common, name: "coordinator", modules: hostModules, durableObjects: { COORDINATOR: "TokenCoordinator" } },
+  ];
+  const mf = new Miniflare(convertV4MiniflareOptions({ rootPath: root, host: "127.0.0.1", port: 0, ...(onLog && { handleStructuredLogs: onLog }), workers }));
+  try {
+    await Promise.race([
+      mf.ready,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("workerd did not start within 20 s")), 20_000).unref()),
+    ]);
+    const handles = await Promise.all(names.map((n) => mf.getWorker(n)));
+    return { mf, fronts: handles.map((w) => ({ fetch: (p, init) => w.fetch(`http://worker${p}`, init) })) };
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw e;
+  }
+}

@@ -8,6 +8,7 @@
 //! and the stored value are the core's (`feishu_tenant_token::kv`).
 
 use core::future::Future;
+use core::pin::Pin;
 use feishu_tenant_token::kv::{self, KV_MIN_EXPIRATION_TTL_SECS};
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::TicketStore;
@@ -49,6 +50,8 @@ pub trait KvHost {
 pub enum Layer {
     Kv,
     Upstream,
+    /// Fetched (or found) by the Durable Object coordinator that owns the key.
+    Coordinator,
     /// KV's token, past the freshness window, served because Feishu failed.
     StaleKv,
 }
@@ -74,6 +77,16 @@ pub fn longest_fetch_ms(retry: RetryPolicy, timeout_ms: u32) -> u64 {
 /// Names the KV entry of a request.
 pub type KeyOf<R> = Box<dyn Fn(&R) -> String>;
 
+/// The Durable Object coordinator, as the KV layer sees it: given a KV miss's
+/// key and request, the token the one object owning the key found or fetched
+/// (and stored in KV) for every isolate; `None` when it could not be asked or
+/// failed (reported by the implementation), and the layer then fetches by
+/// itself, as without a coordinator.
+pub type Ask<R> = Box<dyn Fn(&str, &R) -> Asked>;
+
+/// What the coordinator answers, `'static` (it owns what it sends).
+pub type Asked = Pin<Box<dyn Future<Output = Option<Result<TokenGrant, Error>>>>>;
+
 /// KV in front of an upstream source `S`.
 pub struct KvThenUpstream<S: Source, H, C> {
     kv: H,
@@ -82,6 +95,7 @@ pub struct KvThenUpstream<S: Source, H, C> {
     freshness: Freshness,
     clock: C,
     join_at_most_ms: u32,
+    coordinator: Option<Ask<S::Request>>,
 }
 
 impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
@@ -102,7 +116,14 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
             freshness,
             clock,
             join_at_most_ms: u32::try_from(longest).unwrap_or(u32::MAX),
+            coordinator: None,
         }
+    }
+
+    /// A miss in KV asks `coordinator` before Feishu.
+    pub fn coordinated_by(mut self, coordinator: Option<Ask<S::Request>>) -> Self {
+        self.coordinator = coordinator;
+        self
     }
 
     async fn read(&self, key: &str) -> Option<TokenGrant> {
@@ -204,12 +225,37 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
             };
             return Ok((grant.clone(), trace));
         }
-        let (grant, ()) = match self.upstream.fetch(request).await {
-            Ok(fetched) => fetched,
+        // The coordinator, when there is one and it answers, stored the
+        // token in KV itself.
+        let asked = match &self.coordinator {
+            Some(ask) => ask(&key, request).await,
+            None => None,
+        };
+        let (fetched, layer) = match asked {
+            Some(answer) => (answer, Layer::Coordinator),
+            None => (
+                self.upstream.fetch(request).await.map(|(g, ())| g),
+                Layer::Upstream,
+            ),
+        };
+        match fetched {
+            Ok(grant) if layer == Layer::Coordinator => {
+                let upstream_ms = Some(self.clock.now_ms().saturating_sub(t1));
+                let (kv_ms, layer) = (t1 - t0, Layer::Coordinator);
+                Ok((
+                    grant,
+                    Trace {
+                        layer,
+                        kv_ms,
+                        upstream_ms,
+                    },
+                ))
+            }
+            Ok(grant) => Ok(self.store_fetched(&key, grant, t1, t1 - t0).await),
+            // Stale-if-error, by the same rule as the memory layer's.
             Err(e) => {
-                // Stale-if-error, by the same rule as the memory layer's.
                 let now = self.clock.now_ms();
-                return match stored.filter(|g| self.freshness.is_stale_servable(g, now)) {
+                match stored.filter(|g| self.freshness.is_stale_servable(g, now)) {
                     Some(stale) => Ok((
                         stale,
                         Trace {
@@ -219,10 +265,9 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
                         },
                     )),
                     None => Err(e),
-                };
+                }
             }
-        };
-        Ok(self.store_fetched(&key, grant, t1, t1 - t0).await)
+        }
     }
 }
 

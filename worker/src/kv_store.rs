@@ -11,9 +11,9 @@ use worker::{Delay, Env, KvStore};
 /// The KV binding every entry lives in (wrangler.toml's `[[kv_namespaces]]`).
 pub const BINDING: &str = "TOKENS";
 
-/// The namespace through workers-rs, and the raw binding for `list`: its
-/// workers-rs wrapper reads the answer with serde-wasm-bindgen, which would
-/// add kilobytes to the Worker for one call on a rare path.
+/// The namespace through workers-rs, and the raw binding for `list` and
+/// `put`: their workers-rs wrappers go through serde-wasm-bindgen, which
+/// would add kilobytes to the Worker.
 #[derive(Clone)]
 pub struct WorkerKv {
     store: KvStore,
@@ -68,12 +68,33 @@ impl KvHost for WorkerKv {
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), String> {
-        let put = self.store.put(key, value).map_err(|e| e.to_string())?;
-        let put = match ttl_secs {
-            Some(ttl) => put.expiration_ttl(ttl),
-            None => put,
-        };
-        put.execute().await.map_err(|e| e.to_string())
+        // The raw binding: workers-rs' `put` takes a `&str` as `Serialize`,
+        // through serde-wasm-bindgen and float formatting (11 KB of code).
+        let put: Function = Reflect::get(&self.raw, &JsValue::from_str("put"))
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(|_| "KV binding has no put()".to_owned())?;
+        let options = Object::new();
+        if let Some(ttl) = ttl_secs {
+            // Seconds, far below 2^53.
+            Reflect::set(
+                &options,
+                &"expirationTtl".into(),
+                &JsValue::from_f64(ttl as f64),
+            )
+            .map_err(js_error)?;
+        }
+        let promise: Promise = put
+            .call3(
+                &self.raw,
+                &JsValue::from_str(key),
+                &JsValue::from_str(value),
+                &options,
+            )
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(|_| "KV put() did not return a promise".to_owned())?;
+        JsFuture::from(promise).await.map(|_| ()).map_err(js_error)
     }
 
     async fn delete(&self, key: &str) -> Result<(), String> {

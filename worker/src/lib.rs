@@ -14,6 +14,8 @@ mod kv_layer;
 mod route;
 
 #[cfg(target_arch = "wasm32")]
+mod coordinator;
+#[cfg(target_arch = "wasm32")]
 mod cors;
 #[cfg(target_arch = "wasm32")]
 mod dispatch;

@@ -160,6 +160,18 @@ pub fn token(
             "upstream",
             format!("kv;dur={kv_ms}, upstream;dur={}", upstream_ms.unwrap_or(0)),
         ),
+        Some(Trace {
+            layer: Layer::Coordinator,
+            kv_ms,
+            upstream_ms,
+        }) => (
+            "MISS",
+            "coordinator",
+            format!(
+                "kv;dur={kv_ms}, coordinator;dur={}",
+                upstream_ms.unwrap_or(0)
+            ),
+        ),
     };
     let h = resp.headers_mut();
     h.set("x-cache", hit)?;

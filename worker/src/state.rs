@@ -3,7 +3,8 @@
 //! upstream call. Built on first use from the request's settings.
 
 use crate::config::{Config, Managed};
-use crate::kv_layer::{KeyOf, KvThenUpstream, KvTickets, longest_fetch_ms};
+use crate::coordinator;
+use crate::kv_layer::{Ask, KeyOf, KvThenUpstream, KvTickets, longest_fetch_ms};
 use crate::kv_store::WorkerKv;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
@@ -104,27 +105,43 @@ fn upstream(config: &Config) -> Result<Upstream<Net, JsClock>, String> {
     )
 }
 
-/// A token client over KV in front of `source`, KV entries named by `key`.
+/// A token client over KV in front of `source`, KV entries named by `key`;
+/// a KV miss asks `coordinator` (the Durable Object) first, when given.
 fn kv_client<S: Source<Meta = ()>>(
     env: &Env,
     config: &Config,
     source: S,
     key: KeyOf<S::Request>,
+    coordinator: Option<Ask<S::Request>>,
 ) -> Result<KvClient<S>, String> {
     let longest = longest_fetch_ms(config.retry, config.timeout_ms);
-    let layer = KvThenUpstream::new(kv(env)?, source, key, config.freshness, JsClock, longest);
+    let layer = KvThenUpstream::new(kv(env)?, source, key, config.freshness, JsClock, longest)
+        .coordinated_by(coordinator);
     Ok(TokenClient::new(layer, JsClock, config.freshness)
         .revalidating_after(config.memory_revalidate_ms))
+}
+
+/// Whether a client asks the coordinator on a KV miss: the isolate's clients
+/// do (when `COORDINATOR` is bound); the coordinator's own never do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Front,
+    Coordinator,
 }
 
 pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, String> {
     once(
         |s| &mut s.pass_through,
-        || {
-            let key = |r: &TokenRequest| kv::kv_key(&r.cache_key());
-            kv_client(env, config, upstream(config)?, Box::new(key))
-        },
+        || build_pass_through(env, config, Role::Front),
     )
+}
+
+pub fn build_pass_through(env: &Env, config: &Config, role: Role) -> Result<PassThrough, String> {
+    let key = |r: &TokenRequest| kv::kv_key(&r.cache_key());
+    let ask = (role == Role::Front)
+        .then(|| coordinator::ask(env, coordinator::tenant))
+        .flatten();
+    kv_client(env, config, upstream(config)?, Box::new(key), ask)
 }
 
 pub fn store_app_tokens(env: &Env, config: &Config) -> Result<Rc<StoreAppTokens>, String> {
@@ -136,7 +153,7 @@ pub fn store_app_tokens(env: &Env, config: &Config) -> Result<Rc<StoreAppTokens>
                 kv::store_app_token_key(c.app().app_id(), &c.binding_hex())
             };
             let source = TicketedAppTokenSource::new(upstream(config)?);
-            kv_client(env, config, source, Box::new(key))
+            kv_client(env, config, source, Box::new(key), None)
         },
     )
 }
@@ -146,14 +163,28 @@ pub fn internal(env: &Env, config: &Config, kind: Kind) -> Result<Rc<Internal>, 
         Kind::TenantToken => |s| &mut s.internal_tenant,
         Kind::AppToken => |s| &mut s.internal_app,
     };
-    once(slot, || {
-        let app_token = kind == Kind::AppToken;
-        let key = move |r: &SelfBuiltRequest| {
-            kv::internal_token_key(app_token, r.app().app_id(), &r.binding_hex())
-        };
-        let source = SelfBuiltSource::new(kind, upstream(config)?);
-        kv_client(env, config, source, Box::new(key))
-    })
+    once(slot, || build_internal(env, config, kind, Role::Front))
+}
+
+pub fn build_internal(
+    env: &Env,
+    config: &Config,
+    kind: Kind,
+    role: Role,
+) -> Result<Internal, String> {
+    let app_token = kind == Kind::AppToken;
+    let key = move |r: &SelfBuiltRequest| {
+        kv::internal_token_key(app_token, r.app().app_id(), &r.binding_hex())
+    };
+    let source = SelfBuiltSource::new(kind, upstream(config)?);
+    let encode = match kind {
+        Kind::TenantToken => coordinator::internal_tenant,
+        Kind::AppToken => coordinator::internal_app,
+    };
+    let ask = (role == Role::Front)
+        .then(|| coordinator::ask(env, encode))
+        .flatten();
+    kv_client(env, config, source, Box::new(key), ask)
 }
 
 /// Forgets `token` wherever this isolate's memory holds it (compare-and-

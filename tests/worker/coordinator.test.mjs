@@ -1,0 +1,120 @@
+// The Durable Object coordinator (COORDINATOR, class TokenCoordinator) in
+// workerd: two front Workers with separate memory and one object per key on
+// one KV namespace. Concurrent cold requests split between the fronts make
+// one upstream call; a hot key's token is renewed by the object's alarm
+// before any request misses; a coordinator that throws leaves the fronts
+// fetching by themselves (logged once per isolate, no secret).
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startCoordinatedWorkers } from "./built-worker.mjs";
+
+const TENANT = "/open-apis/auth/v3/tenant_access_token";
+const INTERNAL = "/open-apis/auth/v3/tenant_access_token/internal";
+const APP_TOKEN = SANDBOX_APPS.cli_sandbox_app_one.appAccessToken;
+const SELF_ID = "cli_sandbox_internal_one";
+const SELF = { app_id: SELF_ID, app_secret: SANDBOX_SELF_BUILT_APPS[SELF_ID].appSecret };
+
+let sb;
+const started = [];
+const logs = [];
+
+before(async () => {
+  sb = await startSandbox({ quiet: true });
+});
+after(async () => {
+  for (const w of started) await w.mf.dispose().catch(() => {});
+  await sb?.close();
+});
+beforeEach(() => sb.reset());
+
+async function workers(opts = {}, vars = {}) {
+  const w = await startCoordinatedWorkers({
+    vars: { FEISHU_BASE_URL: sb.url, UPSTREAM_TIMEOUT_MS: "3000", UPSTREAM_DEADLINE_MS: "3000", ...vars },
+    onLog: (l) => logs.push(String(l.message ?? l)),
+    ...opts,
+  });
+  started.push(w);
+  return w;
+}
+
+const post = (front, path, body) =>
+  front.fetch(path, { method: "POST", headers: { "content-type": "application/json; charset=utf-8" }, body: JSON.stringify(body) });
+const tenantBody = (tenant_key) => ({ app_access_token: APP_TOKEN, tenant_key });
+
+/** 200 requests, alternating between the fronts, all at once. */
+async function stampede(w, path, body, n = 200) {
+  const answers = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const r = await post(w.fronts[i % w.fronts.length], path, body);
+      return { status: r.status, layer: r.headers.get("x-cache-layer"), body: await r.json() };
+    }),
+  );
+  return answers;
+}
+
+test("200 concurrent cold requests split between two fronts make exactly one upstream call", async () => {
+  const w = await workers();
+  const answers = await stampede(w, TENANT, tenantBody("coordinated-1"));
+  assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+  assert.equal(new Set(answers.map((a) => a.body.tenant_access_token)).size, 1);
+  assert.equal(sb.stats().tenantTokenCalls, 1);
+  // Each front's one fetch went to the object; the rest joined in memory.
+  assert.ok(answers.some((a) => a.layer === "coordinator"), JSON.stringify([...new Set(answers.map((a) => a.layer))]));
+
+  // A self-built app's token too.
+  const internal = await stampede(w, INTERNAL, SELF);
+  assert.deepEqual([...new Set(internal.map((a) => a.status))], [200]);
+  assert.equal(new Set(internal.map((a) => a.body.tenant_access_token)).size, 1);
+  assert.equal(sb.stats().internalTenantTokenCalls, 1);
+});
+
+test("Feishu's refusal comes back through the object as it is, from one upstream call", async () => {
+  const w = await workers();
+  const answers = await stampede(w, TENANT, { app_access_token: "a-not-issued-by-feishu", tenant_key: "t-1" }, 40);
+  const codes = new Set(answers.map((a) => `${a.status} ${a.body.code}`));
+  assert.equal(codes.size, 1, [...codes].join());
+  assert.notEqual(answers[0].status, 200);
+  assert.equal(sb.stats().tenantTokenCalls, 1);
+});
+
+test("a hot key's token is renewed by the object's alarm before any request misses", async () => {
+  // Tokens live 66 s and rotate below 60 s left; the Worker serves a token
+  // while 60 s remain: each token is servable for 6 s.
+  await fetch(`${sb.url}/__sandbox/config`, { method: "POST", body: JSON.stringify({ lifetimeSecs: 66, rotateBeforeSecs: 60 }) });
+  const w = await workers({}, { MIN_VALIDITY_SECS: "60" });
+  const first = await post(w.fronts[0], TENANT, tenantBody("hot-1"));
+  assert.equal(first.status, 200);
+  const a = (await first.json()).tenant_access_token;
+  assert.equal(sb.stats().tenantTokenCalls, 1);
+  // The alarm renews the token 1 s after it leaves the window (6 s): wait
+  // for Feishu's second call, without asking the Worker meanwhile.
+  const deadline = Date.now() + 20_000;
+  while (sb.stats().tenantTokenCalls < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(sb.stats().tenantTokenCalls, 2, "the alarm asked Feishu");
+  await new Promise((r) => setTimeout(r, 300));
+  for (const front of w.fronts) {
+    const r = await post(front, TENANT, tenantBody("hot-1"));
+    const b = (await r.json()).tenant_access_token;
+    assert.notEqual(b, a, "a new token");
+    assert.equal(r.headers.get("x-cache"), "HIT", "from KV, renewed before the request");
+    assert.equal(r.headers.get("x-cache-layer"), "kv");
+  }
+  assert.equal(sb.stats().tenantTokenCalls, 2, "no request waited on Feishu");
+});
+
+test("a coordinator that throws: each front fetches by itself, logged once, no secret", async () => {
+  logs.length = 0;
+  const w = await workers({ coordinator: "throws" });
+  const answers = await stampede(w, TENANT, tenantBody("fallback-1"), 100);
+  assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+  assert.ok(sb.stats().tenantTokenCalls <= 2, `one per isolate at most: ${sb.stats().tenantTokenCalls}`);
+  const internal = await stampede(w, INTERNAL, SELF, 20);
+  assert.deepEqual([...new Set(internal.map((a) => a.status))], [200]);
+  const faults = logs.filter((l) => l.includes("coordinator_failed"));
+  assert.ok(faults.length >= 1 && faults.length <= 2, `once per isolate per minute: ${faults.length}`);
+  for (const l of logs) {
+    assert.ok(!l.includes(APP_TOKEN) && !l.includes(SELF.app_secret), l);
+    for (const a of [...answers, ...internal]) assert.ok(!l.includes(a.body.tenant_access_token), l);
+  }
+});

@@ -1,0 +1,344 @@
+//! The optional Durable Object coordinator (binding `COORDINATOR`, class
+//! `TokenCoordinator`): one object per KV key, so that a token missing from
+//! every isolate's memory and from KV is fetched once for all isolates and
+//! locations, and a hot key's token is renewed by an alarm before requests
+//! would wait on Feishu. Without the binding nothing here runs.
+//!
+//! Front side: on a KV miss the isolate's KV layer asks the object named by
+//! the key (`ask`). Object side: the object serves the question with its own
+//! clients (memory, single-flight, KV, Feishu), never the isolate's (an
+//! object may share an isolate with front requests: asking through the
+//! isolate's client would wait on itself). A fault of the object (unbound,
+//! unreachable, overloaded, throwing, an answer it cannot read) falls back to
+//! the isolate fetching by itself, as without a coordinator, and is logged
+//! once per isolate per minute.
+
+use crate::body;
+use crate::config::Config;
+use crate::forward::path_and_query;
+use crate::kv_layer::{Ask, Asked};
+use crate::log;
+use crate::reply::{self, Member};
+use crate::request::read_body;
+use crate::state::{self, Internal, PassThrough, Role};
+use crate::token_route::MAX_BODY_BYTES;
+use core::cell::{Cell, RefCell};
+use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
+use feishu_tenant_token::wire::{self, TENANT_TOKEN_PATH};
+use feishu_tenant_token::{
+    BaseUrl, Clock, Error, ErrorCode, HttpRequest, HttpResponse, Served, TokenGrant, TokenRequest,
+};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use worker::{DurableObject, Env, ObjectNamespace, Request, Response, State, durable_object};
+
+/// The binding's name in `wrangler.toml`.
+pub const BINDING: &str = "COORDINATOR";
+
+/// A fault is logged at most once per isolate in this many ms.
+const FAULT_LOG_EVERY_MS: u64 = 60_000;
+
+/// A key asked for within this long is hot: its object renews its token by
+/// an alarm. Colder keys are left to expire (their object is then evicted).
+const HOT_WITHIN_MS: u64 = 15 * 60 * 1000;
+
+/// The alarm fires this long after the token leaves the freshness window.
+/// Feishu hands out a new token only once fewer than 30 minutes remain, which
+/// is where the default window (`MIN_VALIDITY_SECS` = 1800) ends: renewing
+/// earlier would fetch the same token. With a shorter window the token is
+/// renewed as it leaves it, while the old one is still valid.
+const RENEW_AFTER_WINDOW_MS: u64 = 1_000;
+
+/// After a failed renewal, the next try.
+const RENEW_RETRY_MS: u64 = 30_000;
+
+/// Where a front addresses the object: the host is never resolved (a
+/// stub's fetch goes to the object), the path is Feishu's.
+const OBJECT_ORIGIN: &str = "https://coordinator";
+
+/// The object speaks Feishu's token API: a front sends it the very request
+/// it would send Feishu (path and JSON body, the caller's credential in it),
+/// and the object answers in Feishu's tenant-token shape (whatever the
+/// token), or with Feishu's refusal (4xx, Feishu's code and msg), or 503 for
+/// any failure of its own. The Worker's request and answer code serves both
+/// sides: nothing new to parse.
+pub fn tenant(base: &BaseUrl, r: &TokenRequest) -> HttpRequest {
+    wire::build_tenant_token_request(base, r)
+}
+
+pub fn internal_tenant(base: &BaseUrl, r: &SelfBuiltRequest) -> HttpRequest {
+    self_built::build_internal_request(Kind::TenantToken, base, r.app())
+}
+
+pub fn internal_app(base: &BaseUrl, r: &SelfBuiltRequest) -> HttpRequest {
+    self_built::build_internal_request(Kind::AppToken, base, r.app())
+}
+
+/// The KV layer's `Ask` for requests of type `R`, when `COORDINATOR` is bound.
+pub fn ask<R: 'static>(env: &Env, build: fn(&BaseUrl, &R) -> HttpRequest) -> Option<Ask<R>> {
+    let namespace = env.durable_object(BINDING).ok()?;
+    let origin = BaseUrl::parse(OBJECT_ORIGIN).ok()?;
+    Some(Box::new(move |key: &str, request: &R| -> Asked {
+        let question = build(&origin, request);
+        let (namespace, key) = (namespace.clone(), key.to_owned());
+        Box::pin(async move {
+            match ask_object(&namespace, &key, question).await {
+                Ok(answer) => Some(answer),
+                Err(fault) => {
+                    fault_seen(&fault);
+                    None
+                }
+            }
+        })
+    }))
+}
+
+/// The object's answer; `Err` (a fault) for anything but a token or
+/// Feishu's refusal.
+async fn ask_object(
+    namespace: &ObjectNamespace,
+    key: &str,
+    question: HttpRequest,
+) -> Result<Result<TokenGrant, Error>, String> {
+    let unreachable = |_| "could not address the coordinator object".to_owned();
+    let js = |e: JsValue| e.as_string().unwrap_or_else(|| "a JS error".to_owned());
+    let stub: ObjectStub = namespace
+        .id_from_name(key)
+        .map_err(unreachable)?
+        .get_stub()
+        .map_err(unreachable)?
+        .into_rpc();
+    // Raw web_sys types: worker's Request and RequestInit link
+    // serde-wasm-bindgen (measured: the Worker's .wasm over its gate).
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&question.body));
+    let request = web_sys::Request::new_with_str_and_init(&question.url, &init).map_err(js)?;
+    let sent_at = JsClock.now_ms();
+    let response: web_sys::Response = JsFuture::from(stub.fetch(&request))
+        .await
+        .map_err(js)?
+        .unchecked_into();
+    let status = response.status();
+    let body = JsFuture::from(response.text().map_err(js)?)
+        .await
+        .map_err(js)?
+        .as_string()
+        .unwrap_or_default();
+    if status >= 500 {
+        return Err(format!("the coordinator answered HTTP {status}"));
+    }
+    let answer = HttpResponse {
+        status,
+        ratelimit_reset: None,
+        body,
+    };
+    match wire::parse_tenant_token_response(&answer, sent_at) {
+        Ok(grant) => Ok(Ok(grant)),
+        Err(e) if e.code() == ErrorCode::FeishuApiError => Ok(Err(e)),
+        Err(e) => Err(format!("the coordinator's answer: {}", e.message())),
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object stub, called with a `web_sys::Request`.
+    type ObjectStub;
+    #[wasm_bindgen(method)]
+    fn fetch(this: &ObjectStub, request: &web_sys::Request) -> js_sys::Promise;
+}
+
+thread_local! {
+    static LAST_FAULT_LOG_MS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn fault_seen(fault: &str) {
+    let now = JsClock.now_ms();
+    let last = LAST_FAULT_LOG_MS.with(Cell::get);
+    if last == 0 || now.saturating_sub(last) >= FAULT_LOG_EVERY_MS {
+        LAST_FAULT_LOG_MS.with(|c| c.set(now));
+        log::warn("coordinator_failed", fault);
+    }
+}
+
+/// A question as the object received it: Feishu's path and JSON body (the
+/// caller's credential in it: kept in the object's memory only, never in its
+/// storage, never logged).
+struct Question {
+    path: String,
+    body: Vec<u8>,
+}
+
+/// A hot key's question, with when it was last asked.
+struct Hot {
+    question: Question,
+    last_asked_ms: u64,
+}
+
+/// The object's own clients, built on first use.
+#[derive(Default)]
+struct Clients {
+    tenant: Option<Rc<PassThrough>>,
+    internal_tenant: Option<Rc<Internal>>,
+    internal_app: Option<Rc<Internal>>,
+}
+
+// Only `fetch` and `alarm`: the websocket and socket handlers it would
+// otherwise export are code the Worker's size gate cannot carry.
+#[durable_object(alarm)]
+pub struct TokenCoordinator {
+    state: State,
+    env: Env,
+    clients: RefCell<Clients>,
+    hot: RefCell<Option<Hot>>,
+    alarm_at_ms: Cell<u64>,
+}
+
+impl DurableObject for TokenCoordinator {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            clients: RefCell::new(Clients::default()),
+            hot: RefCell::new(None),
+            alarm_at_ms: Cell::new(0),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let path = path_and_query(&req.inner().url());
+        let Ok(body) = read_body(&mut req, MAX_BODY_BYTES).await? else {
+            return reply::json_response(503, String::new());
+        };
+        let question = Question { path, body };
+        let config = match state::config(&self.env) {
+            Ok(c) => c,
+            Err(_) => return reply::json_response(503, String::new()),
+        };
+        match self.serve(&config, &question).await {
+            Ok(grant) => {
+                self.keep_hot(&config, question, &grant).await;
+                let now = JsClock.now_ms();
+                reply::token(&grant, now, &Served::Memory, Member::TenantAccessToken)
+            }
+            Err(e) if e.code() == ErrorCode::FeishuApiError => reply::upstream_error(&e),
+            // Not Feishu's word: the front fetches by itself.
+            Err(_) => reply::json_response(503, String::new()),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.alarm_at_ms.set(0);
+        let now = JsClock.now_ms();
+        let hot = self
+            .hot
+            .borrow_mut()
+            .take()
+            .filter(|h| now.saturating_sub(h.last_asked_ms) <= HOT_WITHIN_MS);
+        let Some(hot) = hot else {
+            return Response::empty();
+        };
+        let Ok(config) = state::config(&self.env) else {
+            return Response::empty();
+        };
+        // The token has just left the freshness window: a plain get fetches
+        // the next one (single-flight with any request asking meanwhile).
+        match self.serve(&config, &hot.question).await {
+            Ok(grant) => {
+                let last = hot.last_asked_ms;
+                self.keep_hot(&config, hot.question, &grant).await;
+                if let Some(h) = self.hot.borrow_mut().as_mut() {
+                    h.last_asked_ms = last;
+                }
+                Response::empty()
+            }
+            Err(e) => {
+                log::warn("coordinator_renew_failed", e.message());
+                *self.hot.borrow_mut() = Some(hot);
+                self.schedule(now.saturating_add(RENEW_RETRY_MS)).await;
+                Response::empty()
+            }
+        }
+    }
+}
+
+impl TokenCoordinator {
+    async fn serve(&self, config: &Config, question: &Question) -> Result<TokenGrant, Error> {
+        let refused = || Error::invalid_input("the coordinator could not read the question");
+        if question.path == TENANT_TOKEN_PATH {
+            let request = body::tenant_token_request(&question.body).map_err(|_| refused())?;
+            let client = self.client(
+                config,
+                |c| &mut c.tenant,
+                |env, config| state::build_pass_through(env, config, Role::Coordinator),
+            )?;
+            return client.get_served(&request).await.map(|(g, _)| g);
+        }
+        let kind = match question.path.as_str() {
+            self_built::INTERNAL_TENANT_TOKEN_PATH => Kind::TenantToken,
+            self_built::INTERNAL_APP_TOKEN_PATH => Kind::AppToken,
+            _ => return Err(refused()),
+        };
+        let app = body::internal_request(&question.body).map_err(|_| refused())?;
+        let request = SelfBuiltRequest::new(app);
+        let build = move |env: &Env, config: &Config| {
+            state::build_internal(env, config, kind, Role::Coordinator)
+        };
+        let client = match kind {
+            Kind::AppToken => self.client(config, |c| &mut c.internal_app, build)?,
+            Kind::TenantToken => self.client(config, |c| &mut c.internal_tenant, build)?,
+        };
+        client.get_served(&request).await.map(|(g, _)| g)
+    }
+
+    /// The object's client in `slot`, built by `build` on first use.
+    fn client<T>(
+        &self,
+        config: &Config,
+        slot: fn(&mut Clients) -> &mut Option<Rc<T>>,
+        build: impl FnOnce(&Env, &Config) -> Result<T, String>,
+    ) -> Result<Rc<T>, Error> {
+        if let Some(c) = slot(&mut self.clients.borrow_mut()).clone() {
+            return Ok(c);
+        }
+        let c = Rc::new(build(&self.env, config).map_err(|e| Error::network(&e))?);
+        *slot(&mut self.clients.borrow_mut()) = Some(Rc::clone(&c));
+        Ok(c)
+    }
+
+    /// Remembers the key as hot and sets the alarm that renews its token
+    /// just after it leaves the freshness window (one alarm per object: a
+    /// later one replaces it).
+    async fn keep_hot(&self, config: &Config, question: Question, grant: &TokenGrant) {
+        let now = JsClock.now_ms();
+        *self.hot.borrow_mut() = Some(Hot {
+            question,
+            last_asked_ms: now,
+        });
+        let window_ends = grant
+            .expires_at_ms
+            .saturating_sub(config.freshness.min_validity_secs() * 1000);
+        self.schedule(window_ends.saturating_add(RENEW_AFTER_WINDOW_MS).max(now))
+            .await;
+    }
+
+    async fn schedule(&self, at_ms: u64) {
+        if self.alarm_at_ms.get() == at_ms {
+            return;
+        }
+        // The raw binding with an absolute time: worker's `ScheduledTime`
+        // links more than the size gate can carry.
+        let at = js_sys::Date::new(&JsValue::from_f64(at_ms as f64));
+        let storage = self.state.storage();
+        let set = match storage.as_raw().set_alarm(at, JsValue::NULL.into()) {
+            Ok(promise) => JsFuture::from(promise).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match set {
+            Ok(()) => self.alarm_at_ms.set(at_ms),
+            Err(_) => log::warn("coordinator_alarm_failed", "setAlarm refused"),
+        }
+    }
+}
