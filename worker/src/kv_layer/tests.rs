@@ -418,3 +418,89 @@ fn kv_trouble_during_an_eviction_is_logged_and_deletes_nothing() {
     assert_eq!(*w.kv.warnings.borrow(), vec!["kv_list_failed"]);
     assert!(w.kv.deletes.borrow().is_empty());
 }
+
+/// A coordinator answering `answer` (None: a fault), counting the questions
+/// and the keys they named.
+fn coordinated(answer: Option<Result<TokenGrant, Error>>) -> (World, Rc<RefCell<Vec<String>>>) {
+    let w = world();
+    let asked = Rc::new(RefCell::new(Vec::new()));
+    let seen = asked.clone();
+    let ask: Ask<TokenRequest> = Box::new(move |key: &str, _r: &TokenRequest| -> Asked {
+        seen.borrow_mut().push(key.to_owned());
+        let answer = answer.clone();
+        Box::pin(async move { answer })
+    });
+    let World { kv, clock, layer } = w;
+    let layer = layer.coordinated_by(Some(ask));
+    (World { kv, clock, layer }, asked)
+}
+
+fn the_request() -> TokenRequest {
+    TokenRequest::parse(Some("a-1"), Some("tenant-1")).unwrap()
+}
+
+#[test]
+fn a_kv_miss_asks_the_coordinator_not_feishu_and_leaves_kv_to_it() {
+    let grant = TokenGrant::new(TenantAccessToken::new("t-object"), T0, 7200);
+    let (w, asked) = coordinated(Some(Ok(grant)));
+    let (got, trace) = block_on(w.layer.fetch(&the_request())).unwrap();
+    assert_eq!(got.token.expose_secret(), "t-object");
+    assert_eq!(trace.layer, Layer::Coordinator);
+    assert_eq!(w.layer.upstream.calls.get(), 0, "Feishu not asked");
+    assert_eq!(
+        *asked.borrow(),
+        vec![kv::kv_key(&the_request().cache_key())]
+    );
+    assert!(
+        w.kv.entries.borrow().is_empty(),
+        "the object writes KV, not the front"
+    );
+}
+
+#[test]
+fn a_kv_hit_never_asks_the_coordinator() {
+    let (w, asked) = coordinated(None);
+    block_on(w.layer.fetch(&the_request())).unwrap(); // fault: fetched and stored by the front
+    let (_, trace) = block_on(w.layer.fetch(&the_request())).unwrap();
+    assert_eq!(trace.layer, Layer::Kv);
+    assert_eq!(asked.borrow().len(), 1);
+}
+
+#[test]
+fn a_coordinator_fault_falls_back_to_fetching_and_storing_here() {
+    let (w, asked) = coordinated(None);
+    let (got, trace) = block_on(w.layer.fetch(&the_request())).unwrap();
+    assert_eq!(asked.borrow().len(), 1);
+    assert_eq!(trace.layer, Layer::Upstream);
+    assert_eq!(got.token.expose_secret(), "t-1");
+    assert_eq!(w.layer.upstream.calls.get(), 1);
+    let key = kv::kv_key(&the_request().cache_key());
+    assert!(
+        w.kv.entries.borrow().contains_key(&key),
+        "stored by the front"
+    );
+}
+
+#[test]
+fn feishus_refusal_through_the_coordinator_is_the_answer_or_stale_kv() {
+    let refusal = Error::feishu_api(99_991_663, "invalid".into(), 400);
+    let (w, _) = coordinated(Some(Err(refusal.clone())));
+    assert_eq!(
+        block_on(w.layer.fetch(&the_request())).unwrap_err(),
+        refusal
+    );
+    assert_eq!(
+        w.layer.upstream.calls.get(),
+        0,
+        "no second call for a refusal"
+    );
+    // With a stale token in KV (past the window, over a minute left): served.
+    let key = kv::kv_key(&the_request().cache_key());
+    let old = TokenGrant::new(TenantAccessToken::new("t-old"), T0 - 7_000_000, 7200);
+    w.kv.entries
+        .borrow_mut()
+        .insert(key, (kv::encode_value(&old), None));
+    let (got, trace) = block_on(w.layer.fetch(&the_request())).unwrap();
+    assert_eq!(got.token.expose_secret(), "t-old");
+    assert_eq!(trace.layer, Layer::StaleKv);
+}
