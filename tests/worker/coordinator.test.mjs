@@ -118,3 +118,52 @@ test("a coordinator that throws: each front fetches by itself, logged once, no s
     for (const a of [...answers, ...internal]) assert.ok(!l.includes(a.body.tenant_access_token), l);
   }
 });
+
+// The fault matrix's coordinator column: each upstream fault with the object
+// answering ("ours"), the object throwing, and no binding. The answer is the
+// same in every column (the rules of tests/worker/fault-matrix.test.mjs);
+// what differs is who asked Feishu: Feishu's refusals and rate limits come
+// back through the object as they are (one ask), while a Feishu the object
+// cannot reach (network, timeout, 5xx) is its 503, and the front tries
+// Feishu itself, as without a coordinator.
+const RETRIES = 1;
+const MATRIX_VARS = { UPSTREAM_TIMEOUT_MS: "250", UPSTREAM_RETRIES: String(RETRIES), UPSTREAM_DEADLINE_MS: "1000", LOG_REQUESTS: "false" };
+const ROWS = new Map([
+  ["none", { status: 200, attempts: 1 }],
+  ["reset", { queue: "reset", status: 502, code: 50200, attempts: 1 + RETRIES, relayed: false }],
+  ["timeout", { queue: "slow", status: 504, code: 50400, attempts: 1 + RETRIES, relayed: false }],
+  ["500", { queue: "500", status: 502, code: 50201, attempts: 1 + RETRIES, relayed: false }],
+  ["429", { queue: "429", status: 429, code: 99991400, attempts: 1, relayed: true }],
+  ["refusal", { app: "a-not-issued-by-feishu", status: 400, attempts: 1, relayed: true }],
+]);
+
+test("fault matrix, coordinator column: the same answer whatever the object does", async () => {
+  await fetch(`${sb.url}/__sandbox/config`, { method: "POST", body: JSON.stringify({ slowMs: 1000, rateLimitResetSecs: 2 }) });
+  const columns = { ours: await workers({}, MATRIX_VARS), throws: await workers({ coordinator: "throws" }, MATRIX_VARS), none: await workers({ coordinator: "none" }, MATRIX_VARS) };
+  const table = [];
+  for (const [fault, row] of ROWS) {
+    const line = [fault];
+    for (const [column, w] of Object.entries(columns)) {
+      const before = sb.stats().tenantTokenCalls;
+      if (row.queue) await fetch(`${sb.url}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: row.queue, count: -1 }) });
+      let r;
+      try {
+        r = await post(w.fronts[0], TENANT, { app_access_token: row.app ?? APP_TOKEN, tenant_key: `fm-${fault}-${column}` });
+      } finally {
+        await fetch(`${sb.url}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: null }) });
+      }
+      const body = await r.json();
+      const calls = sb.stats().tenantTokenCalls - before;
+      const ctx = `${fault} × ${column}: ${r.status} ${JSON.stringify(body)}, ${calls} Feishu call(s)`;
+      assert.equal(r.status, row.status, ctx);
+      if (row.code) assert.equal(body.code, row.code, ctx);
+      if (row.status === 200) assert.equal(r.headers.get("x-cache-layer"), column === "ours" ? "coordinator" : "upstream", ctx);
+      // Unreachable Feishu: the object tried, then the front did.
+      const expectedCalls = column === "ours" && row.relayed === false ? 2 * row.attempts : row.attempts;
+      assert.equal(calls, expectedCalls, ctx);
+      line.push(`${r.status}${body.code ? ` ${body.code}` : ""}, ${calls}×`);
+    }
+    table.push(line);
+  }
+  console.log(["| upstream fault | ours | throws | none |", "|---|---|---|---|", ...table.map((l) => `| ${l.join(" | ")} |`)].join("\n"));
+});

@@ -25,7 +25,7 @@ use crate::token_route::MAX_BODY_BYTES;
 use core::cell::{Cell, RefCell};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
-use feishu_tenant_token::wire::{self, TENANT_TOKEN_PATH};
+use feishu_tenant_token::wire::{self, RATELIMIT_RESET_HEADER, TENANT_TOKEN_PATH};
 use feishu_tenant_token::{
     BaseUrl, Clock, Error, ErrorCode, HttpRequest, HttpResponse, Served, TokenGrant, TokenRequest,
 };
@@ -122,6 +122,11 @@ async fn ask_object(
         .map_err(js)?
         .unchecked_into();
     let status = response.status();
+    let ratelimit_reset = response
+        .headers()
+        .get(RATELIMIT_RESET_HEADER)
+        .ok()
+        .flatten();
     let body = JsFuture::from(response.text().map_err(js)?)
         .await
         .map_err(js)?
@@ -132,14 +137,23 @@ async fn ask_object(
     }
     let answer = HttpResponse {
         status,
-        ratelimit_reset: None,
+        ratelimit_reset,
         body,
     };
     match wire::parse_tenant_token_response(&answer, sent_at) {
         Ok(grant) => Ok(Ok(grant)),
-        Err(e) if e.code() == ErrorCode::FeishuApiError => Ok(Err(e)),
+        // Feishu's word, relayed: asking Feishu again here would only spend
+        // the rate-limit budget the object was told is spent.
+        Err(e) if is_feishus_word(&e) => Ok(Err(e)),
         Err(e) => Err(format!("the coordinator's answer: {}", e.message())),
     }
+}
+
+/// A refusal or a rate limit: answers the object relays. Any other failure
+/// (Feishu unreachable, slow, a 5xx) is the object's 503, and the front tries
+/// Feishu itself, as it would without a coordinator.
+fn is_feishus_word(e: &Error) -> bool {
+    matches!(e.code(), ErrorCode::FeishuApiError | ErrorCode::RateLimited)
 }
 
 #[wasm_bindgen]
@@ -223,7 +237,7 @@ impl DurableObject for TokenCoordinator {
                 let now = JsClock.now_ms();
                 reply::token(&grant, now, &Served::Memory, Member::TenantAccessToken)
             }
-            Err(e) if e.code() == ErrorCode::FeishuApiError => reply::upstream_error(&e),
+            Err(e) if is_feishus_word(&e) => reply::upstream_error(&e),
             // Not Feishu's word: the front fetches by itself.
             Err(_) => reply::json_response(503, String::new()),
         }
