@@ -167,3 +167,55 @@ test("fault matrix, coordinator column: the same answer whatever the object does
   }
   console.log(["| upstream fault | ours | throws | none |", "|---|---|---|---|", ...table.map((l) => `| ${l.join(" | ")} |`)].join("\n"));
 });
+
+// Store-app ("managed") mode: the ticket and the resend limit live in the
+// storage of the app's object.
+const STORE_ID = "cli_sandbox_app_one";
+const API_KEY = "api-key-coordinated-7f2c";
+const MANAGED = { FEISHU_APP_ID: STORE_ID, FEISHU_APP_SECRET: SANDBOX_APPS[STORE_ID].appSecret, FEISHU_VERIFICATION_TOKEN: "vt-1", API_KEYS: API_KEY };
+const ticketEvent = (ticket) =>
+  JSON.stringify({ ts: "1", uuid: `u-${ticket}`, token: "vt-1", type: "event_callback", event: { app_id: STORE_ID, app_ticket: ticket, type: "app_ticket" } });
+const managedToken = (front, tenant) => front.fetch(`/v1/tenants/${tenant}/tenant_access_token`, { headers: { authorization: `Bearer ${API_KEY}` } });
+
+test("managed mode: a ticket delivered to one front is read by another from the object, whatever KV says", async () => {
+  const w = await workers({}, MANAGED);
+  const ticket = (await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[STORE_ID];
+  const stored = await w.fronts[0].fetch("/feishu/events", { method: "POST", headers: { "content-type": "application/json" }, body: ticketEvent(ticket) });
+  assert.equal(stored.status, 200, await stored.text());
+  // KV lagging elsewhere, as it may for up to a minute: its copy is gone.
+  const kv = await w.mf.getKVNamespace("TOKENS", "front-1");
+  await kv.delete(`ticket:v1:${STORE_ID}`);
+  const r = await managedToken(w.fronts[1], "tenant-managed-1");
+  const body = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(body));
+  assert.ok(body.tenant_access_token);
+  assert.equal(sb.stats().resendCalls, 0, "the ticket was found: no resend asked");
+});
+
+test("managed mode: ticket resends are limited to exactly one a minute across fronts", async () => {
+  const w = await workers({}, MANAGED);
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, async (_, i) => {
+      const r = await w.fronts[i % 2].fetch("/open-apis/auth/v3/app_ticket/resend", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ app_id: STORE_ID, app_secret: SANDBOX_APPS[STORE_ID].appSecret }),
+      });
+      return r.headers.get("x-resend");
+    }),
+  );
+  assert.deepEqual(answers.filter((a) => a === "sent").length, 1, JSON.stringify(answers));
+  assert.equal(answers.filter((a) => a === "throttled").length, 19);
+  assert.equal(sb.stats().resendCalls, 1);
+  // Another location whose KV has not seen the marker yet (KV may lag a
+  // minute): the object still says no.
+  const kv = await w.mf.getKVNamespace("TOKENS", "front-1");
+  await kv.delete(`resend:v1:${STORE_ID}`);
+  const again = await w.fronts[1].fetch("/open-apis/auth/v3/app_ticket/resend", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ app_id: STORE_ID, app_secret: SANDBOX_APPS[STORE_ID].appSecret }),
+  });
+  assert.equal(again.headers.get("x-resend"), "throttled");
+  assert.equal(sb.stats().resendCalls, 1);
+});

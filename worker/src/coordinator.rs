@@ -16,7 +16,8 @@
 use crate::body;
 use crate::config::Config;
 use crate::forward::path_and_query;
-use crate::kv_layer::{Ask, Asked};
+use crate::kv_layer::{Ask, Asked, KvTickets};
+use crate::kv_store::WorkerKv;
 use crate::log;
 use crate::reply::{self, Member};
 use crate::request::read_body;
@@ -24,10 +25,13 @@ use crate::state::{self, Internal, PassThrough, Role};
 use crate::token_route::MAX_BODY_BYTES;
 use core::cell::{Cell, RefCell};
 use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
+use feishu_tenant_token::store_app::{RESEND_MIN_INTERVAL_MS, TicketStore};
 use feishu_tenant_token::wire::{self, RATELIMIT_RESET_HEADER, TENANT_TOKEN_PATH};
 use feishu_tenant_token::{
     BaseUrl, Clock, Error, ErrorCode, HttpRequest, HttpResponse, Served, TokenGrant, TokenRequest,
+    kv,
 };
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -50,6 +54,10 @@ const HOT_WITHIN_MS: u64 = 15 * 60 * 1000;
 /// earlier would fetch the same token. With a shorter window the token is
 /// renewed as it leaves it, while the old one is still valid.
 const RENEW_AFTER_WINDOW_MS: u64 = 1_000;
+
+/// The object's storage keys (an app's object).
+const TICKET: &str = "ticket";
+const RESEND_AT: &str = "resend_at_ms";
 
 /// After a failed renewal, the next try.
 const RENEW_RETRY_MS: u64 = 30_000;
@@ -164,6 +172,107 @@ extern "C" {
     fn fetch(this: &ObjectStub, request: &web_sys::Request) -> js_sys::Promise;
 }
 
+/// Where ticket operations go: a path of the object's own, never Feishu's.
+const TICKET_PREFIX: &str = "/coordinator/";
+
+/// A managed app's ticket and resend limit: in the storage of the app's
+/// object (named by the app token's KV key), strongly consistent across
+/// locations, with KV as the copy the fallback path reads; without the
+/// binding, or when the object fails, KV alone (as before).
+pub struct Tickets {
+    kv: KvTickets<WorkerKv>,
+    object: Option<ObjectStub>,
+}
+
+impl Tickets {
+    pub fn new(env: &Env, kv: WorkerKv, app_id: String) -> Self {
+        let object = env.durable_object(BINDING).ok().and_then(|namespace| {
+            let id = namespace.id_from_name(&kv::app_token_key(&app_id)).ok()?;
+            Some(id.get_stub().ok()?.into_rpc())
+        });
+        Self {
+            kv: KvTickets { kv, app_id },
+            object,
+        }
+    }
+
+    /// The object's answer to `op`; `None` without the binding, or on a
+    /// fault (logged).
+    async fn call(&self, op: &str, body: &str) -> Option<String> {
+        let object = self.object.as_ref()?;
+        let asked = async {
+            let init = web_sys::RequestInit::new();
+            init.set_method("POST");
+            init.set_body(&JsValue::from_str(body));
+            let url = format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{op}");
+            let request = web_sys::Request::new_with_str_and_init(&url, &init)?;
+            let response: web_sys::Response = JsFuture::from(object.fetch(&request))
+                .await?
+                .unchecked_into();
+            let status = response.status();
+            let text = JsFuture::from(response.text()?).await?;
+            Ok::<_, JsValue>((status, text.as_string().unwrap_or_default()))
+        };
+        match asked.await {
+            Ok((200, text)) => Some(text),
+            Ok((status, _)) => {
+                fault_seen(&format!(
+                    "ticket {op}: the coordinator answered HTTP {status}"
+                ));
+                None
+            }
+            Err(_) => {
+                fault_seen(&format!("ticket {op}: the coordinator could not be asked"));
+                None
+            }
+        }
+    }
+
+    /// Gives back a resend claim whose resend was never sent.
+    pub async fn release_resend(&self) {
+        if self.call("resend-release", "").await.is_none() {
+            self.kv.release_resend().await;
+        }
+    }
+}
+
+impl TicketStore for Tickets {
+    async fn get(&self) -> Result<Option<AppTicket>, String> {
+        match self.call("ticket-get", "").await {
+            Some(t) => Ok((!t.is_empty()).then(|| AppTicket::new(t))),
+            None => self.kv.get().await,
+        }
+    }
+
+    async fn put(&self, ticket: &AppTicket) -> Result<(), String> {
+        let stored = self
+            .call("ticket-put", ticket.expose_secret())
+            .await
+            .is_some();
+        // KV too: what the fallback path reads. Stored by the object is
+        // stored: a failed copy does not refuse the event.
+        match self.kv.put(ticket).await {
+            Err(why) if !stored => Err(why),
+            _ => Ok(()),
+        }
+    }
+
+    async fn delete(&self) -> Result<(), String> {
+        let dropped = self.call("ticket-delete", "").await.is_some();
+        match self.kv.delete().await {
+            Err(why) if !dropped => Err(why),
+            _ => Ok(()),
+        }
+    }
+
+    async fn claim_resend(&self, now_ms: u64) -> bool {
+        match self.call("resend-claim", "").await {
+            Some(granted) => granted == "1",
+            None => self.kv.claim_resend(now_ms).await,
+        }
+    }
+}
+
 thread_local! {
     static LAST_FAULT_LOG_MS: Cell<u64> = const { Cell::new(0) };
 }
@@ -226,6 +335,9 @@ impl DurableObject for TokenCoordinator {
         let Ok(body) = read_body(&mut req, MAX_BODY_BYTES).await? else {
             return reply::json_response(503, String::new());
         };
+        if let Some(op) = path.strip_prefix(TICKET_PREFIX) {
+            return self.ticket(op, body).await;
+        }
         let question = Question { path, body };
         let config = match state::config(&self.env) {
             Ok(c) => c,
@@ -305,6 +417,48 @@ impl TokenCoordinator {
             Kind::TenantToken => self.client(config, |c| &mut c.internal_tenant, build)?,
         };
         client.get_served(&request).await.map(|(g, _)| g)
+    }
+
+    /// A ticket operation, in the object's storage (one object per app, its
+    /// operations one at a time: the resend limit holds exactly).
+    async fn ticket(&self, op: &str, body: Vec<u8>) -> worker::Result<Response> {
+        let storage = self.state.storage();
+        let raw = storage.as_raw();
+        let done = async {
+            let answer = match op {
+                "ticket-get" => JsFuture::from(raw.get(TICKET)?).await?.as_string(),
+                "ticket-put" => {
+                    let ticket = String::from_utf8(body).unwrap_or_default();
+                    JsFuture::from(raw.put(TICKET, JsValue::from_str(&ticket))?).await?;
+                    None
+                }
+                "ticket-delete" => {
+                    JsFuture::from(raw.delete(TICKET)?).await?;
+                    None
+                }
+                "resend-claim" => {
+                    let now = JsClock.now_ms();
+                    let last = JsFuture::from(raw.get(RESEND_AT)?).await?.as_f64();
+                    // Epoch milliseconds, far below 2^53.
+                    let recent = last
+                        .is_some_and(|at| now.saturating_sub(at as u64) < RESEND_MIN_INTERVAL_MS);
+                    if !recent {
+                        JsFuture::from(raw.put(RESEND_AT, JsValue::from_f64(now as f64))?).await?;
+                    }
+                    Some(if recent { "0" } else { "1" }.to_owned())
+                }
+                "resend-release" => {
+                    JsFuture::from(raw.delete(RESEND_AT)?).await?;
+                    None
+                }
+                _ => return Err(JsValue::from_str("unknown ticket operation")),
+            };
+            Ok::<_, JsValue>(answer.unwrap_or_default())
+        };
+        match done.await {
+            Ok(text) => Response::ok(text),
+            Err(_) => reply::json_response(503, String::new()),
+        }
     }
 
     /// The object's client in `slot`, built by `build` on first use.

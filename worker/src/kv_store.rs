@@ -6,25 +6,39 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use worker::{Delay, Env, KvStore};
+use worker::{Delay, Env};
 
 /// The KV binding every entry lives in (wrangler.toml's `[[kv_namespaces]]`).
 pub const BINDING: &str = "TOKENS";
 
-/// The namespace through workers-rs, and the raw binding for `list` and
-/// `put`: their workers-rs wrappers go through serde-wasm-bindgen, which
-/// would add kilobytes to the Worker.
+/// The namespace's raw binding (see [`WorkerKv::call`]).
 #[derive(Clone)]
 pub struct WorkerKv {
-    store: KvStore,
     raw: JsValue,
 }
 
 impl WorkerKv {
     pub fn from_env(env: &Env) -> Option<Self> {
-        let store = env.kv(BINDING).ok()?;
         let raw = Reflect::get(env, &JsValue::from_str(BINDING)).ok()?;
-        Some(Self { store, raw })
+        raw.is_object().then_some(Self { raw })
+    }
+
+    /// `TOKENS.<method>(...args)`, awaited. The raw binding throughout:
+    /// workers-rs' wrappers go through serde-wasm-bindgen (`put` takes a
+    /// `&str` as `Serialize`, `list` reads its answer with it) and their
+    /// errors print JS values with float formatting: 15 KB of code.
+    async fn call(&self, method: &str, args: &[JsValue]) -> Result<JsValue, String> {
+        let f: Function = Reflect::get(&self.raw, &JsValue::from_str(method))
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(|_| format!("KV binding has no {method}()"))?;
+        let args: Array = args.iter().collect();
+        let promise: Promise = f
+            .apply(&self.raw, &args)
+            .map_err(js_error)?
+            .dyn_into()
+            .map_err(|_| format!("KV {method}() did not return a promise"))?;
+        JsFuture::from(promise).await.map_err(js_error)
     }
 }
 
@@ -41,18 +55,9 @@ fn js_error(e: JsValue) -> String {
 
 impl KvHost for WorkerKv {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
-        let list: Function = Reflect::get(&self.raw, &JsValue::from_str("list"))
-            .map_err(js_error)?
-            .dyn_into()
-            .map_err(|_| "KV binding has no list()".to_owned())?;
         let options = Object::new();
         Reflect::set(&options, &"prefix".into(), &JsValue::from_str(prefix)).map_err(js_error)?;
-        let promise: Promise = list
-            .call1(&self.raw, &options)
-            .map_err(js_error)?
-            .dyn_into()
-            .map_err(|_| "KV list() did not return a promise".to_owned())?;
-        let answer = JsFuture::from(promise).await.map_err(js_error)?;
+        let answer = self.call("list", &[options.into()]).await?;
         let keys: Array = Reflect::get(&answer, &"keys".into())
             .map_err(js_error)?
             .dyn_into()
@@ -64,16 +69,11 @@ impl KvHost for WorkerKv {
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        self.store.get(key).text().await.map_err(|e| e.to_string())
+        let value = self.call("get", &[JsValue::from_str(key)]).await?;
+        Ok(value.as_string())
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> Result<(), String> {
-        // The raw binding: workers-rs' `put` takes a `&str` as `Serialize`,
-        // through serde-wasm-bindgen and float formatting (11 KB of code).
-        let put: Function = Reflect::get(&self.raw, &JsValue::from_str("put"))
-            .map_err(js_error)?
-            .dyn_into()
-            .map_err(|_| "KV binding has no put()".to_owned())?;
         let options = Object::new();
         if let Some(ttl) = ttl_secs {
             // Seconds, far below 2^53.
@@ -84,21 +84,18 @@ impl KvHost for WorkerKv {
             )
             .map_err(js_error)?;
         }
-        let promise: Promise = put
-            .call3(
-                &self.raw,
-                &JsValue::from_str(key),
-                &JsValue::from_str(value),
-                &options,
-            )
-            .map_err(js_error)?
-            .dyn_into()
-            .map_err(|_| "KV put() did not return a promise".to_owned())?;
-        JsFuture::from(promise).await.map(|_| ()).map_err(js_error)
+        let args = [
+            JsValue::from_str(key),
+            JsValue::from_str(value),
+            options.into(),
+        ];
+        self.call("put", &args).await.map(|_| ())
     }
 
     async fn delete(&self, key: &str) -> Result<(), String> {
-        self.store.delete(key).await.map_err(|e| e.to_string())
+        self.call("delete", &[JsValue::from_str(key)])
+            .await
+            .map(|_| ())
     }
 
     async fn sleep(&self, ms: u32) {

@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Managed};
 use crate::coordinator;
-use crate::kv_layer::{Ask, KeyOf, KvThenUpstream, KvTickets, longest_fetch_ms};
+use crate::kv_layer::{Ask, KeyOf, KvThenUpstream, longest_fetch_ms};
 use crate::kv_store::WorkerKv;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
@@ -33,7 +33,7 @@ pub type KvClient<S> = TokenClient<KvThenUpstream<S, WorkerKv, JsClock>, JsClock
 /// Pass-through mode: tokens for any caller's `app_access_token`.
 pub type PassThrough = KvClient<Upstream<Net, JsClock>>;
 
-type KvApps = KvThenUpstream<AppSource<Net, JsClock, KvTickets<WorkerKv>>, WorkerKv, JsClock>;
+type KvApps = KvThenUpstream<AppSource<Net, JsClock, coordinator::Tickets>, WorkerKv, JsClock>;
 /// Managed mode: the chain of the one app whose secrets the Worker holds.
 pub type ManagedChain = StoreAppChain<
     KvApps,
@@ -226,10 +226,7 @@ fn build_managed(env: &Env, config: &Config, managed: &Managed) -> Result<Manage
     let store = kv(env)?;
     let app_id = managed.app.app_id().to_owned();
     let longest = longest_fetch_ms(config.retry, config.timeout_ms);
-    let tickets = KvTickets {
-        kv: store.clone(),
-        app_id: app_id.clone(),
-    };
+    let tickets = coordinator::Tickets::new(env, store.clone(), app_id.clone());
     let transport = transport(config)?;
     let (apps_kv, id) = (store.clone(), app_id.clone());
     let chain = StoreAppBuilder::new(
