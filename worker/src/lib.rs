@@ -14,6 +14,8 @@ mod kv_layer;
 mod route;
 
 #[cfg(target_arch = "wasm32")]
+mod coordinated;
+#[cfg(target_arch = "wasm32")]
 mod coordinator;
 #[cfg(target_arch = "wasm32")]
 mod cors;

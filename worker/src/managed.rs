@@ -5,7 +5,7 @@
 //! (`store_app`); this file is the HTTP and KV around it.
 
 use crate::config::{Config, Managed};
-use crate::coordinator;
+use crate::coordinated;
 use crate::forward;
 use crate::log;
 use crate::reply::{self, Local, Member};
@@ -154,7 +154,7 @@ pub async fn resend(env: &Env, config: &Config, managed: &Managed) -> Result<Res
         Ok(kv) => kv,
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
-    let tickets = coordinator::Tickets::new(env, kv, managed.app.app_id().to_owned());
+    let tickets = coordinated::Tickets::new(env, kv, managed.app.app_id().to_owned());
     let how = if !tickets.claim_resend(JsClock.now_ms()).await {
         "throttled"
     } else if let Err(e) = state::resend_ticket(config, &managed.app).await {
@@ -220,7 +220,7 @@ pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Resp
                 Ok(kv) => kv,
                 Err(why) => return reply::local(Local::Misconfigured, &why),
             };
-            let tickets = coordinator::Tickets::new(env, kv, app_id);
+            let tickets = coordinated::Tickets::new(env, kv, app_id);
             if let Err(why) = tickets.put(&app_ticket).await {
                 // Not acknowledged: Feishu delivers the event again later.
                 log::warn("ticket_store_failed", &why);

@@ -3,7 +3,7 @@
 //! upstream call. Built on first use from the request's settings.
 
 use crate::config::{Config, Managed};
-use crate::coordinator;
+use crate::coordinated;
 use crate::kv_layer::{Ask, KeyOf, KvThenUpstream, longest_fetch_ms};
 use crate::kv_store::WorkerKv;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
@@ -33,7 +33,7 @@ pub type KvClient<S> = TokenClient<KvThenUpstream<S, WorkerKv, JsClock>, JsClock
 /// Pass-through mode: tokens for any caller's `app_access_token`.
 pub type PassThrough = KvClient<Upstream<Net, JsClock>>;
 
-type KvApps = KvThenUpstream<AppSource<Net, JsClock, coordinator::Tickets>, WorkerKv, JsClock>;
+type KvApps = KvThenUpstream<AppSource<Net, JsClock, coordinated::Tickets>, WorkerKv, JsClock>;
 /// Managed mode: the chain of the one app whose secrets the Worker holds.
 pub type ManagedChain = StoreAppChain<
     KvApps,
@@ -139,7 +139,7 @@ pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, Strin
 pub fn build_pass_through(env: &Env, config: &Config, role: Role) -> Result<PassThrough, String> {
     let key = |r: &TokenRequest| kv::kv_key(&r.cache_key());
     let ask = (role == Role::Front)
-        .then(|| coordinator::ask(env, coordinator::tenant))
+        .then(|| coordinated::ask(env, coordinated::tenant))
         .flatten();
     kv_client(env, config, upstream(config)?, Box::new(key), ask)
 }
@@ -178,11 +178,11 @@ pub fn build_internal(
     };
     let source = SelfBuiltSource::new(kind, upstream(config)?);
     let encode = match kind {
-        Kind::TenantToken => coordinator::internal_tenant,
-        Kind::AppToken => coordinator::internal_app,
+        Kind::TenantToken => coordinated::internal_tenant,
+        Kind::AppToken => coordinated::internal_app,
     };
     let ask = (role == Role::Front)
-        .then(|| coordinator::ask(env, encode))
+        .then(|| coordinated::ask(env, encode))
         .flatten();
     kv_client(env, config, source, Box::new(key), ask)
 }
@@ -226,7 +226,7 @@ fn build_managed(env: &Env, config: &Config, managed: &Managed) -> Result<Manage
     let store = kv(env)?;
     let app_id = managed.app.app_id().to_owned();
     let longest = longest_fetch_ms(config.retry, config.timeout_ms);
-    let tickets = coordinator::Tickets::new(env, store.clone(), app_id.clone());
+    let tickets = coordinated::Tickets::new(env, store.clone(), app_id.clone());
     let transport = transport(config)?;
     let (apps_kv, id) = (store.clone(), app_id.clone());
     let chain = StoreAppBuilder::new(

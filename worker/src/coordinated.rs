@@ -1,0 +1,254 @@
+//! The front side of the optional Durable Object coordinator (binding
+//! `COORDINATOR`; the object is `coordinator.rs`): what an isolate asks the
+//! object that owns a KV key on a KV miss (`ask`), and a managed app's ticket
+//! and resend limit in the storage of the app's object (`Tickets`). Without
+//! the binding nothing here asks anything. A fault of the object (unreachable,
+//! overloaded, throwing, an answer it cannot read) falls back to the isolate
+//! fetching by itself, as without a coordinator, logged once per isolate per
+//! minute.
+
+use crate::kv_layer::{Ask, Asked, KvTickets};
+use crate::kv_store::WorkerKv;
+use crate::log;
+use core::cell::Cell;
+use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::secret::AppTicket;
+use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
+use feishu_tenant_token::store_app::TicketStore;
+use feishu_tenant_token::wire::{self, RATELIMIT_RESET_HEADER};
+use feishu_tenant_token::{
+    BaseUrl, Clock, Error, ErrorCode, HttpRequest, HttpResponse, TokenGrant, TokenRequest, kv,
+};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use worker::{Env, ObjectNamespace};
+
+/// The binding's name in `wrangler.toml`.
+pub const BINDING: &str = "COORDINATOR";
+
+/// A fault is logged at most once per isolate in this many ms.
+const FAULT_LOG_EVERY_MS: u64 = 60_000;
+
+/// Where a front addresses the object: the host is never resolved (a
+/// stub's fetch goes to the object), the path is Feishu's.
+const OBJECT_ORIGIN: &str = "https://coordinator";
+
+/// The object speaks Feishu's token API: a front sends it the very request
+/// it would send Feishu (path and JSON body, the caller's credential in it),
+/// and the object answers in Feishu's tenant-token shape (whatever the
+/// token), or with Feishu's refusal (4xx, Feishu's code and msg), or 503 for
+/// any failure of its own. The Worker's request and answer code serves both
+/// sides: nothing new to parse.
+pub fn tenant(base: &BaseUrl, r: &TokenRequest) -> HttpRequest {
+    wire::build_tenant_token_request(base, r)
+}
+
+pub fn internal_tenant(base: &BaseUrl, r: &SelfBuiltRequest) -> HttpRequest {
+    self_built::build_internal_request(Kind::TenantToken, base, r.app())
+}
+
+pub fn internal_app(base: &BaseUrl, r: &SelfBuiltRequest) -> HttpRequest {
+    self_built::build_internal_request(Kind::AppToken, base, r.app())
+}
+
+/// The KV layer's `Ask` for requests of type `R`, when `COORDINATOR` is bound.
+pub fn ask<R: 'static>(env: &Env, build: fn(&BaseUrl, &R) -> HttpRequest) -> Option<Ask<R>> {
+    let namespace = env.durable_object(BINDING).ok()?;
+    let origin = BaseUrl::parse(OBJECT_ORIGIN).ok()?;
+    Some(Box::new(move |key: &str, request: &R| -> Asked {
+        let question = build(&origin, request);
+        let (namespace, key) = (namespace.clone(), key.to_owned());
+        Box::pin(async move {
+            match ask_object(&namespace, &key, question).await {
+                Ok(answer) => Some(answer),
+                Err(fault) => {
+                    fault_seen(&fault);
+                    None
+                }
+            }
+        })
+    }))
+}
+
+/// The object's answer; `Err` (a fault) for anything but a token or
+/// Feishu's refusal.
+async fn ask_object(
+    namespace: &ObjectNamespace,
+    key: &str,
+    question: HttpRequest,
+) -> Result<Result<TokenGrant, Error>, String> {
+    let unreachable = |_| "could not address the coordinator object".to_owned();
+    let js = |e: JsValue| e.as_string().unwrap_or_else(|| "a JS error".to_owned());
+    let stub: ObjectStub = namespace
+        .id_from_name(key)
+        .map_err(unreachable)?
+        .get_stub()
+        .map_err(unreachable)?
+        .into_rpc();
+    // Raw web_sys types: worker's Request and RequestInit link
+    // serde-wasm-bindgen (measured: the Worker's .wasm over its gate).
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&question.body));
+    let request = web_sys::Request::new_with_str_and_init(&question.url, &init).map_err(js)?;
+    let sent_at = JsClock.now_ms();
+    let response: web_sys::Response = JsFuture::from(stub.fetch(&request))
+        .await
+        .map_err(js)?
+        .unchecked_into();
+    let status = response.status();
+    let ratelimit_reset = response
+        .headers()
+        .get(RATELIMIT_RESET_HEADER)
+        .ok()
+        .flatten();
+    let body = JsFuture::from(response.text().map_err(js)?)
+        .await
+        .map_err(js)?
+        .as_string()
+        .unwrap_or_default();
+    if status >= 500 {
+        return Err(format!("the coordinator answered HTTP {status}"));
+    }
+    let answer = HttpResponse {
+        status,
+        ratelimit_reset,
+        body,
+    };
+    match wire::parse_tenant_token_response(&answer, sent_at) {
+        Ok(grant) => Ok(Ok(grant)),
+        // Feishu's word, relayed: asking Feishu again here would only spend
+        // the rate-limit budget the object was told is spent.
+        Err(e) if is_feishus_word(&e) => Ok(Err(e)),
+        Err(e) => Err(format!("the coordinator's answer: {}", e.message())),
+    }
+}
+
+/// A refusal or a rate limit: answers the object relays. Any other failure
+/// (Feishu unreachable, slow, a 5xx) is the object's 503, and the front tries
+/// Feishu itself, as it would without a coordinator.
+pub fn is_feishus_word(e: &Error) -> bool {
+    matches!(e.code(), ErrorCode::FeishuApiError | ErrorCode::RateLimited)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object stub, called with a `web_sys::Request`.
+    type ObjectStub;
+    #[wasm_bindgen(method)]
+    fn fetch(this: &ObjectStub, request: &web_sys::Request) -> js_sys::Promise;
+}
+
+/// Where ticket operations go: a path of the object's own, never Feishu's.
+pub const TICKET_PREFIX: &str = "/coordinator/";
+
+/// A managed app's ticket and resend limit: in the storage of the app's
+/// object (named by the app token's KV key), strongly consistent across
+/// locations, with KV as the copy the fallback path reads; without the
+/// binding, or when the object fails, KV alone (as before).
+pub struct Tickets {
+    kv: KvTickets<WorkerKv>,
+    object: Option<ObjectStub>,
+}
+
+impl Tickets {
+    pub fn new(env: &Env, kv: WorkerKv, app_id: String) -> Self {
+        let object = env.durable_object(BINDING).ok().and_then(|namespace| {
+            let id = namespace.id_from_name(&kv::app_token_key(&app_id)).ok()?;
+            Some(id.get_stub().ok()?.into_rpc())
+        });
+        Self {
+            kv: KvTickets { kv, app_id },
+            object,
+        }
+    }
+
+    /// The object's answer to `op`; `None` without the binding, or on a
+    /// fault (logged).
+    async fn call(&self, op: &str, body: &str) -> Option<String> {
+        let object = self.object.as_ref()?;
+        let asked = async {
+            let init = web_sys::RequestInit::new();
+            init.set_method("POST");
+            init.set_body(&JsValue::from_str(body));
+            let url = format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{op}");
+            let request = web_sys::Request::new_with_str_and_init(&url, &init)?;
+            let response: web_sys::Response = JsFuture::from(object.fetch(&request))
+                .await?
+                .unchecked_into();
+            let status = response.status();
+            let text = JsFuture::from(response.text()?).await?;
+            Ok::<_, JsValue>((status, text.as_string().unwrap_or_default()))
+        };
+        match asked.await {
+            Ok((200, text)) => Some(text),
+            Ok((status, _)) => {
+                fault_seen(&format!(
+                    "ticket {op}: the coordinator answered HTTP {status}"
+                ));
+                None
+            }
+            Err(_) => {
+                fault_seen(&format!("ticket {op}: the coordinator could not be asked"));
+                None
+            }
+        }
+    }
+
+    /// Gives back a resend claim whose resend was never sent.
+    pub async fn release_resend(&self) {
+        if self.call("resend-release", "").await.is_none() {
+            self.kv.release_resend().await;
+        }
+    }
+}
+
+impl TicketStore for Tickets {
+    async fn get(&self) -> Result<Option<AppTicket>, String> {
+        match self.call("ticket-get", "").await {
+            Some(t) => Ok((!t.is_empty()).then(|| AppTicket::new(t))),
+            None => self.kv.get().await,
+        }
+    }
+
+    async fn put(&self, ticket: &AppTicket) -> Result<(), String> {
+        let stored = self
+            .call("ticket-put", ticket.expose_secret())
+            .await
+            .is_some();
+        // KV too: what the fallback path reads. Stored by the object is
+        // stored: a failed copy does not refuse the event.
+        match self.kv.put(ticket).await {
+            Err(why) if !stored => Err(why),
+            _ => Ok(()),
+        }
+    }
+
+    async fn delete(&self) -> Result<(), String> {
+        let dropped = self.call("ticket-delete", "").await.is_some();
+        match self.kv.delete().await {
+            Err(why) if !dropped => Err(why),
+            _ => Ok(()),
+        }
+    }
+
+    async fn claim_resend(&self, now_ms: u64) -> bool {
+        match self.call("resend-claim", "").await {
+            Some(granted) => granted == "1",
+            None => self.kv.claim_resend(now_ms).await,
+        }
+    }
+}
+
+thread_local! {
+    static LAST_FAULT_LOG_MS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn fault_seen(fault: &str) {
+    let now = JsClock.now_ms();
+    let last = LAST_FAULT_LOG_MS.with(Cell::get);
+    if last == 0 || now.saturating_sub(last) >= FAULT_LOG_EVERY_MS {
+        LAST_FAULT_LOG_MS.with(|c| c.set(now));
+        log::warn("coordinator_failed", fault);
+    }
+}
