@@ -97,8 +97,9 @@ test("a hot key's token is renewed by the object's alarm before any request miss
     const r = await post(front, TENANT, tenantBody("hot-1"));
     const b = (await r.json()).tenant_access_token;
     assert.notEqual(b, a, "a new token");
-    assert.equal(r.headers.get("x-cache"), "HIT", "from KV, renewed before the request");
-    assert.equal(r.headers.get("x-cache-layer"), "kv");
+    // From KV, or (the token being in its last minutes of service, which
+    // with a 6 s window is always) confirmed with the object: never Feishu.
+    assert.ok(["kv", "coordinator"].includes(r.headers.get("x-cache-layer")), r.headers.get("x-cache-layer"));
   }
   assert.equal(sb.stats().tenantTokenCalls, 2, "no request waited on Feishu");
 });

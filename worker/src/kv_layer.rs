@@ -74,6 +74,13 @@ pub fn longest_fetch_ms(retry: RetryPolicy, timeout_ms: u32) -> u64 {
         .saturating_add(retry.deadline_ms)
 }
 
+/// With a coordinator, a KV token is confirmed with it during this last
+/// stretch of its freshness window (see `fetch`): longer than the memory's
+/// revalidation interval (at most an hour, 60 s by default) so every isolate
+/// using the key asks at least once, short enough that it costs one question
+/// per isolate per revalidation interval, once per token lifetime.
+pub const COORDINATOR_NOTICE_MS: u64 = 10 * 60 * 1000;
+
 /// Names the KV entry of a request.
 pub type KeyOf<R> = Box<dyn Fn(&R) -> String>;
 
@@ -223,6 +230,27 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
                 kv_ms: t1 - t0,
                 upstream_ms: None,
             };
+            // A token in its last minutes of service is confirmed with the
+            // coordinator: the object sees no hits, only questions, and this
+            // is how it learns that the key is still in use and has its
+            // alarm renew it. Whatever the object says but a token, KV's
+            // (still servable) token is the answer.
+            let left = grant.expires_at_ms.saturating_sub(t1);
+            let ending = left < self.freshness.min_validity_secs() * 1000 + COORDINATOR_NOTICE_MS;
+            if let (true, Some(ask)) = (ending, &self.coordinator)
+                && let Some(Ok(confirmed)) = ask(&key, request).await
+            {
+                let upstream_ms = Some(self.clock.now_ms().saturating_sub(t1));
+                let (kv_ms, layer) = (t1 - t0, Layer::Coordinator);
+                return Ok((
+                    confirmed,
+                    Trace {
+                        layer,
+                        kv_ms,
+                        upstream_ms,
+                    },
+                ));
+            }
             return Ok((grant.clone(), trace));
         }
         // The coordinator, when there is one and it answers, stored the

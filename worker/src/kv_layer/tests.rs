@@ -504,3 +504,56 @@ fn feishus_refusal_through_the_coordinator_is_the_answer_or_stale_kv() {
     assert_eq!(got.token.expose_secret(), "t-old");
     assert_eq!(trace.layer, Layer::StaleKv);
 }
+
+/// KV holding the request's token with `secs_left` of life, under `w`.
+fn seed_kv(w: &World, token: &str, secs_left: u64) {
+    let key = kv::kv_key(&the_request().cache_key());
+    let g = TokenGrant::new(TenantAccessToken::new(token), w.clock.get(), secs_left);
+    w.kv.entries
+        .borrow_mut()
+        .insert(key, (kv::encode_value(&g), None));
+}
+
+#[test]
+fn a_kv_token_in_its_last_minutes_is_confirmed_with_the_coordinator() {
+    let min = Freshness::default().min_validity_secs();
+    let renewed = TokenGrant::new(TenantAccessToken::new("t-renewed"), T0, 7200);
+    let (w, asked) = coordinated(Some(Ok(renewed)));
+    // Well inside the window: KV answers, the object is not asked.
+    seed_kv(&w, "t-kv", min + COORDINATOR_NOTICE_MS / 1000 + 60);
+    let (got, trace) = block_on(w.layer.fetch(&the_request())).unwrap();
+    assert_eq!(
+        (got.token.expose_secret(), trace.layer),
+        ("t-kv", Layer::Kv)
+    );
+    assert!(asked.borrow().is_empty());
+    // In the last stretch: the object is asked (and learns the key is hot).
+    seed_kv(&w, "t-kv", min + 60);
+    let (got, trace) = block_on(w.layer.fetch(&the_request())).unwrap();
+    assert_eq!(
+        (got.token.expose_secret(), trace.layer),
+        ("t-renewed", Layer::Coordinator)
+    );
+    assert_eq!(asked.borrow().len(), 1);
+    assert_eq!(w.layer.upstream.calls.get(), 0);
+}
+
+#[test]
+fn a_coordinator_fault_while_confirming_serves_kvs_token() {
+    let min = Freshness::default().min_validity_secs();
+    for answer in [None, Some(Err(Error::network("down")))] {
+        let (w, asked) = coordinated(answer);
+        seed_kv(&w, "t-kv", min + 60);
+        let (got, trace) = block_on(w.layer.fetch(&the_request())).unwrap();
+        assert_eq!(
+            (got.token.expose_secret(), trace.layer),
+            ("t-kv", Layer::Kv)
+        );
+        assert_eq!(asked.borrow().len(), 1);
+        assert_eq!(
+            w.layer.upstream.calls.get(),
+            0,
+            "no Feishu call for a servable token"
+        );
+    }
+}
