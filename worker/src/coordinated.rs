@@ -92,7 +92,7 @@ async fn ask_object(
     init.set_body(&JsValue::from_str(&question.body));
     let request = web_sys::Request::new_with_str_and_init(&question.url, &init).map_err(js)?;
     let sent_at = JsClock.now_ms();
-    let response: web_sys::Response = JsFuture::from(stub.fetch(&request))
+    let response: web_sys::Response = JsFuture::from(stub.fetch(&request).map_err(js)?)
         .await
         .map_err(js)?
         .unchecked_into();
@@ -135,8 +135,9 @@ pub fn is_feishus_word(e: &Error) -> bool {
 extern "C" {
     /// A Durable Object stub, called with a `web_sys::Request`.
     type ObjectStub;
-    #[wasm_bindgen(method)]
-    fn fetch(this: &ObjectStub, request: &web_sys::Request) -> js_sys::Promise;
+    /// `catch`: a stub that throws instead of rejecting is a fault too.
+    #[wasm_bindgen(method, catch)]
+    fn fetch(this: &ObjectStub, request: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// Where ticket operations go: a path of the object's own, never Feishu's.
@@ -173,7 +174,7 @@ impl Tickets {
             init.set_body(&JsValue::from_str(body));
             let url = format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{op}");
             let request = web_sys::Request::new_with_str_and_init(&url, &init)?;
-            let response: web_sys::Response = JsFuture::from(object.fetch(&request))
+            let response: web_sys::Response = JsFuture::from(object.fetch(&request)?)
                 .await?
                 .unchecked_into();
             let status = response.status();

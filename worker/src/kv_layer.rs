@@ -76,9 +76,9 @@ pub fn longest_fetch_ms(retry: RetryPolicy, timeout_ms: u32) -> u64 {
 
 /// With a coordinator, a KV token is confirmed with it during this last
 /// stretch of its freshness window (see `fetch`): longer than the memory's
-/// revalidation interval (at most an hour, 60 s by default) so every isolate
-/// using the key asks at least once, short enough that it costs one question
-/// per isolate per revalidation interval, once per token lifetime.
+/// revalidation interval (60 s by default) so every isolate using the key
+/// asks at least once, short enough to cost few questions: one per isolate
+/// per revalidation interval during this stretch (ten at the defaults).
 pub const COORDINATOR_NOTICE_MS: u64 = 10 * 60 * 1000;
 
 /// Names the KV entry of a request.
