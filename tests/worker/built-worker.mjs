@@ -140,20 +140,35 @@ export default { fetch: () => new Response("coordinator host") };
 `;
 
 /**
+ * A stand-in for the coordinator whose storage has failed: every question
+ * about tokens is a fault (503, as ours answers when it cannot serve), and
+ * every ticket operation too.
+ */
+const STORAGE_FAILED_COORDINATOR = `
+export class TokenCoordinator {
+  async fetch() {
+    return new Response("", { status: 503 });
+  }
+}
+export default { fetch: () => new Response("coordinator host") };
+`;
+
+/**
  * `fronts` copies of the built Worker, each its own isolate (its own
  * memory), and one more Worker hosting the TokenCoordinator Durable Object,
  * all in one workerd on one KV namespace, the fronts' COORDINATOR bound to
  * that object. `coordinator`: "ours" (the built Worker's class), "throws" (a
- * class whose every call throws) or "none" (no binding). Resolves to
+ * class whose every call throws), "storage-failed" (one that answers 503 to
+ * everything) or "none" (no binding). Resolves to
  * { mf, fronts } where each front has `fetch(path, init)`.
  */
 export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog } = {}) {
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
   const common = { compatibilityDate: "2026-11-01", kvNamespaces: { TOKENS: "tokens" }, bindings: vars };
-  const hostModules =
-    coordinator === "throws"
-      ? [{ type: "ESModule", path: path.join(root, "worker/build/__throwing_coordinator.mjs"), contents: THROWING_COORDINATOR }]
-      : BUILT_WORKER_MODULES;
+  const standIn = { throws: THROWING_COORDINATOR, "storage-failed": STORAGE_FAILED_COORDINATOR }[coordinator];
+  const hostModules = standIn
+    ? [{ type: "ESModule", path: path.join(root, "worker/build/__stand_in_coordinator.mjs"), contents: standIn }]
+    : BUILT_WORKER_MODULES;
   const names = Array.from({ length: fronts }, (_, i) => `front-${i}`);
   const workers = [
     ...names.map((name) => ({

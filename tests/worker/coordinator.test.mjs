@@ -102,6 +102,10 @@ test("a hot key's token is renewed by the object's alarm before any request miss
     assert.ok(["kv", "coordinator"].includes(r.headers.get("x-cache-layer")), r.headers.get("x-cache-layer"));
   }
   assert.equal(sb.stats().tenantTokenCalls, 2, "no request waited on Feishu");
+  // Its object renews this 6 s token every 7 s while the key is hot: stop it
+  // before other tests count Feishu's calls.
+  started.splice(started.indexOf(w), 1);
+  await w.mf.dispose();
 });
 
 test("a coordinator that throws: each front fetches by itself, logged once, no secret", async () => {
@@ -128,23 +132,31 @@ test("a coordinator that throws: each front fetches by itself, logged once, no s
 // cannot reach (network, timeout, 5xx) is its 503, and the front tries
 // Feishu itself, as without a coordinator.
 const RETRIES = 1;
-const MATRIX_VARS = { UPSTREAM_TIMEOUT_MS: "250", UPSTREAM_RETRIES: String(RETRIES), UPSTREAM_DEADLINE_MS: "1000", LOG_REQUESTS: "false" };
+// Rows that need a timeout run on Workers with a short one (250 ms, under the
+// sandbox's 1 s slow answer); the others on Workers with a patient one, so that
+// a busy machine cannot turn an answer into a timeout and a retry. The
+// deadline (1 s) is under the 2 s rate-limit reset: a 429 is never retried.
+const MATRIX_VARS = { UPSTREAM_RETRIES: String(RETRIES), UPSTREAM_DEADLINE_MS: "1000", LOG_REQUESTS: "false" };
+const SHORT = { ...MATRIX_VARS, UPSTREAM_TIMEOUT_MS: "250" };
+const PATIENT = { ...MATRIX_VARS, UPSTREAM_TIMEOUT_MS: "5000" };
+const ctx0 = (fault, column) => `${fault} × ${column}`;
 const ROWS = new Map([
-  ["none", { status: 200, attempts: 1 }],
-  ["reset", { queue: "reset", status: 502, code: 50200, attempts: 1 + RETRIES, relayed: false }],
-  ["timeout", { queue: "slow", status: 504, code: 50400, attempts: 1 + RETRIES, relayed: false }],
-  ["500", { queue: "500", status: 502, code: 50201, attempts: 1 + RETRIES, relayed: false }],
-  ["429", { queue: "429", status: 429, code: 99991400, attempts: 1, relayed: true }],
-  ["refusal", { app: "a-not-issued-by-feishu", status: 400, attempts: 1, relayed: true }],
+  ["none", { status: 200, attempts: 1, vars: "patient" }],
+  ["reset", { queue: "reset", status: 502, code: 50200, attempts: 1 + RETRIES, relayed: false, vars: "short" }],
+  ["timeout", { queue: "slow", status: 504, code: 50400, attempts: 1 + RETRIES, relayed: false, vars: "short" }],
+  ["500", { queue: "500", status: 502, code: 50201, attempts: 1 + RETRIES, relayed: false, vars: "short" }],
+  ["429", { queue: "429", status: 429, code: 99991400, attempts: 1, relayed: true, vars: "patient" }],
+  ["refusal", { app: "a-not-issued-by-feishu", status: 400, attempts: 1, relayed: true, vars: "patient" }],
 ]);
 
 test("fault matrix, coordinator column: the same answer whatever the object does", async () => {
   await fetch(`${sb.url}/__sandbox/config`, { method: "POST", body: JSON.stringify({ slowMs: 1000, rateLimitResetSecs: 2 }) });
-  const columns = { ours: await workers({}, MATRIX_VARS), throws: await workers({ coordinator: "throws" }, MATRIX_VARS), none: await workers({ coordinator: "none" }, MATRIX_VARS) };
+  const set = async (vars) => ({ ours: await workers({}, vars), throws: await workers({ coordinator: "throws" }, vars), none: await workers({ coordinator: "none" }, vars) });
+  const sets = { short: await set(SHORT), patient: await set(PATIENT) };
   const table = [];
   for (const [fault, row] of ROWS) {
     const line = [fault];
-    for (const [column, w] of Object.entries(columns)) {
+    for (const [column, w] of Object.entries(sets[row.vars])) {
       const before = sb.stats().tenantTokenCalls;
       if (row.queue) await fetch(`${sb.url}/__sandbox/faults`, { method: "POST", body: JSON.stringify({ fault: row.queue, count: -1 }) });
       let r;
@@ -155,6 +167,10 @@ test("fault matrix, coordinator column: the same answer whatever the object does
       }
       const body = await r.json();
       const calls = sb.stats().tenantTokenCalls - before;
+      // Nothing asks Feishu after the answer (and the next cell starts clean:
+      // a slow answer the sandbox still holds must not meet its fault queue).
+      await new Promise((res) => setTimeout(res, 700));
+      assert.equal(sb.stats().tenantTokenCalls - before, calls, `late calls: ${ctx0(fault, column)}`);
       const ctx = `${fault} × ${column}: ${r.status} ${JSON.stringify(body)}, ${calls} Feishu call(s)`;
       assert.equal(r.status, row.status, ctx);
       if (row.code) assert.equal(body.code, row.code, ctx);
@@ -219,4 +235,26 @@ test("managed mode: ticket resends are limited to exactly one a minute across fr
   });
   assert.equal(again.headers.get("x-resend"), "throttled");
   assert.equal(sb.stats().resendCalls, 1);
+});
+
+test("an object whose storage fails: tokens, tickets and resends fall back to KV and still answer", async () => {
+  logs.length = 0;
+  const w = await workers({ coordinator: "storage-failed" }, MANAGED);
+  const ticket = (await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[STORE_ID];
+  const stored = await w.fronts[0].fetch("/feishu/events", { method: "POST", headers: { "content-type": "application/json" }, body: ticketEvent(ticket) });
+  assert.equal(stored.status, 200, "the ticket went to KV");
+  const r = await managedToken(w.fronts[1], "tenant-fallback-1");
+  assert.equal(r.status, 200, JSON.stringify(await r.clone().json()));
+  const plain = await post(w.fronts[0], TENANT, tenantBody("fallback-plain"));
+  assert.equal(plain.status, 200);
+  assert.equal(plain.headers.get("x-cache-layer"), "upstream");
+  const resend = () =>
+    w.fronts[1].fetch("/open-apis/auth/v3/app_ticket/resend", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ app_id: STORE_ID, app_secret: SANDBOX_APPS[STORE_ID].appSecret }),
+    });
+  assert.equal((await resend()).headers.get("x-resend"), "sent");
+  assert.equal((await resend()).headers.get("x-resend"), "throttled", "KV's marker");
+  assert.ok(logs.some((l) => l.includes("coordinator_failed")));
 });
