@@ -240,61 +240,59 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
             if let (true, Some(ask)) = (ending, &self.coordinator)
                 && let Some(Ok(confirmed)) = ask(&key, request).await
             {
-                let upstream_ms = Some(self.clock.now_ms().saturating_sub(t1));
-                let (kv_ms, layer) = (t1 - t0, Layer::Coordinator);
-                return Ok((
-                    confirmed,
-                    Trace {
-                        layer,
-                        kv_ms,
-                        upstream_ms,
-                    },
-                ));
+                return Ok(self.coordinated(confirmed, t0, t1));
             }
             return Ok((grant.clone(), trace));
         }
         // The coordinator, when there is one and it answers, stored the
         // token in KV itself.
-        let asked = match &self.coordinator {
-            Some(ask) => ask(&key, request).await,
-            None => None,
+        if let Some(ask) = &self.coordinator
+            && let Some(answer) = ask(&key, request).await
+        {
+            return match answer {
+                Ok(grant) => Ok(self.coordinated(grant, t0, t1)),
+                Err(e) => self.stale_or(stored, e, t0, t1),
+            };
+        }
+        match self.upstream.fetch(request).await {
+            Ok((grant, ())) => Ok(self.store_fetched(&key, grant, t1, t1 - t0).await),
+            Err(e) => self.stale_or(stored, e, t0, t1),
+        }
+    }
+}
+
+impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
+    /// The coordinator's token (it stored it in KV), KV read from `t0` to
+    /// `t1`, the object asked at `t1`.
+    fn coordinated(&self, grant: TokenGrant, t0: u64, t1: u64) -> (TokenGrant, Trace) {
+        let trace = Trace {
+            layer: Layer::Coordinator,
+            kv_ms: t1 - t0,
+            upstream_ms: Some(self.clock.now_ms().saturating_sub(t1)),
         };
-        let (fetched, layer) = match asked {
-            Some(answer) => (answer, Layer::Coordinator),
-            None => (
-                self.upstream.fetch(request).await.map(|(g, ())| g),
-                Layer::Upstream,
-            ),
-        };
-        match fetched {
-            Ok(grant) if layer == Layer::Coordinator => {
-                let upstream_ms = Some(self.clock.now_ms().saturating_sub(t1));
-                let (kv_ms, layer) = (t1 - t0, Layer::Coordinator);
-                Ok((
-                    grant,
-                    Trace {
-                        layer,
-                        kv_ms,
-                        upstream_ms,
-                    },
-                ))
-            }
-            Ok(grant) => Ok(self.store_fetched(&key, grant, t1, t1 - t0).await),
-            // Stale-if-error, by the same rule as the memory layer's.
-            Err(e) => {
-                let now = self.clock.now_ms();
-                match stored.filter(|g| self.freshness.is_stale_servable(g, now)) {
-                    Some(stale) => Ok((
-                        stale,
-                        Trace {
-                            layer: Layer::StaleKv,
-                            kv_ms: t1 - t0,
-                            upstream_ms: Some(now.saturating_sub(t1)),
-                        },
-                    )),
-                    None => Err(e),
-                }
-            }
+        (grant, trace)
+    }
+
+    /// Stale-if-error, by the same rule as the memory layer's: KV's token
+    /// past the freshness window while it has more than a minute left, else `e`.
+    fn stale_or(
+        &self,
+        stored: Option<TokenGrant>,
+        e: Error,
+        t0: u64,
+        t1: u64,
+    ) -> Result<(TokenGrant, Trace), Error> {
+        let now = self.clock.now_ms();
+        match stored.filter(|g| self.freshness.is_stale_servable(g, now)) {
+            Some(stale) => Ok((
+                stale,
+                Trace {
+                    layer: Layer::StaleKv,
+                    kv_ms: t1 - t0,
+                    upstream_ms: Some(now.saturating_sub(t1)),
+                },
+            )),
+            None => Err(e),
         }
     }
 }
