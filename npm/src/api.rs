@@ -81,12 +81,16 @@ impl JsTenantTokenClient {
     /// `FeishuTokenError`; errors are never cached.
     #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
     pub fn get(&self, request: &RequestArg) -> Promise {
-        if let Some(hit) = convert::usual_key(request, &self.bindings)
-            .and_then(|key| serve::cached(&self.inner, &key))
+        let usual = convert::usual_key(request, &self.bindings);
+        if let Some(hit) = usual
+            .as_ref()
+            .and_then(|key| serve::cached(&self.inner, key))
         {
             return hit;
         }
         match convert::token_request(request) {
+            // The usual request's key was looked up already: a miss.
+            Ok(r) if usual.is_some() => serve::fetch(&self.inner, r),
             Ok(r) => serve::cached(&self.inner, &self.bindings.key(&r))
                 .unwrap_or_else(|| serve::fetch(&self.inner, r)),
             Err(e) => Promise::reject(&errors::to_js(&e)),
