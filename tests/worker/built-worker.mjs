@@ -159,10 +159,11 @@ export default { fetch: () => new Response("coordinator host") };
  * all in one workerd on one KV namespace, the fronts' COORDINATOR bound to
  * that object. `coordinator`: "ours" (the built Worker's class), "throws" (a
  * class whose every call throws), "storage-failed" (one that answers 503 to
- * everything) or "none" (no binding). Resolves to
- * { mf, fronts } where each front has `fetch(path, init)`.
+ * everything) or "none" (no binding). `persist`: a directory keeping KV and
+ * the objects' storage across a restart. Resolves to { mf, fronts } where
+ * each front has `fetch(path, init)`.
  */
-export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog } = {}) {
+export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog, persist } = {}) {
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
   const common = { compatibilityDate: "2026-11-01", kvNamespaces: { TOKENS: "tokens" }, bindings: vars };
   const standIn = { throws: THROWING_COORDINATOR, "storage-failed": STORAGE_FAILED_COORDINATOR }[coordinator];
@@ -179,7 +180,17 @@ export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinat
     })),
     { ...common, name: "coordinator", modules: hostModules, durableObjects: { COORDINATOR: "TokenCoordinator" } },
   ];
-  const mf = new Miniflare(convertV4MiniflareOptions({ rootPath: root, host: "127.0.0.1", port: 0, ...(onLog && { handleStructuredLogs: onLog }), workers }));
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      rootPath: root,
+      host: "127.0.0.1",
+      port: 0,
+      ...(onLog && { handleStructuredLogs: onLog }),
+      // KV and the objects' storage on disk: a restart keeps them, memory goes.
+      ...(persist && { resourcePersistencePath: persist }),
+      workers,
+    }),
+  );
   try {
     await Promise.race([
       mf.ready,

@@ -258,3 +258,85 @@ test("an object whose storage fails: tokens, tickets and resends fall back to KV
   assert.equal((await resend()).headers.get("x-resend"), "throttled", "KV's marker");
   assert.ok(logs.some((l) => l.includes("coordinator_failed")));
 });
+
+const APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token";
+const appTokenCalls = () => sb.stats().requests[APP_TOKEN_PATH] ?? 0;
+
+async function deliverTicket(front) {
+  const ticket = (await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[STORE_ID];
+  const r = await front.fetch("/feishu/events", { method: "POST", headers: { "content-type": "application/json" }, body: ticketEvent(ticket) });
+  assert.equal(r.status, 200, await r.text());
+}
+
+/** Every KV entry gone, as a location whose KV has not seen them would read. */
+async function emptyKv(w) {
+  const kv = await w.mf.getKVNamespace("TOKENS", "front-0");
+  const { keys } = await kv.list();
+  await Promise.all(keys.map((k) => kv.delete(k.name)));
+  return keys.map((k) => k.name);
+}
+
+test("managed mode: 200 concurrent cold tenant requests split between fronts make one app-token and one tenant-token call", async () => {
+  const w = await workers({}, MANAGED);
+  await deliverTicket(w.fronts[0]);
+  const answers = await Promise.all(
+    Array.from({ length: 200 }, async (_, i) => {
+      const r = await managedToken(w.fronts[i % 2], "tenant-stampede-1");
+      return { status: r.status, layer: r.headers.get("x-cache-layer"), body: await r.json() };
+    }),
+  );
+  assert.deepEqual([...new Set(answers.map((a) => a.status))], [200], JSON.stringify(answers[0].body));
+  assert.equal(new Set(answers.map((a) => a.body.tenant_access_token)).size, 1);
+  // Without the object each front fetches both tokens: 2 and 2.
+  assert.equal(appTokenCalls(), 1, "one app-token call (the app's object)");
+  assert.equal(sb.stats().tenantTokenCalls, 1, "one tenant-token call (the tenant's object)");
+  assert.ok(answers.some((a) => a.layer === "coordinator"));
+});
+
+test("managed mode: the app token is kept in the app object's storage, and outlives its memory and KV", async (t) => {
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = await mkdtemp(`${tmpdir()}/ftt-coordinator-`);
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const first = await workers({ persist: dir }, MANAGED);
+  await deliverTicket(first.fronts[0]);
+  assert.equal((await managedToken(first.fronts[0], "tenant-kept-1")).status, 200);
+  assert.equal(appTokenCalls(), 1);
+  started.splice(started.indexOf(first), 1);
+  await first.mf.dispose();
+
+  // A restart: every isolate's and object's memory is gone; storage stays.
+  // KV is emptied too (expired, or a far location not reached yet).
+  const second = await workers({ persist: dir }, MANAGED);
+  const dropped = await emptyKv(second);
+  assert.ok(dropped.includes(`aat:v1:${STORE_ID}`), dropped.join());
+  const r = await managedToken(second.fronts[1], "tenant-kept-2");
+  assert.equal(r.status, 200, JSON.stringify(await r.clone().json()));
+  assert.equal(appTokenCalls(), 1, "the app token came from the object's storage, not Feishu");
+  assert.equal(sb.stats().tenantTokenCalls, 2);
+  assert.equal(sb.stats().resendCalls, 0);
+});
+
+test("a forced refresh goes through the object: the token it replaces is not handed to the next isolate", async () => {
+  const w = await workers();
+  const get = (front, headers = {}) =>
+    front.fetch(TENANT, { method: "POST", headers: { "content-type": "application/json; charset=utf-8", ...headers }, body: JSON.stringify(tenantBody("refreshed-1")) });
+  const first = await (await get(w.fronts[0])).json();
+  assert.equal(sb.stats().tenantTokenCalls, 1);
+  // Past the forced-refresh throttle (10 s: a token fetched moments ago is
+  // served as it is), Feishu stops accepting the token.
+  await new Promise((r) => setTimeout(r, 10_500));
+  await fetch(`${sb.url}/__sandbox/token/revoke`, { method: "POST", body: JSON.stringify({ token: first.tenant_access_token }) });
+  const refreshed = await get(w.fronts[0], { "cache-control": "no-cache" });
+  const second = await refreshed.json();
+  assert.equal(refreshed.status, 200, JSON.stringify(second));
+  assert.notEqual(second.tenant_access_token, first.tenant_access_token);
+  assert.equal(refreshed.headers.get("x-cache-layer"), "coordinator");
+  assert.equal(sb.stats().tenantTokenCalls, 2);
+  // Another isolate missing KV asks the object: the replacement, not the
+  // refused token the object held before.
+  await emptyKv(w);
+  const other = await (await get(w.fronts[1])).json();
+  assert.equal(other.tenant_access_token, second.tenant_access_token);
+  assert.equal(sb.stats().tenantTokenCalls, 2);
+});

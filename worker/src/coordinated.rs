@@ -7,14 +7,17 @@
 //! fetching by itself, as without a coordinator, logged once per isolate per
 //! minute.
 
-use crate::kv_layer::{Ask, Asked, KvTickets};
+use crate::kv_layer::{Ask, Asked, KvTickets, Want};
 use crate::kv_store::WorkerKv;
 use crate::log;
+use crate::object_store::{
+    ObjectStore, RESEND_CLAIM, RESEND_RELEASE, TICKET_DELETE, TICKET_GET, TICKET_PUT,
+};
 use core::cell::Cell;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
-use feishu_tenant_token::store_app::TicketStore;
+use feishu_tenant_token::store_app::{AppTokenRequest, StoreAppRequest, TicketStore};
 use feishu_tenant_token::wire::{self, RATELIMIT_RESET_HEADER};
 use feishu_tenant_token::{
     BaseUrl, Clock, Error, ErrorCode, HttpRequest, HttpResponse, TokenGrant, TokenRequest, kv,
@@ -51,23 +54,45 @@ pub fn internal_app(base: &BaseUrl, r: &SelfBuiltRequest) -> HttpRequest {
     self_built::build_internal_request(Kind::AppToken, base, r.app())
 }
 
+/// Managed mode's questions name no credential: the object holds the
+/// managed app's id and secret itself (the same settings as the fronts).
+pub const MANAGED_APP_PATH: &str = "/managed/app_access_token";
+/// The body is the tenant key.
+pub const MANAGED_TENANT_PATH: &str = "/managed/tenant_access_token";
+
+pub fn managed_app(base: &BaseUrl, _: &AppTokenRequest) -> HttpRequest {
+    HttpRequest {
+        url: base.join(MANAGED_APP_PATH),
+        body: String::new(),
+    }
+}
+
+pub fn managed_tenant(base: &BaseUrl, r: &StoreAppRequest) -> HttpRequest {
+    HttpRequest {
+        url: base.join(MANAGED_TENANT_PATH),
+        body: r.tenant_key.as_str().to_owned(),
+    }
+}
+
 /// The KV layer's `Ask` for requests of type `R`, when `COORDINATOR` is bound.
 pub fn ask<R: 'static>(env: &Env, build: fn(&BaseUrl, &R) -> HttpRequest) -> Option<Ask<R>> {
     let namespace = env.durable_object(BINDING).ok()?;
     let origin = BaseUrl::parse(OBJECT_ORIGIN).ok()?;
-    Some(Box::new(move |key: &str, request: &R| -> Asked {
-        let question = build(&origin, request);
-        let (namespace, key) = (namespace.clone(), key.to_owned());
-        Box::pin(async move {
-            match ask_object(&namespace, &key, question).await {
-                Ok(answer) => Some(answer),
-                Err(fault) => {
-                    fault_seen(&fault);
-                    None
+    Some(Box::new(
+        move |key: &str, request: &R, want: Want| -> Asked {
+            let question = build(&origin, request);
+            let (namespace, key) = (namespace.clone(), key.to_owned());
+            Box::pin(async move {
+                match ask_object(&namespace, &key, question, want).await {
+                    Ok(answer) => Some(answer),
+                    Err(fault) => {
+                        fault_seen(&fault);
+                        None
+                    }
                 }
-            }
-        })
-    }))
+            })
+        },
+    ))
 }
 
 /// The object's answer; `Err` (a fault) for anything but a token or
@@ -76,6 +101,7 @@ async fn ask_object(
     namespace: &ObjectNamespace,
     key: &str,
     question: HttpRequest,
+    want: Want,
 ) -> Result<Result<TokenGrant, Error>, String> {
     let unreachable = |_| "could not address the coordinator object".to_owned();
     let js = |e: JsValue| e.as_string().unwrap_or_else(|| "a JS error".to_owned());
@@ -85,28 +111,14 @@ async fn ask_object(
         .get_stub()
         .map_err(unreachable)?
         .into_rpc();
-    // Raw web_sys types: worker's Request and RequestInit link
-    // serde-wasm-bindgen (measured: the Worker's .wasm over its gate).
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(&question.body));
-    let request = web_sys::Request::new_with_str_and_init(&question.url, &init).map_err(js)?;
     let sent_at = JsClock.now_ms();
-    let response: web_sys::Response = JsFuture::from(stub.fetch(&request).map_err(js)?)
+    let HttpResponse {
+        status,
+        ratelimit_reset,
+        body,
+    } = post(&stub, &question.url, &question.body, want)
         .await
-        .map_err(js)?
-        .unchecked_into();
-    let status = response.status();
-    let ratelimit_reset = response
-        .headers()
-        .get(RATELIMIT_RESET_HEADER)
-        .ok()
-        .flatten();
-    let body = JsFuture::from(response.text().map_err(js)?)
-        .await
-        .map_err(js)?
-        .as_string()
-        .unwrap_or_default();
+        .map_err(js)?;
     if status >= 500 {
         return Err(format!("the coordinator answered HTTP {status}"));
     }
@@ -122,6 +134,39 @@ async fn ask_object(
         Err(e) if is_feishus_word(&e) => Ok(Err(e)),
         Err(e) => Err(format!("the coordinator's answer: {}", e.message())),
     }
+}
+
+/// `POST url` with `body` to the object behind `stub`. Raw web_sys types:
+/// worker's Request and RequestInit link serde-wasm-bindgen (measured: the
+/// Worker's .wasm over its gate).
+async fn post(
+    stub: &ObjectStub,
+    url: &str,
+    body: &str,
+    want: Want,
+) -> Result<HttpResponse, JsValue> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let request = web_sys::Request::new_with_str_and_init(url, &init)?;
+    if want == Want::Fresh {
+        // What a caller sends the Worker to force a refresh, understood alike.
+        request.headers().set("cache-control", "no-cache")?;
+    }
+    let response: web_sys::Response = JsFuture::from(stub.fetch(&request)?)
+        .await?
+        .unchecked_into();
+    let ratelimit_reset = response
+        .headers()
+        .get(RATELIMIT_RESET_HEADER)
+        .ok()
+        .flatten();
+    let body = JsFuture::from(response.text()?).await?;
+    Ok(HttpResponse {
+        status: response.status(),
+        ratelimit_reset,
+        body: body.as_string().unwrap_or_default(),
+    })
 }
 
 /// A refusal or a rate limit: answers the object relays. Any other failure
@@ -149,7 +194,14 @@ pub const TICKET_PREFIX: &str = "/coordinator/";
 /// binding, or when the object fails, KV alone (as before).
 pub struct Tickets {
     kv: KvTickets<WorkerKv>,
-    object: Option<ObjectStub>,
+    keeper: Option<Keeper>,
+}
+
+/// Who holds the ticket: the app's object, asked through its stub, or (in
+/// the app's object itself) its own storage.
+enum Keeper {
+    Object(ObjectStub),
+    Here(ObjectStore),
 }
 
 impl Tickets {
@@ -160,45 +212,47 @@ impl Tickets {
         });
         Self {
             kv: KvTickets { kv, app_id },
-            object,
+            keeper: object.map(Keeper::Object),
         }
     }
 
-    /// The object's answer to `op`; `None` without the binding, or on a
+    /// The tickets of the app whose object `store` belongs to.
+    pub fn in_object(store: ObjectStore, kv: WorkerKv, app_id: String) -> Self {
+        Self {
+            kv: KvTickets { kv, app_id },
+            keeper: Some(Keeper::Here(store)),
+        }
+    }
+
+    /// The keeper's answer to `op`; `None` without the binding, or on a
     /// fault (logged).
     async fn call(&self, op: &str, body: &str) -> Option<String> {
-        let object = self.object.as_ref()?;
-        let asked = async {
-            let init = web_sys::RequestInit::new();
-            init.set_method("POST");
-            init.set_body(&JsValue::from_str(body));
-            let url = format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{op}");
-            let request = web_sys::Request::new_with_str_and_init(&url, &init)?;
-            let response: web_sys::Response = JsFuture::from(object.fetch(&request)?)
-                .await?
-                .unchecked_into();
-            let status = response.status();
-            let text = JsFuture::from(response.text()?).await?;
-            Ok::<_, JsValue>((status, text.as_string().unwrap_or_default()))
+        let answer = match self.keeper.as_ref()? {
+            Keeper::Here(store) => store
+                .ticket_op(op, body, JsClock.now_ms())
+                .await
+                .map_err(|_| "the object's storage failed".to_owned()),
+            Keeper::Object(stub) => {
+                let url = format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{op}");
+                match post(stub, &url, body, Want::Servable).await {
+                    Ok(HttpResponse {
+                        status: 200, body, ..
+                    }) => Ok(body),
+                    Ok(HttpResponse { status, .. }) => {
+                        Err(format!("the coordinator answered HTTP {status}"))
+                    }
+                    Err(_) => Err("the coordinator could not be asked".to_owned()),
+                }
+            }
         };
-        match asked.await {
-            Ok((200, text)) => Some(text),
-            Ok((status, _)) => {
-                fault_seen(&format!(
-                    "ticket {op}: the coordinator answered HTTP {status}"
-                ));
-                None
-            }
-            Err(_) => {
-                fault_seen(&format!("ticket {op}: the coordinator could not be asked"));
-                None
-            }
-        }
+        answer
+            .map_err(|why| fault_seen(&format!("ticket {op}: {why}")))
+            .ok()
     }
 
     /// Gives back a resend claim whose resend was never sent.
     pub async fn release_resend(&self) {
-        if self.call("resend-release", "").await.is_none() {
+        if self.call(RESEND_RELEASE, "").await.is_none() {
             self.kv.release_resend().await;
         }
     }
@@ -206,7 +260,7 @@ impl Tickets {
 
 impl TicketStore for Tickets {
     async fn get(&self) -> Result<Option<AppTicket>, String> {
-        match self.call("ticket-get", "").await {
+        match self.call(TICKET_GET, "").await {
             Some(t) => Ok((!t.is_empty()).then(|| AppTicket::new(t))),
             None => self.kv.get().await,
         }
@@ -214,7 +268,7 @@ impl TicketStore for Tickets {
 
     async fn put(&self, ticket: &AppTicket) -> Result<(), String> {
         let stored = self
-            .call("ticket-put", ticket.expose_secret())
+            .call(TICKET_PUT, ticket.expose_secret())
             .await
             .is_some();
         // KV too: what the fallback path reads. Stored by the object is
@@ -226,7 +280,7 @@ impl TicketStore for Tickets {
     }
 
     async fn delete(&self) -> Result<(), String> {
-        let dropped = self.call("ticket-delete", "").await.is_some();
+        let dropped = self.call(TICKET_DELETE, "").await.is_some();
         match self.kv.delete().await {
             Err(why) if !dropped => Err(why),
             _ => Ok(()),
@@ -234,7 +288,7 @@ impl TicketStore for Tickets {
     }
 
     async fn claim_resend(&self, now_ms: u64) -> bool {
-        match self.call("resend-claim", "").await {
+        match self.call(RESEND_CLAIM, "").await {
             Some(granted) => granted == "1",
             None => self.kv.claim_resend(now_ms).await,
         }

@@ -2,8 +2,9 @@
 //! `TokenCoordinator`): one object per KV key, so that a token missing from
 //! every isolate's memory and from KV is fetched once for all isolates and
 //! locations, and a hot key's token is renewed by an alarm before requests
-//! would wait on Feishu; an app's object also keeps its ticket and resend
-//! limit. The front side (what isolates ask) is `coordinated.rs`.
+//! would wait on Feishu; a managed app's object also keeps its ticket,
+//! resend limit and app token in its storage (`object_store.rs`). The front
+//! side (what isolates ask) is `coordinated.rs`.
 //!
 //! The object serves a question with its own clients (memory, single-flight,
 //! KV, Feishu), never the isolate's: an object may share an isolate with
@@ -12,19 +13,20 @@
 
 use crate::body;
 use crate::config::Config;
-use crate::coordinated::{TICKET_PREFIX, is_feishus_word};
+use crate::coordinated::{MANAGED_APP_PATH, MANAGED_TENANT_PATH, TICKET_PREFIX, is_feishus_word};
 use crate::forward::path_and_query;
+use crate::kv_layer::Want;
 use crate::log;
+use crate::object_store::ObjectStore;
 use crate::reply::{self, Member};
-use crate::request::read_body;
-use crate::state::{self, Internal, PassThrough, Role};
+use crate::request::{read_body, wants_refresh};
+use crate::state::{self, Internal, ManagedAt, ManagedChain, PassThrough, Role};
 use crate::token_route::MAX_BODY_BYTES;
 use core::cell::{Cell, RefCell};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
-use feishu_tenant_token::store_app::RESEND_MIN_INTERVAL_MS;
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
-use feishu_tenant_token::{Clock, Error, Served, TokenGrant};
+use feishu_tenant_token::{Clock, Error, Served, Source, TenantKey, TokenClient, TokenGrant};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -40,10 +42,6 @@ const HOT_WITHIN_MS: u64 = 15 * 60 * 1000;
 /// earlier would fetch the same token. With a shorter window the token is
 /// renewed as it leaves it, while the old one is still valid.
 const RENEW_AFTER_WINDOW_MS: u64 = 1_000;
-
-/// The object's storage keys (an app's object).
-const TICKET: &str = "ticket";
-const RESEND_AT: &str = "resend_at_ms";
 
 /// After a failed renewal, the next try.
 const RENEW_RETRY_MS: u64 = 30_000;
@@ -68,6 +66,7 @@ struct Clients {
     tenant: Option<Rc<PassThrough>>,
     internal_tenant: Option<Rc<Internal>>,
     internal_app: Option<Rc<Internal>>,
+    managed: Option<Rc<ManagedChain>>,
 }
 
 // Only `fetch` and `alarm`: the websocket and socket handlers it would
@@ -94,6 +93,11 @@ impl DurableObject for TokenCoordinator {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let path = path_and_query(&req.inner().url());
+        let want = if wants_refresh(&req) {
+            Want::Fresh
+        } else {
+            Want::Servable
+        };
         let Ok(body) = read_body(&mut req, MAX_BODY_BYTES).await? else {
             return reply::json_response(503, String::new());
         };
@@ -105,7 +109,7 @@ impl DurableObject for TokenCoordinator {
             Ok(c) => c,
             Err(_) => return reply::json_response(503, String::new()),
         };
-        match self.serve(&config, &question).await {
+        match self.serve(&config, &question, want).await {
             Ok(grant) => {
                 self.keep_hot(&config, question, &grant).await;
                 let now = JsClock.now_ms();
@@ -133,7 +137,7 @@ impl DurableObject for TokenCoordinator {
         };
         // The token has just left the freshness window: a plain get fetches
         // the next one (single-flight with any request asking meanwhile).
-        match self.serve(&config, &hot.question).await {
+        match self.serve(&config, &hot.question, Want::Servable).await {
             Ok(grant) => {
                 let last = hot.last_asked_ms;
                 self.keep_hot(&config, hot.question, &grant).await;
@@ -153,18 +157,36 @@ impl DurableObject for TokenCoordinator {
 }
 
 impl TokenCoordinator {
-    async fn serve(&self, config: &Config, question: &Question) -> Result<TokenGrant, Error> {
+    async fn serve(
+        &self,
+        config: &Config,
+        question: &Question,
+        want: Want,
+    ) -> Result<TokenGrant, Error> {
         let refused = || Error::invalid_input("the coordinator could not read the question");
-        if question.path == TENANT_TOKEN_PATH {
-            let request = body::tenant_token_request(&question.body).map_err(|_| refused())?;
-            let client = self.client(
-                config,
-                |c| &mut c.tenant,
-                |env, config| state::build_pass_through(env, config, Role::Coordinator),
-            )?;
-            return client.get_served(&request).await.map(|(g, _)| g);
-        }
         let kind = match question.path.as_str() {
+            TENANT_TOKEN_PATH => {
+                let request = body::tenant_token_request(&question.body).map_err(|_| refused())?;
+                let client = self.client(
+                    config,
+                    |c| &mut c.tenant,
+                    |env, config| state::build_pass_through(env, config, Role::Coordinator),
+                )?;
+                return served(&client, &request, want).await;
+            }
+            MANAGED_APP_PATH => {
+                let chain = self.managed(config, true)?;
+                let apps = chain.apps();
+                return served(apps.client(), apps.request(), want).await;
+            }
+            MANAGED_TENANT_PATH => {
+                let tenant = core::str::from_utf8(&question.body)
+                    .ok()
+                    .and_then(|t| TenantKey::parse(t).ok())
+                    .ok_or_else(refused)?;
+                let chain = self.managed(config, false)?;
+                return served(chain.tenants(), &chain.request(tenant), want).await;
+            }
             self_built::INTERNAL_TENANT_TOKEN_PATH => Kind::TenantToken,
             self_built::INTERNAL_APP_TOKEN_PATH => Kind::AppToken,
             _ => return Err(refused()),
@@ -178,49 +200,38 @@ impl TokenCoordinator {
             Kind::AppToken => self.client(config, |c| &mut c.internal_app, build)?,
             Kind::TenantToken => self.client(config, |c| &mut c.internal_tenant, build)?,
         };
-        client.get_served(&request).await.map(|(g, _)| g)
+        served(&client, &request, want).await
     }
 
-    /// A ticket operation, in the object's storage (one object per app, its
-    /// operations one at a time: the resend limit holds exactly).
+    fn store(&self) -> ObjectStore {
+        ObjectStore::of(&self.state)
+    }
+
+    /// A ticket operation, in the object's storage (one object per app).
     async fn ticket(&self, op: &str, body: Vec<u8>) -> worker::Result<Response> {
-        let storage = self.state.storage();
-        let raw = storage.as_raw();
-        let done = async {
-            let answer = match op {
-                "ticket-get" => JsFuture::from(raw.get(TICKET)?).await?.as_string(),
-                "ticket-put" => {
-                    let ticket = String::from_utf8(body).unwrap_or_default();
-                    JsFuture::from(raw.put(TICKET, JsValue::from_str(&ticket))?).await?;
-                    None
-                }
-                "ticket-delete" => {
-                    JsFuture::from(raw.delete(TICKET)?).await?;
-                    None
-                }
-                "resend-claim" => {
-                    let now = JsClock.now_ms();
-                    let last = JsFuture::from(raw.get(RESEND_AT)?).await?.as_f64();
-                    // Epoch milliseconds, far below 2^53.
-                    let recent = last
-                        .is_some_and(|at| now.saturating_sub(at as u64) < RESEND_MIN_INTERVAL_MS);
-                    if !recent {
-                        JsFuture::from(raw.put(RESEND_AT, JsValue::from_f64(now as f64))?).await?;
-                    }
-                    Some(if recent { "0" } else { "1" }.to_owned())
-                }
-                "resend-release" => {
-                    JsFuture::from(raw.delete(RESEND_AT)?).await?;
-                    None
-                }
-                _ => return Err(JsValue::from_str("unknown ticket operation")),
-            };
-            Ok::<_, JsValue>(answer.unwrap_or_default())
-        };
-        match done.await {
+        let body = String::from_utf8(body).unwrap_or_default();
+        match self.store().ticket_op(op, &body, JsClock.now_ms()).await {
             Ok(text) => Response::ok(text),
             Err(_) => reply::json_response(503, String::new()),
         }
+    }
+
+    /// The managed app's chain as this object runs it: `app_object` when the
+    /// object is the app's (named by the app token's key), else a tenant's.
+    fn managed(&self, config: &Config, app_object: bool) -> Result<Rc<ManagedChain>, Error> {
+        let Some(managed) = &config.managed else {
+            return Err(Error::invalid_input("managed mode is off"));
+        };
+        let at = if app_object {
+            ManagedAt::AppObject(self.store())
+        } else {
+            ManagedAt::TenantObject
+        };
+        self.client(
+            config,
+            |c| &mut c.managed,
+            |env, config| state::build_managed(env, config, managed, at),
+        )
     }
 
     /// The object's client in `slot`, built by `build` on first use.
@@ -271,4 +282,18 @@ impl TokenCoordinator {
             Err(_) => log::warn("coordinator_alarm_failed", "setAlarm refused"),
         }
     }
+}
+
+/// The token `client` serves for `request`: past its caches when `Fresh`
+/// (throttled: a token it fetched moments ago is served as it is).
+async fn served<S: Source>(
+    client: &TokenClient<S, JsClock>,
+    request: &S::Request,
+    want: Want,
+) -> Result<TokenGrant, Error> {
+    let got = match want {
+        Want::Servable => client.get_served(request).await,
+        Want::Fresh => client.refresh_served(request).await,
+    };
+    got.map(|(grant, _)| grant)
 }

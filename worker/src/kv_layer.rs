@@ -89,7 +89,19 @@ pub type KeyOf<R> = Box<dyn Fn(&R) -> String>;
 /// (and stored in KV) for every isolate; `None` when it could not be asked or
 /// failed (reported by the implementation), and the layer then fetches by
 /// itself, as without a coordinator.
-pub type Ask<R> = Box<dyn Fn(&str, &R) -> Asked>;
+pub type Ask<R> = Box<dyn Fn(&str, &R, Want) -> Asked>;
+
+/// What the coordinator is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// A servable token: the object's own, or one it fetches.
+    Servable,
+    /// A forced refresh (the caller was told the token is bad): the object
+    /// replaces its own copy, else it would hand the refused token to the
+    /// next isolate that misses KV. Its refreshes are throttled like any
+    /// client's, so fronts refreshing one token together make one fetch.
+    Fresh,
+}
 
 /// What the coordinator answers, `'static` (it owns what it sends).
 pub type Asked = Pin<Box<dyn Future<Output = Option<Result<TokenGrant, Error>>>>>;
@@ -193,15 +205,22 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
     async fn fetch_fresh(&self, request: &S::Request) -> Result<(TokenGrant, Trace), Error> {
         let key = (self.key)(request);
         let t0 = self.clock.now_ms();
-        match self.upstream.fetch(request).await {
-            Ok((grant, ())) => Ok(self.store_fetched(&key, grant, t0, 0).await),
-            Err(e) => {
-                if let Err(kv_error) = self.kv.delete(&key).await {
-                    self.kv.warn("kv_delete_failed", &kv_error);
-                }
-                Err(e)
-            }
+        let fetched = match &self.coordinator {
+            Some(ask) => ask(&key, request, Want::Fresh).await,
+            None => None,
+        };
+        let failed = match fetched {
+            Some(Ok(grant)) => return Ok(self.coordinated(grant, t0, t0)),
+            Some(Err(e)) => e,
+            None => match self.upstream.fetch(request).await {
+                Ok((grant, ())) => return Ok(self.store_fetched(&key, grant, t0, 0).await),
+                Err(e) => e,
+            },
+        };
+        if let Err(kv_error) = self.kv.delete(&key).await {
+            self.kv.warn("kv_delete_failed", &kv_error);
         }
+        Err(failed)
     }
 
     fn join_wait(&self) -> JoinWait {
@@ -238,7 +257,7 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
             let left = grant.expires_at_ms.saturating_sub(t1);
             let ending = left < self.freshness.min_validity_secs() * 1000 + COORDINATOR_NOTICE_MS;
             if let (true, Some(ask)) = (ending, &self.coordinator)
-                && let Some(Ok(confirmed)) = ask(&key, request).await
+                && let Some(Ok(confirmed)) = ask(&key, request, Want::Servable).await
             {
                 return Ok(self.coordinated(confirmed, t0, t1));
             }
@@ -247,7 +266,7 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
         // The coordinator, when there is one and it answers, stored the
         // token in KV itself.
         if let Some(ask) = &self.coordinator
-            && let Some(answer) = ask(&key, request).await
+            && let Some(answer) = ask(&key, request, Want::Servable).await
         {
             return match answer {
                 Ok(grant) => Ok(self.coordinated(grant, t0, t1)),

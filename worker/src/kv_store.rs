@@ -2,6 +2,7 @@
 
 use crate::kv_layer::KvHost;
 use crate::log;
+use crate::object_store::ObjectStore;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
@@ -15,12 +16,29 @@ pub const BINDING: &str = "TOKENS";
 #[derive(Clone)]
 pub struct WorkerKv {
     raw: JsValue,
+    /// One key whose copy of record is a Durable Object's storage.
+    mirror: Option<(String, ObjectStore)>,
 }
 
 impl WorkerKv {
     pub fn from_env(env: &Env) -> Option<Self> {
         let raw = Reflect::get(env, &JsValue::from_str(BINDING)).ok()?;
-        raw.is_object().then_some(Self { raw })
+        raw.is_object().then_some(Self { raw, mirror: None })
+    }
+
+    /// The same namespace, with `key` kept in `store` too (a managed app's
+    /// object keeps its app token there): read there first, strongly
+    /// consistent and surviving the object's eviction; written and deleted
+    /// in both, KV's copy being what isolates read.
+    pub fn mirroring(mut self, key: String, store: ObjectStore) -> Self {
+        self.mirror = Some((key, store));
+        self
+    }
+
+    fn mirror_of(&self, key: &str) -> Option<&ObjectStore> {
+        self.mirror
+            .as_ref()
+            .and_then(|(k, store)| (k == key).then_some(store))
     }
 
     /// `TOKENS.<method>(...args)`, awaited. The raw binding throughout:
@@ -69,6 +87,13 @@ impl KvHost for WorkerKv {
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        if let Some(store) = self.mirror_of(key) {
+            match store.get(key).await {
+                Ok(Some(value)) => return Ok(Some(value)),
+                Ok(None) => {}
+                Err(e) => log::warn("object_storage_failed", &js_error(e)),
+            }
+        }
         let value = self.call("get", &[JsValue::from_str(key)]).await?;
         Ok(value.as_string())
     }
@@ -89,12 +114,21 @@ impl KvHost for WorkerKv {
             JsValue::from_str(value),
             options.into(),
         ];
-        self.call("put", &args).await.map(|_| ())
+        let kept = match self.mirror_of(key) {
+            Some(store) => store.put(key, value).await.map_err(js_error),
+            None => Ok(()),
+        };
+        self.call("put", &args).await.and(kept).map(|_| ())
     }
 
     async fn delete(&self, key: &str) -> Result<(), String> {
+        let dropped = match self.mirror_of(key) {
+            Some(store) => store.delete(key).await.map_err(js_error),
+            None => Ok(()),
+        };
         self.call("delete", &[JsValue::from_str(key)])
             .await
+            .and(dropped)
             .map(|_| ())
     }
 

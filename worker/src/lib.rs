@@ -30,6 +30,8 @@ mod log;
 #[cfg(target_arch = "wasm32")]
 mod managed;
 #[cfg(target_arch = "wasm32")]
+mod object_store;
+#[cfg(target_arch = "wasm32")]
 mod reply;
 #[cfg(target_arch = "wasm32")]
 mod request;

@@ -6,6 +6,8 @@ use crate::config::{Config, Managed};
 use crate::coordinated;
 use crate::kv_layer::{Ask, KeyOf, KvThenUpstream, longest_fetch_ms};
 use crate::kv_store::WorkerKv;
+use crate::object_store::ObjectStore;
+use core::future::Future;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
 use feishu_tenant_token::store_app::{
@@ -13,7 +15,8 @@ use feishu_tenant_token::store_app::{
     TicketedAppTokenRequest, TicketedAppTokenSource,
 };
 use feishu_tenant_token::{
-    Error, Keyed, SerdeJson, Source, TenantAccessToken, TokenClient, TokenRequest, Upstream, kv,
+    Error, HttpRequest, HttpResponse, Keyed, SerdeJson, Source, TenantAccessToken, TokenClient,
+    TokenRequest, Transport, TransportError, Upstream, kv,
 };
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -21,10 +24,33 @@ use worker::Env;
 
 /// The fetch transport reading answers with serde_json, which the Worker
 /// links anyway (smaller than also linking serde-wasm-bindgen's reader).
-type Net = FetchTransport<SerdeJson>;
+/// A struct of its own, not an alias, for its name: every generic type and
+/// function over the transport is named after it in the .wasm's name
+/// section, which the size gate counts.
+pub struct Net(FetchTransport<SerdeJson>);
+
+impl Transport for Net {
+    fn post_json(
+        &self,
+        request: HttpRequest,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
+        self.0.post_json(request)
+    }
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
+        self.0.sleep(ms)
+    }
+    fn random(&self) -> f64 {
+        self.0.random()
+    }
+    fn read_json<T: serde::de::DeserializeOwned>(&self, body: &str) -> Option<T> {
+        self.0.read_json(body)
+    }
+}
 
 fn transport(config: &Config) -> Result<Net, String> {
-    Ok(FetchTransport::new(None, config.timeout_ms)?.reading_with(SerdeJson))
+    Ok(Net(
+        FetchTransport::new(None, config.timeout_ms)?.reading_with(SerdeJson)
+    ))
 }
 
 /// A token client over KV in front of the source `S`.
@@ -219,16 +245,55 @@ pub async fn resend_ticket(config: &Config, app: &AppCredentials) -> Result<(), 
 }
 
 pub fn managed(env: &Env, config: &Config, managed: &Managed) -> Result<Rc<ManagedChain>, String> {
-    once(|s| &mut s.managed, || build_managed(env, config, managed))
+    once(
+        |s| &mut s.managed,
+        || build_managed(env, config, managed, ManagedAt::Front),
+    )
 }
 
-fn build_managed(env: &Env, config: &Config, managed: &Managed) -> Result<ManagedChain, String> {
+/// Where a managed chain runs, which decides whom its KV misses ask (with
+/// `COORDINATOR` bound): each key's token is fetched by that key's object,
+/// never by an object asking itself.
+pub enum ManagedAt {
+    /// An isolate: a tenant token's miss asks the tenant's object, the app
+    /// token's asks the app's object.
+    Front,
+    /// A managed tenant's object: its app token's miss asks the app's object.
+    TenantObject,
+    /// The app's object: the ticket, resend limit and app token are in its
+    /// own storage (the app token's copy of record, KV's copy for isolates).
+    AppObject(ObjectStore),
+}
+
+pub fn build_managed(
+    env: &Env,
+    config: &Config,
+    managed: &Managed,
+    at: ManagedAt,
+) -> Result<ManagedChain, String> {
     let store = kv(env)?;
     let app_id = managed.app.app_id().to_owned();
     let longest = longest_fetch_ms(config.retry, config.timeout_ms);
-    let tickets = coordinated::Tickets::new(env, store.clone(), app_id.clone());
+    let app_key = kv::app_token_key(&app_id);
+    let (tickets, apps_kv) = match &at {
+        ManagedAt::AppObject(own) => (
+            coordinated::Tickets::in_object(own.clone(), store.clone(), app_id.clone()),
+            store.clone().mirroring(app_key.clone(), own.clone()),
+        ),
+        _ => (
+            coordinated::Tickets::new(env, store.clone(), app_id.clone()),
+            store.clone(),
+        ),
+    };
+    let ask_app = match at {
+        ManagedAt::AppObject(_) => None,
+        _ => coordinated::ask(env, coordinated::managed_app),
+    };
+    let ask_tenant = match at {
+        ManagedAt::Front => coordinated::ask(env, coordinated::managed_tenant),
+        _ => None,
+    };
     let transport = transport(config)?;
-    let (apps_kv, id) = (store.clone(), app_id.clone());
     let chain = StoreAppBuilder::new(
         transport,
         JsClock,
@@ -244,12 +309,13 @@ fn build_managed(env: &Env, config: &Config, managed: &Managed) -> Result<Manage
             KvThenUpstream::new(
                 apps_kv,
                 apps,
-                Box::new(move |_| kv::app_token_key(&id)),
+                Box::new(move |_| app_key.clone()),
                 config.freshness,
                 JsClock,
                 // A resend may come on top of the app token fetch.
                 longest.saturating_mul(2),
             )
+            .coordinated_by(ask_app)
         },
         |tenants| {
             KvThenUpstream::new(
@@ -263,6 +329,7 @@ fn build_managed(env: &Env, config: &Config, managed: &Managed) -> Result<Manage
                 // The app token (and a resend), then the tenant token, twice on 99991664.
                 longest.saturating_mul(5),
             )
+            .coordinated_by(ask_tenant)
         },
     );
     Ok(chain)

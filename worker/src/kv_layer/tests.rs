@@ -419,14 +419,16 @@ fn kv_trouble_during_an_eviction_is_logged_and_deletes_nothing() {
     assert!(w.kv.deletes.borrow().is_empty());
 }
 
-/// A coordinator answering `answer` (None: a fault), counting the questions
-/// and the keys they named.
-fn coordinated(answer: Option<Result<TokenGrant, Error>>) -> (World, Rc<RefCell<Vec<String>>>) {
+/// The questions a coordinator was asked: the keys they named, what for.
+type Questions = Rc<RefCell<Vec<(String, Want)>>>;
+
+/// A coordinator answering `answer` (None: a fault), counting the questions.
+fn coordinated(answer: Option<Result<TokenGrant, Error>>) -> (World, Questions) {
     let w = world();
     let asked = Rc::new(RefCell::new(Vec::new()));
     let seen = asked.clone();
-    let ask: Ask<TokenRequest> = Box::new(move |key: &str, _r: &TokenRequest| -> Asked {
-        seen.borrow_mut().push(key.to_owned());
+    let ask: Ask<TokenRequest> = Box::new(move |key: &str, _r: &TokenRequest, want| -> Asked {
+        seen.borrow_mut().push((key.to_owned(), want));
         let answer = answer.clone();
         Box::pin(async move { answer })
     });
@@ -449,7 +451,7 @@ fn a_kv_miss_asks_the_coordinator_not_feishu_and_leaves_kv_to_it() {
     assert_eq!(w.layer.upstream.calls.get(), 0, "Feishu not asked");
     assert_eq!(
         *asked.borrow(),
-        vec![kv::kv_key(&the_request().cache_key())]
+        vec![(kv::kv_key(&the_request().cache_key()), Want::Servable)]
     );
     assert!(
         w.kv.entries.borrow().is_empty(),
@@ -556,4 +558,42 @@ fn a_coordinator_fault_while_confirming_serves_kvs_token() {
             "no Feishu call for a servable token"
         );
     }
+}
+
+#[test]
+fn a_forced_refresh_goes_through_the_coordinator_so_its_copy_is_replaced_too() {
+    let grant = TokenGrant::new(TenantAccessToken::new("t-object-new"), T0, 7200);
+    let (w, asked) = coordinated(Some(Ok(grant)));
+    seed_kv(&w, "t-refused", 7000);
+    let (got, trace) = block_on(w.layer.fetch_fresh(&the_request())).unwrap();
+    assert_eq!(
+        (got.token.expose_secret(), trace.layer),
+        ("t-object-new", Layer::Coordinator)
+    );
+    let key = kv::kv_key(&the_request().cache_key());
+    assert_eq!(*asked.borrow(), vec![(key, Want::Fresh)]);
+    assert_eq!(w.layer.upstream.calls.get(), 0, "the object fetched it");
+}
+
+#[test]
+fn a_forced_refresh_the_coordinator_cannot_serve_is_fetched_here_or_refused() {
+    // A fault: fetched and stored here.
+    let (w, asked) = coordinated(None);
+    let (got, trace) = block_on(w.layer.fetch_fresh(&the_request())).unwrap();
+    assert_eq!(
+        (got.token.expose_secret(), trace.layer),
+        ("t-1", Layer::Upstream)
+    );
+    assert_eq!(asked.borrow().len(), 1);
+    assert_eq!(w.layer.upstream.calls.get(), 1);
+    // Feishu's refusal relayed: the answer, KV's (reported bad) entry deleted.
+    let refusal = Error::feishu_api(99_991_663, "invalid".into(), 400);
+    let (w, _) = coordinated(Some(Err(refusal.clone())));
+    seed_kv(&w, "t-refused", 7000);
+    assert_eq!(
+        block_on(w.layer.fetch_fresh(&the_request())).unwrap_err(),
+        refusal
+    );
+    assert_eq!(w.layer.upstream.calls.get(), 0);
+    assert!(w.kv.entries.borrow().is_empty(), "KV's entry deleted");
 }
