@@ -5,9 +5,13 @@
 // Durable Object coordinator and without it: Feishu calls per key, and the
 // latency of those requests. Then the hit path, 2,000 sequential requests for
 // a cached key on one front, with and without: the coordinator is on the
-// miss path only. Writes bench/out/coordinator.json.
+// miss path only. Then store-app ("managed") mode the same way: ROUNDS new
+// tenants of one app, each PER_ROUND concurrent cold requests spread over
+// the fronts: Feishu's app-token calls in all and tenant-token calls per
+// tenant. Writes bench/out/coordinator.json.
 import { performance } from "node:perf_hooks";
 import { startCoordinatedWorkers } from "../tests/worker/built-worker.mjs";
+import { SANDBOX_APPS } from "../tests/sandbox/sandbox.mjs";
 import { sandboxProcess, summary, writeJson } from "./lib.mjs";
 
 const FRONTS = 4;
@@ -55,11 +59,61 @@ async function run(coordinator) {
   }
 }
 
-const result = { fronts: FRONTS, rounds: ROUNDS, perRound: PER_ROUND, hits: HITS, without: await run("none"), with: await run("ours") };
+const STORE_ID = "cli_sandbox_app_one";
+const API_KEY = "bench-api-key";
+const MANAGED = { FEISHU_APP_ID: STORE_ID, FEISHU_APP_SECRET: SANDBOX_APPS[STORE_ID].appSecret, FEISHU_VERIFICATION_TOKEN: "vt-bench", API_KEYS: API_KEY, LOG_REQUESTS: "false" };
+const APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token";
+
+async function runManaged(coordinator) {
+  const sb = await sandboxProcess();
+  // onLog: the ticket event logs a line; the figures are the output here.
+  const w = await startCoordinatedWorkers({ vars: { FEISHU_BASE_URL: sb.url, ...MANAGED }, fronts: FRONTS, coordinator, onLog: () => {} });
+  try {
+    const ticket = (await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[STORE_ID];
+    const event = { ts: "1", uuid: "u-bench", token: "vt-bench", type: "event_callback", event: { app_id: STORE_ID, app_ticket: ticket, type: "app_ticket" } };
+    const stored = await w.fronts[0].fetch("/feishu/events", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(event) });
+    if (stored.status !== 200) throw new Error(`ticket not stored: HTTP ${stored.status}`);
+    const miss = [];
+    const callsPerTenant = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const before = (await sb.stats()).tenantTokenCalls;
+      await Promise.all(
+        Array.from({ length: PER_ROUND }, async (_, i) => {
+          const t = performance.now();
+          const res = await w.fronts[i % FRONTS].fetch(`/v1/tenants/bench-tenant-${r}/tenant_access_token`, { headers: { authorization: `Bearer ${API_KEY}` } });
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+          miss.push(performance.now() - t);
+        }),
+      );
+      callsPerTenant.push((await sb.stats()).tenantTokenCalls - before);
+    }
+    const appTokenCalls = (await sb.stats()).requests[APP_TOKEN_PATH] ?? 0;
+    return { coordinator, appTokenCalls, callsPerTenant: summary(callsPerTenant), miss: { p50: pct(miss, 0.5), p99: pct(miss, 0.99) } };
+  } finally {
+    await w.mf.dispose();
+    sb.close();
+  }
+}
+
+const result = {
+  fronts: FRONTS,
+  rounds: ROUNDS,
+  perRound: PER_ROUND,
+  hits: HITS,
+  without: await run("none"),
+  with: await run("ours"),
+  managed: { without: await runManaged("none"), with: await runManaged("ours") },
+};
 writeJson("coordinator", result);
 console.log(`\ncoordinator: ${FRONTS} fronts, ${ROUNDS} keys x ${PER_ROUND} concurrent cold requests each`);
 for (const k of ["without", "with"]) {
   const r = result[k];
   console.log(`  ${k.padEnd(8)} Feishu calls per key ${r.callsPerKey.median} (${r.callsPerKey.min}-${r.callsPerKey.max}); cold p50 ${r.miss.p50.toFixed(1)} ms, p99 ${r.miss.p99.toFixed(1)} ms; hits p50 ${r.hit.p50.toFixed(2)} ms, p99 ${r.hit.p99.toFixed(2)} ms`);
+}
+console.log(`store-app mode: ${ROUNDS} tenants x ${PER_ROUND} concurrent cold requests each`);
+for (const k of ["without", "with"]) {
+  const r = result.managed[k];
+  console.log(`  ${k.padEnd(8)} app-token calls ${r.appTokenCalls}; tenant-token calls per tenant ${r.callsPerTenant.median} (${r.callsPerTenant.min}-${r.callsPerTenant.max}); cold p50 ${r.miss.p50.toFixed(1)} ms, p99 ${r.miss.p99.toFixed(1)} ms`);
 }
 console.log();

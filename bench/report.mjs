@@ -83,6 +83,14 @@ const rows = [
     k === "with" ? `hits ${((coord.with.hit.p50 / coord.without.hit.p50 - 1) * 100).toFixed(0)} % p50 vs without (the object is on the miss path only)` : "",
     k === "with" ? `1 Feishu call per key: ${met(coord.with.callsPerKey.max === 1)}` : "",
   ]),
+  ...(coord.managed
+    ? ["without", "with"].map((k) => [
+        `store-app mode ${k} it (${coord.rounds} tenants × ${coord.perRound} concurrent cold requests)`,
+        `app-token calls ${coord.managed[k].appTokenCalls}; tenant-token calls per tenant ${coord.managed[k].callsPerTenant.median} (${coord.managed[k].callsPerTenant.min}–${coord.managed[k].callsPerTenant.max}); cold requests p50 · p99 ${coord.managed[k].miss.p50.toFixed(1)} · ${coord.managed[k].miss.p99.toFixed(1)} ms`,
+        "",
+        k === "with" ? `1 app-token call, 1 per tenant: ${met(coord.managed.with.appTokenCalls === 1 && coord.managed.with.callsPerTenant.max === 1)}` : "",
+      ])
+    : []),
 ];
 
 const table = ["| measure | figure | ratio | target |", "|---|---|---|---|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
