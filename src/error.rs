@@ -174,6 +174,13 @@ impl Error {
         )
     }
 
+    /// An error another instance of this crate reported, rebuilt from its
+    /// class and message (which never hold a secret): what the Worker's
+    /// coordinator relays when it could not reach Feishu.
+    pub fn relayed(code: ErrorCode, message: &str) -> Self {
+        Self::bare(code, message.to_owned())
+    }
+
     pub fn invalid_input(detail: &str) -> Self {
         Self::bare(ErrorCode::InvalidInput, format!("invalid input: {detail}"))
     }
@@ -288,6 +295,14 @@ mod tests {
         for (code, s) in all {
             assert_eq!(code.as_str(), s);
         }
+    }
+
+    #[test]
+    fn a_relayed_error_keeps_its_class_and_message() {
+        let e = Error::timeout(250);
+        let again = Error::relayed(e.code(), e.message());
+        assert_eq!(again.code(), ErrorCode::Timeout);
+        assert_eq!(again.message(), e.message());
     }
 
     #[test]

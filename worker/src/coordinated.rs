@@ -119,6 +119,9 @@ async fn ask_object(
     } = post(&stub, &question.url, &question.body, want)
         .await
         .map_err(js)?;
+    if let Some(relayed) = relayed(status, &body) {
+        return Ok(Err(relayed));
+    }
     if status >= 500 {
         return Err(format!("the coordinator answered HTTP {status}"));
     }
@@ -169,11 +172,35 @@ async fn post(
     })
 }
 
-/// A refusal or a rate limit: answers the object relays. Any other failure
-/// (Feishu unreachable, slow, a 5xx) is the object's 503, and the front tries
-/// Feishu itself, as it would without a coordinator.
+/// A refusal or a rate limit: answers the object relays in Feishu's shape.
 pub fn is_feishus_word(e: &Error) -> bool {
     matches!(e.code(), ErrorCode::FeishuApiError | ErrorCode::RateLimited)
+}
+
+/// Feishu unreachable, slow, answering a 5xx or something unreadable, after
+/// the object's retries: relayed too, so that an outage costs one round of
+/// attempts, not the object's and then the front's. Each class has a status
+/// of its own, outside the registered range so that nothing else (workerd,
+/// a proxy) answers with one, and the message is the body. A failure of the
+/// object's own is its 503: the front then fetches by itself.
+const RELAYED: [(u16, ErrorCode); 4] = [
+    (590, ErrorCode::NetworkError),
+    (591, ErrorCode::Timeout),
+    (592, ErrorCode::HttpError),
+    (593, ErrorCode::InvalidResponse),
+];
+
+/// The status relaying `e`, when it is a relayed class.
+pub fn relay_status(e: &Error) -> Option<u16> {
+    RELAYED
+        .iter()
+        .find(|(_, c)| *c == e.code())
+        .map(|(s, _)| *s)
+}
+
+fn relayed(status: u16, message: &str) -> Option<Error> {
+    let (_, code) = RELAYED.iter().find(|(s, _)| *s == status)?;
+    Some(Error::relayed(*code, message))
 }
 
 #[wasm_bindgen]

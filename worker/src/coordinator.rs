@@ -13,7 +13,9 @@
 
 use crate::body;
 use crate::config::Config;
-use crate::coordinated::{MANAGED_APP_PATH, MANAGED_TENANT_PATH, TICKET_PREFIX, is_feishus_word};
+use crate::coordinated::{
+    MANAGED_APP_PATH, MANAGED_TENANT_PATH, TICKET_PREFIX, is_feishus_word, relay_status,
+};
 use crate::forward::path_and_query;
 use crate::kv_layer::Want;
 use crate::log;
@@ -116,8 +118,13 @@ impl DurableObject for TokenCoordinator {
                 reply::token(&grant, now, &Served::Memory, Member::TenantAccessToken)
             }
             Err(e) if is_feishus_word(&e) => reply::upstream_error(&e),
-            // Not Feishu's word: the front fetches by itself.
-            Err(_) => reply::json_response(503, String::new()),
+            // Feishu unreachable: the class in the status, the message (text,
+            // never a secret) the body.
+            Err(e) => match relay_status(&e) {
+                Some(status) => reply::json_response(status, e.message().to_owned()),
+                // The object's own failure: the front fetches by itself.
+                None => reply::json_response(503, String::new()),
+            },
         }
     }
 
@@ -244,7 +251,8 @@ impl TokenCoordinator {
         if let Some(c) = slot(&mut self.clients.borrow_mut()).clone() {
             return Ok(c);
         }
-        let c = Rc::new(build(&self.env, config).map_err(|e| Error::network(&e))?);
+        // Not a network error: that would be relayed as Feishu unreachable.
+        let c = Rc::new(build(&self.env, config).map_err(|e| Error::invalid_input(&e))?);
         *slot(&mut self.clients.borrow_mut()) = Some(Rc::clone(&c));
         Ok(c)
     }
