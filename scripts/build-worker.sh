@@ -10,7 +10,7 @@ root=$PWD
 # 192 KiB: the Durable Object coordinator (class, its fetch and alarm, the
 # front's ask) measured +7.4 KB gzip (186,455 -> 193,823 B, after moving KV
 # put to the raw binding saved 2.7 KB); the coordinator issue allowed 192.
-# Store-app mode through the objects: 196,126 B (worker/Cargo.toml strips
+# Store-app mode through the objects, and relays: 196,345 B (worker/Cargo.toml strips
 # two metadata sections; docs/design.md has the history).
 WORKER_GATE=$((192 * 1024))
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
