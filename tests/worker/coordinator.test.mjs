@@ -38,8 +38,8 @@ async function workers(opts = {}, vars = {}) {
   return w;
 }
 
-const post = (front, path, body) =>
-  front.fetch(path, { method: "POST", headers: { "content-type": "application/json; charset=utf-8" }, body: JSON.stringify(body) });
+const post = (front, path, body, headers = {}) =>
+  front.fetch(path, { method: "POST", headers: { "content-type": "application/json; charset=utf-8", ...headers }, body: JSON.stringify(body) });
 const tenantBody = (tenant_key) => ({ app_access_token: APP_TOKEN, tenant_key });
 
 /** 200 requests, alternating between the fronts, all at once. */
@@ -194,11 +194,16 @@ const ticketEvent = (ticket) =>
   JSON.stringify({ ts: "1", uuid: `u-${ticket}`, token: "vt-1", type: "event_callback", event: { app_id: STORE_ID, app_ticket: ticket, type: "app_ticket" } });
 const managedToken = (front, tenant) => front.fetch(`/v1/tenants/${tenant}/tenant_access_token`, { headers: { authorization: `Bearer ${API_KEY}` } });
 
+/** The sandbox's current ticket for the managed app, delivered to `front` as Feishu's event. */
+async function deliverTicket(front) {
+  const ticket = (await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[STORE_ID];
+  const r = await front.fetch("/feishu/events", { method: "POST", headers: { "content-type": "application/json" }, body: ticketEvent(ticket) });
+  assert.equal(r.status, 200, await r.text());
+}
+
 test("managed mode: a ticket delivered to one front is read by another from the object, whatever KV says", async () => {
   const w = await workers({}, MANAGED);
-  const ticket = (await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[STORE_ID];
-  const stored = await w.fronts[0].fetch("/feishu/events", { method: "POST", headers: { "content-type": "application/json" }, body: ticketEvent(ticket) });
-  assert.equal(stored.status, 200, await stored.text());
+  await deliverTicket(w.fronts[0]);
   // KV lagging elsewhere, as it may for up to a minute: its copy is gone.
   const kv = await w.mf.getKVNamespace("TOKENS", "front-1");
   await kv.delete(`ticket:v1:${STORE_ID}`);
@@ -240,9 +245,7 @@ test("managed mode: ticket resends are limited to exactly one a minute across fr
 test("an object whose storage fails: tokens, tickets and resends fall back to KV and still answer", async () => {
   logs.length = 0;
   const w = await workers({ coordinator: "storage-failed" }, MANAGED);
-  const ticket = (await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[STORE_ID];
-  const stored = await w.fronts[0].fetch("/feishu/events", { method: "POST", headers: { "content-type": "application/json" }, body: ticketEvent(ticket) });
-  assert.equal(stored.status, 200, "the ticket went to KV");
+  await deliverTicket(w.fronts[0]); // to KV: the object's storage fails
   const r = await managedToken(w.fronts[1], "tenant-fallback-1");
   assert.equal(r.status, 200, JSON.stringify(await r.clone().json()));
   const plain = await post(w.fronts[0], TENANT, tenantBody("fallback-plain"));
@@ -261,12 +264,6 @@ test("an object whose storage fails: tokens, tickets and resends fall back to KV
 
 const APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token";
 const appTokenCalls = () => sb.stats().requests[APP_TOKEN_PATH] ?? 0;
-
-async function deliverTicket(front) {
-  const ticket = (await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[STORE_ID];
-  const r = await front.fetch("/feishu/events", { method: "POST", headers: { "content-type": "application/json" }, body: ticketEvent(ticket) });
-  assert.equal(r.status, 200, await r.text());
-}
 
 /** Every KV entry gone, as a location whose KV has not seen them would read. */
 async function emptyKv(w) {
@@ -319,8 +316,7 @@ test("managed mode: the app token is kept in the app object's storage, and outli
 
 test("a forced refresh goes through the object: the token it replaces is not handed to the next isolate", async () => {
   const w = await workers();
-  const get = (front, headers = {}) =>
-    front.fetch(TENANT, { method: "POST", headers: { "content-type": "application/json; charset=utf-8", ...headers }, body: JSON.stringify(tenantBody("refreshed-1")) });
+  const get = (front, headers) => post(front, TENANT, tenantBody("refreshed-1"), headers);
   const first = await (await get(w.fronts[0])).json();
   assert.equal(sb.stats().tenantTokenCalls, 1);
   // Past the forced-refresh throttle (10 s: a token fetched moments ago is
