@@ -7,7 +7,7 @@
 use crate::cache_key::{CacheKey, KeyHashing};
 use crate::error::Error;
 use crate::freshness::{Clock, Freshness, TokenGrant};
-use crate::secret::TenantAccessToken;
+use crate::secret::AccessToken;
 use crate::single_flight::{Flight, Wait};
 use crate::source::{JoinWait, Keyed, Source};
 use core::cell::RefCell;
@@ -180,7 +180,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     pub async fn replace(
         &self,
         request: &S::Request,
-        bad: &TenantAccessToken,
+        bad: &AccessToken,
     ) -> Result<TokenGrant, Error> {
         self.serve::<true>(request, Some(bad))
             .await
@@ -192,7 +192,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     async fn serve<const FORCE: bool>(
         &self,
         request: &S::Request,
-        bad: Option<&TenantAccessToken>,
+        bad: Option<&AccessToken>,
     ) -> Result<(TokenGrant, Served<S::Meta>), Error> {
         let key = request.cache_key();
         let (flight, epoch, forced) = match self.lookup(&key, FORCE, bad) {
@@ -284,12 +284,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
 
     /// Decides, under one borrow that ends before any await, whether this `get`
     /// is a hit, joins a fetch under way, or leads a new one.
-    fn lookup(
-        &self,
-        key: &CacheKey,
-        force: bool,
-        bad: Option<&TenantAccessToken>,
-    ) -> Lookup<S::Meta> {
+    fn lookup(&self, key: &CacheKey, force: bool, bad: Option<&AccessToken>) -> Lookup<S::Meta> {
         let mut st = self.state.borrow_mut();
         let now = self.clock.now_ms();
         let force = force
@@ -360,7 +355,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     /// invalid" answer about an old token never evicts its replacement. A
     /// fetch under way keeps going (it brings a new token) but loses `token`
     /// as its stale-if-error fallback. Returns how many entries went.
-    pub fn invalidate_token(&self, token: &TenantAccessToken, tenant_key: Option<&str>) -> usize {
+    pub fn invalidate_token(&self, token: &AccessToken, tenant_key: Option<&str>) -> usize {
         let mut st = self.state.borrow_mut();
         let mut dropped = 0;
         st.slots.retain(|k, slot| {

@@ -7,7 +7,7 @@
 //! same guarantee only if it stops serving a token once fewer than
 //! `min_validity` seconds remain; the default is that 30-minute window.
 
-use crate::secret::TenantAccessToken;
+use crate::secret::AccessToken;
 
 /// Feishu's rotation window: 30 minutes.
 pub const DEFAULT_MIN_VALIDITY_SECS: u64 = 30 * 60;
@@ -55,7 +55,7 @@ impl Clock for SystemClock {
 /// A token and the instant it stops working.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenGrant {
-    pub token: TenantAccessToken,
+    pub token: AccessToken,
     /// Epoch milliseconds.
     pub expires_at_ms: u64,
 }
@@ -63,7 +63,7 @@ pub struct TokenGrant {
 impl TokenGrant {
     /// `expire` is measured from when the request was *sent*, not received:
     /// that errs on the side of an earlier expiry.
-    pub fn new(token: TenantAccessToken, sent_at_ms: u64, expire_secs: u64) -> Self {
+    pub fn new(token: AccessToken, sent_at_ms: u64, expire_secs: u64) -> Self {
         Self {
             token,
             expires_at_ms: sent_at_ms.saturating_add(expire_secs.saturating_mul(1000)),
@@ -120,7 +120,7 @@ mod tests {
     const T0: u64 = 1_700_000_000_000;
 
     fn grant(expire_secs: u64) -> TokenGrant {
-        TokenGrant::new(TenantAccessToken::new("t-x"), T0, expire_secs)
+        TokenGrant::new(AccessToken::new("t-x"), T0, expire_secs)
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::cache_key::CacheKey;
 use crate::freshness::{Freshness, TokenGrant};
-use crate::secret::TenantAccessToken;
+use crate::secret::AccessToken;
 use crate::validate::MAX_TOKEN_BYTES;
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +64,7 @@ const TOKEN_REF_DOMAIN: &[u8] = b"feishu-tenant-token/token-ref/v1\0";
 /// token fetched from Feishu (the miss path only), listed only when Feishu
 /// refused a token (99991663/99991665), so the hit path never touches it.
 /// The token itself is never in it.
-pub fn token_ref_prefix(token: &TenantAccessToken) -> String {
+pub fn token_ref_prefix(token: &AccessToken) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(TOKEN_REF_DOMAIN);
@@ -73,7 +73,7 @@ pub fn token_ref_prefix(token: &TenantAccessToken) -> String {
 }
 
 /// The reverse-index entry saying `token` is stored under `key`.
-pub fn token_ref_key(token: &TenantAccessToken, key: &str) -> String {
+pub fn token_ref_key(token: &AccessToken, key: &str) -> String {
     token_ref_prefix(token) + key
 }
 
@@ -131,7 +131,7 @@ pub fn decode_value(text: &str) -> Option<TokenGrant> {
         return None;
     }
     Some(TokenGrant {
-        token: TenantAccessToken::new(token.into_owned()),
+        token: AccessToken::new(token.into_owned()),
         expires_at_ms: v.expires_at_ms,
     })
 }
@@ -160,7 +160,7 @@ mod tests {
     const NOW: u64 = 1_700_000_000_000;
 
     fn grant(expires_in_secs: u64) -> TokenGrant {
-        TokenGrant::new(TenantAccessToken::new("t-abc"), NOW, expires_in_secs)
+        TokenGrant::new(AccessToken::new("t-abc"), NOW, expires_in_secs)
     }
 
     #[test]
@@ -207,13 +207,13 @@ mod tests {
 
     #[test]
     fn the_reverse_index_names_a_digest_never_the_token() {
-        let t = TenantAccessToken::new("t-caecc734c2e3328a62489fe0648c4b98779515d3");
+        let t = AccessToken::new("t-caecc734c2e3328a62489fe0648c4b98779515d3");
         let p = token_ref_prefix(&t);
         assert!(p.starts_with("ref:v1:") && p.ends_with(':'), "{p}");
         assert_eq!(p.len(), "ref:v1:".len() + 64 + 1);
         assert!(!p.contains("caecc734"));
         assert_eq!(token_ref_key(&t, "tat:v1:x:t1"), format!("{p}tat:v1:x:t1"));
-        assert_ne!(p, token_ref_prefix(&TenantAccessToken::new("t-other")));
+        assert_ne!(p, token_ref_prefix(&AccessToken::new("t-other")));
         assert!(is_token_key("tat:v1:cli_a:t1") && is_token_key("aat:v1:internal:cli_a:x"));
         assert!(!is_token_key("ticket:v1:cli_a") && !is_token_key("resend:v1:cli_a"));
     }

@@ -43,7 +43,7 @@ pub use error::{Error, ErrorCode};
 pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};
 pub use read_json::{Loose, ReadJson, SerdeJson};
 pub use retry::RetryPolicy;
-pub use secret::{AppAccessToken, TenantAccessToken};
+pub use secret::{AccessToken, AppAccessToken};
 pub use source::{JoinWait, Keyed, Source, Upstream, fetch_tenant_token};
 pub use transport::{HttpRequest, HttpResponse, Transport, TransportError};
 pub use validate::{BaseUrl, FEISHU_BASE_URL, LARK_BASE_URL, TenantKey, TokenRequest};

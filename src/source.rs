@@ -80,15 +80,11 @@ pub async fn fetch_tenant_token<T: Transport, C: Clock>(
     let http = build_tenant_token_request(base_url, request);
     let sent_at_ms = clock.now_ms();
     let secret = request.app_access_token.expose_secret();
-    // Not `send`: inlined here, this hot path stays smaller in the npm `.wasm`.
-    match transport.post_json(http).await {
-        Ok(response) => {
-            let reply = transport.read_json(&response.body);
-            parse_tenant_token_reply(&response, reply, sent_at_ms).map_err(|e| e.scrubbed(secret))
-        }
-        Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
-        Err(TransportError::Network(detail)) => Err(Error::network(&detail).scrubbed(secret)),
-    }
+    let response = send(transport, http)
+        .await
+        .map_err(|e| e.scrubbed(secret))?;
+    let reply = transport.read_json(&response.body);
+    parse_tenant_token_reply(&response, reply, sent_at_ms).map_err(|e| e.scrubbed(secret))
 }
 
 /// One token round trip for the endpoints whose body carries a secret:

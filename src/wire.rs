@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::freshness::TokenGrant;
 use crate::lenient;
 use crate::redact::diagnostic_body;
-use crate::secret::TenantAccessToken;
+use crate::secret::AccessToken;
 use crate::transport::{HttpRequest, HttpResponse};
 use crate::validate::{BaseUrl, MAX_TOKEN_BYTES, TokenRequest};
 use serde::{Deserialize, Serialize};
@@ -203,11 +203,7 @@ fn grant_from(
             ));
         }
     };
-    Ok(TokenGrant::new(
-        TenantAccessToken::new(token),
-        sent_at_ms,
-        expire,
-    ))
+    Ok(TokenGrant::new(AccessToken::new(token), sent_at_ms, expire))
 }
 
 fn is_plausible_token(t: &str) -> bool {

@@ -1,9 +1,9 @@
 //! The token client over a scripted transport and a hand-moved clock.
 
 use feishu_tenant_token::{
-    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, Keyed, RetryPolicy,
-    Served, Source, TenantAccessToken, TokenClient, TokenGrant, TokenRequest, Transport,
-    TransportError, Upstream,
+    AccessToken, BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, Keyed,
+    RetryPolicy, Served, Source, TokenClient, TokenGrant, TokenRequest, Transport, TransportError,
+    Upstream,
 };
 use futures::executor::block_on;
 use futures::future::join_all;
@@ -312,10 +312,7 @@ fn invalidating_a_token_drops_only_an_entry_that_still_holds_it() {
     let t0 = token(&one);
     let t1 = token(&two);
     // A late rejection of a token nobody holds, or of another tenant's: nothing goes.
-    assert_eq!(
-        c.invalidate_token(&TenantAccessToken::new("t-old"), None),
-        0
-    );
+    assert_eq!(c.invalidate_token(&AccessToken::new("t-old"), None), 0);
     assert_eq!(c.invalidate_token(&t0, Some("tenant2")), 0);
     assert_eq!(token(&one), t0, "still served from the cache");
     // The token itself: only its entry goes; the next get fetches a new one.

@@ -10,7 +10,7 @@ use core::future::Future;
 use core::task::{Context, Poll, Waker};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::{
-    CacheKey, Clock, Error, Source, Stats, TenantAccessToken, TokenClient, TokenGrant,
+    AccessToken, CacheKey, Clock, Error, Source, Stats, TokenClient, TokenGrant,
 };
 use js_sys::Promise;
 use serde::Serialize;
@@ -70,7 +70,7 @@ pub(crate) fn invalidate<S: Source>(
     whole: impl FnOnce() -> usize,
 ) -> u32 {
     let n = match token {
-        Some(t) => client.invalidate_token(&TenantAccessToken::new(t), tenant_key),
+        Some(t) => client.invalidate_token(&AccessToken::new(t), tenant_key),
         None => whole(),
     };
     u32::try_from(n).unwrap_or(u32::MAX)

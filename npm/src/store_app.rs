@@ -11,8 +11,9 @@ use feishu_tenant_token::event::{self, Event, EventConfig, SignatureHeaders};
 use feishu_tenant_token::host::{FetchTransport, HostJson, JsClock};
 use feishu_tenant_token::secret::{AppTicket, EncryptKey, VerificationToken};
 use feishu_tenant_token::store_app::{
-    AppCredentials, AppSource, MemoryTicketStore, StoreAppBuilder, StoreAppChain, StoreAppRequest,
-    TenantSource, TicketStore, fetch_app_token_retrying, parse_ticket, resend_ticket,
+    AppCredentials, AppTokenSource, MemoryTicketStore, StoreAppBuilder, StoreAppChain,
+    StoreAppRequest, TenantTokenSource, TicketStore, fetch_app_token_retrying, parse_ticket,
+    resend_ticket,
 };
 use feishu_tenant_token::{CacheKey, Clock, Error, ErrorCode, Freshness, TenantKey, TokenGrant};
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
@@ -405,8 +406,8 @@ impl TicketStore for Tickets {
     }
 }
 
-type Apps = AppSource<FetchTransport, JsClock, Rc<Tickets>>;
-type Chain = StoreAppChain<Apps, TenantSource<Apps, FetchTransport, JsClock>, JsClock>;
+type Apps = AppTokenSource<FetchTransport, JsClock, Rc<Tickets>>;
+type Chain = StoreAppChain<Apps, TenantTokenSource<Apps, FetchTransport, JsClock>, JsClock>;
 
 /// Tenant tokens for one store app, from its `app_id` and `app_secret`: the
 /// whole chain (ticket -> app token -> tenant token), both tokens cached with

@@ -1,7 +1,10 @@
 //! The store-app chain as two [`Source`]s, each under its own
 //! [`TokenClient`] (so both tokens get the same freshness, single-flight and
-//! stale-if-error): [`AppTokenSource`] trades the ticket for an
-//! `app_access_token`; [`StoreAppSource`] trades that for tenant tokens.
+//! stale-if-error): [`AppTokenSource`] trades the stored ticket for the
+//! app's `app_access_token` (kept by an [`AppTokenClient`]);
+//! [`TenantTokenSource`] trades that for tenant tokens. Apart from the chain,
+//! [`CallerAppTokenSource`] serves any caller's app token for the id, secret
+//! and ticket the caller brings (the Worker's gateway).
 
 use super::tickets::TicketStore;
 use super::wire::{
@@ -14,13 +17,12 @@ use crate::client::TokenClient;
 use crate::error::{Error, ErrorCode};
 use crate::freshness::{Clock, Freshness, TokenGrant};
 use crate::retry::RetryPolicy;
-use crate::secret::{AppAccessToken, AppTicket};
+use crate::secret::{AccessToken, AppAccessToken, AppTicket};
 use crate::source::{Keyed, Source, Upstream, retrying, send, token_round_trip};
 use crate::transport::Transport;
 use crate::validate::{BaseUrl, TenantKey, TokenRequest};
 use crate::wire::{APP_TOKEN_MEMBER, parse_ok_reply};
 use core::cell::Cell;
-use core::future::Future;
 use std::rc::Rc;
 
 /// At most one `app_ticket/resend` per app per minute: Feishu answers a
@@ -91,9 +93,10 @@ pub async fn resend_ticket<T: Transport>(
     parse_ok_reply(&response, reply).map_err(scrub)
 }
 
-/// Feishu's `app_access_token` endpoint, fed from a [`TicketStore`].
+/// Feishu's `app_access_token` endpoint, fed from a [`TicketStore`]; the
+/// transport is shared with the chain's tenant-token fetches.
 pub struct AppTokenSource<T, C, K> {
-    transport: T,
+    transport: Rc<T>,
     clock: C,
     base_url: BaseUrl,
     retry: RetryPolicy,
@@ -104,7 +107,7 @@ pub struct AppTokenSource<T, C, K> {
 
 impl<T: Transport, C: Clock, K: TicketStore> AppTokenSource<T, C, K> {
     pub(crate) fn new(
-        transport: T,
+        transport: Rc<T>,
         clock: C,
         base_url: BaseUrl,
         app: AppCredentials,
@@ -144,7 +147,7 @@ impl<T: Transport, C: Clock, K: TicketStore> AppTokenSource<T, C, K> {
             .is_some_and(|at| now.saturating_sub(at) < RESEND_MIN_INTERVAL_MS);
         if !recent && self.tickets.claim_resend(now).await {
             self.last_resend_ms.set(Some(now));
-            if let Err(e) = resend_ticket(&self.transport, &self.base_url, &self.app).await {
+            if let Err(e) = resend_ticket(&*self.transport, &self.base_url, &self.app).await {
                 if e.code() == ErrorCode::FeishuApiError {
                     return e;
                 }
@@ -167,9 +170,9 @@ impl<T: Transport, C: Clock, K: TicketStore> Source for AppTokenSource<T, C, K> 
                 return Err(self.ticket_missing(&why).await);
             }
         };
-        let fetched = retrying(&self.transport, &self.clock, self.retry, || {
+        let fetched = retrying(&*self.transport, &self.clock, self.retry, || {
             fetch_app_token(
-                &self.transport,
+                &*self.transport,
                 &self.clock,
                 &self.base_url,
                 &self.app,
@@ -191,20 +194,14 @@ impl<T: Transport, C: Clock, K: TicketStore> Source for AppTokenSource<T, C, K> 
     }
 }
 
-/// The app token, from wherever the host caches it.
-pub trait AppTokens {
-    fn app_token(&self) -> impl Future<Output = Result<AppAccessToken, Error>>;
-    /// A replacement for `bad`, which Feishu refused (99991664).
-    fn replace(&self, bad: &AppAccessToken) -> impl Future<Output = Result<AppAccessToken, Error>>;
-}
-
-/// An app token client with the request it is asked with.
-pub struct AppTokenCache<S: Source<Request = AppTokenRequest>, C> {
+/// The app's own token: its client (memory, single-flight, the host's layer)
+/// with the one request it is asked with.
+pub struct AppTokenClient<S: Source<Request = AppTokenRequest>, C> {
     client: TokenClient<S, C>,
     request: AppTokenRequest,
 }
 
-impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokenCache<S, C> {
+impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokenClient<S, C> {
     /// What its client is asked with (the Worker serves the app's own token
     /// to SDKs that ask `app_access_token` for the app it holds).
     pub fn request(&self) -> &AppTokenRequest {
@@ -215,19 +212,14 @@ impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokenCache<S, C> {
     pub fn client(&self) -> &TokenClient<S, C> {
         &self.client
     }
-}
 
-fn as_app_token(grant: TokenGrant) -> AppAccessToken {
-    AppAccessToken::new(grant.token.expose_secret())
-}
-
-impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokens for Rc<AppTokenCache<S, C>> {
     async fn app_token(&self) -> Result<AppAccessToken, Error> {
         self.client.get(&self.request).await.map(as_app_token)
     }
 
+    /// A replacement for `bad`, which Feishu refused (99991664).
     async fn replace(&self, bad: &AppAccessToken) -> Result<AppAccessToken, Error> {
-        let bad = crate::secret::TenantAccessToken::new(bad.expose_secret());
+        let bad = AccessToken::new(bad.expose_secret());
         self.client
             .replace(&self.request, &bad)
             .await
@@ -235,15 +227,20 @@ impl<S: Source<Request = AppTokenRequest>, C: Clock> AppTokens for Rc<AppTokenCa
     }
 }
 
-/// Tenant tokens for one store app: its app token, then Feishu's
-/// `tenant_access_token` endpoint (with its retries).
-pub struct StoreAppSource<A, T, C> {
-    app_tokens: A,
-    upstream: Upstream<T, C>,
+fn as_app_token(grant: TokenGrant) -> AppAccessToken {
+    AppAccessToken::new(grant.token.expose_secret())
 }
 
-impl<A: AppTokens, T: Transport, C: Clock> StoreAppSource<A, T, C> {
-    pub(crate) fn new(app_tokens: A, upstream: Upstream<T, C>) -> Self {
+/// Tenant tokens for one store app: its app token (from the client whose
+/// source is `A`), then Feishu's `tenant_access_token` endpoint (with its
+/// retries).
+pub struct TenantTokenSource<A: Source<Request = AppTokenRequest>, T, C> {
+    app_tokens: Rc<AppTokenClient<A, C>>,
+    upstream: Upstream<Rc<T>, C>,
+}
+
+impl<A: Source<Request = AppTokenRequest>, T: Transport, C: Clock> TenantTokenSource<A, T, C> {
+    pub(crate) fn new(app_tokens: Rc<AppTokenClient<A, C>>, upstream: Upstream<Rc<T>, C>) -> Self {
         Self {
             app_tokens,
             upstream,
@@ -251,7 +248,9 @@ impl<A: AppTokens, T: Transport, C: Clock> StoreAppSource<A, T, C> {
     }
 }
 
-impl<A: AppTokens, T: Transport, C: Clock> Source for StoreAppSource<A, T, C> {
+impl<A: Source<Request = AppTokenRequest>, T: Transport, C: Clock> Source
+    for TenantTokenSource<A, T, C>
+{
     type Request = StoreAppRequest;
     type Meta = ();
 
@@ -272,15 +271,9 @@ impl<A: AppTokens, T: Transport, C: Clock> Source for StoreAppSource<A, T, C> {
     }
 }
 
-/// The app-token source a [`StoreAppBuilder`] makes (before any host layer).
-pub type AppSource<T, C, K> = AppTokenSource<Rc<T>, C, K>;
-/// The tenant-token source a [`StoreAppBuilder`] makes, over app tokens cached
-/// by a client whose source is `A`.
-pub type TenantSource<A, T, C> = StoreAppSource<Rc<AppTokenCache<A, C>>, Rc<T>, C>;
-
 /// What [`StoreAppBuilder::build`] makes: the chain with memory caches only.
 pub type MemoryChain<T, C, K> =
-    StoreAppChain<AppSource<T, C, K>, TenantSource<AppSource<T, C, K>, T, C>, C>;
+    StoreAppChain<AppTokenSource<T, C, K>, TenantTokenSource<AppTokenSource<T, C, K>, T, C>, C>;
 
 /// The one way to assemble the store-app chain (the npm `StoreAppClient`,
 /// the Worker's managed mode and the tests all use it): one transport shared
@@ -337,8 +330,8 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
     /// memory cache and its source.
     pub fn build_layered<A, S>(
         self,
-        app_layer: impl FnOnce(AppSource<T, C, K>) -> A,
-        tenant_layer: impl FnOnce(TenantSource<A, T, C>) -> S,
+        app_layer: impl FnOnce(AppTokenSource<T, C, K>) -> A,
+        tenant_layer: impl FnOnce(TenantTokenSource<A, T, C>) -> S,
     ) -> StoreAppChain<A, S, C>
     where
         A: Source<Request = AppTokenRequest>,
@@ -355,7 +348,7 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
         let request = source.request();
         let app = request.app;
         let every = self.revalidate_after_ms;
-        let apps = Rc::new(AppTokenCache {
+        let apps = Rc::new(AppTokenClient {
             client: revalidating(
                 TokenClient::new(app_layer(source), self.clock.clone(), self.freshness),
                 every,
@@ -366,7 +359,7 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
             Upstream::new(self.transport, self.clock.clone(), self.base_url).with_retry(self.retry);
         let tenants = Rc::new(revalidating(
             TokenClient::new(
-                tenant_layer(StoreAppSource::new(Rc::clone(&apps), upstream)),
+                tenant_layer(TenantTokenSource::new(Rc::clone(&apps), upstream)),
                 self.clock,
                 self.freshness,
             ),
@@ -393,7 +386,7 @@ pub struct StoreAppChain<
     C,
 > {
     app: AppBinding,
-    apps: Rc<AppTokenCache<A, C>>,
+    apps: Rc<AppTokenClient<A, C>>,
     tenants: Rc<TokenClient<S, C>>,
 }
 
@@ -404,7 +397,7 @@ where
     C: Clock,
 {
     /// The app's own `app_access_token` cache (the first link of the chain).
-    pub fn apps(&self) -> &AppTokenCache<A, C> {
+    pub fn apps(&self) -> &AppTokenClient<A, C> {
         &self.apps
     }
 
@@ -444,12 +437,12 @@ pub async fn fetch_app_token_retrying<T: Transport, C: Clock>(
 /// the app id and a digest of the secret but not the ticket, which rotates
 /// hourly while the app token stays the same.
 #[derive(Clone, Debug)]
-pub struct TicketedAppTokenRequest {
+pub struct CallerAppTokenRequest {
     credentials: KeyedCredentials,
     ticket: AppTicket,
 }
 
-impl TicketedAppTokenRequest {
+impl CallerAppTokenRequest {
     pub fn new(app: AppCredentials, ticket: AppTicket) -> Self {
         Self {
             credentials: KeyedCredentials::new(app),
@@ -462,7 +455,7 @@ impl TicketedAppTokenRequest {
     }
 }
 
-impl Keyed for TicketedAppTokenRequest {
+impl Keyed for CallerAppTokenRequest {
     fn cache_key(&self) -> CacheKey {
         self.credentials.cache_key()
     }
@@ -470,21 +463,21 @@ impl Keyed for TicketedAppTokenRequest {
 
 /// Feishu's `app_access_token` endpoint (the `Upstream`'s base URL, transport
 /// and retry policy) with the credentials and ticket each request carries.
-pub struct TicketedAppTokenSource<T, C> {
+pub struct CallerAppTokenSource<T, C> {
     upstream: Upstream<T, C>,
 }
 
-impl<T: Transport, C: Clock> TicketedAppTokenSource<T, C> {
+impl<T: Transport, C: Clock> CallerAppTokenSource<T, C> {
     pub fn new(upstream: Upstream<T, C>) -> Self {
         Self { upstream }
     }
 }
 
-impl<T: Transport, C: Clock> Source for TicketedAppTokenSource<T, C> {
-    type Request = TicketedAppTokenRequest;
+impl<T: Transport, C: Clock> Source for CallerAppTokenSource<T, C> {
+    type Request = CallerAppTokenRequest;
     type Meta = ();
 
-    async fn fetch(&self, r: &TicketedAppTokenRequest) -> Result<(TokenGrant, ()), Error> {
+    async fn fetch(&self, r: &CallerAppTokenRequest) -> Result<(TokenGrant, ()), Error> {
         let up = &self.upstream;
         let app = r.credentials.app();
         let (t, c, b) = (up.transport(), up.clock(), up.base_url());

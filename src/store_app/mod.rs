@@ -7,10 +7,10 @@ mod tickets;
 mod wire;
 
 pub use chain::{
-    AppSource, AppTokenCache, AppTokenRequest, AppTokenSource, AppTokens, MemoryChain,
-    RESEND_MIN_INTERVAL_MS, StoreAppBuilder, StoreAppChain, StoreAppRequest, StoreAppSource,
-    TICKET_RETRY_AFTER_SECS, TenantSource, TicketedAppTokenRequest, TicketedAppTokenSource,
-    fetch_app_token, fetch_app_token_retrying, resend_ticket,
+    AppTokenClient, AppTokenRequest, AppTokenSource, CallerAppTokenRequest, CallerAppTokenSource,
+    MemoryChain, RESEND_MIN_INTERVAL_MS, StoreAppBuilder, StoreAppChain, StoreAppRequest,
+    TICKET_RETRY_AFTER_SECS, TenantTokenSource, fetch_app_token, fetch_app_token_retrying,
+    resend_ticket,
 };
 pub use tickets::{MemoryTicketStore, TicketStore, parse_ticket};
 pub use wire::{

@@ -99,7 +99,7 @@ test("pass-through drops hop-by-hop, cf-* and client-address headers", async () 
     headers: { ...bearer(token), "cf-connecting-ip": "203.0.113.9", "x-forwarded-for": "203.0.113.9", "x-real-ip": "203.0.113.9", "x-keep": "1" },
   });
   const { data } = await r.json();
-  // (fetch cannot send Connection itself: headers it names are dropped too, see worker/src/forward.rs's tests.)
+  // (fetch cannot send Connection itself: headers it names are dropped too, see worker/src/gateway/forward.rs's tests.)
   for (const gone of ["cf-connecting-ip", "x-forwarded-for", "x-real-ip"]) assert.ok(!data.headers.includes(gone), `${gone} in ${data.headers}`);
   assert.ok(data.headers.includes("x-keep") && data.headers.includes("authorization"));
 });

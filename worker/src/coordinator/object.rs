@@ -1,38 +1,35 @@
-//! The optional Durable Object coordinator (binding `COORDINATOR`, class
-//! `TokenCoordinator`): one object per KV key, so that a token missing from
-//! every isolate's memory and from KV is fetched once for all isolates and
-//! locations, and a hot key's token is renewed by an alarm before requests
-//! would wait on Feishu; a managed app's object also keeps its ticket,
-//! resend limit and app token in its storage (`object_store.rs`). The front
-//! side (what isolates ask) is `coordinated.rs`.
+//! The Durable Object (class `TokenCoordinator`, one per KV key): fetches a
+//! token missing from every isolate's memory and from KV once for all
+//! isolates and locations, and renews a hot key's token by an alarm before
+//! requests would wait on Feishu; a managed app's object also keeps its
+//! ticket, resend limit and app token in its storage (`storage.rs`).
 //!
 //! The object serves a question with its own clients (memory, single-flight,
 //! KV, Feishu), never the isolate's: an object may share an isolate with
 //! front requests, and asking through the isolate's client would wait on
 //! itself.
 
-use crate::body;
 use crate::config::Config;
-use crate::coordinated::{
+use crate::coordinator::Want;
+use crate::coordinator::protocol::{
     MANAGED_APP_PATH, MANAGED_TENANT_PATH, TICKET_PREFIX, is_feishus_word, relay_status,
 };
-use crate::forward::path_and_query;
-use crate::kv_layer::Want;
+use crate::coordinator::storage::ObjectStore;
+use crate::gateway::forward::path_and_query;
+use crate::http::reply::{self, Member};
+use crate::http::request::{MAX_BODY_BYTES, read_body, wants_refresh};
 use crate::log;
-use crate::object_store::ObjectStore;
-use crate::reply::{self, Member};
-use crate::request::{read_body, wants_refresh};
-use crate::state::{self, Internal, ManagedAt, ManagedChain, PassThrough, Role};
-use crate::token_route::MAX_BODY_BYTES;
+use crate::managed::chain::{ManagedAt, ManagedChain, build_managed};
+use crate::state;
+use crate::tokens::body;
+use crate::tokens::clients::{Internal, PassThrough, Role, build_internal, build_pass_through};
 use core::cell::{Cell, RefCell};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
 use feishu_tenant_token::{Clock, Error, Served, Source, TenantKey, TokenClient, TokenGrant};
 use std::rc::Rc;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
-use worker::{DurableObject, Env, Request, Response, State, durable_object};
+use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, durable_object};
 
 /// A key asked for within this long is hot: its object renews its token by
 /// an alarm. Colder keys are left to expire (their object is then evicted).
@@ -71,8 +68,7 @@ struct Clients {
     managed: Option<Rc<ManagedChain>>,
 }
 
-// Only `fetch` and `alarm`: the websocket and socket handlers it would
-// otherwise export are code the Worker's size gate cannot carry.
+// Only `fetch` and `alarm`: the object takes no websockets or sockets.
 #[durable_object(alarm)]
 pub struct TokenCoordinator {
     state: State,
@@ -177,7 +173,7 @@ impl TokenCoordinator {
                 let client = self.client(
                     config,
                     |c| &mut c.tenant,
-                    |env, config| state::build_pass_through(env, config, Role::Coordinator),
+                    |env, config| build_pass_through(env, config, Role::Coordinator),
                 )?;
                 return served(&client, &request, want).await;
             }
@@ -200,9 +196,8 @@ impl TokenCoordinator {
         };
         let app = body::internal_request(&question.body).map_err(|_| refused())?;
         let request = SelfBuiltRequest::new(app);
-        let build = move |env: &Env, config: &Config| {
-            state::build_internal(env, config, kind, Role::Coordinator)
-        };
+        let build =
+            move |env: &Env, config: &Config| build_internal(env, config, kind, Role::Coordinator);
         let client = match kind {
             Kind::AppToken => self.client(config, |c| &mut c.internal_app, build)?,
             Kind::TenantToken => self.client(config, |c| &mut c.internal_tenant, build)?,
@@ -237,7 +232,7 @@ impl TokenCoordinator {
         self.client(
             config,
             |c| &mut c.managed,
-            |env, config| state::build_managed(env, config, managed, at),
+            |env, config| build_managed(env, config, managed, at),
         )
     }
 
@@ -277,15 +272,9 @@ impl TokenCoordinator {
         if self.alarm_at_ms.get() == at_ms {
             return;
         }
-        // The raw binding with an absolute time: worker's `ScheduledTime`
-        // links more than the size gate can carry.
-        let at = js_sys::Date::new(&JsValue::from_f64(at_ms as f64));
-        let storage = self.state.storage();
-        let set = match storage.as_raw().set_alarm(at, JsValue::NULL.into()) {
-            Ok(promise) => JsFuture::from(promise).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        match set {
+        // An absolute time: an offset would be counted from when the call runs.
+        let at = js_sys::Date::new(&(at_ms as f64).into());
+        match self.state.storage().set_alarm(ScheduledTime::new(at)).await {
             Ok(()) => self.alarm_at_ms.set(at_ms),
             Err(_) => log::warn("coordinator_alarm_failed", "setAlarm refused"),
         }

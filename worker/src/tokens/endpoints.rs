@@ -1,35 +1,15 @@
-//! Feishu's own token endpoints (`POST /open-apis/auth/v3/tenant_access_token`
-//! and the self-built apps' `.../internal` ones), answered from the
-//! isolate's memory, then KV, then Feishu.
+//! The four token endpoints: each reads its body, picks the isolate's
+//! client and answers in Feishu's shape.
 
-use crate::body::{self, Refusal};
 use crate::config::Config;
+use crate::http::reply::{self, Local, Member};
+use crate::http::request::{json_body, wants_refresh};
 use crate::managed;
-use crate::reply::{self, Local, Member};
-use crate::request::{is_json, read_body, wants_refresh};
 use crate::state;
+use crate::tokens::body::{self, Refusal};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest};
-use feishu_tenant_token::store_app::TicketedAppTokenRequest;
+use feishu_tenant_token::store_app::CallerAppTokenRequest;
 use worker::{Env, Request, Response, Result};
-
-/// Largest request body accepted: 16 KiB. Feishu's own body is
-/// two short strings; even 4 KiB tokens fit with room to spare.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// The JSON body within [`MAX_BODY_BYTES`], or the answer refusing it.
-pub async fn json_body(req: &mut Request) -> Result<core::result::Result<Vec<u8>, Response>> {
-    // No content type is read as JSON: lark-oapi (Python) sends its token
-    // requests without one. A declared other type is refused.
-    let content_type = req.headers().get("content-type")?;
-    if content_type.is_some_and(|ct| !is_json(&ct)) {
-        return reply::local(
-            Local::UnsupportedMediaType,
-            "content-type must be application/json",
-        )
-        .map(Err);
-    }
-    read_body(req, MAX_BODY_BYTES).await
-}
 
 pub fn refused(r: Refusal) -> Result<Response> {
     match r {
@@ -81,7 +61,7 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
         Err(r) => return refused(r),
     };
     if let Some(managed) = managed::is_managed_app(config, &app) {
-        return managed::own_app_token(&req, env, config, managed).await;
+        return managed::endpoints::own_app_token(&req, env, config, managed).await;
     }
     let ticket = match body::ticket(ticket) {
         Ok(t) => t,
@@ -91,7 +71,7 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
         Ok(c) => c,
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
-    let request = TicketedAppTokenRequest::new(app, ticket);
+    let request = CallerAppTokenRequest::new(app, ticket);
     reply::served_token(
         &client,
         &request,

@@ -2,14 +2,14 @@
 //! the endpoint, then one log line. Nothing a caller sends can produce a 500.
 
 use crate::config::Config;
-use crate::cors::Cors;
-use crate::gateway;
+use crate::gateway::pass_through;
+use crate::http::cors::Cors;
+use crate::http::reply::{self, Local};
+use crate::http::route::Route;
 use crate::log;
-use crate::managed;
-use crate::reply::{self, Local};
-use crate::route::Route;
+use crate::managed::{endpoints as managed, events};
 use crate::state;
-use crate::token_route;
+use crate::tokens::endpoints as tokens;
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::self_built::Kind;
@@ -75,23 +75,21 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
             let resp = Response::empty()?.with_status(204);
             reply::with_headers(resp, &cors.preflight_headers()?)
         }
-        (Method::Post, Route::TenantToken) => token_route::tenant_token(req, env, config).await,
-        (Method::Post, Route::StoreAppToken) => {
-            token_route::store_app_token(req, env, config).await
-        }
+        (Method::Post, Route::TenantToken) => tokens::tenant_token(req, env, config).await,
+        (Method::Post, Route::StoreAppToken) => tokens::store_app_token(req, env, config).await,
         (Method::Post, Route::InternalTenantToken) => {
-            token_route::internal_token(req, env, config, Kind::TenantToken).await
+            tokens::internal_token(req, env, config, Kind::TenantToken).await
         }
         (Method::Post, Route::InternalAppToken) => {
-            token_route::internal_token(req, env, config, Kind::AppToken).await
+            tokens::internal_token(req, env, config, Kind::AppToken).await
         }
         // Server to server (Feishu): no CORS.
-        (Method::Post, Route::Events) => return managed::events(req, env, config).await,
+        (Method::Post, Route::Events) => return events::events(req, env, config).await,
         (Method::Get, Route::ManagedTenant(raw)) => {
             managed::tenant_token(req, env, config, raw).await
         }
-        (Method::Post, Route::TicketResend) => gateway::ticket_resend(req, env, config).await,
-        (_, Route::OpenApi) => gateway::open_api(req, env, config).await,
+        (Method::Post, Route::TicketResend) => pass_through::ticket_resend(req, env, config).await,
+        (_, Route::OpenApi) => pass_through::open_api(req, env, config).await,
         (Method::Get | Method::Head, Route::Health) => {
             reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
         }

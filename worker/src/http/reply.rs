@@ -1,7 +1,7 @@
 //! Every response the Worker writes: Feishu's shape for tokens and upstream
 //! errors, `{"code","msg","error"}` with a local code for everything else.
 
-use crate::kv_layer::{Layer, Trace};
+use crate::cache::layer::{Layer, Trace};
 use crate::log::json;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::{Clock, Error, ErrorCode, Served, Source, TokenClient, TokenGrant};
@@ -42,7 +42,7 @@ struct TokenAnswer<'a> {
     expire: u64,
 }
 
-/// Local error codes, documented in the README next to Feishu's. They sit
+/// Local error codes, documented in docs/worker.md ("Errors") next to Feishu's. They sit
 /// outside Feishu's ranges so a client can tell the two apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Local {

@@ -4,17 +4,14 @@
 //!
 //! Written over [`KvHost`] and an injected [`Clock`], so its rules
 //! (stale-if-error from KV, the forced-refresh delete, TTL clamping) are
-//! tested natively; `kv_store.rs` binds the trait to Workers KV. Key formats
-//! and the stored value are the core's (`feishu_tenant_token::kv`).
+//! tested natively; `workers_kv.rs` binds the trait to Workers KV. Key
+//! formats and the stored value are the core's (`feishu_tenant_token::kv`).
+//! A KV miss asks the coordinator first when one is bound (`coordinator::Ask`).
 
+use crate::coordinator::{Ask, Want};
 use core::future::Future;
-use core::pin::Pin;
-use feishu_tenant_token::kv::{self, KV_MIN_EXPIRATION_TTL_SECS};
-use feishu_tenant_token::secret::AppTicket;
-use feishu_tenant_token::store_app::TicketStore;
-use feishu_tenant_token::{
-    Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TenantAccessToken, TokenGrant,
-};
+use feishu_tenant_token::kv;
+use feishu_tenant_token::{Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TokenGrant};
 
 /// How often a request that joined another's fetch checks for the result.
 /// workerd cancels a request that waits on nothing of its own, and will not
@@ -83,28 +80,6 @@ pub const COORDINATOR_NOTICE_MS: u64 = 10 * 60 * 1000;
 
 /// Names the KV entry of a request.
 pub type KeyOf<R> = Box<dyn Fn(&R) -> String>;
-
-/// The Durable Object coordinator, as the KV layer sees it: given a KV miss's
-/// key and request, the token the one object owning the key found or fetched
-/// (and stored in KV) for every isolate; `None` when it could not be asked or
-/// failed (reported by the implementation), and the layer then fetches by
-/// itself, as without a coordinator.
-pub type Ask<R> = Box<dyn Fn(&str, &R, Want) -> Asked>;
-
-/// What the coordinator is asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Want {
-    /// A servable token: the object's own, or one it fetches.
-    Servable,
-    /// A forced refresh (the caller was told the token is bad): the object
-    /// replaces its own copy, else it would hand the refused token to the
-    /// next isolate that misses KV. Its refreshes are throttled like any
-    /// client's, so fronts refreshing one token together make one fetch.
-    Fresh,
-}
-
-/// What the coordinator answers, `'static` (it owns what it sends).
-pub type Asked = Pin<Box<dyn Future<Output = Option<Result<TokenGrant, Error>>>>>;
 
 /// KV in front of an upstream source `S`.
 pub struct KvThenUpstream<S: Source, H, C> {
@@ -312,116 +287,6 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
                 },
             )),
             None => Err(e),
-        }
-    }
-}
-
-/// What [`evict_refused`] did, entry by entry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Eviction {
-    /// Entries that held exactly this token: deleted.
-    pub evicted: usize,
-    /// Entries that hold another token by now (a newer one): kept.
-    pub replaced: usize,
-    /// KV failed (logged); for those entries nothing was deleted.
-    pub failed: bool,
-}
-
-/// Compare-and-delete in KV of a token Feishu refused (99991663/99991665):
-/// the reverse index names every entry the token was stored under; each is
-/// deleted only while it still holds exactly `token`, so a late refusal of
-/// an old token never evicts its replacement. KV has no atomic
-/// compare-and-delete: a replacement written between this read and the
-/// delete would be lost, costing one extra fetch from Feishu (which hands
-/// out the same new token again), never a bad token.
-pub async fn evict_refused<H: KvHost>(kv: &H, token: &TenantAccessToken) -> Eviction {
-    let mut done = Eviction::default();
-    let prefix = kv::token_ref_prefix(token);
-    let references = match kv.list(&prefix).await {
-        Ok(r) => r,
-        Err(e) => {
-            kv.warn("kv_list_failed", &e);
-            done.failed = true;
-            return done;
-        }
-    };
-    for reference in references {
-        let Some(key) = reference.strip_prefix(&prefix) else {
-            continue;
-        };
-        if kv::is_token_key(key) {
-            match kv
-                .get(key)
-                .await
-                .map(|t| t.as_deref().and_then(kv::decode_value))
-            {
-                Ok(Some(g)) if g.token == *token => match kv.delete(key).await {
-                    Ok(()) => done.evicted += 1,
-                    Err(e) => {
-                        kv.warn("kv_delete_failed", &e);
-                        done.failed = true;
-                        continue;
-                    }
-                },
-                Ok(Some(_)) => done.replaced += 1,
-                Ok(None) => {}
-                Err(e) => {
-                    kv.warn("kv_get_failed", &e);
-                    done.failed = true;
-                    continue;
-                }
-            }
-        }
-        // The index entry served its one purpose (a forged one is dropped too).
-        if let Err(e) = kv.delete(&reference).await {
-            kv.warn("kv_delete_failed", &e);
-        }
-    }
-    done
-}
-
-/// A managed app's ticket in KV. A failed read counts as "no ticket" (the
-/// chain then asks Feishu for a resend); the resend marker spans every isolate.
-pub struct KvTickets<H> {
-    pub kv: H,
-    pub app_id: String,
-}
-
-impl<H: KvHost> TicketStore for KvTickets<H> {
-    async fn get(&self) -> Result<Option<AppTicket>, String> {
-        let text = self.kv.get(&kv::ticket_key(&self.app_id)).await?;
-        Ok(text.filter(|t| !t.is_empty()).map(AppTicket::new))
-    }
-
-    async fn put(&self, ticket: &AppTicket) -> Result<(), String> {
-        let key = kv::ticket_key(&self.app_id);
-        self.kv.put(&key, ticket.expose_secret(), None).await
-    }
-
-    async fn delete(&self) -> Result<(), String> {
-        self.kv.delete(&kv::ticket_key(&self.app_id)).await
-    }
-
-    async fn claim_resend(&self, _now_ms: u64) -> bool {
-        let key = kv::resend_marker_key(&self.app_id);
-        if let Ok(Some(_)) = self.kv.get(&key).await {
-            return false;
-        }
-        // KV's shortest TTL (60 s) is also the once-a-minute resend limit.
-        let _ = self
-            .kv
-            .put(&key, "1", Some(KV_MIN_EXPIRATION_TTL_SECS))
-            .await;
-        true
-    }
-}
-
-impl<H: KvHost> KvTickets<H> {
-    /// Gives back a claim whose resend was never sent (Feishu unreachable),
-    /// so the next caller may try at once.
-    pub async fn release_resend(&self) {
-        if let Err(why) = self.kv.delete(&kv::resend_marker_key(&self.app_id)).await {
-            self.kv.warn("kv_delete_failed", &why);
         }
     }
 }

@@ -1,9 +1,13 @@
 //! The KV layer's rules over an in-memory KV and a hand-moved clock.
 
 use super::*;
-use feishu_tenant_token::{
-    AppAccessToken, CacheKey, Keyed, TenantAccessToken, TenantKey, TokenRequest,
-};
+use crate::cache::evict::{Eviction, evict_refused};
+use crate::cache::tickets::KvTickets;
+use crate::coordinator::Asked;
+use feishu_tenant_token::kv::KV_MIN_EXPIRATION_TTL_SECS;
+use feishu_tenant_token::secret::AppTicket;
+use feishu_tenant_token::store_app::TicketStore;
+use feishu_tenant_token::{AccessToken, AppAccessToken, CacheKey, Keyed, TenantKey, TokenRequest};
 use futures::executor::block_on;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -83,7 +87,7 @@ impl Source for FakeUpstream {
         if self.failing.get() {
             return Err(Error::network("connection refused"));
         }
-        let token = TenantAccessToken::new(format!("t-{}", self.calls.get()));
+        let token = AccessToken::new(format!("t-{}", self.calls.get()));
         Ok((
             TokenGrant::new(token, self.clock.now_ms(), self.expire_secs.get()),
             (),
@@ -323,7 +327,7 @@ fn tickets_live_under_their_key_and_resends_are_claimed_once_a_minute() {
 }
 
 fn evict(w: &World, token: &str) -> Eviction {
-    block_on(evict_refused(&w.kv, &TenantAccessToken::new(token)))
+    block_on(evict_refused(&w.kv, &AccessToken::new(token)))
 }
 
 fn evicted(n: usize) -> Eviction {
@@ -338,7 +342,7 @@ fn each_stored_token_is_indexed_by_its_digest_with_the_same_ttl() {
     let w = world();
     w.fetch().unwrap();
     let entries = w.kv.entries.borrow();
-    let reference = kv::token_ref_key(&TenantAccessToken::new("t-1"), &key());
+    let reference = kv::token_ref_key(&AccessToken::new("t-1"), &key());
     assert_eq!(entries.get(&reference), Some(&(String::new(), Some(5400))));
     assert!(!reference.contains(":t-1"), "the token is not in the index");
     assert_eq!(entries.len(), 2, "the token's entry and its index entry");
@@ -391,7 +395,7 @@ fn unknown_tokens_and_forged_index_entries_delete_nothing() {
     w.fetch().unwrap();
     assert_eq!(evict(&w, "t-never-issued"), Eviction::default());
     // An index entry naming something that is not a token entry is ignored.
-    let forged = kv::token_ref_key(&TenantAccessToken::new("t-forged"), "ticket:v1:cli_a");
+    let forged = kv::token_ref_key(&AccessToken::new("t-forged"), "ticket:v1:cli_a");
     let mut entries = w.kv.entries.borrow_mut();
     entries.insert("ticket:v1:cli_a".into(), ("tkt".into(), None));
     entries.insert(forged.clone(), (String::new(), None));
@@ -443,7 +447,7 @@ fn the_request() -> TokenRequest {
 
 #[test]
 fn a_kv_miss_asks_the_coordinator_not_feishu_and_leaves_kv_to_it() {
-    let grant = TokenGrant::new(TenantAccessToken::new("t-object"), T0, 7200);
+    let grant = TokenGrant::new(AccessToken::new("t-object"), T0, 7200);
     let (w, asked) = coordinated(Some(Ok(grant)));
     let (got, trace) = block_on(w.layer.fetch(&the_request())).unwrap();
     assert_eq!(got.token.expose_secret(), "t-object");
@@ -498,7 +502,7 @@ fn feishus_refusal_through_the_coordinator_is_the_answer_or_stale_kv() {
     );
     // With a stale token in KV (past the window, over a minute left): served.
     let key = kv::kv_key(&the_request().cache_key());
-    let old = TokenGrant::new(TenantAccessToken::new("t-old"), T0 - 7_000_000, 7200);
+    let old = TokenGrant::new(AccessToken::new("t-old"), T0 - 7_000_000, 7200);
     w.kv.entries
         .borrow_mut()
         .insert(key, (kv::encode_value(&old), None));
@@ -510,7 +514,7 @@ fn feishus_refusal_through_the_coordinator_is_the_answer_or_stale_kv() {
 /// KV holding the request's token with `secs_left` of life, under `w`.
 fn seed_kv(w: &World, token: &str, secs_left: u64) {
     let key = kv::kv_key(&the_request().cache_key());
-    let g = TokenGrant::new(TenantAccessToken::new(token), w.clock.get(), secs_left);
+    let g = TokenGrant::new(AccessToken::new(token), w.clock.get(), secs_left);
     w.kv.entries
         .borrow_mut()
         .insert(key, (kv::encode_value(&g), None));
@@ -519,7 +523,7 @@ fn seed_kv(w: &World, token: &str, secs_left: u64) {
 #[test]
 fn a_kv_token_in_its_last_minutes_is_confirmed_with_the_coordinator() {
     let min = Freshness::default().min_validity_secs();
-    let renewed = TokenGrant::new(TenantAccessToken::new("t-renewed"), T0, 7200);
+    let renewed = TokenGrant::new(AccessToken::new("t-renewed"), T0, 7200);
     let (w, asked) = coordinated(Some(Ok(renewed)));
     // Well inside the window: KV answers, the object is not asked.
     seed_kv(&w, "t-kv", min + COORDINATOR_NOTICE_MS / 1000 + 60);
@@ -562,7 +566,7 @@ fn a_coordinator_fault_while_confirming_serves_kvs_token() {
 
 #[test]
 fn a_forced_refresh_goes_through_the_coordinator_so_its_copy_is_replaced_too() {
-    let grant = TokenGrant::new(TenantAccessToken::new("t-object-new"), T0, 7200);
+    let grant = TokenGrant::new(AccessToken::new("t-object-new"), T0, 7200);
     let (w, asked) = coordinated(Some(Ok(grant)));
     seed_kv(&w, "t-refused", 7000);
     let (got, trace) = block_on(w.layer.fetch_fresh(&the_request())).unwrap();

@@ -1,0 +1,55 @@
+//! The optional Durable Object coordinator (binding `COORDINATOR`, class
+//! `TokenCoordinator`): one object per KV key, so that a token missing from
+//! every isolate's memory and from KV is fetched once for all isolates and
+//! locations, and a hot key's token is renewed by an alarm before requests
+//! would wait on Feishu. Without the binding nothing here is asked.
+//!
+//! - `protocol`: what fronts and the object say to each other (Feishu's token
+//!   API, managed questions, ticket operations, relayed failures);
+//! - `ask`: the front side, what an isolate's KV layer asks on a miss;
+//! - `object`: the object itself, serving questions with its own clients;
+//! - `tickets`, `storage`: a managed app's ticket, resend limit and app token
+//!   in the storage of the app's object.
+//!
+//! The KV layer sees the coordinator only as [`Ask`], so its rules are tested
+//! natively with a closure standing in for the object.
+
+use core::future::Future;
+use core::pin::Pin;
+use feishu_tenant_token::{Error, TokenGrant};
+
+#[cfg(target_arch = "wasm32")]
+pub mod ask;
+#[cfg(target_arch = "wasm32")]
+pub mod object;
+#[cfg(target_arch = "wasm32")]
+pub mod protocol;
+#[cfg(target_arch = "wasm32")]
+pub mod storage;
+#[cfg(target_arch = "wasm32")]
+pub mod tickets;
+
+/// The binding's name in `wrangler.toml`.
+pub const BINDING: &str = "COORDINATOR";
+
+/// The Durable Object coordinator, as the KV layer sees it: given a KV miss's
+/// key and request, the token the one object owning the key found or fetched
+/// (and stored in KV) for every isolate; `None` when it could not be asked or
+/// failed (reported by the implementation), and the layer then fetches by
+/// itself, as without a coordinator.
+pub type Ask<R> = Box<dyn Fn(&str, &R, Want) -> Asked>;
+
+/// What the coordinator is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// A servable token: the object's own, or one it fetches.
+    Servable,
+    /// A forced refresh (the caller was told the token is bad): the object
+    /// replaces its own copy, else it would hand the refused token to the
+    /// next isolate that misses KV. Its refreshes are throttled like any
+    /// client's, so fronts refreshing one token together make one fetch.
+    Fresh,
+}
+
+/// What the coordinator answers, `'static` (it owns what it sends).
+pub type Asked = Pin<Box<dyn Future<Output = Option<Result<TokenGrant, Error>>>>>;

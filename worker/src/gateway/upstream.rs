@@ -1,0 +1,147 @@
+//! One request to Feishu on a caller's behalf, and a look at its answer for
+//! a refused token.
+
+use crate::config::Config;
+use crate::gateway::forward;
+use crate::http::reply::{self, Local};
+use feishu_tenant_token::api_call;
+use feishu_tenant_token::host::refuses_token;
+use feishu_tenant_token::{AccessToken, SerdeJson};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use worker::{Fetch, Request, Response, Result};
+
+/// The body sent upstream.
+pub enum Outgoing {
+    None,
+    Bytes(Vec<u8>),
+    /// The caller's own stream, passed on as it arrives (sent at most once).
+    Stream(Option<web_sys::ReadableStream>),
+}
+
+impl Outgoing {
+    fn js(&self) -> Option<JsValue> {
+        match self {
+            Outgoing::None => None,
+            Outgoing::Bytes(b) if b.is_empty() => None,
+            Outgoing::Bytes(b) => Some(js_sys::Uint8Array::from(b.as_slice()).into()),
+            Outgoing::Stream(s) => s.clone().map(JsValue::from),
+        }
+    }
+}
+
+/// The answer, and whether it says the token was refused. A JSON answer
+/// declared at most 64 KiB (`api_call::worth_inspecting`) is read whole and
+/// passed on as the same bytes (cheaper than copying its stream, and its
+/// `Content-Length` stays); one of unknown length (an error) is checked on a
+/// bounded copy by `host::refuses_token`; anything else is not read.
+pub async fn examined(
+    resp: web_sys::Response,
+) -> Result<core::result::Result<(web_sys::Response, bool), Response>> {
+    let h = resp.headers();
+    let (ct, len) = (h.get("content-type")?, h.get("content-length")?);
+    // No body to read (HEAD, 204, 304: the runtime gives those a null body).
+    if resp.body().is_none()
+        || !api_call::worth_inspecting(resp.status(), ct.as_deref(), len.as_deref())
+    {
+        return Ok(Ok((resp, false)));
+    }
+    if len.is_none() {
+        let refused = refuses_token(&resp, &SerdeJson).await;
+        return Ok(Ok((resp, refused)));
+    }
+    let read = match resp.array_buffer() {
+        Ok(p) => JsFuture::from(p).await,
+        Err(e) => Err(e),
+    };
+    let Ok(buffer) = read else {
+        return reply::local(
+            Local::UpstreamUnreachable,
+            "Feishu's answer broke off before its end",
+        )
+        .map(Err);
+    };
+    let bytes = js_sys::Uint8Array::new(&buffer);
+    // (`token_refused` itself ignores anything over the inspection bound.)
+    let refused = String::from_utf8(bytes.to_vec())
+        .is_ok_and(|text| api_call::token_refused(&SerdeJson, &text));
+    let same = init_like(&resp).and_then(|init| {
+        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
+    });
+    let Ok(same) = same else {
+        return reply::local(
+            Local::UpstreamBadAnswer,
+            "Feishu's answer could not be passed on",
+        )
+        .map(Err);
+    };
+    Ok(Ok((same, refused)))
+}
+
+/// One request to `FEISHU_BASE_URL` + the caller's path and query, with
+/// the caller's headers (those that go on), `token` in `Authorization` if
+/// given, and `body`. Redirects come back as they are: the Worker itself
+/// never follows one to another host.
+pub async fn send(
+    req: &Request,
+    config: &Config,
+    token: Option<&AccessToken>,
+    body: &Outgoing,
+) -> Result<core::result::Result<web_sys::Response, Response>> {
+    let target = forward::path_and_query(&req.inner().url());
+    let headers = web_sys::Headers::new()?;
+    let incoming = req.headers();
+    let connection = incoming.get("connection")?.unwrap_or_default();
+    for (name, value) in incoming.entries() {
+        if forward::forwarded(&name, &connection) {
+            headers.append(&name, &value)?;
+        }
+    }
+    if let Some(t) = token {
+        headers.set("authorization", &format!("Bearer {}", t.expose_secret()))?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method(&req.inner().method());
+    init.set_headers(&headers);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if let Some(b) = body.js() {
+        init.set_body(&b);
+    }
+    let Ok(upstream) =
+        web_sys::Request::new_with_str_and_init(&config.base_url.join(&target), &init)
+    else {
+        // The runtime would not build it (a method or header fetch refuses).
+        return reply::local(Local::BadBody, "this request cannot be passed on to Feishu").map(Err);
+    };
+    match Fetch::Request(upstream.into()).send().await {
+        Ok(r) => Ok(Ok(mutable(r)?)),
+        // The runtime's message names the failure, never a header value.
+        Err(e) => reply::local(
+            Local::UpstreamUnreachable,
+            &format!("Feishu could not be reached: {e}"),
+        )
+        .map(Err),
+    }
+}
+
+/// The same answer (status, status text, headers, the body stream
+/// untouched) with headers the Worker may add to (CORS, `vary`): a fetched
+/// answer's own headers are immutable.
+fn mutable(resp: Response) -> Result<web_sys::Response> {
+    let edge = web_sys::Response::from(resp);
+    let body = edge.body();
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
+        body.as_ref(),
+        &init_like(&edge)?,
+    )?)
+}
+
+/// `resp`'s status, status text and a mutable copy of its headers: the head
+/// of an answer whose body the Worker supplies.
+fn init_like(resp: &web_sys::Response) -> core::result::Result<web_sys::ResponseInit, JsValue> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(resp.status());
+    init.set_status_text(&resp.status_text());
+    init.set_headers(&web_sys::Headers::new_with_headers(&resp.headers())?.into());
+    Ok(init)
+}

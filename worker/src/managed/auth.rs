@@ -1,0 +1,68 @@
+//! Who may use managed mode: API keys, and the managed app's own id and
+//! secret, each compared in constant time.
+
+use crate::config::{Config, Managed};
+use crate::gateway::forward;
+use crate::http::reply::{self, Local};
+use crate::managed::managed_off;
+use feishu_tenant_token::AppCredentials;
+use feishu_tenant_token::secret::constant_time_eq;
+use worker::{Request, Response, Result};
+
+/// Whether `Authorization: Bearer <key>` holds one of the keys. Every key is
+/// compared (in constant time), so timing says nothing about which matched.
+pub fn authorised(req: &Request, managed: &Managed) -> bool {
+    let header = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let Some(given) = forward::bearer(&header) else {
+        return false;
+    };
+    managed.api_keys.iter().fold(false, |ok, k| {
+        ok | constant_time_eq(k.expose_secret().as_bytes(), given.as_bytes())
+    })
+}
+
+/// Managed mode's settings when the caller holds one of `API_KEYS`;
+/// otherwise the answer refusing it (404 mode off, 500 no keys, 401).
+pub fn api_caller<'c>(
+    req: &Request,
+    config: &'c Config,
+) -> Result<core::result::Result<&'c Managed, Response>> {
+    let Some(managed) = &config.managed else {
+        return managed_off().map(Err);
+    };
+    if managed.api_keys.is_empty() {
+        // Fail closed: without keys there is no one this endpoint may serve.
+        return reply::local(
+            Local::Misconfigured,
+            "API_KEYS is not set: this endpoint serves no one",
+        )
+        .map(Err);
+    }
+    if !authorised(req, managed) {
+        let mut resp = reply::local(
+            Local::Unauthorized,
+            "a valid `Authorization: Bearer <API key>` is required",
+        )?;
+        resp.headers_mut().set("www-authenticate", "Bearer")?;
+        return Ok(Err(resp));
+    }
+    Ok(Ok(managed))
+}
+
+/// Whether `app` is the managed app itself: the same id, and the same secret
+/// (compared in constant time). Only then does a caller get the Worker's own
+/// app token or trigger its ticket resend.
+pub fn is_managed_app<'c>(config: &'c Config, app: &AppCredentials) -> Option<&'c Managed> {
+    let managed = config.managed.as_ref()?;
+    let ours = &managed.app;
+    let same_secret = constant_time_eq(
+        ours.app_secret().expose_secret().as_bytes(),
+        app.app_secret().expose_secret().as_bytes(),
+    );
+    (ours.app_id() == app.app_id() && same_secret).then_some(managed)
+}
