@@ -2,7 +2,8 @@
 // Writes pkg/<out>: an entry that carries its .wasm inside the JS (base64), for
 // bundled deployments (esbuild, ncc, webpack; Lambda, Vercel and Netlify
 // functions) where the .wasm file beside the module is not copied. The
-// file-based entries stay the default: they load faster (see README).
+// file-based entries stay the default: they load faster (see docs/npm.md,
+// "Bundled deployments").
 //   node scripts/embed-wasm.mjs <out.js> <glue.js> <wasm> <exports...>
 import { readFileSync, writeFileSync } from "node:fs";
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs tests/portable/suite.mjs in every runtime and prints the matrix
 // runtime x case. Needs Node >= 22 (Miniflare); `make test` runs it with the
-// project-local Node 22. `--write-readme` rewrites README's runtime table.
+// project-local Node 22. `--write-readme` rewrites the runtime table in
+// docs/npm.md ("Supported runtimes"; the flag keeps its old name).
 import { execFile, spawn } from "node:child_process";
 import { cp, mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -192,17 +193,17 @@ async function main() {
   const all = Object.values(matrix).flatMap((m) => m.results);
   const passed = all.filter((r) => r.ok).length;
 
-  const readmePath = join(root, "README.md");
-  const readme = await readFile(readmePath, "utf8");
+  const docPath = join(root, "docs/npm.md");
+  const doc = await readFile(docPath, "utf8");
   const block = `${BEGIN}\n${t}\n${END}`;
-  const current = readme.match(new RegExp(`${BEGIN.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\n([\\s\\S]*?)\\n?${END}`));
+  const current = doc.match(new RegExp(`${BEGIN.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\n([\\s\\S]*?)\\n?${END}`));
   let drift = false;
   if (process.argv.includes("--write-readme")) {
-    await writeFile(readmePath, current ? readme.replace(current[0], block) : `${readme}\n${block}\n`);
-    console.log("README runtime table rewritten.");
+    await writeFile(docPath, current ? doc.replace(current[0], block) : `${doc}\n${block}\n`);
+    console.log("docs/npm.md runtime table rewritten.");
   } else if (!current || statusOnly(current[1]) !== statusOnly(t)) {
     drift = true;
-    console.log("README's runtime table does not match this run; refresh it with `make runtimes-table`.");
+    console.log("docs/npm.md's runtime table does not match this run; refresh it with `make runtimes-table`.");
   }
   console.log(`${passed} passed, ${all.length - passed + (drift ? 1 : 0)} failed`);
   process.exitCode = passed === all.length && !drift ? 0 : 1;

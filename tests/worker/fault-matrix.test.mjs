@@ -2,7 +2,8 @@
 // the KV entry × every KV failure, against the built Worker in workerd, each
 // cell checked against the documented rules and printed as a table.
 //
-// Rules (README "Cache design", "Stale-if-error", "Errors"; worker/src/reply.rs):
+// Rules (docs/worker.md "Cache design", "Errors"; docs/tokens.md "Stale-if-error";
+// worker/src/http/reply.rs):
 // - KV trouble never fails a request by itself: a failed get is an absent
 //   entry, a failed put is logged and the fresh token is served anyway.
 // - A KV token is served (HIT) only with >= MIN_VALIDITY_SECS left.
@@ -57,7 +58,7 @@ const CACHE_STATES = new Map([
   ["expired", -60],
 ]);
 
-/** The KV key the README documents, computed independently of the Worker. */
+/** The KV key docs/worker.md documents, computed independently of the Worker. */
 function kvKey(appAccessToken, tenantKey) {
   const h = createHash("sha256").update("feishu-tenant-token/app-binding/v1\0").update(appAccessToken).digest("hex");
   return `tat:v1:${h}:${tenantKey}`;

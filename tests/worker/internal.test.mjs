@@ -39,7 +39,7 @@ const post = (path, body, headers = {}) =>
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 
-/** The KV key the README documents, computed independently of the Worker. */
+/** The KV key docs/worker.md documents, computed independently of the Worker. */
 function kvKey(kind, appId, secret) {
   const h = createHash("sha256").update("feishu-tenant-token/app-credentials/v1\0").update(appId).update("\0").update(secret).digest("hex");
   return `${kind}:v1:internal:${appId}:${h}`;

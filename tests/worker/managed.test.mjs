@@ -118,7 +118,7 @@ test("the chain: an encrypted, signed ticket push, then a tenant token for an au
   const delta = (p) => (after[p] ?? 0) - (before[p] ?? 0);
   assert.equal(delta("/open-apis/auth/v3/app_access_token"), 1);
   assert.equal(delta("/open-apis/auth/v3/tenant_access_token"), 1);
-  // The KV entries the README documents.
+  // The KV entries docs/store-app.md documents.
   assert.match(await kvGet(w, `aat:v1:${APP_ID}`), /"expires_at_ms":\d+/);
   const stored = JSON.parse(await kvGet(w, `tat:v1:${APP_ID}:${t}`));
   assert.equal(stored.tenant_access_token, b1.tenant_access_token);

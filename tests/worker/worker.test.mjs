@@ -13,7 +13,7 @@ const ORIGIN = "http://demo.test";
 
 const startWorker = (vars) => startBuiltWorker({ vars });
 
-/** The KV key the README documents, computed independently of the Worker. */
+/** The KV key docs/worker.md documents, computed independently of the Worker. */
 function kvKey(appAccessToken, tenantKey) {
   const h = createHash("sha256").update("feishu-tenant-token/app-binding/v1\0").update(appAccessToken).digest("hex");
   return `tat:v1:${h}:${tenantKey}`;
