@@ -3,6 +3,20 @@
 import { readFileSync } from "node:fs";
 import { initSync } from "./feishu_tenant_token.js";
 
-initSync({ module: readFileSync(new URL("./feishu_tenant_token_bg.wasm", import.meta.url)) });
+const WASM = "feishu_tenant_token_bg.wasm";
+let bytes;
+try {
+  // A literal URL: bundlers that copy assets (webpack, Vite) recognise only this form.
+  bytes = readFileSync(new URL("./feishu_tenant_token_bg.wasm", import.meta.url));
+} catch (cause) {
+  // Most often a bundle (esbuild, webpack, ncc) that left the .wasm behind.
+  throw new Error(
+    `feishu-tenant-token: cannot read ${WASM} beside this module (${cause?.message ?? cause}). ` +
+      `If this code is bundled, import "feishu-tenant-token/embedded" instead (the same API, the .wasm inside the JS), ` +
+      `or copy node_modules/feishu-tenant-token/${WASM} beside the bundle.`,
+    { cause },
+  );
+}
+initSync({ module: bytes });
 
 export { getTenantAccessToken, SelfBuiltAppClient, TenantTokenClient } from "./feishu_tenant_token.js";

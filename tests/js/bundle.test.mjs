@@ -1,12 +1,13 @@
 // Bundled deployments in Node (Lambda, Vercel / Netlify functions, ncc): a
 // script importing the package, bundled with esbuild --platform=node, run
 // from another folder. The `/embedded` entries carry their .wasm inside the
-// JS, so nothing needs copying; the default entry reads its .wasm beside it.
+// JS, so nothing needs copying; the default entries read their .wasm beside
+// them, and say so when it is missing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { SANDBOX_APPS, SANDBOX_TENANT, startSandbox } from "./helpers.mjs";
 import { packedProject, repo, run } from "../packed.mjs";
 
@@ -61,9 +62,41 @@ test("feishu-tenant-token/store-app/embedded, bundled and moved, trades a ticket
   assert.match(out.app, /^a-/);
 });
 
-test("the default entry, bundled and moved without its .wasm, fails to load: the reason /embedded exists", async () => {
-  await assert.rejects(
-    bundleAndRun("plain", `import { TenantTokenClient } from "feishu-tenant-token"; console.log(JSON.stringify({ ok: typeof TenantTokenClient }));`),
-    (e) => /ENOENT/.test(String(e.stderr ?? e)),
-  );
-});
+// The file-based entries, bundled and moved without their .wasm: the error
+// names the fix (the `/embedded` entry, or the .wasm copied beside the bundle)
+// and keeps the file system's error as its cause.
+for (const [i, entry, embedded, wasm] of [
+  [0, "feishu-tenant-token", "feishu-tenant-token/embedded", "feishu_tenant_token_bg.wasm"],
+  [1, "feishu-tenant-token/store-app", "feishu-tenant-token/store-app/embedded", "store_app_bg.wasm"],
+]) {
+  test(`${entry}, bundled and moved without its .wasm, fails at start naming ${embedded}`, async () => {
+    // Imported as an app would: the process dies at start.
+    await assert.rejects(
+      bundleAndRun(`plain-${i}`, `import * as m from ${JSON.stringify(entry)}; console.log(JSON.stringify({ loaded: Object.keys(m) }));`),
+      (e) => {
+        const stderr = String(e.stderr ?? e);
+        assert.ok(stderr.includes(`import "${embedded}" instead`), stderr);
+        assert.ok(stderr.includes(`copy node_modules/feishu-tenant-token/${wasm} beside the bundle`), stderr);
+        assert.match(stderr, /\[cause\]: Error: ENOENT/, stderr);
+        return true;
+      },
+    );
+    // Caught: the message, and the original error as `cause`.
+    const out = await bundleAndRun(
+      `caught-${i}`,
+      `try {
+         await import(${JSON.stringify(entry)});
+         console.log(JSON.stringify({ loaded: true }));
+       } catch (e) {
+         console.log(JSON.stringify({ message: e.message, code: e.cause?.code, path: e.cause?.path }));
+       }`,
+    );
+    assert.equal(out.loaded, undefined, "loaded without its .wasm");
+    assert.ok(out.message.includes(`import "${embedded}" instead`), out.message);
+    assert.ok(out.message.includes(wasm), out.message);
+    assert.equal(out.code, "ENOENT");
+    // Looked for beside the bundle (compared by name: the temp folder may be reached through a link).
+    assert.equal(basename(out.path), wasm);
+    assert.equal(basename(dirname(out.path)), basename(elsewhere));
+  });
+}
