@@ -4,8 +4,9 @@
 //! joins the fetch already under way for the same key, or starts one. Errors
 //! are shared with every waiter but never cached.
 
-use crate::cache_key::{CacheKey, KeyHashing};
+use crate::cache_key::CacheKey;
 use crate::error::Error;
+use crate::fast_path::KeyHashing;
 use crate::freshness::{Clock, Freshness, TokenGrant};
 use crate::secret::AccessToken;
 use crate::single_flight::{Flight, Wait};

@@ -15,6 +15,7 @@ pub mod client;
 pub mod error;
 #[cfg(feature = "store-app")]
 pub mod event;
+pub mod fast_path;
 pub mod freshness;
 pub mod kv;
 pub mod read_json;
@@ -37,9 +38,10 @@ mod single_flight;
 pub mod host;
 
 pub use app::AppCredentials;
-pub use cache_key::{AppBinding, BindingMemo, CacheKey};
+pub use cache_key::{AppBinding, CacheKey};
 pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient};
 pub use error::{Error, ErrorCode};
+pub use fast_path::BindingMemo;
 pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};
 pub use read_json::{Loose, ReadJson, SerdeJson};
 pub use retry::RetryPolicy;

@@ -2,8 +2,9 @@
 //! JSDoc of the generated `.d.ts`, so they speak to JS users.
 
 use crate::api_fetch::{self, ApiCalls};
-use crate::convert::{self, Options};
 use crate::errors;
+use crate::fast_path;
+use crate::options::{self, Options};
 use crate::serve::{self, Client, settle, start_now};
 use crate::types::{InitArg, InputArg, OptionsArg, RequestArg};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
@@ -36,8 +37,8 @@ pub(crate) fn arg(options: Option<OptionsArg>) -> JsValue {
 pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>) -> Promise {
     start_now(async move {
         let result = async {
-            let o = convert::options(&arg(options))?;
-            let req = convert::token_request(&request)?;
+            let o = options::options(&arg(options))?;
+            let req = options::token_request(&request)?;
             // A client whose freshness rule never lets a token be cached: one
             // request, and the same code path as `TenantTokenClient.get`
             // (sharing it keeps the `.wasm` smaller).
@@ -64,7 +65,7 @@ impl JsTenantTokenClient {
     #[wasm_bindgen(constructor)]
     pub fn new(options: Option<OptionsArg>) -> Result<JsTenantTokenClient, JsValue> {
         let build = || -> Result<Self, Error> {
-            let o = convert::options(&arg(options))?;
+            let o = options::options(&arg(options))?;
             let freshness = Freshness::new(o.min_validity_secs);
             let api = ApiCalls::new(o.base_url.clone(), transport(&o)?);
             let client = TokenClient::new(upstream(&o)?, JsClock, freshness);
@@ -81,14 +82,14 @@ impl JsTenantTokenClient {
     /// `FeishuTokenError`; errors are never cached.
     #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
     pub fn get(&self, request: &RequestArg) -> Promise {
-        let usual = convert::usual_key(request, &self.bindings);
+        let usual = fast_path::usual_key(request, &self.bindings);
         if let Some(hit) = usual
             .as_ref()
             .and_then(|key| serve::cached(&self.inner, key))
         {
             return hit;
         }
-        match convert::token_request(request) {
+        match options::token_request(request) {
             // The usual request's key was looked up already: a miss.
             Ok(r) if usual.is_some() => serve::fetch(&self.inner, r),
             Ok(r) => serve::cached(&self.inner, &self.bindings.key(&r))
@@ -120,7 +121,7 @@ impl JsTenantTokenClient {
     /// sent once more with a fresh one (unless its body is a stream).
     #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
     pub fn fetch(&self, request: RequestArg, input: InputArg, init: Option<InitArg>) -> Promise {
-        let req = convert::token_request(&request);
+        let req = options::token_request(&request);
         let tenant = req.as_ref().ok().map(|r| r.tenant_key.as_str().to_owned());
         let (input, init) = (
             JsValue::from(input),

@@ -6,8 +6,9 @@
 
 mod api;
 mod api_fetch;
-mod convert;
 mod errors;
+mod fast_path;
+mod options;
 mod self_built;
 mod serve;
 #[cfg(feature = "store-app")]

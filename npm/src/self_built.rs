@@ -4,8 +4,8 @@
 
 use crate::api::{transport, upstream};
 use crate::api_fetch::{self, ApiCalls};
-use crate::convert::{RawOptions, as_object, from_js};
 use crate::errors;
+use crate::options::{RawOptions, as_object, from_js};
 use crate::serve::{self, Client};
 use crate::types::{InitArg, InputArg, SelfBuiltOptionsArg};
 use feishu_tenant_token::host::{FetchTransport, JsClock};

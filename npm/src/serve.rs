@@ -4,8 +4,9 @@
 //! calls are hits); a miss starts the client's `get` with a checked request
 //! right away.
 
-use crate::convert;
 use crate::errors;
+use crate::fast_path;
+use crate::options;
 use core::future::Future;
 use core::task::{Context, Poll, Waker};
 use feishu_tenant_token::host::JsClock;
@@ -23,7 +24,7 @@ pub(crate) type Client<S> = TokenClient<S, JsClock>;
 /// A promise already settled with the token cached under `key`, if it may be
 /// served (the caller may have memoised the key, or hold it ready).
 pub(crate) fn cached<S: Source>(client: &Client<S>, key: &CacheKey) -> Option<Promise> {
-    let hit = client.with_cached(key, convert::token_result)?;
+    let hit = client.with_cached(key, fast_path::token_result)?;
     Some(Promise::resolve(&hit))
 }
 
@@ -41,7 +42,7 @@ where
 /// `FeishuTokenError`.
 pub(crate) fn settle(result: Result<TokenGrant, Error>) -> Result<JsValue, JsValue> {
     match result {
-        Ok(grant) => Ok(convert::token_result(&grant, JsClock.now_ms())),
+        Ok(grant) => Ok(fast_path::token_result(&grant, JsClock.now_ms())),
         Err(e) => Err(errors::to_js(&e)),
     }
 }
@@ -91,7 +92,7 @@ struct StatsOut {
 /// The cache's counters, and `fetch` calls replayed after a refused token.
 pub(crate) fn stats<S: Source>(client: &Client<S>, recoveries: u64) -> JsValue {
     let s: Stats = client.stats();
-    convert::to_js(&StatsOut {
+    options::to_js(&StatsOut {
         hits: s.hits,
         misses: s.misses,
         upstream_calls: s.upstream_calls,

@@ -3,8 +3,8 @@
 
 use crate::api::{arg, transport};
 use crate::api_fetch::{self, ApiCalls};
-use crate::convert::{self, RawOptions, as_object, credentials, from_js, to_js, whole_number};
 use crate::errors;
+use crate::options::{self, RawOptions, as_object, credentials, from_js, to_js, whole_number};
 use crate::serve::{self, start_now};
 use crate::types::{InitArg, InputArg, OptionsArg};
 use feishu_tenant_token::event::{self, Event, EventConfig, SignatureHeaders};
@@ -136,11 +136,11 @@ fn app_token_result(grant: &TokenGrant) -> JsValue {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AppRequestIn {
-    #[serde(default, deserialize_with = "convert::app_id")]
+    #[serde(default, deserialize_with = "options::app_id")]
     app_id: Option<String>,
-    #[serde(default, deserialize_with = "convert::app_secret")]
+    #[serde(default, deserialize_with = "options::app_secret")]
     app_secret: Option<String>,
-    #[serde(default, deserialize_with = "convert::app_ticket")]
+    #[serde(default, deserialize_with = "options::app_ticket")]
     app_ticket: Option<String>,
 }
 
@@ -159,7 +159,7 @@ impl AppRequestIn {
 pub fn get_app_access_token(request: AppTokenArg, options: Option<OptionsArg>) -> Promise {
     start_now(async move {
         let result = async {
-            let o = convert::options(&arg(options))?;
+            let o = options::options(&arg(options))?;
             let (req, app) = AppRequestIn::read(&request, "the request")?;
             let ticket = req
                 .app_ticket
@@ -181,7 +181,7 @@ pub fn get_app_access_token(request: AppTokenArg, options: Option<OptionsArg>) -
 pub fn resend_app_ticket(credentials_arg: CredentialsArg, options: Option<OptionsArg>) -> Promise {
     start_now(async move {
         let result = async {
-            let o = convert::options(&arg(options))?;
+            let o = options::options(&arg(options))?;
             let (_, app) = AppRequestIn::read(&credentials_arg, "the credentials")?;
             resend_ticket(&transport(&o)?, &o.base_url, &app).await
         };
@@ -214,11 +214,11 @@ fn header(headers: &JsValue, name: &str) -> Option<String> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EventOptionsIn {
-    #[serde(default, deserialize_with = "convert::encrypt_key")]
+    #[serde(default, deserialize_with = "options::encrypt_key")]
     encrypt_key: Option<String>,
-    #[serde(default, deserialize_with = "convert::verification_token")]
+    #[serde(default, deserialize_with = "options::verification_token")]
     verification_token: Option<String>,
-    #[serde(default, deserialize_with = "convert::max_age_secs")]
+    #[serde(default, deserialize_with = "options::max_age_secs")]
     max_age_secs: Option<f64>,
 }
 

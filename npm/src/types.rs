@@ -119,11 +119,11 @@ export interface FeishuTokenError extends Error {
 
 #[wasm_bindgen]
 extern "C" {
-    /// A `ClientOptions` as received; checked by `convert::options`.
+    /// A `ClientOptions` as received; checked by `options::options`.
     #[wasm_bindgen(typescript_type = "ClientOptions")]
     pub type OptionsArg;
 
-    /// A `SelfBuiltAppClientOptions` as received; checked by `convert::from_js`.
+    /// A `SelfBuiltAppClientOptions` as received; checked by `options::from_js`.
     #[wasm_bindgen(typescript_type = "SelfBuiltAppClientOptions")]
     pub type SelfBuiltOptionsArg;
 
@@ -135,7 +135,7 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "RequestInit")]
     pub type InitArg;
 
-    /// A `TokenRequest` as received; checked by `convert::token_request`.
+    /// A `TokenRequest` as received; checked by `options::token_request`.
     #[wasm_bindgen(typescript_type = "TokenRequest")]
     pub type RequestArg;
 }
