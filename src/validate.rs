@@ -172,14 +172,10 @@ fn is_loopback(authority: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host == "::1" || is_ipv4_loopback(host)
 }
 
-/// `127.a.b.c` with four decimal octets (std's address parser costs ~3 KB of wasm).
+/// `127.a.b.c` with four decimal octets.
 fn is_ipv4_loopback(host: &str) -> bool {
-    let octets: Vec<&str> = host.split('.').collect();
-    octets.len() == 4
-        && octets[0] == "127"
-        && octets
-            .iter()
-            .all(|o| !o.is_empty() && o.len() <= 3 && o.parse::<u8>().is_ok())
+    host.parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|a| a.is_loopback())
 }
 
 #[cfg(test)]

@@ -40,8 +40,7 @@ pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>)
             let o = options::options(&arg(options))?;
             let req = options::token_request(&request)?;
             // A client whose freshness rule never lets a token be cached: one
-            // request, and the same code path as `TenantTokenClient.get`
-            // (sharing it keeps the `.wasm` smaller).
+            // request, and the same code path as `TenantTokenClient.get`.
             let once = TokenClient::new(upstream(&o)?, JsClock, Freshness::new(u64::MAX));
             once.get(&req).await
         };
