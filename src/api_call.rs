@@ -9,8 +9,8 @@
 //! 99991663 and 99991665 mean the access token is no longer accepted.
 
 use crate::error::Error;
-use crate::lenient;
-use crate::read_json::ReadJson;
+use crate::json::ReadJson;
+use crate::json::lenient;
 use crate::validate::BaseUrl;
 use serde::Deserialize;
 
@@ -122,7 +122,7 @@ pub fn after_answer(refused: bool, replays_so_far: u32, body: Body) -> Next {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
-    use crate::read_json::SerdeJson;
+    use crate::json::SerdeJson;
 
     fn base() -> BaseUrl {
         BaseUrl::parse("https://open.feishu.cn").unwrap()

@@ -17,8 +17,8 @@ pub mod error;
 pub mod event;
 pub mod fast_path;
 pub mod freshness;
+pub mod json;
 pub mod kv;
-pub mod read_json;
 pub mod retry;
 pub mod secret;
 pub mod self_built;
@@ -29,10 +29,7 @@ pub mod transport;
 pub mod validate;
 pub mod wire;
 
-mod lenient;
-mod loose;
 mod redact;
-mod single_flight;
 
 #[cfg(target_arch = "wasm32")]
 pub mod host;
@@ -43,7 +40,7 @@ pub use client::{FORCED_REFRESH_MIN_INTERVAL_MS, Served, Stats, TokenClient};
 pub use error::{Error, ErrorCode};
 pub use fast_path::BindingMemo;
 pub use freshness::{Clock, DEFAULT_MIN_VALIDITY_SECS, Freshness, TokenGrant};
-pub use read_json::{Loose, ReadJson, SerdeJson};
+pub use json::{Loose, ReadJson, SerdeJson};
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, AppAccessToken};
 pub use source::{JoinWait, Keyed, Source, Upstream, fetch_tenant_token};

@@ -87,7 +87,7 @@ pub trait Transport {
     /// the host's `JSON.parse` (measured smaller in the npm `.wasm`; there a
     /// duplicate member's last value counts, as in any JS client).
     fn read_json<T: serde::de::DeserializeOwned>(&self, body: &str) -> Option<T> {
-        crate::read_json::ReadJson::object(&crate::read_json::SerdeJson, body)
+        crate::json::ReadJson::object(&crate::json::SerdeJson, body)
     }
 }
 

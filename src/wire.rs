@@ -7,7 +7,7 @@
 
 use crate::error::Error;
 use crate::freshness::TokenGrant;
-use crate::lenient;
+use crate::json::lenient;
 use crate::redact::diagnostic_body;
 use crate::secret::AccessToken;
 use crate::transport::{HttpRequest, HttpResponse};
@@ -86,7 +86,7 @@ pub(crate) fn parse_tenant_token_reply(
 
 /// A body read with serde_json, the reader of every parser tested natively.
 pub(crate) fn read_reply(body: &str) -> Option<TokenReply> {
-    crate::read_json::ReadJson::object(&crate::read_json::SerdeJson, body)
+    crate::json::ReadJson::object(&crate::json::SerdeJson, body)
 }
 
 /// The member holding the token in a reply, and the messages naming it

@@ -20,8 +20,8 @@ pub use parse::{Event, Schema};
 pub use signature::{DEFAULT_MAX_AGE_SECS, SignatureHeaders, sign};
 
 use crate::error::{Error, ErrorCode};
-use crate::lenient;
-use crate::read_json::{ReadJson, SerdeJson};
+use crate::json::lenient;
+use crate::json::{ReadJson, SerdeJson};
 use crate::secret::{EncryptKey, VerificationToken, constant_time_eq};
 use serde::Deserialize;
 

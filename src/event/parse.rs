@@ -2,8 +2,8 @@
 //! `event.type`, 2.0 by `header.event_type`; URL verification is its own shape.
 
 use crate::error::{Error, ErrorCode};
-use crate::lenient;
-use crate::read_json::ReadJson;
+use crate::json::ReadJson;
+use crate::json::lenient;
 use crate::secret::AppTicket;
 use serde::Deserialize;
 

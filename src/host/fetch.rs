@@ -3,7 +3,7 @@
 
 use super::record::Record;
 use crate::freshness::Clock;
-use crate::read_json::ReadJson;
+use crate::json::ReadJson;
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 use crate::wire::RATELIMIT_RESET_HEADER;
 use js_sys::{Function, Object, Promise, Reflect};

@@ -6,7 +6,7 @@
 //! answer of unknown length is never held.
 
 use crate::api_call::{self, MAX_INSPECTED_BYTES};
-use crate::read_json::ReadJson;
+use crate::json::ReadJson;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;

@@ -3,7 +3,7 @@
 //! present decides the error class (a `code` of 99991400 is a rate limit even
 //! when `msg` is a number). Used as `#[serde(default, deserialize_with = ...)]`.
 
-use crate::loose::Loose;
+use crate::json::loose::Loose;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 #[cfg(feature = "store-app")]

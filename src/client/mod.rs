@@ -9,11 +9,13 @@ use crate::error::Error;
 use crate::fast_path::KeyHashing;
 use crate::freshness::{Clock, Freshness, TokenGrant};
 use crate::secret::AccessToken;
-use crate::single_flight::{Flight, Wait};
 use crate::source::{JoinWait, Keyed, Source};
 use core::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+
+mod single_flight;
+use single_flight::{Flight, Wait};
 
 /// Counters, all since the client was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

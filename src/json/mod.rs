@@ -3,9 +3,11 @@
 //! links less code (the npm `.wasm`: the host's `JSON.parse`, see
 //! `host::HostJson`). The types and their lenient rules are the same either way.
 
-use serde::de::DeserializeOwned;
+pub(crate) mod lenient;
+mod loose;
 
-pub use crate::loose::Loose;
+pub use loose::Loose;
+use serde::de::DeserializeOwned;
 
 pub trait ReadJson {
     /// `text` as a JSON object read as `T`; `None` for anything else.
@@ -19,6 +21,6 @@ pub struct SerdeJson;
 
 impl ReadJson for SerdeJson {
     fn object<T: DeserializeOwned>(&self, text: &str) -> Option<T> {
-        crate::lenient::parse_object(text)
+        lenient::parse_object(text)
     }
 }
