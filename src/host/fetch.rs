@@ -23,7 +23,8 @@ impl Clock for JsClock {
 }
 
 /// The host's `JSON.parse`, then serde-wasm-bindgen into the serde types: in
-/// the npm `.wasm` this measured smaller than linking serde_json's parser.
+/// the npm `.wasm` this measured 9.7 KB gzip smaller than linking serde_json's
+/// parser (main entry 52,985 vs 62,651 B when it was chosen; docs/design.md).
 /// A duplicate member's last value counts, as in any JS client.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostJson;
