@@ -91,10 +91,10 @@ impl CacheKey {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn key(app: &str, tenant: &str) -> CacheKey {
+    pub(crate) fn key(app: &str, tenant: &str) -> CacheKey {
         CacheKey::new(
             &AppAccessToken::new(app),
             &TenantKey::parse(tenant).unwrap(),

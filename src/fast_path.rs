@@ -119,14 +119,7 @@ impl fmt::Debug for BindingMemo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::TenantKey;
-
-    fn key(app: &str, tenant: &str) -> CacheKey {
-        CacheKey::new(
-            &AppAccessToken::new(app),
-            &TenantKey::parse(tenant).unwrap(),
-        )
-    }
+    use crate::cache_key::tests::key;
 
     #[test]
     fn key_hasher_spreads_keys_that_differ_in_one_byte() {
