@@ -191,7 +191,7 @@ Bundling a Worker that gets a store-app tenant token with \`@larksuiteoapi/node-
 ${edgeLines}
 
 Ours runs there as-is: the Worker in this repository, and the npm package's \`workerd\` entry in
-\`tests/portable\` (see README, "Supported runtimes").
+\`tests/portable\` (see [docs/npm.md](../docs/npm.md#supported-runtimes)).
 
 ## Notes
 
