@@ -7,10 +7,12 @@
 //! process). The app-token digest memo and the cache-key hasher are the
 //! core's (`feishu_tenant_token::fast_path`). No token logic lives here.
 
-use crate::options::REQUEST_NAMES;
 use core::cell::RefCell;
 use feishu_tenant_token::{BindingMemo, CacheKey, TenantKey, TokenGrant, TokenRequest};
 use wasm_bindgen::prelude::*;
+
+/// The request's members, as errors name them.
+pub(crate) const REQUEST_NAMES: [&str; 2] = ["appAccessToken", "tenantKey"];
 
 /// Room for the usual request's two strings (a token is ~40 bytes, a tenant
 /// key 16); longer ones take the member-by-member path.

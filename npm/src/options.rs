@@ -6,6 +6,7 @@
 //! refused). The per-call request is read member by member here when it is
 //! not the usual one that `fast_path.rs` reads in one crossing.
 
+use crate::fast_path::{REQUEST_NAMES, usual_request};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
 use feishu_tenant_token::retry::{MAX_MAX_RETRIES, RetryPolicy};
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
@@ -232,7 +233,7 @@ pub(crate) fn options(value: &JsValue) -> Result<Options, Error> {
 
 /// `{ appAccessToken, tenantKey }` -> a validated request.
 pub(crate) fn token_request(value: &JsValue) -> Result<TokenRequest, Error> {
-    if let Some(request) = crate::fast_path::usual_request(value) {
+    if let Some(request) = usual_request(value) {
         return Ok(request);
     }
     let obj = as_object(value, "the request")?;
@@ -244,8 +245,6 @@ pub(crate) fn token_request(value: &JsValue) -> Result<TokenRequest, Error> {
     })?;
     TokenRequest::parse_as(app, tenant, REQUEST_NAMES)
 }
-
-pub(crate) const REQUEST_NAMES: [&str; 2] = ["appAccessToken", "tenantKey"];
 
 /// Property names used on every call, turned into JS strings once (decoding a
 /// string out of wasm memory costs more than the rest of a cache hit).
