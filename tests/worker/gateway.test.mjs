@@ -332,3 +332,45 @@ test("no secret, token or API key in any log line", async () => {
   for (const line of logs) for (const s of secrets) assert.ok(!line.includes(s), `a log line holds a secret: ${line.slice(0, 200)}`);
   for (const line of logs) assert.doesNotMatch(line, /"(t|a)-[0-9a-f]{20,}/, line.slice(0, 200));
 });
+
+test("a configured API key never leaves the Worker, however it is sent (raw, another scheme, a repeated header, any header)", async () => {
+  sb.reset();
+  const w = await worker(managedVars);
+  const token = await selfToken(w);
+  const variants = [
+    { authorization: API_KEY },
+    { authorization: `Token ${API_KEY}` },
+    [["authorization", `Bearer ${token}`], ["authorization", `Bearer ${API_KEY}`]],
+    { ...bearer(token), "x-api-key": API_KEY },
+    { ...bearer(token), "x-note": `see ${API_KEY} here` },
+  ];
+  for (const headers of variants) {
+    const r = await call(w, "/open-apis/im/v1/chats", { headers });
+    assert.equal(r.status, 400, JSON.stringify(headers));
+    assert.equal((await r.json()).error, "INVALID_INPUT");
+  }
+  // A managed call takes the key as its Authorization (replaced by the tenant's token), nowhere else.
+  await seedTicket(w);
+  const twice = await call(w, "/open-apis/im/v1/chats", { headers: { ...bearer(API_KEY), "x-tenant-key": SANDBOX_TENANT, "x-copy": API_KEY } });
+  assert.equal(twice.status, 400);
+  assert.equal(calls().length, 0, "nothing reached Feishu");
+  const ok = await call(w, "/open-apis/im/v1/chats", { headers: { ...bearer(API_KEY), "x-tenant-key": SANDBOX_TENANT } });
+  assert.equal(ok.status, 200);
+  assert.equal(calls().length, 1);
+  assert.ok(!calls()[0].token.includes(API_KEY));
+});
+
+test("pass-through: Cookie stays here; Feishu's CORS and Set-Cookie headers are replaced by the Worker's own", async () => {
+  sb.reset();
+  const origin = "https://app.example";
+  const w = await worker({ ALLOWED_ORIGINS: origin });
+  const token = await selfToken(w);
+  const r = await call(w, "/open-apis/contact/v3/users/me", { headers: { ...bearer(token), cookie: "session=s3cr3t", origin: "https://evil.example" } });
+  assert.equal(r.status, 200);
+  const { data } = await r.json();
+  assert.ok(!data.headers.includes("cookie"), `cookie forwarded: ${data.headers}`);
+  for (const [name] of r.headers) assert.ok(!name.startsWith("access-control-"), `${name} on an answer to an origin not allowed`);
+  const allowed = await call(w, "/open-apis/contact/v3/users/me", { headers: { ...bearer(token), origin } });
+  assert.equal(allowed.headers.get("access-control-allow-origin"), origin);
+  assert.equal(allowed.headers.get("access-control-allow-methods"), null, "the upstream's own CORS headers are gone");
+});

@@ -29,7 +29,10 @@ const HOP_BY_HOP: [&str; 9] = [
 /// (and any the `Connection` header names), `Host` and `Content-Length`
 /// (the runtime sets both for the new request), the platform's own `cf-*`
 /// and the client-address headers it adds (`X-Forwarded-*`, `X-Real-IP`,
-/// `True-Client-IP`: Feishu needs no caller's address), and [`TENANT_HEADER`].
+/// `True-Client-IP`: Feishu needs no caller's address), [`TENANT_HEADER`],
+/// and `Cookie`: Feishu's API takes none, and on a company domain any page
+/// could make a visitor's browser send its session cookies through the
+/// Worker to Feishu.
 pub fn forwarded(name: &str, connection: &str) -> bool {
     let name = name.to_ascii_lowercase();
     let named_by_connection = connection
@@ -43,7 +46,31 @@ pub fn forwarded(name: &str, connection: &str) -> bool {
         || name.starts_with("x-forwarded-")
         || name == "x-real-ip"
         || name == "true-client-ip"
+        || name == "cookie"
         || name == TENANT_HEADER)
+}
+
+/// Whether an answer header from Feishu comes back to the caller. Not:
+/// `Access-Control-*` (CORS is the Worker's own, by `ALLOWED_ORIGINS`, on
+/// every answer) and `Set-Cookie` (a cookie Feishu sets would be stored for
+/// the Worker's origin, shared by every page of it, and sent back to a
+/// Worker that forwards no `Cookie`: nothing but risk).
+pub fn answer_header_kept(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    !(name.starts_with("access-control-") || name == "set-cookie")
+}
+
+/// Whether `secret` occurs anywhere in `text`. Every position is compared
+/// in constant time and the scan never stops early, so timing says nothing
+/// about how much of a key a caller guessed. An empty secret is never found.
+pub fn contains_secret(text: &str, secret: &str) -> bool {
+    let (t, k) = (text.as_bytes(), secret.as_bytes());
+    if k.is_empty() || k.len() > t.len() {
+        return false;
+    }
+    t.windows(k.len()).fold(false, |found, w| {
+        found | feishu_tenant_token::secret::constant_time_eq(w, k)
+    })
 }
 
 /// The credential of `Authorization: Bearer <credential>` (scheme in any
@@ -89,6 +116,35 @@ pub fn body_plan(method: &str, content_length: Option<&str>, has_body: bool) -> 
         Some(Ok(0)) => BodyPlan::None,
         Some(Ok(n)) if n <= MAX_REPLAY_BODY_BYTES => BodyPlan::Keep,
         _ => BodyPlan::Stream,
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_is_found_anywhere_in_a_header_value() {
+        let key = "k".repeat(32);
+        for text in [
+            key.clone(),
+            format!("Token {key}"),
+            format!("Bearer {key}, Bearer x"),
+            format!("a{key}b"),
+        ] {
+            assert!(contains_secret(&text, &key), "{text}");
+        }
+        assert!(!contains_secret("Bearer kkkk", &key));
+        assert!(!contains_secret("anything", ""));
+    }
+
+    #[test]
+    fn cookies_stay_here_and_cors_and_set_cookie_are_ours() {
+        assert!(!forwarded("Cookie", ""));
+        assert!(!answer_header_kept("Access-Control-Allow-Origin"));
+        assert!(!answer_header_kept("set-cookie"));
+        assert!(answer_header_kept("content-type"));
+        assert!(answer_header_kept("x-ogw-ratelimit-reset"));
     }
 }
 

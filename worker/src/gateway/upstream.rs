@@ -92,10 +92,25 @@ pub async fn send(
     let headers = web_sys::Headers::new()?;
     let incoming = req.headers();
     let connection = incoming.get("connection")?.unwrap_or_default();
+    let keys = config.managed.as_ref().map(|m| m.api_keys.as_slice());
     for (name, value) in incoming.entries() {
-        if forward::forwarded(&name, &connection) {
-            headers.append(&name, &value)?;
+        if !forward::forwarded(&name, &connection) {
+            continue;
         }
+        // An API key is the Worker's secret: a request carrying one anywhere
+        // is not sent (a managed call's own `Authorization` is replaced below).
+        let replaced = token.is_some() && name.eq_ignore_ascii_case("authorization");
+        let carries_key = keys.unwrap_or_default().iter().fold(false, |found, k| {
+            found | forward::contains_secret(&value, k.expose_secret())
+        });
+        if carries_key && !replaced {
+            return reply::local(
+                Local::InvalidField,
+                "this request carries an API key: it is never sent to Feishu (a managed call takes it as `Authorization: Bearer <key>` with `X-Tenant-Key`)",
+            )
+            .map(Err);
+        }
+        headers.append(&name, &value)?;
     }
     if let Some(t) = token {
         headers.set("authorization", &format!("Bearer {}", t.expose_secret()))?;
@@ -136,12 +151,21 @@ fn mutable(resp: Response) -> Result<web_sys::Response> {
     )?)
 }
 
-/// `resp`'s status, status text and a mutable copy of its headers: the head
-/// of an answer whose body the Worker supplies.
-fn init_like(resp: &web_sys::Response) -> core::result::Result<web_sys::ResponseInit, JsValue> {
+/// `resp`'s status, status text and a mutable copy of the headers that come
+/// back (`forward::answer_header_kept`): the head of an answer whose body the
+/// Worker supplies.
+pub fn init_like(resp: &web_sys::Response) -> core::result::Result<web_sys::ResponseInit, JsValue> {
     let init = web_sys::ResponseInit::new();
     init.set_status(resp.status());
     init.set_status_text(&resp.status_text());
-    init.set_headers(&web_sys::Headers::new_with_headers(&resp.headers())?.into());
+    let headers = web_sys::Headers::new_with_headers(&resp.headers())?;
+    let dropped: Vec<String> = worker::Headers(headers.clone())
+        .keys()
+        .filter(|name| !forward::answer_header_kept(name))
+        .collect();
+    for name in dropped {
+        headers.delete(&name)?;
+    }
+    init.set_headers(&headers.into());
     Ok(init)
 }
