@@ -68,7 +68,7 @@ async function run(coordinator) {
 }
 
 const STORE_ID = "cli_sandbox_app_one";
-const API_KEY = "bench-api-key";
+const API_KEY = "bench-api-key-0f4e8d2c6b1a9573e0d4";
 const MANAGED = { FEISHU_APP_ID: STORE_ID, FEISHU_APP_SECRET: SANDBOX_APPS[STORE_ID].appSecret, FEISHU_VERIFICATION_TOKEN: "vt-bench", API_KEYS: API_KEY, LOG_REQUESTS: "false" };
 const APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token";
 

@@ -45,7 +45,7 @@ export const DEV_MANAGED = Object.freeze({
   FEISHU_APP_SECRET: SANDBOX_APPS.cli_sandbox_app_one.appSecret,
   FEISHU_ENCRYPT_KEY: "dev-only-encrypt-key",
   FEISHU_VERIFICATION_TOKEN: "dev-only-verification-token",
-  API_KEYS: "dev-only-api-key",
+  API_KEYS: "dev-only-api-key-not-for-production-use",
 });
 
 /** Seconds between the sandbox's timed ticket pushes in `make dev` (Feishu: about hourly). */

@@ -188,7 +188,7 @@ test("fault matrix, coordinator column: the same answer whatever the object does
 // Store-app ("managed") mode: the ticket and the resend limit live in the
 // storage of the app's object.
 const STORE_ID = "cli_sandbox_app_one";
-const API_KEY = "api-key-coordinated-7f2c";
+const API_KEY = "api-key-coordinated-7f2c-91d04e6b5a3c28f7";
 const MANAGED = { FEISHU_APP_ID: STORE_ID, FEISHU_APP_SECRET: SANDBOX_APPS[STORE_ID].appSecret, FEISHU_VERIFICATION_TOKEN: "vt-1", API_KEYS: API_KEY };
 const ticketEvent = (ticket) =>
   JSON.stringify({ ts: "1", uuid: `u-${ticket}`, token: "vt-1", type: "event_callback", event: { app_id: STORE_ID, app_ticket: ticket, type: "app_ticket" } });

@@ -21,7 +21,7 @@ const SELF_ID = "cli_sandbox_internal_one";
 const SELF = { app_id: SELF_ID, app_secret: SANDBOX_SELF_BUILT_APPS[SELF_ID].appSecret };
 const STORE_ID = "cli_sandbox_app_one";
 const STORE_SECRET = SANDBOX_APPS[STORE_ID].appSecret;
-const API_KEY = "api-key-of-service-a-91b3";
+const API_KEY = "api-key-of-service-a-91b3-5e0c7d2f6a18b4c9";
 
 let sb;
 const workers = [];

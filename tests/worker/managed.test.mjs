@@ -14,8 +14,8 @@ const APP_ID = "cli_sandbox_app_one";
 const APP_SECRET = SANDBOX_APPS[APP_ID].appSecret;
 const ENCRYPT_KEY = "encrypt-key-for-tests-7c1f";
 const VERIFICATION_TOKEN = "verification-token-4d2e";
-const API_KEY = "api-key-of-service-a-91b3";
-const OTHER_KEY = "api-key-of-service-b-55aa";
+const API_KEY = "api-key-of-service-a-91b3-5e0c7d2f6a18b4c9";
+const OTHER_KEY = "api-key-of-service-b-55aa-2d9f0b7e3c61a845";
 const tokenPath = (t) => `/v1/tenants/${encodeURIComponent(t)}/tenant_access_token`;
 
 const baseVars = (sb) => ({
@@ -276,6 +276,14 @@ test("API keys: none, wrong or malformed is 401; no API_KEYS at all refuses ever
   assert.equal(r.status, 500);
   assert.match((await r.json()).msg, /API_KEYS/);
   assert.deepEqual(sb.stats().requests, calls, "a refused request reaches no upstream");
+  // A key shorter than 32 characters is a misconfiguration, named by its place, never shown.
+  const weak = await worker({ API_KEYS: `${API_KEY},short-key-9f3a` });
+  const refused = await getToken(weak, t);
+  assert.equal(refused.status, 500);
+  const why = await refused.json();
+  assert.equal(why.error, "MISCONFIGURED");
+  assert.match(why.msg, /API_KEYS: key 2 is shorter than 32/);
+  assert.ok(!JSON.stringify(why).includes("short-key-9f3a"));
   // Without managed mode the routes do not exist.
   const plain = await startBuiltWorker({ vars: { FEISHU_BASE_URL: sb.url } });
   workers.push(plain);

@@ -48,7 +48,7 @@ async function worker(vars = {}) {
 
 /** A Worker in managed mode for the store app, its ticket already received. */
 async function managedWorker() {
-  const w = await worker({ FEISHU_APP_ID: STORE_ID, FEISHU_APP_SECRET: STORE_SECRET, FEISHU_VERIFICATION_TOKEN: "vt", API_KEYS: "k-unused" });
+  const w = await worker({ FEISHU_APP_ID: STORE_ID, FEISHU_APP_SECRET: STORE_SECRET, FEISHU_VERIFICATION_TOKEN: "vt", API_KEYS: "k-unused-3a7c1e9d5b2f8064aa11bb22" });
   await (await w.mf.getKVNamespace("TOKENS")).put(`ticket:v1:${STORE_ID}`, await currentTicket());
   return w;
 }

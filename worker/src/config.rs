@@ -72,6 +72,10 @@ where
 /// Longest accepted `EVENT_MAX_AGE_SECS` (the replay window).
 const MAX_EVENT_MAX_AGE_SECS: u64 = 3600;
 
+/// Shortest API key accepted: 32 characters (`openssl rand -hex 32` makes
+/// 64), so that a key is worth its name against guessing.
+pub const MIN_API_KEY_CHARS: usize = 32;
+
 fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>, String> {
     let (id, secret) = match (get("FEISHU_APP_ID"), get("FEISHU_APP_SECRET")) {
         (None, None) => return Ok(None),
@@ -93,13 +97,20 @@ fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>
         verification_token,
         max_age_secs,
     });
-    let api_keys = get("API_KEYS")
-        .unwrap_or_default()
+    let keys = get("API_KEYS").unwrap_or_default();
+    let keys: Vec<&str> = keys
         .split(',')
         .map(str::trim)
         .filter(|k| !k.is_empty())
-        .map(ApiKey::new)
         .collect();
+    if let Some(at) = keys.iter().position(|k| k.len() < MIN_API_KEY_CHARS) {
+        // The position, never the key.
+        return Err(format!(
+            "API_KEYS: key {} is shorter than {MIN_API_KEY_CHARS} characters (make each with `openssl rand -hex 32`)",
+            at + 1
+        ));
+    }
+    let api_keys = keys.into_iter().map(ApiKey::new).collect();
     Ok(Some(Managed {
         app,
         events,
@@ -216,6 +227,25 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    const K1: &str = "k1-0123456789abcdef0123456789abcdef";
+    const K2: &str = "k2-0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn api_keys_shorter_than_32_characters_are_refused_by_position_never_shown() {
+        let short = "short-key-0123456789";
+        let e = super::Config::parse(|n| match n {
+            "FEISHU_APP_ID" => Some("cli_a".into()),
+            "FEISHU_APP_SECRET" => Some("s3cret".into()),
+            "API_KEYS" => Some(format!("{K1},{short}")),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(
+            e.contains("API_KEYS") && e.contains("key 2") && !e.contains(short),
+            "{e}"
+        );
+    }
+
     use super::*;
     use std::collections::HashMap;
 
@@ -303,13 +333,13 @@ mod tests {
             ("FEISHU_APP_SECRET", "s3cret"),
             ("FEISHU_ENCRYPT_KEY", "ek"),
             ("EVENT_MAX_AGE_SECS", "60"),
-            ("API_KEYS", " k1, ,k2 "),
+            ("API_KEYS", &format!(" {K1}, ,{K2} ")),
         ])
         .unwrap()
         .managed
         .unwrap();
-        assert!(!format!("{m:?}").contains("s3cret") && !format!("{m:?}").contains("k1"));
-        assert_eq!(m.api_keys, vec![ApiKey::new("k1"), ApiKey::new("k2")]);
+        assert!(!format!("{m:?}").contains("s3cret") && !format!("{m:?}").contains(K1));
+        assert_eq!(m.api_keys, vec![ApiKey::new(K1), ApiKey::new(K2)]);
         let ev = m.events.unwrap();
         assert_eq!(ev.max_age_secs, 60);
         assert!(ev.encrypt_key.is_some() && ev.verification_token.is_none());
