@@ -11,10 +11,9 @@
 //  3. a 10 MiB answer passed through several times: throughput, and
 //     workerd's resident memory sampled before, during and after.
 // Prints figures and writes bench/out/gateway.json; asserts nothing.
-import { execFile, execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { startBuiltWorker } from "../tests/worker/built-worker.mjs";
+import { rssOf, startBuiltWorker, workerdPids } from "../tests/worker/built-worker.mjs";
 import { root, sandboxProcess, writeJson } from "./lib.mjs";
 
 const FLEET = Number(process.env.BENCH_FLEET ?? 8);
@@ -30,23 +29,6 @@ const percentile = (xs, p) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
-/** This process's descendants (only our own workerd is measured, whatever else runs). */
-function descendants(pid) {
-  const all = execFileSync("ps", ["-e", "-o", "pid=,ppid=,comm="], { encoding: "utf8" })
-    .trim()
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/))
-    .map(([p, pp, comm]) => ({ pid: Number(p), ppid: Number(pp), comm }));
-  const out = [];
-  const walk = (parent) => {
-    for (const c of all.filter((x) => x.ppid === parent)) {
-      out.push(c);
-      walk(c.pid);
-    }
-  };
-  walk(pid);
-  return out;
-}
 
 const sb = await sandboxProcess();
 const w = await startBuiltWorker({ vars: { FEISHU_BASE_URL: sb.url, LOG_REQUESTS: "false" } });
@@ -108,14 +90,8 @@ try {
   results.latency.overJsProxyP99 = results.latency.gateway.p99 - results.latency.jsProxy.p99;
 
   // 3. A large answer, streamed: workerd's RSS while it passes through.
-  const workerdPids = descendants(process.pid).filter((p) => p.comm === "workerd").map((p) => p.pid);
-  const rss = () => workerdPids.reduce((n, pid) => {
-    try {
-      return n + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
-    } catch {
-      return n;
-    }
-  }, 0);
+  const pids = workerdPids();
+  const rss = () => rssOf(pids);
   const before = rss();
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, rss())), 10);

@@ -6,11 +6,9 @@
 //! answer of unknown length is never held.
 
 use crate::api_call::{self, MAX_INSPECTED_BYTES};
+use crate::host::stream::read_within;
 use crate::json::ReadJson;
-use js_sys::{Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{ReadableStreamDefaultReader, Response};
+use web_sys::Response;
 
 /// Anything unexpected (not JSON, too large, unreadable) counts as "not refused".
 pub async fn refuses_token(response: &Response, json: &impl ReadJson) -> bool {
@@ -25,24 +23,8 @@ pub async fn refuses_token(response: &Response, json: &impl ReadJson) -> bool {
     let Some(stream) = response.clone().ok().and_then(|copy| copy.body()) else {
         return false;
     };
-    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-    let mut bytes = Vec::new();
-    loop {
-        let Ok(step) = JsFuture::from(reader.read()).await else {
-            return false;
-        };
-        let member = |name: &str| Reflect::get(&step, &JsValue::from_str(name));
-        if member("done").ok().and_then(|d| d.as_bool()) != Some(false) {
-            break;
-        }
-        let Ok(chunk) = member("value") else {
-            return false;
-        };
-        bytes.extend(Uint8Array::new(&chunk).to_vec());
-        if bytes.len() as u64 > MAX_INSPECTED_BYTES {
-            let _ = reader.cancel();
-            return false;
-        }
-    }
+    let Ok(bytes) = read_within(&stream, MAX_INSPECTED_BYTES).await else {
+        return false;
+    };
     core::str::from_utf8(&bytes).is_ok_and(|text| api_call::token_refused(json, text))
 }

@@ -3,6 +3,8 @@
 // Needs Node >= 22 (Miniflare's requirement). Fails, never hangs, if workerd
 // does not come up.
 import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -202,4 +204,33 @@ export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinat
     await mf.dispose().catch(() => {});
     throw e;
   }
+}
+
+/** The workerd processes this process started (only our own are measured, whatever else runs). */
+export function workerdPids(pid = process.pid) {
+  const all = execFileSync("ps", ["-e", "-o", "pid=,ppid=,comm="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .map(([p, pp, comm]) => ({ pid: Number(p), ppid: Number(pp), comm }));
+  const out = [];
+  const walk = (parent) => {
+    for (const c of all.filter((x) => x.ppid === parent)) {
+      if (c.comm === "workerd") out.push(c.pid);
+      walk(c.pid);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** The resident memory (bytes) of the given processes, from /proc. */
+export function rssOf(pids) {
+  return pids.reduce((n, pid) => {
+    try {
+      return n + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+    } catch {
+      return n;
+    }
+  }, 0);
 }

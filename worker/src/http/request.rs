@@ -2,6 +2,7 @@
 //! every endpoint looks at.
 
 use crate::http::reply::{self, Local};
+use feishu_tenant_token::host::{Unread, read_within};
 use worker::{Request, Response, Result};
 
 /// `Cache-Control: no-cache` (any case, among other directives): a forced
@@ -18,7 +19,10 @@ pub fn wants_refresh(req: &Request) -> bool {
 }
 
 /// The request body, or the answer refusing it: larger than `max` bytes
-/// (by its declared length, before reading, or by what arrived) or unreadable.
+/// (by its declared length, before reading, or by what arrives: counted as
+/// it streams in, and refused as soon as the limit is passed, so an
+/// undeclared body of any size costs at most `max` bytes of memory) or
+/// unreadable.
 pub async fn read_body(
     req: &mut Request,
     max: usize,
@@ -36,13 +40,16 @@ pub async fn read_body(
     {
         return too_large().map(Err);
     }
-    let Ok(bytes) = req.bytes().await else {
-        return reply::local(Local::BadBody, "the request body could not be read").map(Err);
+    let Some(stream) = req.inner().body() else {
+        return Ok(Ok(Vec::new()));
     };
-    if bytes.len() > max {
-        return too_large().map(Err);
+    match read_within(&stream, max as u64).await {
+        Ok(bytes) => Ok(Ok(bytes)),
+        Err(Unread::TooLarge) => too_large().map(Err),
+        Err(Unread::Broken) => {
+            reply::local(Local::BadBody, "the request body could not be read").map(Err)
+        }
     }
-    Ok(Ok(bytes))
 }
 
 /// `application/json`, any case, with or without parameters.

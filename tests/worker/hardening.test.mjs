@@ -1,0 +1,85 @@
+// What an anonymous caller must not be able to make the Worker spend, tested
+// directly in workerd through Miniflare (nothing buffers a request body in
+// front of the Worker there, unlike `wrangler dev`'s proxy).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { startSandbox, SANDBOX_APPS } from "../sandbox/sandbox.mjs";
+import { rssOf, startBuiltWorker, workerdPids } from "./built-worker.mjs";
+
+const STORE_ID = "cli_sandbox_app_one";
+const MANAGED = {
+  FEISHU_APP_ID: STORE_ID,
+  FEISHU_APP_SECRET: SANDBOX_APPS[STORE_ID].appSecret,
+  FEISHU_VERIFICATION_TOKEN: "vt-hardening",
+  API_KEYS: "api-key-hardening-0123456789abcdef01234",
+};
+const MIB = 1024 * 1024;
+
+let sb;
+let w;
+before(async () => {
+  sb = await startSandbox({ quiet: true });
+  w = await startBuiltWorker({ vars: { FEISHU_BASE_URL: sb.url, LOG_REQUESTS: "false", ...MANAGED } });
+});
+after(async () => {
+  await w?.mf.dispose();
+  await sb?.close();
+});
+
+/**
+ * POSTs a chunked body of up to `total` bytes (no Content-Length) over a raw
+ * socket, 64 KiB at a time, until the Worker answers; resolves to the answer's
+ * status line and body and how much was sent before the answer began. (A raw
+ * socket, because fetch gives up on an answer that arrives before its body
+ * is sent.)
+ */
+function postChunked(url, path, total) {
+  const { hostname, port } = new URL(url);
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  const frame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    let sent = 0;
+    let sentBeforeAnswer = null;
+    let answer = "";
+    const timer = setTimeout(() => (socket.destroy(), reject(new Error("no answer within 20 s"))), 20_000);
+    const pump = () => {
+      while (sentBeforeAnswer === null && sent < total) {
+        sent += chunk.length;
+        if (!socket.write(frame)) return socket.once("drain", pump);
+      }
+      if (sent >= total && sentBeforeAnswer === null) socket.write("0\r\n\r\n");
+    };
+    socket.on("connect", () => {
+      socket.write(`POST ${path} HTTP/1.1\r\nhost: worker\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n`);
+      pump();
+    });
+    socket.on("data", (d) => {
+      if (sentBeforeAnswer === null) sentBeforeAnswer = sent;
+      answer += d.toString("latin1");
+    });
+    socket.on("error", () => {}); // the Worker may close while we still write: the answer decides
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve({ status: Number(answer.split(" ")[1]), body: answer.slice(answer.indexOf("\r\n\r\n") + 4), sentBeforeAnswer: sentBeforeAnswer ?? sent });
+    });
+  });
+}
+
+for (const path of ["/open-apis/auth/v3/tenant_access_token", "/open-apis/auth/v3/tenant_access_token/internal", "/feishu/events"]) {
+  test(`POST ${path}: a chunked 48 MiB body is refused with 413 as its limit passes; workerd's memory stays flat`, async () => {
+    const pids = workerdPids();
+    assert.ok(pids.length > 0, "workerd found");
+    const before = rssOf(pids);
+    const r = await postChunked(w.url, path, 48 * MIB);
+    assert.equal(r.status, 413, r.body);
+    assert.match(r.body, /BODY_TOO_LARGE/);
+    // The Worker stops reading at its limit (16 KiB, 128 KiB for events);
+    // what was sent beyond is the sockets' buffering, far from 48 MiB.
+    assert.ok(r.sentBeforeAnswer < 16 * MIB, `${(r.sentBeforeAnswer / MIB).toFixed(1)} MiB sent before the answer`);
+    const grown = rssOf(pids) - before;
+    console.log(`# ${path}: ${(r.sentBeforeAnswer / MIB).toFixed(2)} MiB sent before the 413; workerd RSS ${grown >= 0 ? "+" : ""}${(grown / MIB).toFixed(1)} MiB`);
+    assert.ok(grown < 16 * MIB, `workerd grew by ${(grown / MIB).toFixed(1)} MiB`);
+  });
+}
