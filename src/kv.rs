@@ -56,25 +56,37 @@ pub fn store_app_token_key(app_id: &str, binding_hex: &str) -> String {
 /// Separates the reverse index's digest from any other SHA-256 of a token.
 const TOKEN_REF_DOMAIN: &[u8] = b"feishu-tenant-token/token-ref/v1\0";
 
-/// The gateway's reverse index, token -> the keys of the entries holding it:
-/// one entry `ref:v1:<64 hex digits of SHA-256(domain, token)>:<key>` per KV
-/// key the token is stored under (one token can sit under several keys: a
-/// tenant token under each app token that fetched it, a self-built app's
-/// token under both kinds), found by listing the prefix. Written beside each
-/// token fetched from Feishu (the miss path only), listed only when Feishu
-/// refused a token (99991663/99991665), so the hit path never touches it.
-/// The token itself is never in it.
-pub fn token_ref_prefix(token: &AccessToken) -> String {
+/// The reverse-index entry of `token`: `ref:v2:<SHA-256 of the token>`,
+/// whose value names the KV keys the token is stored under, one per line.
+/// One entry per token, so that a token the Worker never handed out costs
+/// one read to rule out (no list, no write, no delete).
+pub fn token_ref_key(token: &AccessToken) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(TOKEN_REF_DOMAIN);
     h.update(token.expose_secret().as_bytes());
-    format!("ref:v1:{}:", crate::cache_key::hex32(&h.finalize().into()))
+    format!("ref:v2:{}", crate::cache_key::hex32(&h.finalize().into()))
 }
 
-/// The reverse-index entry saying `token` is stored under `key`.
-pub fn token_ref_key(token: &AccessToken, key: &str) -> String {
-    token_ref_prefix(token) + key
+/// Most keys one reverse-index entry names (a token is stored under one key,
+/// a few when several app tokens or both self-built kinds led to it).
+pub const MAX_REF_KEYS: usize = 8;
+
+/// The token keys a reverse-index entry's value names (anything else in it,
+/// damaged or forged, is ignored).
+pub fn ref_keys(value: &str) -> impl Iterator<Item = &str> {
+    value.lines().filter(|k| is_token_key(k)).take(MAX_REF_KEYS)
+}
+
+/// The entry's new value once it names `key` too; `None` when it already
+/// does (nothing to write).
+pub fn ref_value_with(value: Option<&str>, key: &str) -> Option<String> {
+    let old = value.unwrap_or_default();
+    if ref_keys(old).any(|k| k == key) {
+        return None;
+    }
+    let kept = ref_keys(old).take(MAX_REF_KEYS - 1);
+    Some(kept.chain([key]).collect::<Vec<_>>().join("\n"))
 }
 
 /// Whether a key (as a reverse-index entry names it) is one this crate
@@ -208,12 +220,35 @@ mod tests {
     #[test]
     fn the_reverse_index_names_a_digest_never_the_token() {
         let t = AccessToken::new("t-caecc734c2e3328a62489fe0648c4b98779515d3");
-        let p = token_ref_prefix(&t);
-        assert!(p.starts_with("ref:v1:") && p.ends_with(':'), "{p}");
-        assert_eq!(p.len(), "ref:v1:".len() + 64 + 1);
-        assert!(!p.contains("caecc734"));
-        assert_eq!(token_ref_key(&t, "tat:v1:x:t1"), format!("{p}tat:v1:x:t1"));
-        assert_ne!(p, token_ref_prefix(&AccessToken::new("t-other")));
+        let r = token_ref_key(&t);
+        assert!(r.starts_with("ref:v2:"), "{r}");
+        assert_eq!(r.len(), "ref:v2:".len() + 64);
+        assert!(!r.contains("caecc734"));
+        assert_ne!(r, token_ref_key(&AccessToken::new("t-other")));
+        let one = ref_value_with(None, "tat:v1:x:t1").unwrap();
+        assert_eq!(
+            ref_value_with(Some(&one), "tat:v1:x:t1"),
+            None,
+            "named once"
+        );
+        let two = ref_value_with(Some(&one), "aat:v1:x").unwrap();
+        assert_eq!(
+            ref_keys(&two).collect::<Vec<_>>(),
+            ["tat:v1:x:t1", "aat:v1:x"]
+        );
+        assert_eq!(
+            ref_keys("ticket:v1:x\ntat:v1:y").collect::<Vec<_>>(),
+            ["tat:v1:y"]
+        );
+        let mut full = None;
+        for i in 0..20 {
+            full = ref_value_with(full.as_deref(), &format!("tat:v1:k{i}")).or(full);
+        }
+        assert_eq!(
+            ref_keys(full.as_deref().unwrap()).count(),
+            MAX_REF_KEYS,
+            "bounded"
+        );
         assert!(is_token_key("tat:v1:cli_a:t1") && is_token_key("aat:v1:internal:cli_a:x"));
         assert!(!is_token_key("ticket:v1:cli_a") && !is_token_key("resend:v1:cli_a"));
     }

@@ -70,7 +70,8 @@ function expected(fault, cache, kvMode) {
   const readable = kvMode !== "get-throws"; // a failed get is an absent entry
   const seeded = CACHE_STATES.get(cache) !== null && readable;
   // Every cell reads KV once; only a token fresh from Feishu is written, with
-  // its reverse-index entry (ref:v1:<digest>, for evicting it if Feishu refuses it later).
+  // its reverse-index entry (ref:v2:<digest>, read first to add this key to
+  // the keys it names, for evicting the token if Feishu refuses it later).
   const logged = readable ? [] : ["kv_get_failed"];
   const unchanged = { kvCalls: { get: 1 }, kvAfter: "unchanged", logged };
   if (seeded && cache === "fresh") {
@@ -84,7 +85,7 @@ function expected(fault, cache, kvMode) {
       layer: "upstream",
       token: "new",
       upstreamCalls: 1,
-      kvCalls: { get: 1, put: 2 },
+      kvCalls: { get: 2, put: 2 },
       kvAfter: putFails ? "unchanged" : "new",
       logged: putFails ? ["kv_put_failed"] : logged,
     };

@@ -83,3 +83,33 @@ for (const path of ["/open-apis/auth/v3/tenant_access_token", "/open-apis/auth/v
     assert.ok(grown < 16 * MIB, `workerd grew by ${(grown / MIB).toFixed(1)} MiB`);
   });
 }
+
+test("made-up tokens and credentials cost no KV list, write or delete: 30 refused bearers, 20 forced refreshes", async () => {
+  const kw = await startBuiltWorker({ vars: { FEISHU_BASE_URL: sb.url, LOG_REQUESTS: "false" }, faultyKv: true });
+  try {
+    kw.resetKvCalls();
+    for (let i = 0; i < 30; i++) {
+      const r = await kw.mf.dispatchFetch("http://worker/open-apis/im/v1/chats", { headers: { authorization: `Bearer t-made-up-${i}` } });
+      const { code } = await r.json();
+      assert.ok(code === 99991663 || code === 99991665, `Feishu refused the made-up token (${code})`);
+    }
+    const afterRefusals = kw.kvCalls();
+    assert.equal(afterRefusals.list ?? 0, 0, "no KV list");
+    assert.equal((afterRefusals.put ?? 0) + (afterRefusals.delete ?? 0), 0, "no KV write or delete");
+    assert.ok((afterRefusals.get ?? 0) <= 30, `at most one bounded read each (${afterRefusals.get})`);
+    kw.resetKvCalls();
+    for (let i = 0; i < 20; i++) {
+      const r = await kw.mf.dispatchFetch("http://worker/open-apis/auth/v3/tenant_access_token", {
+        method: "POST",
+        headers: { "content-type": "application/json", "cache-control": "no-cache" },
+        body: JSON.stringify({ app_access_token: `a-made-up-${i}`, tenant_key: "73658811060f175d" }),
+      });
+      assert.notEqual(r.status, 200);
+      await r.arrayBuffer();
+    }
+    const afterRefreshes = kw.kvCalls();
+    assert.equal((afterRefreshes.put ?? 0) + (afterRefreshes.delete ?? 0) + (afterRefreshes.list ?? 0), 0, JSON.stringify(afterRefreshes));
+  } finally {
+    await kw.mf.dispose();
+  }
+});

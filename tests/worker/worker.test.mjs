@@ -143,11 +143,15 @@ test("Cache-Control: no-cache forces a refresh past memory and KV, throttled per
   assert.equal(again.headers.get("x-refresh"), "throttled");
   assert.equal(again.headers.get("x-cache"), "HIT");
   assert.equal(calls(), 1);
-  // A forced refresh that fails deletes the distrusted KV entry.
-  await kv.put(kvKey(APP_ONE, "fault-500"), JSON.stringify({ v: 1, tenant_access_token: "t-bad", expires_at_ms: Date.now() + 7000_000 }), { expirationTtl: 3600 });
+  // A forced refresh that fails deletes nothing: only Feishu's acceptance of
+  // the caller's credentials replaces a key's token (made-up credentials must
+  // not cost KV deletes).
+  const seeded = JSON.stringify({ v: 1, tenant_access_token: "t-bad", expires_at_ms: Date.now() + 7000_000 });
+  await kv.put(kvKey(APP_ONE, "fault-500"), seeded, { expirationTtl: 3600 });
   const failed = await post({ app_access_token: APP_ONE, tenant_key: "fault-500" }, { headers: { "cache-control": "no-cache" } });
   assert.equal(failed.status, 502);
-  assert.equal(await kv.get(kvKey(APP_ONE, "fault-500")), null);
+  assert.equal(await kv.get(kvKey(APP_ONE, "fault-500")), seeded);
+  await kv.delete(kvKey(APP_ONE, "fault-500")); // the fault tests below expect no entry
 });
 
 test("rotation: after the freshness window the Worker fetches the new token", async () => {

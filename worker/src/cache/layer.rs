@@ -35,9 +35,6 @@ pub trait KvHost {
         ttl_secs: Option<u64>,
     ) -> impl Future<Output = Result<(), String>>;
     fn delete(&self, key: &str) -> impl Future<Output = Result<(), String>>;
-    /// The names of the keys starting with `prefix` (one page, enough for
-    /// the few entries of one token's reverse index).
-    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, String>>;
     fn sleep(&self, ms: u32) -> impl Future<Output = ()>;
     /// One JSON warning line: `event` names what failed.
     fn warn(&self, event: &'static str, error: &str);
@@ -150,20 +147,26 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
     }
 
     /// Stores `grant` until the freshness rule stops serving it (never less
-    /// than KV's minimum TTL), with its reverse-index entry (token digest and
-    /// `key`, same TTL) so that a refusal of the token can find it; a token
-    /// not servable now is not stored.
+    /// than KV's minimum TTL), with its reverse-index entry (the token's
+    /// digest naming `key`, same TTL) so that a refusal of the token can
+    /// find it; a token not servable now is not stored.
     async fn write(&self, key: &str, grant: &TokenGrant, now_ms: u64) -> u64 {
         let Some(ttl) = kv::expiration_ttl(grant, now_ms, self.freshness) else {
             return 0;
         };
         let started = self.clock.now_ms();
-        let reference = kv::token_ref_key(&grant.token, key);
         let value = kv::encode_value(grant);
-        let (stored, indexed) = futures_util::join!(
-            self.kv.put(key, &value, Some(ttl)),
-            self.kv.put(&reference, "", Some(ttl)),
-        );
+        let reference = kv::token_ref_key(&grant.token);
+        let index = async {
+            // Unreadable: written anew with this key alone (another key it
+            // named may then keep a refused token until that token's expiry).
+            let named = self.kv.get(&reference).await.ok().flatten();
+            match kv::ref_value_with(named.as_deref(), key) {
+                Some(v) => self.kv.put(&reference, &v, Some(ttl)).await,
+                None => Ok(()),
+            }
+        };
+        let (stored, indexed) = futures_util::join!(self.kv.put(key, &value, Some(ttl)), index);
         if let Err(e) = stored.and(indexed) {
             self.kv.warn("kv_put_failed", &e);
         }
@@ -175,8 +178,9 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
     type Request = S::Request;
     type Meta = Trace;
 
-    /// A forced refresh: no KV read, and on failure the KV entry is deleted,
-    /// since the caller reported the token as bad.
+    /// A forced refresh: no KV read; KV's entry is replaced only once Feishu
+    /// accepted the caller's credentials, and nothing is deleted before (a
+    /// caller with made-up credentials must not cost a KV delete).
     async fn fetch_fresh(&self, request: &S::Request) -> Result<(TokenGrant, Trace), Error> {
         let key = (self.key)(request);
         let t0 = self.clock.now_ms();
@@ -184,18 +188,14 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
             Some(ask) => ask(&key, request, Want::Fresh).await,
             None => None,
         };
-        let failed = match fetched {
-            Some(Ok(grant)) => return Ok(self.coordinated(grant, t0, t0)),
-            Some(Err(e)) => e,
-            None => match self.upstream.fetch(request).await {
-                Ok((grant, ())) => return Ok(self.store_fetched(&key, grant, t0, 0).await),
-                Err(e) => e,
-            },
-        };
-        if let Err(kv_error) = self.kv.delete(&key).await {
-            self.kv.warn("kv_delete_failed", &kv_error);
+        match fetched {
+            Some(Ok(grant)) => Ok(self.coordinated(grant, t0, t0)),
+            Some(Err(e)) => Err(e),
+            None => {
+                let (grant, ()) = self.upstream.fetch(request).await?;
+                Ok(self.store_fetched(&key, grant, t0, 0).await)
+            }
         }
-        Err(failed)
     }
 
     fn join_wait(&self) -> JoinWait {

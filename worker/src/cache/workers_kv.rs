@@ -81,20 +81,6 @@ fn js_error(e: JsValue) -> String {
 }
 
 impl KvHost for WorkerKv {
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, String> {
-        let options = Object::new();
-        Reflect::set(&options, &"prefix".into(), &JsValue::from_str(prefix)).map_err(js_error)?;
-        let answer = self.call("list", &[options.into()]).await?;
-        let keys: Array = Reflect::get(&answer, &"keys".into())
-            .map_err(js_error)?
-            .dyn_into()
-            .map_err(|_| "KV list() answer has no keys".to_owned())?;
-        Ok(keys
-            .iter()
-            .filter_map(|k| Reflect::get(&k, &"name".into()).ok()?.as_string())
-            .collect())
-    }
-
     async fn get(&self, key: &str) -> Result<Option<String>, String> {
         if let Some(store) = self.mirror_of(key) {
             match store.get(key).await {
