@@ -696,3 +696,27 @@ fn without_revalidation_a_cached_token_is_served_until_it_leaves_the_window() {
     assert_eq!(block_on(c.get(&r)).unwrap().token.expose_secret(), "t-0");
     assert_eq!(c.stats().upstream_calls, 1);
 }
+
+#[test]
+fn a_capped_cache_drops_the_tokens_fetched_longest_ago() {
+    let c = client(numbered(7200)).capped_at(8);
+    for i in 0..20 {
+        block_on(c.get(&req("a-1", &format!("tenant{i}")))).unwrap();
+        c.clock().advance_secs(1);
+    }
+    assert!(c.cached_len() <= 8, "{} cached", c.cached_len());
+    let calls = c.source().transport().calls();
+    // The latest tenants are still cached; the first ones were dropped.
+    block_on(c.get(&req("a-1", "tenant19"))).unwrap();
+    assert_eq!(
+        c.source().transport().calls(),
+        calls,
+        "a recent key is a hit"
+    );
+    block_on(c.get(&req("a-1", "tenant0"))).unwrap();
+    assert_eq!(
+        c.source().transport().calls(),
+        calls + 1,
+        "the oldest key was dropped"
+    );
+}

@@ -93,6 +93,8 @@ struct State<M> {
     epoch: u64,
     /// Cache size at which the next sweep of unservable entries runs.
     sweep_at: usize,
+    /// Most cached tokens kept (see [`TokenClient::capped_at`]).
+    max_entries: usize,
 }
 
 /// Smallest cache size that triggers a sweep; sweeps then run each time the
@@ -120,6 +122,7 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
                 stats: Stats::default(),
                 epoch: 0,
                 sweep_at: MIN_SWEEP_AT,
+                max_entries: usize::MAX,
             }),
         }
     }
@@ -131,6 +134,16 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
     /// isolate evicted from KV (Feishu refused it) leaves this one's memory.
     pub fn revalidating_after(mut self, ms: u64) -> Self {
         self.revalidate_after_ms = Some(ms);
+        self
+    }
+
+    /// Keeps at most `n` cached tokens (at least 1): past that, the token
+    /// fetched or last confirmed longest ago goes first. With
+    /// [`Self::revalidating_after`] every key in use is confirmed once per
+    /// interval, so this is least-recently-used at that granularity. For
+    /// hosts whose memory a traffic pattern must not grow without bound.
+    pub fn capped_at(self, n: usize) -> Self {
+        self.state.borrow_mut().max_entries = n.max(1);
         self
     }
 
@@ -427,6 +440,7 @@ impl<M: Clone> Leader<'_, M> {
                         st.slots
                             .insert(self.key.clone(), Slot::Cached(grant.clone(), now));
                         sweep_if_due(&mut st, freshness, now);
+                        evict_if_over_cap(&mut st);
                     }
                     Ok((grant, Some(meta)))
                 }
@@ -472,4 +486,25 @@ fn sweep_if_due<M>(st: &mut State<M>, freshness: Freshness, now: u64) {
     st.slots
         .retain(|_, slot| slot.cached().is_none_or(|g| freshness.is_servable(g, now)));
     st.sweep_at = (st.slots.len() * 2).max(MIN_SWEEP_AT);
+}
+
+/// Past the cap, drops the cached token fetched or confirmed longest ago
+/// (fetches under way are never dropped). One scan per insert past the cap:
+/// inserts are rare (each follows a token Feishu issued), hits never scan.
+fn evict_if_over_cap<M>(st: &mut State<M>) {
+    while st.slots.len() > st.max_entries {
+        let oldest = st
+            .slots
+            .iter()
+            .filter_map(|(k, slot)| match slot {
+                Slot::Cached(_, at) => Some((*at, k)),
+                Slot::Fetching(..) => None,
+            })
+            .min_by_key(|(at, _)| *at)
+            .map(|(_, k)| k.clone());
+        match oldest {
+            Some(key) => st.slots.remove(&key),
+            None => return,
+        };
+    }
 }

@@ -288,6 +288,7 @@ pub struct StoreAppBuilder<T, C, K> {
     retry: RetryPolicy,
     freshness: Freshness,
     revalidate_after_ms: Option<u64>,
+    max_tenants: Option<usize>,
 }
 
 impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
@@ -301,7 +302,15 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
             retry: RetryPolicy::default(),
             freshness: Freshness::default(),
             revalidate_after_ms: None,
+            max_tenants: None,
         }
+    }
+
+    /// The tenant-token cache keeps at most `n` tenants' tokens (see
+    /// [`TokenClient::capped_at`]).
+    pub fn max_tenants(mut self, n: usize) -> Self {
+        self.max_tenants = Some(n);
+        self
     }
 
     /// Both token caches ask their source again after `ms` (see
@@ -357,14 +366,18 @@ impl<T: Transport, C: Clock + Clone, K: TicketStore> StoreAppBuilder<T, C, K> {
         });
         let upstream =
             Upstream::new(self.transport, self.clock.clone(), self.base_url).with_retry(self.retry);
-        let tenants = Rc::new(revalidating(
+        let tenants = revalidating(
             TokenClient::new(
                 tenant_layer(TenantTokenSource::new(Rc::clone(&apps), upstream)),
                 self.clock,
                 self.freshness,
             ),
             every,
-        ));
+        );
+        let tenants = Rc::new(match self.max_tenants {
+            Some(n) => tenants.capped_at(n),
+            None => tenants,
+        });
         StoreAppChain { app, apps, tenants }
     }
 }

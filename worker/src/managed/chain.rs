@@ -8,7 +8,7 @@ use crate::coordinator::ask::ask;
 use crate::coordinator::protocol::{managed_app, managed_tenant};
 use crate::coordinator::storage::ObjectStore;
 use crate::coordinator::tickets::Tickets;
-use crate::tokens::clients::{Net, transport};
+use crate::tokens::clients::{MAX_CACHED_TOKENS, Net, transport};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::kv;
 use feishu_tenant_token::store_app::{
@@ -77,6 +77,7 @@ pub fn build_managed(
     .retry(config.retry)
     .freshness(config.freshness)
     .revalidate_after(config.memory_revalidate_ms)
+    .max_tenants(MAX_CACHED_TOKENS)
     .build_layered(
         |apps| {
             KvThenUpstream::new(

@@ -31,6 +31,13 @@ pub fn upstream(config: &Config) -> Result<Upstream<Net, JsClock>, String> {
     )
 }
 
+/// Most tokens one of the isolate's clients keeps in memory (the entries
+/// fetched or confirmed longest ago go first): 10,000 entries of a few
+/// hundred bytes each are a few MB of the isolate's 128 MB (Workers'
+/// memory limit per isolate, <https://developers.cloudflare.com/workers/platform/limits/#memory>),
+/// whatever the traffic.
+pub const MAX_CACHED_TOKENS: usize = 10_000;
+
 /// A token client over KV in front of the source `S`.
 pub type KvClient<S> = TokenClient<KvThenUpstream<S, WorkerKv, JsClock>, JsClock>;
 
@@ -71,7 +78,8 @@ fn kv_client<S: Source<Meta = ()>>(
     )
     .coordinated_by(coordinator);
     Ok(TokenClient::new(layer, JsClock, config.freshness)
-        .revalidating_after(config.memory_revalidate_ms))
+        .revalidating_after(config.memory_revalidate_ms)
+        .capped_at(MAX_CACHED_TOKENS))
 }
 
 /// The coordinator's `Ask` for a front, `None` for the object's own clients.
