@@ -466,6 +466,16 @@ impl CallerAppTokenRequest {
     pub fn credentials(&self) -> &KeyedCredentials {
         &self.credentials
     }
+
+    /// A digest of the ticket (never the ticket itself), for a host to
+    /// remember which tickets Feishu accepted for this app.
+    pub fn ticket_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"feishu-tenant-token/app-ticket/v1\0");
+        h.update(self.ticket.expose_secret().as_bytes());
+        h.finalize().into()
+    }
 }
 
 impl Keyed for CallerAppTokenRequest {

@@ -186,6 +186,7 @@ function snapshot(state) {
     tenantTokenCalls: state.counters[PATHS.tenantToken] ?? 0,
     internalTenantTokenCalls: state.counters[PATHS.internalTenantToken] ?? 0,
     internalAppTokenCalls: state.counters[PATHS.internalAppToken] ?? 0,
+    appTokenCalls: state.counters[PATHS.appToken] ?? 0,
     apiCalls: state.apiCalls.map((c) => ({ ...c })),
     config: { ...state.config },
     clockOffsetMs: state.clockOffsetMs,

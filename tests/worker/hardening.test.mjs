@@ -113,3 +113,32 @@ test("made-up tokens and credentials cost no KV list, write or delete: 30 refuse
     await kw.mf.dispose();
   }
 });
+
+test("a store app's cached app token is served only with a ticket Feishu accepted: a made-up ticket goes to Feishu", async () => {
+  const appId = "cli_sandbox_app_two";
+  const appSecret = SANDBOX_APPS[appId].appSecret;
+  const tickets = await (await fetch(`${sb.url}/__sandbox/ticket`)).json();
+  const ask = (ticket) =>
+    w.mf.dispatchFetch("http://worker/open-apis/auth/v3/app_access_token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ app_id: appId, app_secret: appSecret, app_ticket: ticket }),
+    });
+  const first = await ask(tickets[appId]);
+  assert.equal(first.status, 200);
+  const token = (await first.json()).app_access_token;
+  assert.ok(token);
+  const calls = sb.stats().appTokenCalls;
+  for (const ticket of ["made-up-ticket", `${tickets[appId]}x`]) {
+    const r = await ask(ticket);
+    const text = await r.text();
+    assert.notEqual(r.status, 200, text);
+    assert.ok(!text.includes(token), "the cached app token was not handed out");
+  }
+  assert.equal(sb.stats().appTokenCalls, calls + 2, "each made-up ticket went to Feishu");
+  const again = await ask(tickets[appId]);
+  assert.equal(again.status, 200);
+  assert.equal((await again.json()).app_access_token, token);
+  assert.equal(again.headers.get("x-cache"), "HIT", "an accepted ticket is served from the cache");
+  assert.equal(sb.stats().appTokenCalls, calls + 2);
+});

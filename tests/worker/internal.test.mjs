@@ -138,14 +138,18 @@ test("store app_access_token: cached under id + secret digest, not the ticket; a
   assert.deepEqual(Object.keys(a), ["code", "msg", "app_access_token", "expire"]);
   assert.match(a.app_access_token, /^a-/);
   assert.equal(first.headers.get("x-cache"), "MISS");
-  // The ticket rotates hourly; the app token does not: another ticket is a hit.
-  const again = await post(path, { app_id: id, app_secret: secret, app_ticket: "tkt-an-older-one" });
+  // The same accepted ticket is a hit; a ticket Feishu never accepted here
+  // goes to Feishu (which wants both the secret and a valid ticket).
+  const again = await post(path, { app_id: id, app_secret: secret, app_ticket: ticket });
   assert.equal((await again.json()).app_access_token, a.app_access_token);
   assert.equal(again.headers.get("x-cache"), "HIT");
+  const madeUp = await post(path, { app_id: id, app_secret: secret, app_ticket: "tkt-an-older-one" });
+  assert.equal(madeUp.status, 400);
+  assert.equal((await madeUp.json()).code, 10012);
   const wrong = await post(path, { app_id: id, app_secret: "not-the-secret-5d2a", app_ticket: ticket });
   assert.equal(wrong.status, 400);
   assert.equal((await wrong.json()).code, 10003);
-  assert.equal(sb.stats().requests["/open-apis/auth/v3/app_access_token"], 2, "the hit asked nobody; the wrong secret asked Feishu");
+  assert.equal(sb.stats().requests["/open-apis/auth/v3/app_access_token"], 3, "the hit asked nobody; the made-up ticket and the wrong secret asked Feishu");
   const h = createHash("sha256").update("feishu-tenant-token/app-credentials/v1\0").update(id).update("\0").update(secret).digest("hex");
   const kv = await w.mf.getKVNamespace("TOKENS");
   assert.equal(JSON.parse(await kv.get(`aat:v1:store:${id}:${h}`)).tenant_access_token, a.app_access_token);

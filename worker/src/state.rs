@@ -5,12 +5,15 @@
 
 use crate::config::{Config, Managed};
 use crate::managed::chain::{ManagedAt, ManagedChain, build_managed};
+use crate::tokens::clients::MAX_CACHED_TOKENS;
 use crate::tokens::clients::{
     self, Internal, PassThrough, Role, StoreAppTokens, build_internal, build_pass_through,
 };
 use feishu_tenant_token::AccessToken;
+use feishu_tenant_token::secret::constant_time_eq;
 use feishu_tenant_token::self_built::Kind;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use worker::Env;
 
@@ -26,6 +29,43 @@ struct Isolate {
 
 thread_local! {
     static ISOLATE: RefCell<Isolate> = RefCell::new(Isolate::default());
+    /// Store apps' tickets Feishu accepted, as digests, by the app's KV key.
+    static ACCEPTED_TICKETS: RefCell<HashMap<String, Vec<[u8; 32]>>> = RefCell::default();
+}
+
+/// Tickets remembered per app: Feishu rotates an app's ticket about hourly
+/// and the previous one stays valid until the next rotation.
+const ACCEPTED_TICKETS_PER_APP: usize = 4;
+
+/// Whether Feishu accepted the ticket with this digest for the app whose KV
+/// key is `app_key` (in this isolate). Compared in constant time.
+pub fn ticket_accepted(app_key: &str, digest: &[u8; 32]) -> bool {
+    ACCEPTED_TICKETS.with(|t| {
+        t.borrow().get(app_key).is_some_and(|known| {
+            known
+                .iter()
+                .fold(false, |found, d| found | constant_time_eq(d, digest))
+        })
+    })
+}
+
+/// Remembers that Feishu accepted the ticket with this digest for the app.
+/// Bounded: a few tickets per app, and as many apps as the token caches
+/// keep (past that, every app's memory is dropped and refilled by Feishu).
+pub fn accept_ticket(app_key: &str, digest: [u8; 32]) {
+    ACCEPTED_TICKETS.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() >= MAX_CACHED_TOKENS && !t.contains_key(app_key) {
+            t.clear();
+        }
+        let known = t.entry(app_key.to_owned()).or_default();
+        if !known.contains(&digest) {
+            if known.len() == ACCEPTED_TICKETS_PER_APP {
+                known.remove(0);
+            }
+            known.push(digest);
+        }
+    });
 }
 
 /// The settings, read once per isolate: a deployment's vars and secrets do

@@ -202,7 +202,7 @@ pub async fn served_token<S: Source<Meta = Trace>>(
 
 /// What a token request gets: the token in `member` (with `x-refresh:
 /// done|throttled` for a forced refresh), or the failure.
-fn token_answer(
+pub fn token_answer(
     answer: core::result::Result<(TokenGrant, Served<Trace>), Error>,
     forced: bool,
     member: Member,

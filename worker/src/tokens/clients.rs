@@ -124,10 +124,12 @@ pub fn build_internal(
 /// Store apps' app tokens: never through the coordinator (each request
 /// carries its own ticket).
 pub fn build_store_app_tokens(env: &Env, config: &Config) -> Result<StoreAppTokens, String> {
-    let key = |r: &CallerAppTokenRequest| {
-        let c = r.credentials();
-        kv::store_app_token_key(c.app().app_id(), &c.binding_hex())
-    };
     let source = CallerAppTokenSource::new(upstream(config)?);
-    kv_client(env, config, source, Box::new(key), None)
+    kv_client(env, config, source, Box::new(store_app_token_key), None)
+}
+
+/// The KV key of a store app's app token (its id and a digest of its secret).
+pub fn store_app_token_key(r: &CallerAppTokenRequest) -> String {
+    let c = r.credentials();
+    kv::store_app_token_key(c.app().app_id(), &c.binding_hex())
 }

@@ -7,8 +7,10 @@ use crate::http::request::{json_body, wants_refresh};
 use crate::managed;
 use crate::state;
 use crate::tokens::body::{self, Refusal};
+use crate::tokens::clients::store_app_token_key;
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest};
 use feishu_tenant_token::store_app::CallerAppTokenRequest;
+use feishu_tenant_token::{Served, Source};
 use worker::{Env, Request, Response, Result};
 
 pub fn refused(r: Refusal) -> Result<Response> {
@@ -49,8 +51,9 @@ pub async fn internal_token(
 
 /// `POST /open-apis/auth/v3/app_access_token`: a store app's app token for
 /// the caller's id, secret and ticket, cached under the id and a digest of
-/// the secret (not the ticket, which rotates hourly while the token stays);
-/// for the managed app itself (same id and secret), the Worker's own chain.
+/// the secret (not the ticket, which rotates hourly while the token stays)
+/// and served from the cache only with a ticket Feishu accepted; for the
+/// managed app itself (same id and secret), the Worker's own chain.
 pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     let bytes = match json_body(&mut req).await? {
         Ok(b) => b,
@@ -72,6 +75,20 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
     let request = CallerAppTokenRequest::new(app, ticket);
+    let app_key = store_app_token_key(&request);
+    let digest = request.ticket_digest();
+    if !state::ticket_accepted(&app_key, &digest) {
+        // A ticket Feishu has not accepted for this app here: Feishu decides,
+        // past memory, KV and the forced-refresh throttle (Feishu itself wants
+        // both the secret and a valid ticket: a leaked secret alone must not
+        // get the cached app token).
+        let answer = client.source().fetch_fresh(&request).await;
+        if answer.is_ok() {
+            state::accept_ticket(&app_key, digest);
+        }
+        let answer = answer.map(|(grant, trace)| (grant, Served::Fetched(trace)));
+        return reply::token_answer(answer, wants_refresh(&req), Member::AppAccessToken);
+    }
     reply::served_token(
         &client,
         &request,
