@@ -156,19 +156,36 @@ export default { fetch: () => new Response("coordinator host") };
 `;
 
 /**
+ * A stand-in for the coordinator that relays Feishu's refusal of every
+ * question (as ours does for made-up credentials) and counts the questions:
+ * `GET /questions` on the host Worker answers the count.
+ */
+const REFUSING_COORDINATOR = `
+let questions = 0;
+export class TokenCoordinator {
+  async fetch() {
+    questions += 1;
+    return Response.json({ code: 10014, msg: "app secret invalid (stand-in)" }, { status: 400 });
+  }
+}
+export default { fetch: () => new Response(String(questions)) };
+`;
+
+/**
  * `fronts` copies of the built Worker, each its own isolate (its own
  * memory), and one more Worker hosting the TokenCoordinator Durable Object,
  * all in one workerd on one KV namespace, the fronts' COORDINATOR bound to
  * that object. `coordinator`: "ours" (the built Worker's class), "throws" (a
  * class whose every call throws), "storage-failed" (one that answers 503 to
- * everything) or "none" (no binding). `persist`: a directory keeping KV and
+ * everything), "refuses" (one relaying Feishu's refusal of everything and
+ * counting the questions: `questions()` on the result) or "none" (no binding). `persist`: a directory keeping KV and
  * the objects' storage across a restart. Resolves to { mf, fronts } where
  * each front has `fetch(path, init)`.
  */
 export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog, persist } = {}) {
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
   const common = { compatibilityDate: "2026-11-01", kvNamespaces: { TOKENS: "tokens" }, bindings: vars };
-  const standIn = { throws: THROWING_COORDINATOR, "storage-failed": STORAGE_FAILED_COORDINATOR }[coordinator];
+  const standIn = { throws: THROWING_COORDINATOR, "storage-failed": STORAGE_FAILED_COORDINATOR, refuses: REFUSING_COORDINATOR }[coordinator];
   const hostModules = standIn
     ? [{ type: "ESModule", path: path.join(root, "worker/build/__stand_in_coordinator.mjs"), contents: standIn }]
     : BUILT_WORKER_MODULES;
@@ -199,7 +216,9 @@ export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinat
       new Promise((_, reject) => setTimeout(() => reject(new Error("workerd did not start within 20 s")), 20_000).unref()),
     ]);
     const handles = await Promise.all(names.map((n) => mf.getWorker(n)));
-    return { mf, fronts: handles.map((w) => ({ fetch: (p, init) => w.fetch(`http://worker${p}`, init) })) };
+    const host = await mf.getWorker("coordinator");
+    const questions = async () => Number(await (await host.fetch("http://coordinator/questions")).text());
+    return { mf, fronts: handles.map((w) => ({ fetch: (p, init) => w.fetch(`http://worker${p}`, init) })), questions };
   } catch (e) {
     await mf.dispose().catch(() => {});
     throw e;

@@ -336,3 +336,16 @@ test("a forced refresh goes through the object: the token it replaces is not han
   assert.equal(other.tenant_access_token, second.tenant_access_token);
   assert.equal(sb.stats().tenantTokenCalls, 2);
 });
+
+test("made-up credentials do not reach a Durable Object on every request: past 20 refusals a minute, the isolate asks Feishu itself", async () => {
+  const w = await workers({ coordinator: "refuses" });
+  const [front] = w.fronts;
+  for (let i = 0; i < 40; i++) {
+    const r = await post(front, "/open-apis/auth/v3/tenant_access_token", { app_access_token: `a-made-up-${i}`, tenant_key: "73658811060f175d" });
+    assert.notEqual(r.status, 200);
+    await r.arrayBuffer();
+  }
+  const asked = await w.questions();
+  assert.ok(asked <= 20, `${asked} questions reached the object for 40 made-up credentials`);
+  assert.ok(logs.some((l) => l.includes("coordinator_bypassed")), "logged once");
+});

@@ -10,7 +10,9 @@ use crate::log;
 use core::cell::Cell;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::wire::{self, RATELIMIT_RESET_HEADER};
-use feishu_tenant_token::{BaseUrl, Clock, Error, HttpRequest, HttpResponse, TokenGrant};
+use feishu_tenant_token::{
+    BaseUrl, Clock, Error, ErrorCode, HttpRequest, HttpResponse, TokenGrant,
+};
 use worker::{Env, ObjectNamespace, Stub};
 
 /// A fault is logged at most once per isolate in this many ms.
@@ -23,11 +25,23 @@ pub fn ask<R: 'static>(env: &Env, build: fn(&BaseUrl, &R) -> HttpRequest) -> Opt
     let origin = BaseUrl::parse(OBJECT_ORIGIN).ok()?;
     Some(Box::new(
         move |key: &str, request: &R, want: Want| -> Asked {
+            if refusals_spent(JsClock.now_ms()) {
+                // As without a coordinator: the isolate asks Feishu itself.
+                return Box::pin(async { None });
+            }
             let question = build(&origin, request);
             let (namespace, key) = (namespace.clone(), key.to_owned());
             Box::pin(async move {
                 match ask_object(&namespace, &key, question, want).await {
-                    Ok(answer) => Some(answer),
+                    Ok(answer) => {
+                        if answer
+                            .as_ref()
+                            .is_err_and(|e| e.code() == ErrorCode::FeishuApiError)
+                        {
+                            refusal_seen(JsClock.now_ms());
+                        }
+                        Some(answer)
+                    }
                     Err(fault) => {
                         fault_seen(&fault);
                         None
@@ -36,6 +50,41 @@ pub fn ask<R: 'static>(env: &Env, build: fn(&BaseUrl, &R) -> HttpRequest) -> Opt
             })
         },
     ))
+}
+
+/// Feishu's refusals (wrong or made-up credentials) the objects may relay to
+/// one isolate in a minute. Past that, the isolate stops asking objects
+/// until the minute is over and fetches by itself, as without a
+/// coordinator: made-up credentials must not reach a Durable Object (which
+/// is billed per request) on every request. Real credentials are refused
+/// rarely; while the budget is spent they are served correctly, only
+/// without one fetch for every isolate.
+const REFUSALS_PER_MINUTE: u32 = 20;
+
+thread_local! {
+    /// (start of the current minute's window, refusals seen in it).
+    static REFUSALS: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+}
+
+fn refusals_spent(now: u64) -> bool {
+    let (since, seen) = REFUSALS.with(Cell::get);
+    now.saturating_sub(since) < 60_000 && seen >= REFUSALS_PER_MINUTE
+}
+
+fn refusal_seen(now: u64) {
+    let (since, seen) = REFUSALS.with(Cell::get);
+    let next = if now.saturating_sub(since) < 60_000 {
+        (since, seen.saturating_add(1))
+    } else {
+        (now, 1)
+    };
+    REFUSALS.with(|r| r.set(next));
+    if next.1 == REFUSALS_PER_MINUTE {
+        log::warn(
+            "coordinator_bypassed",
+            "Feishu refused many credentials through the coordinator: this isolate fetches by itself for the rest of the minute",
+        );
+    }
 }
 
 /// The stub of the object named `name`.
