@@ -10,7 +10,7 @@
 // resend and on a timer, retried when the receiver fails. On top: fault
 // injection, request counters and a movable clock, under /__sandbox/.
 import http from "node:http";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { challengeEvent, postEvent, ticketEvent } from "./callback.mjs";
 
 /** Seeded store apps. Their app_access_tokens are fixed so tests and the demo can use them directly. */
@@ -38,6 +38,9 @@ export const PATHS = Object.freeze({
   ticketResend: "/open-apis/auth/v3/app_ticket/resend",
   internalTenantToken: "/open-apis/auth/v3/tenant_access_token/internal",
   internalAppToken: "/open-apis/auth/v3/app_access_token/internal",
+  // Outside /open-apis: where a long-connection client (the SDKs' WSClient)
+  // asks which WebSocket URL to connect to, with the app's id and secret.
+  wsEndpoint: "/callback/ws/endpoint",
 });
 
 /**
@@ -266,6 +269,7 @@ async function handle(state, req, res) {
     [PATHS.ticketResend]: ticketResend,
     [PATHS.internalTenantToken]: internalTenantToken,
     [PATHS.internalAppToken]: internalAppToken,
+    [PATHS.wsEndpoint]: wsEndpoint,
   }[pathname];
   if (!route) return send(res, 404, { code: 404, msg: "404 page not found" });
   if (req.method !== "POST") return send(res, 405, { code: 405, msg: "method not allowed" });
@@ -281,6 +285,28 @@ async function handle(state, req, res) {
     return send(res, 400, { code: 10003, msg: "invalid param" }, rateLimitHeaders(state));
   }
   return route(state, body, req, res);
+}
+
+/**
+ * `POST /callback/ws/endpoint` `{AppID, AppSecret}` (Go-style names, as the
+ * SDKs send them): Feishu's answer with a one-time WebSocket URL and the
+ * client's settings; a wrong id or secret is code 514 (AuthFailed). The URL
+ * is never connected to in the sandbox.
+ */
+async function wsEndpoint(state, body, req, res) {
+  const app = SANDBOX_APPS[body.AppID] ?? SANDBOX_SELF_BUILT_APPS[body.AppID];
+  if (!app || body.AppSecret !== app.appSecret) {
+    return send(res, 200, { code: 514, msg: "auth failed", data: null });
+  }
+  const ticket = randomUUID();
+  return send(res, 200, {
+    code: 0,
+    msg: "ok",
+    data: {
+      URL: `wss://msg-frontier.sandbox.invalid/ws/v2?device_id=${ticket}&service_id=1&access_key=${ticket}`,
+      ClientConfig: { ReconnectCount: -1, ReconnectInterval: 120, ReconnectNonce: 30, PingInterval: 120 },
+    },
+  });
 }
 
 /** Largest `size` a /download path serves (the gateway's streaming benchmarks ask for 10 MiB). */

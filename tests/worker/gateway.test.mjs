@@ -374,3 +374,26 @@ test("pass-through: Cookie stays here; Feishu's CORS and Set-Cookie headers are 
   assert.equal(allowed.headers.get("access-control-allow-origin"), origin);
   assert.equal(allowed.headers.get("access-control-allow-methods"), null, "the upstream's own CORS headers are gone");
 });
+
+test("long connections: POST /callback/ws/endpoint is passed on to Feishu (the app's id and secret in its body, never logged)", async () => {
+  sb.reset();
+  const w = await worker();
+  const ask = (secret) =>
+    call(w, "/callback/ws/endpoint", {
+      method: "POST",
+      headers: { "content-type": "application/json", locale: "zh" },
+      body: JSON.stringify({ AppID: SELF.app_id, AppSecret: secret }),
+    });
+  const r = await ask(SELF.app_secret);
+  assert.equal(r.status, 200);
+  const { code, data } = await r.json();
+  assert.equal(code, 0);
+  assert.match(data.URL, /^wss:\/\//, "the WebSocket URL Feishu gave, for the client to connect to directly");
+  assert.equal(typeof data.ClientConfig.PingInterval, "number");
+  assert.equal((await (await ask("not-the-secret")).json()).code, 514, "Feishu's refusal passes through");
+  assert.equal(sb.stats().requests["/callback/ws/endpoint"], 2);
+  assert.equal((await call(w, "/callback/ws/endpoint")).status, 405);
+  const off = await worker({ PASS_THROUGH: "false" });
+  assert.equal((await call(off, "/callback/ws/endpoint", { method: "POST", body: "{}" })).status, 404);
+  assert.ok(!logs.join("\n").includes(SELF.app_secret), "the secret is not logged");
+});

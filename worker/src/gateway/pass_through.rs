@@ -36,6 +36,16 @@ pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Respon
     pass_on(&req, env, config, body).await
 }
 
+/// `POST /callback/ws/endpoint`: passed on as it is (its body, the app's id
+/// and secret, is streamed, never read or logged here).
+pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Response> {
+    if !config.pass_through {
+        return pass_through_off();
+    }
+    let body = Outgoing::Stream(req.inner().body());
+    pass_on(&req, env, config, body).await
+}
+
 /// `POST /open-apis/auth/v3/app_ticket/resend`: for the managed app (same id
 /// and secret), through its once-a-minute limit; for any other app, on to
 /// Feishu with the body as sent.

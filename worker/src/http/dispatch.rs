@@ -90,6 +90,10 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         }
         (Method::Post, Route::TicketResend) => pass_through::ticket_resend(req, env, config).await,
         (_, Route::OpenApi) => pass_through::open_api(req, env, config).await,
+        // Server to server (an SDK's long-connection client): no CORS.
+        (Method::Post, Route::WsEndpoint) => {
+            return pass_through::callback(req, env, config).await;
+        }
         (Method::Get | Method::Head, Route::Health) => {
             reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
         }

@@ -11,6 +11,10 @@ const OPEN_APIS_PREFIX: &str = "/open-apis/";
 const EVENTS_PATH: &str = "/feishu/events";
 const TENANTS_PREFIX: &str = "/v1/tenants/";
 const TENANTS_SUFFIX: &str = "/tenant_access_token";
+/// Where the SDKs' long-connection clients (`WSClient`) ask which WebSocket
+/// URL to connect to (outside `/open-apis`; the body carries the app's id
+/// and secret; the WebSocket itself goes from the client straight to Feishu).
+const WS_ENDPOINT_PATH: &str = "/callback/ws/endpoint";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -37,6 +41,8 @@ pub enum Route {
     TicketResend,
     /// Any other `/open-apis/*` path: the gateway passes it on to Feishu.
     OpenApi,
+    /// `POST /callback/ws/endpoint`: passed on to Feishu like `/open-apis/*`.
+    WsEndpoint,
     /// Anything else: 404.
     Unknown,
 }
@@ -51,6 +57,7 @@ impl Route {
             HEALTH_PATH => Route::Health,
             EVENTS_PATH => Route::Events,
             TICKET_RESEND_PATH => Route::TicketResend,
+            WS_ENDPOINT_PATH => Route::WsEndpoint,
             p if p.starts_with(OPEN_APIS_PREFIX) => Route::OpenApi,
             p => match p
                 .strip_prefix(TENANTS_PREFIX)
@@ -76,6 +83,7 @@ impl Route {
             Route::TicketResend => TICKET_RESEND_PATH,
             // The path may name chats, users or files: not logged.
             Route::OpenApi => "/open-apis/*",
+            Route::WsEndpoint => WS_ENDPOINT_PATH,
             Route::Unknown => "(other)",
         }
     }
@@ -91,6 +99,7 @@ impl Route {
             Route::Events => Some("POST"),
             Route::ManagedTenant(_) => Some("GET, OPTIONS"),
             Route::TicketResend => Some("POST, OPTIONS"),
+            Route::WsEndpoint => Some("POST"),
             // Every method is Feishu's to judge.
             Route::OpenApi => None,
             Route::Unknown => None,
@@ -143,6 +152,8 @@ mod tests {
             Route::parse("/open-apis/auth/v3/app_ticket/resend"),
             Route::TicketResend
         );
+        assert_eq!(Route::parse("/callback/ws/endpoint"), Route::WsEndpoint);
+        assert_eq!(Route::parse("/callback/ws/other"), Route::Unknown);
         for api in [
             "/open-apis/im/v1/messages",
             "/open-apis/auth/v3/tenant_access_token/",
