@@ -1,6 +1,6 @@
 //! The gateway's rules for passing a request on to Feishu: which headers
 //! go, which token a request carries, whether its body may be kept for a
-//! replay. Pure, so they are tested natively; `gateway.rs` does the I/O.
+//! replay. Pure, so they are tested natively; `upstream.rs` does the I/O.
 
 /// `X-Tenant-Key`: a managed API call's tenant (never forwarded).
 pub const TENANT_HEADER: &str = "x-tenant-key";

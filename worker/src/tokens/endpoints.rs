@@ -20,6 +20,21 @@ pub fn refused(r: Refusal) -> Result<Response> {
     }
 }
 
+/// The JSON body (within its limit) read by `parse`, or the answer refusing it.
+async fn parsed_body<T>(
+    req: &mut Request,
+    parse: impl FnOnce(&[u8]) -> core::result::Result<T, Refusal>,
+) -> Result<core::result::Result<T, Response>> {
+    let bytes = match json_body(req).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    match parse(&bytes) {
+        Ok(v) => Ok(Ok(v)),
+        Err(r) => refused(r).map(Err),
+    }
+}
+
 /// `POST /open-apis/auth/v3/{tenant,app}_access_token/internal`: a self-built
 /// app's token, cached under its id and a digest of its secret, so a wrong
 /// secret goes to Feishu and gets Feishu's refusal.
@@ -29,13 +44,9 @@ pub async fn internal_token(
     config: &Config,
     kind: Kind,
 ) -> Result<Response> {
-    let bytes = match json_body(&mut req).await? {
-        Ok(b) => b,
+    let app = match parsed_body(&mut req, body::internal_request).await? {
+        Ok(v) => v,
         Err(refusal) => return Ok(refusal),
-    };
-    let app = match body::internal_request(&bytes) {
-        Ok(a) => a,
-        Err(r) => return refused(r),
     };
     let client = match state::internal(env, config, kind) {
         Ok(c) => c,
@@ -55,13 +66,9 @@ pub async fn internal_token(
 /// and served from the cache only with a ticket Feishu accepted; for the
 /// managed app itself (same id and secret), the Worker's own chain.
 pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
-    let bytes = match json_body(&mut req).await? {
-        Ok(b) => b,
+    let (app, ticket) = match parsed_body(&mut req, body::app_token_request).await? {
+        Ok(v) => v,
         Err(refusal) => return Ok(refusal),
-    };
-    let (app, ticket) = match body::app_token_request(&bytes) {
-        Ok(a) => a,
-        Err(r) => return refused(r),
     };
     if let Some(managed) = managed::is_managed_app(config, &app) {
         return managed::endpoints::own_app_token(&req, env, config, managed).await;
@@ -99,13 +106,9 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
 }
 
 pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
-    let bytes = match json_body(&mut req).await? {
-        Ok(b) => b,
+    let request = match parsed_body(&mut req, body::tenant_token_request).await? {
+        Ok(v) => v,
         Err(refusal) => return Ok(refusal),
-    };
-    let request = match body::tenant_token_request(&bytes) {
-        Ok(r) => r,
-        Err(r) => return refused(r),
     };
     let client = match state::pass_through(env, config) {
         Ok(c) => c,
