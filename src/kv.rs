@@ -61,11 +61,30 @@ const TOKEN_REF_DOMAIN: &[u8] = b"feishu-tenant-token/token-ref/v1\0";
 /// One entry per token, so that a token the Worker never handed out costs
 /// one read to rule out (no list, no write, no delete).
 pub fn token_ref_key(token: &AccessToken) -> String {
+    format!("ref:v2:{}", crate::cache_key::hex32(&token_digest(token)))
+}
+
+/// A token's SHA-256 (domain-separated): how the Worker names a token it
+/// handed out, in KV's reverse index and in its isolates' memory, without
+/// keeping or comparing the token itself.
+pub fn token_digest(token: &AccessToken) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(TOKEN_REF_DOMAIN);
     h.update(token.expose_secret().as_bytes());
-    format!("ref:v2:{}", crate::cache_key::hex32(&h.finalize().into()))
+    h.finalize().into()
+}
+
+/// A Feishu token lives at most 2 hours (Feishu, "tenant_access_token",
+/// lifetime rule; `expire` is at most 7200): a client holds one no longer.
+pub const MAX_TOKEN_LIFE_SECS: u64 = 7200;
+
+/// The reverse-index entry's TTL: until the token's own expiry (never less
+/// than KV's minimum), since a client may hold the token that long after the
+/// Worker stopped serving it, and a refusal of it must still find its key.
+pub fn ref_ttl_secs(grant: &TokenGrant, now_ms: u64) -> u64 {
+    let left = grant.expires_at_ms.saturating_sub(now_ms) / 1000;
+    left.clamp(KV_MIN_EXPIRATION_TTL_SECS, MAX_TOKEN_LIFE_SECS)
 }
 
 /// Most keys one reverse-index entry names (a token is stored under one key,

@@ -165,9 +165,29 @@ test("Node SDK, store app against a managed Worker: a stale ticket in the SDK do
   assert.equal(upstream(TENANT_TOKEN), 1);
 });
 
-test("Node SDK: after Feishu revokes the token, the instance holding it sees the refusal and the next instance works", async () => {
+test("Node SDK: after Feishu revokes the token, the running instance's very next call succeeds, and every later one", async () => {
   sb.reset();
   const w = await worker();
+  const first = await nodeSdk(w);
+  assert.equal((await sendMessage(first)).code, 0);
+  const old = lastToken();
+  await revoke(old);
+  const healed = await sendMessage(first);
+  assert.equal(healed.code, 0, `replayed with the replacement: ${JSON.stringify(healed)}`);
+  const fresh = lastToken();
+  assert.notEqual(fresh, old);
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await sendMessage(first)).code, 0);
+    assert.equal(lastToken(), fresh, "the SDK still sends the old token: the Worker rewrites it before it leaves");
+  }
+  const oldSeen = sb.stats().apiCalls.filter((c) => c.token === old).length;
+  assert.equal(oldSeen, 2, "Feishu saw the old token once after revoking it (the refused call), never again");
+  assert.equal(upstream("/open-apis/auth/v3/tenant_access_token/internal"), 2);
+});
+
+test("Node SDK with REPLACE_REFUSED off: the refusal reaches the instance holding the token, the next instance works", async () => {
+  sb.reset();
+  const w = await worker({ REPLACE_REFUSED: "false" });
   const first = await nodeSdk(w);
   assert.equal((await sendMessage(first)).code, 0);
   const old = lastToken();
@@ -205,7 +225,7 @@ test("Python SDK, store app against a managed Worker (lark-oapi sends no ticket)
   assert.equal(upstream(TENANT_TOKEN), 1);
 });
 
-test("Python SDK: a revoked token is refused once, then the next instance works", async () => {
+test("Python SDK: a revoked token handed to a new instance is replaced in flight", async () => {
   sb.reset();
   const w = await worker();
   const [ok] = await pythonSdk(w, [PY_MESSAGE]);
@@ -213,11 +233,10 @@ test("Python SDK: a revoked token is refused once, then the next instance works"
   const old = lastToken();
   await revoke(old);
   // A fresh instance still gets `old` from the Worker (nothing has told it
-  // yet); its call is refused, and that refusal, passing through, evicts it.
-  const [refused] = await pythonSdk(w, [PY_MESSAGE]);
-  assert.equal(refused.code, 99991663);
-  assert.equal(refused.status, 400);
-  const [next] = await pythonSdk(w, [PY_MESSAGE]);
-  assert.equal(next.code, 0, JSON.stringify(next));
+  // yet); its call is refused, and the Worker replays it with the
+  // replacement; its next call is rewritten before it leaves.
+  const [healed, again] = await pythonSdk(w, [PY_MESSAGE, PY_MESSAGE]);
+  assert.equal(healed.code, 0, JSON.stringify(healed));
+  assert.equal(again.code, 0, JSON.stringify(again));
   assert.notEqual(lastToken(), old);
 });

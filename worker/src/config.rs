@@ -28,6 +28,11 @@ pub struct Config {
     /// The gateway passes every other `/open-apis/*` request on to
     /// `FEISHU_BASE_URL` (`PASS_THROUGH`, default on; off: those paths 404).
     pub pass_through: bool,
+    /// A passed-through call whose token Feishu refused (99991663/99991665),
+    /// when the Worker handed that token out, is replayed with its key's
+    /// replacement, and later calls bearing it are rewritten
+    /// (`REPLACE_REFUSED`, default on; off: the refusal goes back as it came).
+    pub replace_refused: bool,
     /// Store-app mode, when `FEISHU_APP_ID` and `FEISHU_APP_SECRET` are set.
     pub managed: Option<Managed>,
 }
@@ -210,11 +215,13 @@ impl Config {
         };
         let log_requests = switch("LOG_REQUESTS")?;
         let pass_through = switch("PASS_THROUGH")?;
+        let replace_refused = switch("REPLACE_REFUSED")?;
         let managed = parse_managed(get)?;
         Ok(Self {
             managed,
             log_requests,
             pass_through,
+            replace_refused,
             memory_revalidate_ms: memory_revalidate_secs * 1000,
             base_url,
             freshness: Freshness::new(min_validity),
@@ -309,6 +316,9 @@ mod tests {
             assert!(parse(&[("MEMORY_REVALIDATE_SECS", bad)]).is_err(), "{bad}");
         }
         assert!(!parse(&[("PASS_THROUGH", "off")]).unwrap().pass_through);
+        assert!(parse(&[]).unwrap().replace_refused, "on by default");
+        assert!(!parse(&[("REPLACE_REFUSED", "0")]).unwrap().replace_refused);
+        assert!(parse(&[("REPLACE_REFUSED", "maybe")]).is_err());
         assert!(parse(&[("PASS_THROUGH", "no")]).is_err());
         assert!(parse(&[("UPSTREAM_DEADLINE_MS", "-1")]).is_err());
     }

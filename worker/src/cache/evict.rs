@@ -2,10 +2,10 @@
 //! KV layer writes beside each token it stores (`kv::token_ref_key`).
 
 use crate::cache::layer::KvHost;
-use feishu_tenant_token::{AccessToken, kv};
+use feishu_tenant_token::{AccessToken, TokenGrant, kv};
 
-/// What [`evict_refused`] did, entry by entry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What [`evict_refused`] did and found, entry by entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Eviction {
     /// Entries that held exactly this token: deleted.
     pub evicted: usize,
@@ -13,16 +13,25 @@ pub struct Eviction {
     pub replaced: usize,
     /// KV failed (logged); for those entries nothing was deleted.
     pub failed: bool,
+    /// The token's keys, as its reverse-index entry names them (empty for a
+    /// token the Worker never stored).
+    pub keys: Vec<String>,
+    /// The token one of those keys holds now, when it is another: the
+    /// refused token's replacement, fetched by whichever isolate saw the
+    /// refusal first (the caller checks it is still usable).
+    pub newer: Option<TokenGrant>,
 }
 
 /// Compare-and-delete in KV of a token Feishu refused (99991663/99991665):
 /// the token's reverse-index entry names every key it was stored under; each
 /// is deleted only while it still holds exactly `token`, so a late refusal of
-/// an old token never evicts its replacement. A token the Worker never
-/// stored has no entry: one read, nothing written or deleted. KV has no
-/// atomic compare-and-delete: a replacement written between this read and
-/// the delete would be lost, costing one extra fetch from Feishu (which hands
-/// out the same new token again), never a bad token.
+/// an old token never evicts its replacement, and finds it instead. A token
+/// the Worker never stored has no entry: one read, nothing written or
+/// deleted. The entry itself is kept (it expires with the token): clients
+/// may hold the token until then, and each refusal of it must find the key.
+/// KV has no atomic compare-and-delete: a replacement written between this
+/// read and the delete would be lost, costing one extra fetch from Feishu
+/// (which hands out the same new token again), never a bad token.
 pub async fn evict_refused<H: KvHost>(kv: &H, token: &AccessToken) -> Eviction {
     let mut done = Eviction::default();
     let reference = kv::token_ref_key(token);
@@ -36,6 +45,7 @@ pub async fn evict_refused<H: KvHost>(kv: &H, token: &AccessToken) -> Eviction {
         }
     };
     for key in kv::ref_keys(&named) {
+        done.keys.push(key.to_owned());
         match kv
             .get(key)
             .await
@@ -48,20 +58,16 @@ pub async fn evict_refused<H: KvHost>(kv: &H, token: &AccessToken) -> Eviction {
                     done.failed = true;
                 }
             },
-            Ok(Some(_)) => done.replaced += 1,
+            Ok(Some(g)) => {
+                done.replaced += 1;
+                done.newer.get_or_insert(g);
+            }
             Ok(None) => {}
             Err(e) => {
                 kv.warn("kv_get_failed", &e);
                 done.failed = true;
             }
         }
-    }
-    // The index entry served its one purpose (a forged one is dropped too);
-    // kept when KV failed, so that the next refusal tries again.
-    if !done.failed
-        && let Err(e) = kv.delete(&reference).await
-    {
-        kv.warn("kv_delete_failed", &e);
     }
     done
 }

@@ -148,8 +148,9 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
 
     /// Stores `grant` until the freshness rule stops serving it (never less
     /// than KV's minimum TTL), with its reverse-index entry (the token's
-    /// digest naming `key`, same TTL) so that a refusal of the token can
-    /// find it; a token not servable now is not stored.
+    /// digest naming `key`, until the token's own expiry) so that a refusal
+    /// of the token, by a client still holding it, finds its key and the
+    /// token that replaced it; a token not servable now is not stored.
     async fn write(&self, key: &str, grant: &TokenGrant, now_ms: u64) -> u64 {
         let Some(ttl) = kv::expiration_ttl(grant, now_ms, self.freshness) else {
             return 0;
@@ -162,7 +163,10 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
             // named may then keep a refused token until that token's expiry).
             let named = self.kv.get(&reference).await.ok().flatten();
             match kv::ref_value_with(named.as_deref(), key) {
-                Some(v) => self.kv.put(&reference, &v, Some(ttl)).await,
+                Some(v) => {
+                    let ref_ttl = kv::ref_ttl_secs(grant, now_ms);
+                    self.kv.put(&reference, &v, Some(ref_ttl)).await
+                }
                 None => Ok(()),
             }
         };

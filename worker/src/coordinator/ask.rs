@@ -4,7 +4,9 @@
 //! fetching by itself, as without a coordinator, logged once per isolate per
 //! minute.
 
-use crate::coordinator::protocol::{OBJECT_ORIGIN, is_feishus_word, relayed};
+use crate::coordinator::protocol::{
+    OBJECT_ORIGIN, REPLACE, TICKET_PREFIX, is_feishus_word, relayed,
+};
 use crate::coordinator::{Ask, Asked, BINDING, Want};
 use crate::log;
 use core::cell::Cell;
@@ -50,6 +52,34 @@ pub fn ask<R: 'static>(env: &Env, build: fn(&BaseUrl, &R) -> HttpRequest) -> Opt
             })
         },
     ))
+}
+
+/// The token replacing the one Feishu refused for `key`, from the object
+/// owning `key` (it refreshes with the question it served: see
+/// `protocol::REPLACE`); `None` when it has none, cannot be asked or fails.
+/// Counted against the same refusal budget as the KV layer's questions.
+pub async fn replace(env: &Env, key: &str) -> Option<TokenGrant> {
+    let namespace = env.durable_object(BINDING).ok()?;
+    if refusals_spent(JsClock.now_ms()) {
+        return None;
+    }
+    let question = HttpRequest {
+        url: format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{REPLACE}"),
+        body: String::new(),
+    };
+    match ask_object(&namespace, key, question, Want::Fresh).await {
+        Ok(Ok(grant)) => Some(grant),
+        Ok(Err(_)) => {
+            refusal_seen(JsClock.now_ms());
+            None
+        }
+        // 404: the object no longer holds the key's question (evicted).
+        Err(fault) if fault.contains("HTTP 404") => None,
+        Err(fault) => {
+            fault_seen(&fault);
+            None
+        }
+    }
 }
 
 /// Feishu's refusals (wrong or made-up credentials) the objects may relay to
@@ -112,6 +142,9 @@ async fn ask_object(
         .map_err(|e| e.to_string())?;
     if let Some(relayed) = relayed(answer.status, &answer.body) {
         return Ok(Err(relayed));
+    }
+    if answer.status == 404 {
+        return Err("the coordinator answered HTTP 404".to_owned());
     }
     if answer.status >= 500 {
         return Err(format!("the coordinator answered HTTP {}", answer.status));

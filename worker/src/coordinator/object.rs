@@ -12,7 +12,7 @@
 use crate::config::Config;
 use crate::coordinator::Want;
 use crate::coordinator::protocol::{
-    MANAGED_APP_PATH, MANAGED_TENANT_PATH, TICKET_PREFIX, is_feishus_word, relay_status,
+    MANAGED_APP_PATH, MANAGED_TENANT_PATH, REPLACE, TICKET_PREFIX, is_feishus_word, relay_status,
 };
 use crate::coordinator::storage::ObjectStore;
 use crate::gateway::forward::path_and_query;
@@ -48,6 +48,7 @@ const RENEW_RETRY_MS: u64 = 30_000;
 /// A question as the object received it: Feishu's path and JSON body (the
 /// caller's credential in it: kept in the object's memory only, never in its
 /// storage, never logged).
+#[derive(Clone)]
 struct Question {
     path: String,
     body: Vec<u8>,
@@ -99,29 +100,19 @@ impl DurableObject for TokenCoordinator {
         let Ok(body) = read_body(&mut req, MAX_BODY_BYTES).await? else {
             return reply::json_response(503, String::new());
         };
-        if let Some(op) = path.strip_prefix(TICKET_PREFIX) {
-            return self.ticket(op, body).await;
-        }
-        let question = Question { path, body };
         let config = match state::config(&self.env) {
             Ok(c) => c,
             Err(_) => return reply::json_response(503, String::new()),
         };
-        match self.serve(&config, &question, want).await {
-            Ok(grant) => {
-                self.keep_hot(&config, question, &grant).await;
-                let now = JsClock.now_ms();
-                reply::token(&grant, now, &Served::Memory, Member::TenantAccessToken)
-            }
-            Err(e) if is_feishus_word(&e) => reply::upstream_error(&e),
-            // Feishu unreachable: the class in the status, the message (text,
-            // never a secret) the body.
-            Err(e) => match relay_status(&e) {
-                Some(status) => reply::json_response(status, e.message().to_owned()),
-                // The object's own failure: the front fetches by itself.
-                None => reply::json_response(503, String::new()),
-            },
+        if path.strip_prefix(TICKET_PREFIX) == Some(REPLACE) {
+            return self.replace(&config).await;
         }
+        if let Some(op) = path.strip_prefix(TICKET_PREFIX) {
+            return self.ticket(op, body).await;
+        }
+        let question = Question { path, body };
+        let served = self.serve(&config, &question, want).await;
+        self.answer(&config, question, served).await
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
@@ -160,6 +151,31 @@ impl DurableObject for TokenCoordinator {
 }
 
 impl TokenCoordinator {
+    /// The answer to `question`: the token (the key kept hot), Feishu's
+    /// refusal, or a relayed failure.
+    async fn answer(
+        &self,
+        config: &Config,
+        question: Question,
+        served: Result<TokenGrant, Error>,
+    ) -> worker::Result<Response> {
+        match served {
+            Ok(grant) => {
+                self.keep_hot(config, question, &grant).await;
+                let now = JsClock.now_ms();
+                reply::token(&grant, now, &Served::Memory, Member::TenantAccessToken)
+            }
+            Err(e) if is_feishus_word(&e) => reply::upstream_error(&e),
+            // Feishu unreachable: the class in the status, the message (text,
+            // never a secret) the body.
+            Err(e) => match relay_status(&e) {
+                Some(status) => reply::json_response(status, e.message().to_owned()),
+                // The object's own failure: the front fetches by itself.
+                None => reply::json_response(503, String::new()),
+            },
+        }
+    }
+
     async fn serve(
         &self,
         config: &Config,
@@ -203,6 +219,18 @@ impl TokenCoordinator {
             Kind::TenantToken => self.client(config, |c| &mut c.internal_tenant, build)?,
         };
         served(&client, &request, want).await
+    }
+
+    /// `protocol::REPLACE`: a forced refresh of the question this object
+    /// last served (throttled: a token it fetched moments ago is served as
+    /// it is); 404 when it holds none.
+    async fn replace(&self, config: &Config) -> worker::Result<Response> {
+        let question = self.hot.borrow().as_ref().map(|h| h.question.clone());
+        let Some(question) = question else {
+            return reply::json_response(404, String::new());
+        };
+        let served = self.serve(config, &question, Want::Fresh).await;
+        self.answer(config, question, served).await
     }
 
     fn store(&self) -> ObjectStore {

@@ -9,8 +9,10 @@ use serde::Serialize;
 use worker::Env;
 
 /// Forgets a refused token: this isolate's memory, then KV (compare-and-
-/// delete through the reverse index). One log line, never the token.
-pub async fn evict(env: &Env, token: &AccessToken, via: &'static str) {
+/// delete through the reverse index). One log line, never the token. What
+/// KV held is returned: the token's keys, and its replacement if another
+/// isolate fetched one already.
+pub async fn evict(env: &Env, token: &AccessToken, via: &'static str) -> Eviction {
     let memory = state::forget_refused(token);
     let kv = match WorkerKv::from_env(env) {
         Ok(kv) => evict_refused(&kv, token).await,
@@ -36,4 +38,5 @@ pub async fn evict(env: &Env, token: &AccessToken, via: &'static str) {
         kv_kept_newer: kv.replaced,
         kv_failed: kv.failed,
     });
+    kv
 }

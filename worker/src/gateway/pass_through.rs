@@ -1,17 +1,21 @@
 //! Pass-through: the request goes on to Feishu as it came; a refusal of its
-//! bearer token evicts that token. `app_ticket/resend` for the managed app
-//! stays here (its once-a-minute limit).
+//! bearer token evicts that token and, for a token the Worker handed out,
+//! replaces it in flight (`replacement.rs`). `app_ticket/resend` for the
+//! managed app stays here (its once-a-minute limit).
 
 use crate::config::Config;
 use crate::gateway::evict::evict;
-use crate::gateway::forward::{self, TENANT_HEADER};
+use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
 use crate::gateway::managed_call::managed_call;
+use crate::gateway::replacement;
 use crate::gateway::upstream::{Outgoing, examined, send};
 use crate::http::reply::{self, Local};
-use crate::http::request::json_body;
+use crate::http::request::{json_body, read_body};
+use crate::log;
 use crate::managed;
 use crate::tokens::{body, endpoints::refused};
-use feishu_tenant_token::AccessToken;
+use feishu_tenant_token::{AccessToken, kv};
+use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
 pub fn pass_through_off() -> Result<Response> {
@@ -19,19 +23,26 @@ pub fn pass_through_off() -> Result<Response> {
 }
 /// Any other `/open-apis/*` path: pass-through, or a managed call when the
 /// request names a tenant with `X-Tenant-Key`.
-pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Response> {
+pub async fn open_api(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.pass_through {
         return pass_through_off();
     }
     if req.headers().get(TENANT_HEADER)?.is_some() {
         return managed_call(req, env, config).await;
     }
-    // GET and HEAD carry no body upstream (fetch refuses one), whatever came.
-    let method = req.inner().method();
-    let body = if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
-        Outgoing::None
-    } else {
-        Outgoing::Stream(req.inner().body())
+    // GET and HEAD carry no body upstream (fetch refuses one), whatever
+    // came. A body declared small enough is kept, so that a call whose token
+    // Feishu refused can be replayed with the replacement.
+    let length = req.headers().get("content-length")?;
+    let stream = req.inner().body();
+    let body = match forward::body_plan(&req.inner().method(), length.as_deref(), stream.is_some())
+    {
+        BodyPlan::None => Outgoing::None,
+        BodyPlan::Keep => match read_body(&mut req, MAX_REPLAY_BODY_BYTES as usize).await? {
+            Ok(b) => Outgoing::Bytes(b),
+            Err(refusal) => return Ok(refusal),
+        },
+        BodyPlan::Stream => Outgoing::Stream(stream),
     };
     pass_on(&req, env, config, body).await
 }
@@ -67,7 +78,10 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
     pass_on(&req, env, config, Outgoing::Bytes(bytes)).await
 }
 
-/// Passes the request on as it is; a refusal of its bearer token evicts it.
+/// Passes the request on as it is. A bearer token the Worker replaced after
+/// Feishu refused it goes out as its key's current token; a refusal evicts
+/// the token, and when the Worker handed it out, its replacement is found
+/// and the call replayed once with it (when its body was kept).
 async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> Result<Response> {
     // An API key is the Worker's secret: it is never sent on to Feishu.
     if let Some(m) = &config.managed
@@ -78,20 +92,59 @@ async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> R
             "an API key call needs `X-Tenant-Key: <tenant_key>`; the key is never sent to Feishu",
         );
     }
-    let resp = match send(req, config, None, &body).await? {
+    let header = req.headers().get("authorization")?.unwrap_or_default();
+    let bearer = forward::bearer(&header).map(AccessToken::new);
+    // The one in-memory lookup every passed-through call pays.
+    let digest = bearer
+        .as_ref()
+        .filter(|_| config.replace_refused)
+        .map(kv::token_digest);
+    let rewrite = match digest.as_ref().and_then(replacement::moved) {
+        Some(current) => current.token(env, config).await,
+        None => None,
+    };
+    let resp = match send(req, config, rewrite.as_ref(), &body).await? {
         Ok(r) => r,
         Err(refusal) => return Ok(refusal),
     };
-    let header = req.headers().get("authorization")?.unwrap_or_default();
-    let Some(token) = forward::bearer(&header) else {
+    let Some(sent) = rewrite.or(bearer) else {
         return Ok(resp.into());
     };
     let (resp, refused) = match examined(resp).await? {
         Ok(r) => r,
         Err(failed) => return Ok(failed),
     };
-    if refused {
-        evict(env, &AccessToken::new(token), "pass_through").await;
+    if !refused {
+        return Ok(resp.into());
     }
-    Ok(resp.into())
+    let evicted = evict(env, &sent, "pass_through").await;
+    let Some(digest) = digest else {
+        return Ok(resp.into());
+    };
+    let Some((fresh, current, found)) = replacement::replacement(env, config, &sent, evicted).await
+    else {
+        return Ok(resp.into());
+    };
+    replacement::record_moved(digest, current);
+    // A body that went with the first send cannot go again: the refusal goes
+    // back as it came (the client's next call is rewritten).
+    let replayed = !matches!(body, Outgoing::Stream(_));
+    #[derive(Serialize)]
+    struct Line {
+        event: &'static str,
+        found: replacement::Found,
+        replayed: bool,
+    }
+    log::info(&Line {
+        event: "token_replaced",
+        found,
+        replayed,
+    });
+    if !replayed {
+        return Ok(resp.into());
+    }
+    Ok(match send(req, config, Some(&fresh.token), &body).await? {
+        Ok(r) => r.into(),
+        Err(refusal) => refusal,
+    })
 }

@@ -185,18 +185,23 @@ pub fn token(
 
 /// The token for `request` from `client`, past memory and KV when `forced`
 /// (`Cache-Control: no-cache`, throttled per key by the core), in Feishu's
-/// shape with the token in `member`: every token endpoint answers this way.
+/// shape with the token in `member`: every token endpoint answers this way,
+/// telling `handed_out` which token it handed out.
 pub async fn served_token<S: Source<Meta = Trace>>(
     client: &TokenClient<S, JsClock>,
     request: &S::Request,
     forced: bool,
     member: Member,
+    handed_out: impl FnOnce(&TokenGrant),
 ) -> Result<Response> {
     let answer = if forced {
         client.refresh_served(request).await
     } else {
         client.get_served(request).await
     };
+    if let Ok((grant, _)) = &answer {
+        handed_out(grant);
+    }
     token_answer(answer, forced, member)
 }
 

@@ -4,6 +4,7 @@
 use crate::cache::workers_kv::WorkerKv;
 use crate::config::{Config, Managed};
 use crate::coordinator::tickets::Tickets;
+use crate::gateway::replacement::{Origin, handed_out};
 use crate::http::reply::{self, Local, Member};
 use crate::http::request::wants_refresh;
 use crate::managed::{ack, api_caller};
@@ -11,7 +12,7 @@ use crate::state;
 use crate::tokens::clients::transport;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::store_app::{self, TicketStore};
-use feishu_tenant_token::{AppCredentials, Clock, Error, TenantKey};
+use feishu_tenant_token::{AppCredentials, Clock, Error, TenantKey, TokenGrant};
 use worker::{Env, Request, Response, Result};
 
 pub async fn tenant_token(
@@ -40,9 +41,11 @@ pub async fn tenant_token(
         Ok(c) => c,
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
-    let request = chain.request(tenant_key);
+    let request = chain.request(tenant_key.clone());
     let forced = wants_refresh(&req);
-    reply::served_token(chain.tenants(), &request, forced, Member::TenantAccessToken).await
+    let hand = |g: &TokenGrant| handed_out(config, g, || Origin::ManagedTenant(tenant_key));
+    let member = Member::TenantAccessToken;
+    reply::served_token(chain.tenants(), &request, forced, member, hand).await
 }
 
 /// `POST /open-apis/auth/v3/app_access_token` for the managed app: its own
@@ -61,11 +64,13 @@ pub async fn own_app_token(
     };
     let apps = chain.apps();
     let forced = wants_refresh(req);
+    let hand = |g: &TokenGrant| handed_out(config, g, || Origin::ManagedApp);
     reply::served_token(
         apps.client(),
         apps.request(),
         forced,
         Member::AppAccessToken,
+        hand,
     )
     .await
 }

@@ -1,7 +1,9 @@
 //! The four token endpoints: each reads its body, picks the isolate's
-//! client and answers in Feishu's shape.
+//! client and answers in Feishu's shape, remembering where the token came
+//! from (`gateway/replacement.rs`: replaced in flight if Feishu refuses it).
 
 use crate::config::Config;
+use crate::gateway::replacement::{Origin, handed_out};
 use crate::http::reply::{self, Local, Member};
 use crate::http::request::{json_body, wants_refresh};
 use crate::managed;
@@ -10,7 +12,7 @@ use crate::tokens::body::{self, Refusal};
 use crate::tokens::clients::store_app_token_key;
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest};
 use feishu_tenant_token::store_app::CallerAppTokenRequest;
-use feishu_tenant_token::{Served, Source};
+use feishu_tenant_token::{Served, Source, TokenGrant};
 use worker::{Env, Request, Response, Result};
 
 pub fn refused(r: Refusal) -> Result<Response> {
@@ -57,7 +59,8 @@ pub async fn internal_token(
         Kind::AppToken => Member::AppAccessToken,
     };
     let request = SelfBuiltRequest::new(app);
-    reply::served_token(&client, &request, wants_refresh(&req), member).await
+    let hand = |g: &TokenGrant| handed_out(config, g, || Origin::Internal(kind, request.clone()));
+    reply::served_token(&client, &request, wants_refresh(&req), member, hand).await
 }
 
 /// `POST /open-apis/auth/v3/app_access_token`: a store app's app token for
@@ -90,17 +93,20 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
         // both the secret and a valid ticket: a leaked secret alone must not
         // get the cached app token).
         let answer = client.source().fetch_fresh(&request).await;
-        if answer.is_ok() {
+        if let Ok((grant, _)) = &answer {
             state::accept_ticket(&app_key, digest);
+            handed_out(config, grant, || Origin::StoreApp(request.clone()));
         }
         let answer = answer.map(|(grant, trace)| (grant, Served::Fetched(trace)));
         return reply::token_answer(answer, wants_refresh(&req), Member::AppAccessToken);
     }
+    let hand = |g: &TokenGrant| handed_out(config, g, || Origin::StoreApp(request.clone()));
     reply::served_token(
         &client,
         &request,
         wants_refresh(&req),
         Member::AppAccessToken,
+        hand,
     )
     .await
 }
@@ -114,11 +120,13 @@ pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Resul
         Ok(c) => c,
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
+    let hand = |g: &TokenGrant| handed_out(config, g, || Origin::Tenant(request.clone()));
     reply::served_token(
         &client,
         &request,
         wants_refresh(&req),
         Member::TenantAccessToken,
+        hand,
     )
     .await
 }

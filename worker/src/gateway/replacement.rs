@@ -1,0 +1,236 @@
+//! In-flight replacement of a token the Worker handed out and Feishu then
+//! refused (99991663/99991665) while clients still hold it: the official
+//! SDKs keep a token for up to its whole life and never drop it on a
+//! refusal, so without this every running agent fails until restarted.
+//!
+//! Each token a token endpoint hands out is remembered in this isolate, by
+//! digest, with its [`Origin`]: the request that got it, credentials
+//! included (memory only, never KV or a log line). When a passed-through
+//! call bearing such a token T is refused, [`replacement`] finds the token
+//! that replaces it, for T's key only (never another app or tenant):
+//!
+//! 1. KV: the refusal's eviction read T's reverse-index entry; when one of
+//!    T's keys holds another token, another isolate replaced T already;
+//! 2. this isolate's memory: T's origin, through its token client
+//!    (single-flight; through the coordinator when bound, so one Feishu call
+//!    for every isolate);
+//! 3. the coordinator, when bound: the object owning T's key still has the
+//!    question it served (the credentials in its memory).
+//!
+//! T is then "moved": until T's own expiry a call bearing it has its
+//! `Authorization` rewritten to the key's current token before it leaves,
+//! which costs every passed-through call one in-memory lookup ([`moved`]).
+
+use crate::cache::evict::Eviction;
+use crate::config::Config;
+use crate::state;
+use crate::tokens::clients::MAX_CACHED_TOKENS;
+use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest};
+use feishu_tenant_token::store_app::CallerAppTokenRequest;
+use feishu_tenant_token::{
+    AccessToken, Clock, Error, Source, TenantKey, TokenClient, TokenGrant, TokenRequest, kv,
+};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use worker::Env;
+
+/// Where a token the Worker handed out came from: enough for its key's
+/// client to serve the key's current token.
+pub enum Origin {
+    /// `tenant_access_token` for a caller's app token and tenant.
+    Tenant(TokenRequest),
+    /// A self-built app's token of one kind, for its id and secret.
+    Internal(Kind, SelfBuiltRequest),
+    /// A store app's app token, for its id, secret and a ticket.
+    StoreApp(CallerAppTokenRequest),
+    /// Store-app mode: one tenant's token of the managed app.
+    ManagedTenant(TenantKey),
+    /// Store-app mode: the managed app's own app token.
+    ManagedApp,
+}
+
+impl Origin {
+    /// The key's current token, or (`bad` given) the one replacing `bad`.
+    async fn token(
+        &self,
+        env: &Env,
+        config: &Config,
+        bad: Option<&AccessToken>,
+    ) -> Result<TokenGrant, Error> {
+        let unbuilt = |why: String| Error::invalid_input(&why);
+        match self {
+            Origin::Tenant(r) => {
+                let client = state::pass_through(env, config).map_err(unbuilt)?;
+                via(&client, r, bad).await
+            }
+            Origin::Internal(kind, r) => {
+                let client = state::internal(env, config, *kind).map_err(unbuilt)?;
+                via(&client, r, bad).await
+            }
+            Origin::StoreApp(r) => {
+                let client = state::store_app_tokens(env, config).map_err(unbuilt)?;
+                via(&client, r, bad).await
+            }
+            Origin::ManagedTenant(_) | Origin::ManagedApp => {
+                let Some(managed) = &config.managed else {
+                    return Err(Error::invalid_input("store-app mode is off"));
+                };
+                let chain = state::managed(env, config, managed).map_err(unbuilt)?;
+                match self {
+                    Origin::ManagedTenant(t) => {
+                        via(chain.tenants(), &chain.request(t.clone()), bad).await
+                    }
+                    _ => via(chain.apps().client(), chain.apps().request(), bad).await,
+                }
+            }
+        }
+    }
+}
+
+async fn via<S: Source>(
+    client: &TokenClient<S, JsClock>,
+    request: &S::Request,
+    bad: Option<&AccessToken>,
+) -> Result<TokenGrant, Error> {
+    match bad {
+        Some(bad) => client.replace(request, bad).await,
+        None => client.get(request).await,
+    }
+}
+
+/// What a moved token's calls are rewritten to.
+#[derive(Clone)]
+pub enum Current {
+    /// Its key's current token, as the origin's client serves it.
+    Origin(Rc<Origin>),
+    /// The replacement found in KV or from the coordinator.
+    Token(TokenGrant),
+}
+
+impl Current {
+    /// The token a call bearing the moved token goes out with; `None` when
+    /// there is none now (the caller's own token then goes, as it came).
+    pub async fn token(&self, env: &Env, config: &Config) -> Option<AccessToken> {
+        match self {
+            Current::Origin(origin) => origin.token(env, config, None).await.ok().map(|g| g.token),
+            Current::Token(g) => (g.expires_at_ms > JsClock.now_ms()).then(|| g.token.clone()),
+        }
+    }
+}
+
+struct Handed {
+    origin: Rc<Origin>,
+    until_ms: u64,
+}
+
+struct Moved {
+    to: Current,
+    until_ms: u64,
+}
+
+thread_local! {
+    /// Tokens this isolate handed out, by digest, until they expire.
+    static HANDED: RefCell<HashMap<[u8; 32], Handed>> = RefCell::default();
+    /// Refused tokens and what replaces them, by digest, until they expire.
+    static MOVED: RefCell<HashMap<[u8; 32], Moved>> = RefCell::default();
+}
+
+/// Inserts into a table bounded like the token caches: when full, the
+/// expired entries go, and if none had expired, all (refilled as tokens are
+/// handed out; a token forgotten so is still recovered through KV).
+fn bounded_insert<V>(
+    table: &mut HashMap<[u8; 32], V>,
+    digest: [u8; 32],
+    value: V,
+    until: impl Fn(&V) -> u64,
+) {
+    if table.len() >= MAX_CACHED_TOKENS && !table.contains_key(&digest) {
+        let now = JsClock.now_ms();
+        table.retain(|_, v| until(v) > now);
+        if table.len() >= MAX_CACHED_TOKENS {
+            table.clear();
+        }
+    }
+    table.insert(digest, value);
+}
+
+/// Remembers that a token endpoint handed out `grant`, got by `origin`
+/// (called only when the token is new here: a hit costs one digest and one
+/// lookup).
+pub fn handed_out(config: &Config, grant: &TokenGrant, origin: impl FnOnce() -> Origin) {
+    if !config.replace_refused {
+        return;
+    }
+    let digest = kv::token_digest(&grant.token);
+    if HANDED.with(|h| h.borrow().contains_key(&digest)) {
+        return;
+    }
+    remember(digest, grant, Rc::new(origin()));
+}
+
+fn remember(digest: [u8; 32], grant: &TokenGrant, origin: Rc<Origin>) {
+    let entry = Handed {
+        origin,
+        until_ms: grant.expires_at_ms,
+    };
+    HANDED.with(|h| bounded_insert(&mut h.borrow_mut(), digest, entry, |e| e.until_ms));
+}
+
+/// What a call bearing the token with this digest is rewritten to, if the
+/// token was refused and replaced: the one lookup every passed-through call
+/// pays.
+pub fn moved(digest: &[u8; 32]) -> Option<Current> {
+    MOVED.with(|m| {
+        let m = m.borrow();
+        let entry = m.get(digest)?;
+        (entry.until_ms > JsClock.now_ms()).then(|| entry.to.clone())
+    })
+}
+
+/// Records that the token with digest `refused` (as clients hold it) moved
+/// to `to`, for as long as a client could hold it.
+pub fn record_moved(refused: [u8; 32], to: Current) {
+    let now = JsClock.now_ms();
+    let until_ms = HANDED
+        .with(|h| h.borrow().get(&refused).map(|e| e.until_ms))
+        .unwrap_or(now.saturating_add(kv::MAX_TOKEN_LIFE_SECS * 1000));
+    let entry = Moved { to, until_ms };
+    MOVED.with(|m| bounded_insert(&mut m.borrow_mut(), refused, entry, |e| e.until_ms));
+}
+
+/// How a replacement was found (logged).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Found {
+    Kv,
+    Memory,
+    Coordinator,
+}
+
+/// The token replacing `refused` (already evicted; `evicted` is what KV
+/// held), and what later calls bearing it go out with; `None` when the
+/// Worker cannot tell (not a token it handed out, or one this isolate never
+/// saw, with no replacement in KV and no coordinator that still knows it).
+pub async fn replacement(
+    env: &Env,
+    config: &Config,
+    refused: &AccessToken,
+    evicted: Eviction,
+) -> Option<(TokenGrant, Current, Found)> {
+    let now = JsClock.now_ms();
+    if let Some(g) = evicted.newer.filter(|g| g.expires_at_ms > now) {
+        return Some((g.clone(), Current::Token(g), Found::Kv));
+    }
+    let digest = kv::token_digest(refused);
+    let origin = HANDED.with(|h| h.borrow().get(&digest).map(|e| Rc::clone(&e.origin)));
+    if let Some(origin) = origin {
+        let g = origin.token(env, config, Some(refused)).await.ok()?;
+        remember(kv::token_digest(&g.token), &g, Rc::clone(&origin));
+        return Some((g, Current::Origin(origin), Found::Memory));
+    }
+    let key = evicted.keys.first()?;
+    let g = crate::coordinator::ask::replace(env, key).await?;
+    Some((g.clone(), Current::Token(g), Found::Coordinator))
+}
