@@ -45,8 +45,23 @@ impl AppBinding {
     }
 }
 
+/// 32 bytes from 64 hex digits (either case); `None` for anything else.
+pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let hi = char::from(pair[0]).to_digit(16)?;
+        let lo = char::from(pair[1]).to_digit(16)?;
+        *byte = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
+}
+
 /// 64 lowercase hex digits.
-pub(crate) fn hex32(bytes: &[u8; 32]) -> String {
+pub fn hex32(bytes: &[u8; 32]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(64);
     for b in bytes {
@@ -92,6 +107,26 @@ impl CacheKey {
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn hex32_round_trips_and_refuses_anything_else() {
+        let bytes: [u8; 32] = core::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(super::parse_hex32(&super::hex32(&bytes)), Some(bytes));
+        assert_eq!(
+            super::parse_hex32(&super::hex32(&bytes).to_uppercase()),
+            Some(bytes)
+        );
+        for bad in [
+            "",
+            "0",
+            &"g".repeat(64),
+            &"0".repeat(63),
+            &"0".repeat(65),
+            &"é".repeat(32),
+        ] {
+            assert_eq!(super::parse_hex32(bad), None, "{bad:?}");
+        }
+    }
     use super::*;
 
     pub(crate) fn key(app: &str, tenant: &str) -> CacheKey {

@@ -112,8 +112,13 @@ pub fn ref_value_with(value: Option<&str>, key: &str) -> Option<String> {
 /// writes tokens under: a damaged or forged index entry must not make the
 /// gateway delete anything else, such as a ticket.
 pub fn is_token_key(key: &str) -> bool {
+    let key = key.strip_prefix(LARK_KEY_PREFIX).unwrap_or(key);
     key.starts_with("tat:v1:") || key.starts_with("aat:v1:")
 }
+
+/// Before every key of the Lark brand (a Worker serving Feishu and Lark
+/// keeps their tokens apart: the same app id may exist on both).
+pub const LARK_KEY_PREFIX: &str = "lark:";
 
 /// A managed app's `app_access_token`: `aat:v1:<app_id>`.
 pub fn app_token_key(app_id: &str) -> String {

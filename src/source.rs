@@ -8,6 +8,7 @@ use crate::cache_key::CacheKey;
 use crate::error::Error;
 use crate::freshness::{Clock, TokenGrant};
 use crate::retry::RetryPolicy;
+use crate::secret::AccessToken;
 use crate::transport::{Transport, TransportError};
 use crate::validate::{BaseUrl, TokenRequest};
 use crate::wire::{build_tenant_token_request, parse_tenant_token_reply};
@@ -45,6 +46,18 @@ pub trait Source {
         request: &Self::Request,
     ) -> impl Future<Output = Result<(TokenGrant, Self::Meta), Error>> {
         self.fetch(request)
+    }
+
+    /// As [`Self::fetch_fresh`], for a caller who was told `bad` is refused:
+    /// a source shared between processes (the Worker's coordinator) passes
+    /// `bad` on, so that the one fetching for all replaces exactly that
+    /// token rather than serving it again as freshly fetched.
+    fn fetch_replacing(
+        &self,
+        request: &Self::Request,
+        _bad: &AccessToken,
+    ) -> impl Future<Output = Result<(TokenGrant, Self::Meta), Error>> {
+        self.fetch_fresh(request)
     }
 
     /// How a call waits for a fetch that another call started.

@@ -231,7 +231,9 @@ impl<S: Source, C: Clock> TokenClient<S, C> {
             key,
             flight,
         };
-        let result = if forced {
+        let result = if let (true, Some(bad)) = (forced, bad) {
+            self.source.fetch_replacing(request, bad).await
+        } else if forced {
             self.source.fetch_fresh(request).await
         } else {
             self.source.fetch(request).await

@@ -170,7 +170,9 @@ test("a token Feishu refused is evicted from memory and KV; the next request fro
   sb.reset();
   const dir = mkdtempSync(path.join(tmpdir(), "ftt-gw-"));
   dirs.push(dir);
-  const a = await worker({}, { kvPersist: dir });
+  // Eviction alone (the in-flight replacement, on by default, would replay
+  // the call: recovery.test.mjs).
+  const a = await worker({ REPLACE_REFUSED: "false" }, { kvPersist: dir });
   const old = await selfToken(a);
   assert.equal(JSON.parse(await kvGet(a, selfKvKey())).tenant_access_token, old);
   await control("token/revoke", { token: old });
@@ -180,7 +182,7 @@ test("a token Feishu refused is evicted from memory and KV; the next request fro
   assert.equal(await kvGet(a, selfKvKey()), null, "KV entry deleted");
   await a.mf.dispose();
   // A second isolate (fresh memory, the same KV): without the eviction it would serve `old` from KV.
-  const b = await worker({}, { kvPersist: dir });
+  const b = await worker({ REPLACE_REFUSED: "false" }, { kvPersist: dir });
   const r = await postJson(b, INTERNAL, SELF);
   const fresh = (await r.json()).tenant_access_token;
   assert.equal(r.headers.get("x-cache"), "MISS");
@@ -213,7 +215,7 @@ test("another isolate's eviction reaches this isolate's memory within MEMORY_REV
 
 test("compare-and-delete: late refusals of an old token, racing new requests, never evict its replacement", async () => {
   sb.reset();
-  const w = await worker();
+  const w = await worker({ REPLACE_REFUSED: "false" });
   const old = await selfToken(w);
   await control("token/revoke", { token: old });
   // The first refusal evicts `old`; the next request brings its replacement.

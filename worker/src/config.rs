@@ -11,9 +11,50 @@ use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
+/// Which of the two brands a request is for: Feishu (China) at the top
+/// level, Lark (international) under `/lark`. Each has its own base URL,
+/// isolate memory, KV keys and coordinator objects: a token of one brand is
+/// never served for the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Brand {
+    Feishu,
+    Lark,
+}
+
+/// Where Lark's paths live on the Worker: an SDK given
+/// `https://<worker>/lark` as its domain calls `/lark/open-apis/...`.
+pub const LARK_PREFIX: &str = "/lark";
+
+/// Lark's open platform (Feishu, "Server-side API": the international base).
+pub const DEFAULT_LARK_BASE_URL: &str = "https://open.larksuite.com";
+
+impl Brand {
+    /// The brand a request path is for, and the path the brand's API knows.
+    pub fn of_path(path: &str) -> (Brand, &str) {
+        match path.strip_prefix(LARK_PREFIX) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => (Brand::Lark, rest),
+            _ => (Brand::Feishu, path),
+        }
+    }
+
+    /// A KV key (or coordinator object name) for this brand: Feishu's as the
+    /// core writes it (unchanged since before there were two), Lark's under
+    /// `kv::LARK_KEY_PREFIX`.
+    pub fn kv_key(self, key: String) -> String {
+        match self {
+            Brand::Feishu => key,
+            Brand::Lark => format!("{}{key}", feishu_tenant_token::kv::LARK_KEY_PREFIX),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The brand this copy of the settings serves (`base_url` is its).
+    pub brand: Brand,
     pub base_url: BaseUrl,
+    /// Lark's base URL (`LARK_BASE_URL`), what `/lark/...` goes to.
+    pub lark_base_url: BaseUrl,
     pub freshness: Freshness,
     pub timeout_ms: u32,
     pub retry: RetryPolicy,
@@ -164,6 +205,11 @@ impl Config {
             }
             None => BaseUrl::default(),
         };
+        let lark_base_url = match get("LARK_BASE_URL") {
+            Some(u) => BaseUrl::parse(&u).map_err(|e| format!("LARK_BASE_URL: {}", e.message()))?,
+            None => BaseUrl::parse(DEFAULT_LARK_BASE_URL)
+                .map_err(|e| format!("LARK_BASE_URL: {}", e.message()))?,
+        };
         let min_validity = whole(
             &get,
             "MIN_VALIDITY_SECS",
@@ -218,6 +264,8 @@ impl Config {
         let replace_refused = switch("REPLACE_REFUSED")?;
         let managed = parse_managed(get)?;
         Ok(Self {
+            brand: Brand::Feishu,
+            lark_base_url,
             managed,
             log_requests,
             pass_through,
@@ -229,6 +277,51 @@ impl Config {
             retry,
             allowed_origins,
         })
+    }
+}
+
+impl Config {
+    /// The settings as they serve `brand`. Store-app mode's app belongs to
+    /// `FEISHU_BASE_URL`'s brand: under `/lark` its API keys are still
+    /// never passed on, but nothing of it is served (`managed_here`).
+    pub fn for_brand(&self, brand: Brand) -> Config {
+        let mut c = self.clone();
+        c.brand = brand;
+        if brand == Brand::Lark {
+            c.base_url = self.lark_base_url.clone();
+        }
+        c
+    }
+
+    /// Store-app mode, where it serves: at the top level only.
+    pub fn managed_here(&self) -> Option<&Managed> {
+        self.managed
+            .as_ref()
+            .filter(|_| self.brand == Brand::Feishu)
+    }
+}
+
+#[cfg(test)]
+mod brand_tests {
+    use super::Brand;
+
+    #[test]
+    fn lark_paths_are_under_the_prefix_and_keys_carry_the_brand() {
+        assert_eq!(
+            Brand::of_path("/lark/open-apis/x"),
+            (Brand::Lark, "/open-apis/x")
+        );
+        assert_eq!(Brand::of_path("/lark"), (Brand::Lark, ""));
+        assert_eq!(
+            Brand::of_path("/larks/open-apis/x"),
+            (Brand::Feishu, "/larks/open-apis/x")
+        );
+        assert_eq!(
+            Brand::of_path("/open-apis/x"),
+            (Brand::Feishu, "/open-apis/x")
+        );
+        assert_eq!(Brand::Feishu.kv_key("tat:v1:a:b".into()), "tat:v1:a:b");
+        assert_eq!(Brand::Lark.kv_key("tat:v1:a:b".into()), "lark:tat:v1:a:b");
     }
 }
 
@@ -317,6 +410,19 @@ mod tests {
         }
         assert!(!parse(&[("PASS_THROUGH", "off")]).unwrap().pass_through);
         assert!(parse(&[]).unwrap().replace_refused, "on by default");
+        let lark = parse(&[]).unwrap().for_brand(super::Brand::Lark);
+        assert_eq!(lark.base_url.as_str(), "https://open.larksuite.com");
+        let set = parse(&[("LARK_BASE_URL", "http://127.0.0.1:9/")]).unwrap();
+        assert_eq!(
+            set.for_brand(super::Brand::Lark).base_url.as_str(),
+            "http://127.0.0.1:9"
+        );
+        assert_eq!(
+            set.for_brand(super::Brand::Feishu).base_url.as_str(),
+            "https://open.feishu.cn"
+        );
+        let e = parse(&[("LARK_BASE_URL", "http://open.larksuite.com")]).unwrap_err();
+        assert!(e.starts_with("LARK_BASE_URL:"), "{e}");
         assert!(!parse(&[("REPLACE_REFUSED", "0")]).unwrap().replace_refused);
         assert!(parse(&[("REPLACE_REFUSED", "maybe")]).is_err());
         assert!(parse(&[("PASS_THROUGH", "no")]).is_err());

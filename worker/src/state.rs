@@ -3,7 +3,7 @@
 //! upstream call. Each is built on first use from the request's settings
 //! (`tokens/clients.rs`, `managed/chain.rs` say how).
 
-use crate::config::{Config, Managed};
+use crate::config::{Brand, Config, Managed};
 use crate::managed::chain::{ManagedAt, ManagedChain, build_managed};
 use crate::tokens::clients::MAX_CACHED_TOKENS;
 use crate::tokens::clients::{
@@ -28,7 +28,10 @@ struct Isolate {
 }
 
 thread_local! {
-    static ISOLATE: RefCell<Isolate> = RefCell::new(Isolate::default());
+    /// One set of slots per brand (`Brand::Feishu`, then `Brand::Lark`):
+    /// separate memories, so a token of one brand is never served for the
+    /// other.
+    static ISOLATE: RefCell<[Isolate; 2]> = RefCell::new(Default::default());
     /// Store apps' tickets Feishu accepted, as digests, by the app's KV key.
     static ACCEPTED_TICKETS: RefCell<HashMap<String, Vec<[u8; 32]>>> = RefCell::default();
 }
@@ -68,38 +71,43 @@ pub fn accept_ticket(app_key: &str, digest: [u8; 32]) {
     });
 }
 
-/// The settings, read once per isolate: a deployment's vars and secrets do
+/// The settings as they serve `brand` (`Config::for_brand`), read once per
+/// isolate: a deployment's vars and secrets do
 /// not change under a running isolate (a new version starts new isolates),
 /// and reading them is a dozen calls into JS per request (measured: /healthz
 /// took 0.35 ms more than an empty Worker with them read each time). A
 /// misconfiguration is not kept: each request reports it afresh.
-pub fn config(env: &Env) -> Result<Rc<Config>, String> {
-    if let Some(c) = ISOLATE.with(|s| s.borrow().config.clone()) {
+pub fn config_for(env: &Env, brand: Brand) -> Result<Rc<Config>, String> {
+    let slot = brand as usize;
+    if let Some(c) = ISOLATE.with(|s| s.borrow()[slot].config.clone()) {
         return Ok(c);
     }
-    let config = Rc::new(Config::parse(|name| {
-        env.var(name).ok().map(|v| v.to_string())
-    })?);
-    ISOLATE.with(|s| s.borrow_mut().config = Some(Rc::clone(&config)));
+    let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()))?;
+    let config = Rc::new(config.for_brand(brand));
+    ISOLATE.with(|s| s.borrow_mut()[slot].config = Some(Rc::clone(&config)));
     Ok(config)
 }
 
-/// The isolate's value in `slot`, built by `build` on first use. `build`
-/// runs outside the borrow, so it may take as long as it likes.
+/// The isolate's value in `slot` of `brand`'s slots, built by `build` on
+/// first use. `build` runs outside the borrow, so it may take as long as it
+/// likes.
 fn once<T>(
+    brand: Brand,
     slot: fn(&mut Isolate) -> &mut Option<Rc<T>>,
     build: impl FnOnce() -> Result<T, String>,
 ) -> Result<Rc<T>, String> {
-    if let Some(v) = ISOLATE.with(|s| slot(&mut s.borrow_mut()).clone()) {
+    let at = brand as usize;
+    if let Some(v) = ISOLATE.with(|s| slot(&mut s.borrow_mut()[at]).clone()) {
         return Ok(v);
     }
     let v = Rc::new(build()?);
-    ISOLATE.with(|s| *slot(&mut s.borrow_mut()) = Some(Rc::clone(&v)));
+    ISOLATE.with(|s| *slot(&mut s.borrow_mut()[at]) = Some(Rc::clone(&v)));
     Ok(v)
 }
 
 pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, String> {
     once(
+        config.brand,
         |s| &mut s.pass_through,
         || build_pass_through(env, config, Role::Front),
     )
@@ -107,6 +115,7 @@ pub fn pass_through(env: &Env, config: &Config) -> Result<Rc<PassThrough>, Strin
 
 pub fn store_app_tokens(env: &Env, config: &Config) -> Result<Rc<StoreAppTokens>, String> {
     once(
+        config.brand,
         |s| &mut s.store_app_tokens,
         || clients::build_store_app_tokens(env, config),
     )
@@ -117,11 +126,14 @@ pub fn internal(env: &Env, config: &Config, kind: Kind) -> Result<Rc<Internal>, 
         Kind::TenantToken => |s| &mut s.internal_tenant,
         Kind::AppToken => |s| &mut s.internal_app,
     };
-    once(slot, || build_internal(env, config, kind, Role::Front))
+    once(config.brand, slot, || {
+        build_internal(env, config, kind, Role::Front)
+    })
 }
 
 pub fn managed(env: &Env, config: &Config, managed: &Managed) -> Result<Rc<ManagedChain>, String> {
     once(
+        config.brand,
         |s| &mut s.managed,
         || build_managed(env, config, managed, ManagedAt::Front),
     )
@@ -131,21 +143,23 @@ pub fn managed(env: &Env, config: &Config, managed: &Managed) -> Result<Rc<Manag
 /// invalidate: an entry holding a newer token stays), after Feishu refused
 /// it. Only clients already built are looked at; none is built for this.
 pub fn forget_refused(token: &AccessToken) -> usize {
-    ISOLATE.with(|s| {
-        let s = s.borrow();
+    ISOLATE.with(|brands| {
+        let brands = brands.borrow();
         let mut dropped = 0;
-        if let Some(c) = &s.pass_through {
-            dropped += c.invalidate_token(token, None);
-        }
-        if let Some(c) = &s.store_app_tokens {
-            dropped += c.invalidate_token(token, None);
-        }
-        for c in [&s.internal_tenant, &s.internal_app].into_iter().flatten() {
-            dropped += c.invalidate_token(token, None);
-        }
-        if let Some(chain) = &s.managed {
-            dropped += chain.tenants().invalidate_token(token, None);
-            dropped += chain.apps().client().invalidate_token(token, None);
+        for s in brands.iter() {
+            if let Some(c) = &s.pass_through {
+                dropped += c.invalidate_token(token, None);
+            }
+            if let Some(c) = &s.store_app_tokens {
+                dropped += c.invalidate_token(token, None);
+            }
+            for c in [&s.internal_tenant, &s.internal_app].into_iter().flatten() {
+                dropped += c.invalidate_token(token, None);
+            }
+            if let Some(chain) = &s.managed {
+                dropped += chain.tenants().invalidate_token(token, None);
+                dropped += chain.apps().client().invalidate_token(token, None);
+            }
         }
         dropped
     })

@@ -11,7 +11,9 @@
 use crate::coordinator::{Ask, Want};
 use core::future::Future;
 use feishu_tenant_token::kv;
-use feishu_tenant_token::{Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TokenGrant};
+use feishu_tenant_token::{
+    AccessToken, Clock, Error, Freshness, JoinWait, RetryPolicy, Source, TokenGrant,
+};
 
 /// How often a request that joined another's fetch checks for the result.
 /// workerd cancels a request that waits on nothing of its own, and will not
@@ -146,6 +148,25 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
         (grant, trace)
     }
 
+    /// A forced refresh (`want` says what for): the coordinator when bound,
+    /// else Feishu.
+    async fn forced(&self, request: &S::Request, want: Want) -> Result<(TokenGrant, Trace), Error> {
+        let key = (self.key)(request);
+        let t0 = self.clock.now_ms();
+        let fetched = match &self.coordinator {
+            Some(ask) => ask(&key, request, want).await,
+            None => None,
+        };
+        match fetched {
+            Some(Ok(grant)) => Ok(self.coordinated(grant, t0, t0)),
+            Some(Err(e)) => Err(e),
+            None => {
+                let (grant, ()) = self.upstream.fetch(request).await?;
+                Ok(self.store_fetched(&key, grant, t0, 0).await)
+            }
+        }
+    }
+
     /// Stores `grant` until the freshness rule stops serving it (never less
     /// than KV's minimum TTL), with its reverse-index entry (the token's
     /// digest naming `key`, until the token's own expiry) so that a refusal
@@ -186,20 +207,17 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> Source for KvThenUpstream<S, H, 
     /// accepted the caller's credentials, and nothing is deleted before (a
     /// caller with made-up credentials must not cost a KV delete).
     async fn fetch_fresh(&self, request: &S::Request) -> Result<(TokenGrant, Trace), Error> {
-        let key = (self.key)(request);
-        let t0 = self.clock.now_ms();
-        let fetched = match &self.coordinator {
-            Some(ask) => ask(&key, request, Want::Fresh).await,
-            None => None,
-        };
-        match fetched {
-            Some(Ok(grant)) => Ok(self.coordinated(grant, t0, t0)),
-            Some(Err(e)) => Err(e),
-            None => {
-                let (grant, ()) = self.upstream.fetch(request).await?;
-                Ok(self.store_fetched(&key, grant, t0, 0).await)
-            }
-        }
+        self.forced(request, Want::Fresh).await
+    }
+
+    /// As `fetch_fresh`, telling the coordinator which token is refused.
+    async fn fetch_replacing(
+        &self,
+        request: &S::Request,
+        bad: &AccessToken,
+    ) -> Result<(TokenGrant, Trace), Error> {
+        self.forced(request, Want::Replacing(kv::token_digest(bad)))
+            .await
     }
 
     fn join_wait(&self) -> JoinWait {

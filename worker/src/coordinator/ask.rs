@@ -4,12 +4,14 @@
 //! fetching by itself, as without a coordinator, logged once per isolate per
 //! minute.
 
+use crate::config::{Brand, LARK_PREFIX};
 use crate::coordinator::protocol::{
-    OBJECT_ORIGIN, REPLACE, TICKET_PREFIX, is_feishus_word, relayed,
+    OBJECT_ORIGIN, REPLACE, REPLACING_HEADER, TICKET_PREFIX, is_feishus_word, relayed,
 };
 use crate::coordinator::{Ask, Asked, BINDING, Want};
 use crate::log;
 use core::cell::Cell;
+use feishu_tenant_token::cache_key::hex32;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::wire::{self, RATELIMIT_RESET_HEADER};
 use feishu_tenant_token::{
@@ -22,9 +24,18 @@ const FAULT_LOG_EVERY_MS: u64 = 60_000;
 
 /// The KV layer's `Ask` for requests of type `R` (`build` writes the question,
 /// see `protocol`), when `COORDINATOR` is bound.
-pub fn ask<R: 'static>(env: &Env, build: fn(&BaseUrl, &R) -> HttpRequest) -> Option<Ask<R>> {
+pub fn ask<R: 'static>(
+    env: &Env,
+    brand: Brand,
+    build: fn(&BaseUrl, &R) -> HttpRequest,
+) -> Option<Ask<R>> {
     let namespace = env.durable_object(BINDING).ok()?;
-    let origin = BaseUrl::parse(OBJECT_ORIGIN).ok()?;
+    // Lark's questions under the Worker's own Lark prefix: the object reads
+    // the brand off the path as the Worker does.
+    let origin = match brand {
+        Brand::Feishu => BaseUrl::parse(OBJECT_ORIGIN).ok()?,
+        Brand::Lark => BaseUrl::parse(&format!("{OBJECT_ORIGIN}{LARK_PREFIX}")).ok()?,
+    };
     Some(Box::new(
         move |key: &str, request: &R, want: Want| -> Asked {
             if refusals_spent(JsClock.now_ms()) {
@@ -58,7 +69,7 @@ pub fn ask<R: 'static>(env: &Env, build: fn(&BaseUrl, &R) -> HttpRequest) -> Opt
 /// owning `key` (it refreshes with the question it served: see
 /// `protocol::REPLACE`); `None` when it has none, cannot be asked or fails.
 /// Counted against the same refusal budget as the KV layer's questions.
-pub async fn replace(env: &Env, key: &str) -> Option<TokenGrant> {
+pub async fn replace(env: &Env, key: &str, refused: [u8; 32]) -> Option<TokenGrant> {
     let namespace = env.durable_object(BINDING).ok()?;
     if refusals_spent(JsClock.now_ms()) {
         return None;
@@ -67,7 +78,7 @@ pub async fn replace(env: &Env, key: &str) -> Option<TokenGrant> {
         url: format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{REPLACE}"),
         body: String::new(),
     };
-    match ask_object(&namespace, key, question, Want::Fresh).await {
+    match ask_object(&namespace, key, question, Want::Replacing(refused)).await {
         Ok(Ok(grant)) => Some(grant),
         Ok(Err(_)) => {
             refusal_seen(JsClock.now_ms());
@@ -167,9 +178,12 @@ pub async fn post(stub: &Stub, url: &str, body: &str, want: Want) -> worker::Res
     init.set_method("POST");
     init.set_body(&body.into());
     let request = web_sys::Request::new_with_str_and_init(url, &init)?;
-    if want == Want::Fresh {
+    if want != Want::Servable {
         // What a caller sends the Worker to force a refresh, understood alike.
         request.headers().set("cache-control", "no-cache")?;
+    }
+    if let Want::Replacing(digest) = want {
+        request.headers().set(REPLACING_HEADER, &hex32(&digest))?;
     }
     let mut response = stub.fetch_with_request(request.into()).await?;
     let ratelimit_reset = response.headers().get(RATELIMIT_RESET_HEADER)?;

@@ -49,6 +49,11 @@ pub enum Want {
     /// next isolate that misses KV. Its refreshes are throttled like any
     /// client's, so fronts refreshing one token together make one fetch.
     Fresh,
+    /// A replacement of the token with this digest, which the caller was
+    /// told is refused: the object replaces it when it is its own token
+    /// (unthrottled: the token it fetched moments ago may be the refused
+    /// one), else serves its own, newer one.
+    Replacing([u8; 32]),
 }
 
 /// What the coordinator answers, `'static` (it owns what it sends).

@@ -9,10 +9,11 @@
 //! front requests, and asking through the isolate's client would wait on
 //! itself.
 
-use crate::config::Config;
+use crate::config::{Brand, Config};
 use crate::coordinator::Want;
 use crate::coordinator::protocol::{
-    MANAGED_APP_PATH, MANAGED_TENANT_PATH, REPLACE, TICKET_PREFIX, is_feishus_word, relay_status,
+    MANAGED_APP_PATH, MANAGED_TENANT_PATH, REPLACE, REPLACING_HEADER, TICKET_PREFIX,
+    is_feishus_word, relay_status,
 };
 use crate::coordinator::storage::ObjectStore;
 use crate::gateway::forward::path_and_query;
@@ -24,7 +25,10 @@ use crate::state;
 use crate::tokens::body;
 use crate::tokens::clients::{Internal, PassThrough, Role, build_internal, build_pass_through};
 use core::cell::{Cell, RefCell};
+use feishu_tenant_token::cache_key::parse_hex32;
 use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::kv;
+use feishu_tenant_token::secret::constant_time_eq;
 use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
 use feishu_tenant_token::{Clock, Error, Served, Source, TenantKey, TokenClient, TokenGrant};
@@ -50,6 +54,8 @@ const RENEW_RETRY_MS: u64 = 30_000;
 /// storage, never logged).
 #[derive(Clone)]
 struct Question {
+    /// The brand of the key (its questions come under `/lark` for Lark).
+    brand: Brand,
     path: String,
     body: Vec<u8>,
 }
@@ -91,26 +97,29 @@ impl DurableObject for TokenCoordinator {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let path = path_and_query(&req.inner().url());
-        let want = if wants_refresh(&req) {
-            Want::Fresh
-        } else {
-            Want::Servable
+        let full = path_and_query(&req.inner().url());
+        let (brand, path) = Brand::of_path(&full);
+        let path = path.to_owned();
+        let replacing = req.headers().get(REPLACING_HEADER)?;
+        let want = match replacing.as_deref().and_then(parse_hex32) {
+            Some(digest) => Want::Replacing(digest),
+            None if wants_refresh(&req) => Want::Fresh,
+            None => Want::Servable,
         };
         let Ok(body) = read_body(&mut req, MAX_BODY_BYTES).await? else {
             return reply::json_response(503, String::new());
         };
-        let config = match state::config(&self.env) {
-            Ok(c) => c,
-            Err(_) => return reply::json_response(503, String::new()),
-        };
         if path.strip_prefix(TICKET_PREFIX) == Some(REPLACE) {
-            return self.replace(&config).await;
+            return self.replace(want).await;
         }
         if let Some(op) = path.strip_prefix(TICKET_PREFIX) {
             return self.ticket(op, body).await;
         }
-        let question = Question { path, body };
+        let config = match state::config_for(&self.env, brand) {
+            Ok(c) => c,
+            Err(_) => return reply::json_response(503, String::new()),
+        };
+        let question = Question { brand, path, body };
         let served = self.serve(&config, &question, want).await;
         self.answer(&config, question, served).await
     }
@@ -126,7 +135,7 @@ impl DurableObject for TokenCoordinator {
         let Some(hot) = hot else {
             return Response::empty();
         };
-        let Ok(config) = state::config(&self.env) else {
+        let Ok(config) = state::config_for(&self.env, hot.question.brand) else {
             return Response::empty();
         };
         // The token has just left the freshness window: a plain get fetches
@@ -221,16 +230,19 @@ impl TokenCoordinator {
         served(&client, &request, want).await
     }
 
-    /// `protocol::REPLACE`: a forced refresh of the question this object
-    /// last served (throttled: a token it fetched moments ago is served as
-    /// it is); 404 when it holds none.
-    async fn replace(&self, config: &Config) -> worker::Result<Response> {
+    /// `protocol::REPLACE`: the question this object last served, asked
+    /// again as `want` says (a replacement of the refused token); 404 when
+    /// it holds none.
+    async fn replace(&self, want: Want) -> worker::Result<Response> {
         let question = self.hot.borrow().as_ref().map(|h| h.question.clone());
         let Some(question) = question else {
             return reply::json_response(404, String::new());
         };
-        let served = self.serve(config, &question, Want::Fresh).await;
-        self.answer(config, question, served).await
+        let Ok(config) = state::config_for(&self.env, question.brand) else {
+            return reply::json_response(503, String::new());
+        };
+        let served = self.serve(&config, &question, want).await;
+        self.answer(&config, question, served).await
     }
 
     fn store(&self) -> ObjectStore {
@@ -249,7 +261,7 @@ impl TokenCoordinator {
     /// The managed app's chain as this object runs it: `app_object` when the
     /// object is the app's (named by the app token's key), else a tenant's.
     fn managed(&self, config: &Config, app_object: bool) -> Result<Rc<ManagedChain>, Error> {
-        let Some(managed) = &config.managed else {
+        let Some(managed) = config.managed_here() else {
             return Err(Error::invalid_input("managed mode is off"));
         };
         let at = if app_object {
@@ -319,6 +331,14 @@ async fn served<S: Source>(
     let got = match want {
         Want::Servable => client.get_served(request).await,
         Want::Fresh => client.refresh_served(request).await,
+        Want::Replacing(refused) => {
+            let (current, _) = client.get_served(request).await?;
+            if !constant_time_eq(&kv::token_digest(&current.token), &refused) {
+                // Another front's replacement, or Feishu's new token.
+                return Ok(current);
+            }
+            return client.replace(request, &current.token).await;
+        }
     };
     got.map(|(grant, _)| grant)
 }

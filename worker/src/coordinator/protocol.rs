@@ -55,10 +55,13 @@ pub const TICKET_DELETE: &str = "ticket-delete";
 pub const RESEND_CLAIM: &str = "resend-claim";
 pub const RESEND_RELEASE: &str = "resend-release";
 /// A front saw Feishu refuse the object's key's token, handed out by an
-/// isolate that is not the front: the object refreshes with the question
+/// isolate that is not the front: the object replaces it with the question
 /// it served (its credentials in the object's memory only), or answers 404
 /// when it has none.
 pub const REPLACE: &str = "replace";
+/// On a forced refresh: the hex SHA-256 (`kv::token_digest`) of the token
+/// the front was told is refused (`Want::Replacing`).
+pub const REPLACING_HEADER: &str = "x-replacing";
 
 /// A refusal or a rate limit: answers the object relays in Feishu's shape.
 pub fn is_feishus_word(e: &Error) -> bool {

@@ -99,7 +99,10 @@ async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> R
         .as_ref()
         .filter(|_| config.replace_refused)
         .map(kv::token_digest);
-    let rewrite = match digest.as_ref().and_then(replacement::moved) {
+    let moved = digest
+        .as_ref()
+        .and_then(|d| replacement::moved(config.brand, d));
+    let rewrite = match moved {
         Some(current) => current.token(env, config).await,
         None => None,
     };
@@ -125,7 +128,7 @@ async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> R
     else {
         return Ok(resp.into());
     };
-    replacement::record_moved(digest, current);
+    replacement::record_moved(config.brand, digest, current);
     // A body that went with the first send cannot go again: the refusal goes
     // back as it came (the client's next call is rewritten).
     let replayed = !matches!(body, Outgoing::Stream(_));

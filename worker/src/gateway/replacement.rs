@@ -22,7 +22,7 @@
 //! which costs every passed-through call one in-memory lookup ([`moved`]).
 
 use crate::cache::evict::Eviction;
-use crate::config::Config;
+use crate::config::{Brand, Config};
 use crate::state;
 use crate::tokens::clients::MAX_CACHED_TOKENS;
 use feishu_tenant_token::host::JsClock;
@@ -74,7 +74,7 @@ impl Origin {
                 via(&client, r, bad).await
             }
             Origin::ManagedTenant(_) | Origin::ManagedApp => {
-                let Some(managed) = &config.managed else {
+                let Some(managed) = config.managed_here() else {
                     return Err(Error::invalid_input("store-app mode is off"));
                 };
                 let chain = state::managed(env, config, managed).map_err(unbuilt)?;
@@ -120,12 +120,16 @@ impl Current {
     }
 }
 
+/// Each entry names its brand: a token handed out under `/lark` is never
+/// replaced or rewritten at the top level, nor the other way round.
 struct Handed {
+    brand: Brand,
     origin: Rc<Origin>,
     until_ms: u64,
 }
 
 struct Moved {
+    brand: Brand,
     to: Current,
     until_ms: u64,
 }
@@ -167,11 +171,12 @@ pub fn handed_out(config: &Config, grant: &TokenGrant, origin: impl FnOnce() -> 
     if HANDED.with(|h| h.borrow().contains_key(&digest)) {
         return;
     }
-    remember(digest, grant, Rc::new(origin()));
+    remember(config.brand, digest, grant, Rc::new(origin()));
 }
 
-fn remember(digest: [u8; 32], grant: &TokenGrant, origin: Rc<Origin>) {
+fn remember(brand: Brand, digest: [u8; 32], grant: &TokenGrant, origin: Rc<Origin>) {
     let entry = Handed {
+        brand,
         origin,
         until_ms: grant.expires_at_ms,
     };
@@ -181,22 +186,26 @@ fn remember(digest: [u8; 32], grant: &TokenGrant, origin: Rc<Origin>) {
 /// What a call bearing the token with this digest is rewritten to, if the
 /// token was refused and replaced: the one lookup every passed-through call
 /// pays.
-pub fn moved(digest: &[u8; 32]) -> Option<Current> {
+pub fn moved(brand: Brand, digest: &[u8; 32]) -> Option<Current> {
     MOVED.with(|m| {
         let m = m.borrow();
         let entry = m.get(digest)?;
-        (entry.until_ms > JsClock.now_ms()).then(|| entry.to.clone())
+        (entry.brand == brand && entry.until_ms > JsClock.now_ms()).then(|| entry.to.clone())
     })
 }
 
 /// Records that the token with digest `refused` (as clients hold it) moved
 /// to `to`, for as long as a client could hold it.
-pub fn record_moved(refused: [u8; 32], to: Current) {
+pub fn record_moved(brand: Brand, refused: [u8; 32], to: Current) {
     let now = JsClock.now_ms();
     let until_ms = HANDED
         .with(|h| h.borrow().get(&refused).map(|e| e.until_ms))
         .unwrap_or(now.saturating_add(kv::MAX_TOKEN_LIFE_SECS * 1000));
-    let entry = Moved { to, until_ms };
+    let entry = Moved {
+        brand,
+        to,
+        until_ms,
+    };
     MOVED.with(|m| bounded_insert(&mut m.borrow_mut(), refused, entry, |e| e.until_ms));
 }
 
@@ -224,13 +233,19 @@ pub async fn replacement(
         return Some((g.clone(), Current::Token(g), Found::Kv));
     }
     let digest = kv::token_digest(refused);
-    let origin = HANDED.with(|h| h.borrow().get(&digest).map(|e| Rc::clone(&e.origin)));
+    let origin = HANDED.with(|h| {
+        h.borrow()
+            .get(&digest)
+            .filter(|e| e.brand == config.brand)
+            .map(|e| Rc::clone(&e.origin))
+    });
     if let Some(origin) = origin {
         let g = origin.token(env, config, Some(refused)).await.ok()?;
-        remember(kv::token_digest(&g.token), &g, Rc::clone(&origin));
+        let fresh = kv::token_digest(&g.token);
+        remember(config.brand, fresh, &g, Rc::clone(&origin));
         return Some((g, Current::Origin(origin), Found::Memory));
     }
     let key = evicted.keys.first()?;
-    let g = crate::coordinator::ask::replace(env, key).await?;
+    let g = crate::coordinator::ask::replace(env, key, digest).await?;
     Some((g.clone(), Current::Token(g), Found::Coordinator))
 }

@@ -1,7 +1,7 @@
 //! One request to Feishu on a caller's behalf, and a look at its answer for
 //! a refused token.
 
-use crate::config::Config;
+use crate::config::{Brand, Config};
 use crate::gateway::forward;
 use crate::http::reply::{self, Local};
 use feishu_tenant_token::api_call;
@@ -78,7 +78,8 @@ pub async fn examined(
     Ok(Ok((same, refused)))
 }
 
-/// One request to `FEISHU_BASE_URL` + the caller's path and query, with
+/// One request to the brand's base URL (`FEISHU_BASE_URL`, or
+/// `LARK_BASE_URL` under `/lark`) + the caller's path and query, with
 /// the caller's headers (those that go on), `token` in `Authorization` if
 /// given, and `body`. Redirects come back as they are: the Worker itself
 /// never follows one to another host.
@@ -88,7 +89,10 @@ pub async fn send(
     token: Option<&AccessToken>,
     body: &Outgoing,
 ) -> Result<core::result::Result<web_sys::Response, Response>> {
-    let target = forward::path_and_query(&req.inner().url());
+    let url = req.inner().url();
+    let target = forward::path_and_query(&url);
+    // Under `/lark` for Lark: its API knows the path without the prefix.
+    let (_, target) = Brand::of_path(&target);
     let headers = web_sys::Headers::new()?;
     let incoming = req.headers();
     let connection = incoming.get("connection")?.unwrap_or_default();
@@ -123,7 +127,7 @@ pub async fn send(
         init.set_body(&b);
     }
     let Ok(upstream) =
-        web_sys::Request::new_with_str_and_init(&config.base_url.join(&target), &init)
+        web_sys::Request::new_with_str_and_init(&config.base_url.join(target), &init)
     else {
         // The runtime would not build it (a method or header fetch refuses).
         return reply::local(Local::BadBody, "this request cannot be passed on to Feishu").map(Err);

@@ -1,7 +1,7 @@
 //! Every request's way through the Worker: settings, the [`Route`], CORS,
 //! the endpoint, then one log line. Nothing a caller sends can produce a 500.
 
-use crate::config::Config;
+use crate::config::{Brand, Config};
 use crate::gateway::pass_through;
 use crate::http::cors::Cors;
 use crate::http::reply::{self, Local};
@@ -18,9 +18,11 @@ use worker::{Env, Method, Request, Response, Result};
 
 pub async fn handle(req: Request, env: &Env) -> Result<Response> {
     let started = JsClock.now_ms();
-    let route = Route::parse(&req.path());
+    let path = req.path();
+    let (brand, path) = Brand::of_path(&path);
+    let route = Route::parse(path);
     let method = req.method();
-    let config = state::config(env);
+    let config = state::config_for(env, brand);
     let resp = match config.as_deref() {
         Ok(config) => endpoint(req, env, config, &route).await?,
         Err(why) => reply::local(
@@ -30,16 +32,18 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response> {
     };
     if config.as_ref().is_ok_and(|c| c.log_requests) {
         let ms = JsClock.now_ms().saturating_sub(started);
-        log_request(&route, &method, &resp, ms);
+        log_request(brand, &route, &method, &resp, ms);
     }
     Ok(resp)
 }
 
 /// One JSON line per request. Only what helps operate the Worker: never a
 /// token, a request body or a header value a caller controls.
-fn log_request(route: &Route, method: &Method, resp: &Response, ms: u64) {
+fn log_request(brand: Brand, route: &Route, method: &Method, resp: &Response, ms: u64) {
     #[derive(Serialize)]
     struct Line<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        brand: Option<&'a str>,
         route: &'a str,
         method: &'a str,
         status: u16,
@@ -50,6 +54,7 @@ fn log_request(route: &Route, method: &Method, resp: &Response, ms: u64) {
     }
     let header = |name: &str| resp.headers().get(name).ok().flatten().unwrap_or_default();
     log::info(&Line {
+        brand: (brand == Brand::Lark).then_some("lark"),
         route: route.log_name(),
         method: method.as_ref(),
         status: resp.status_code(),

@@ -32,7 +32,7 @@ pub fn api_caller<'c>(
     req: &Request,
     config: &'c Config,
 ) -> Result<core::result::Result<&'c Managed, Response>> {
-    let Some(managed) = &config.managed else {
+    let Some(managed) = config.managed_here() else {
         return managed_off().map(Err);
     };
     if managed.api_keys.is_empty() {
@@ -58,7 +58,7 @@ pub fn api_caller<'c>(
 /// (compared in constant time). Only then does a caller get the Worker's own
 /// app token or trigger its ticket resend.
 pub fn is_managed_app<'c>(config: &'c Config, app: &AppCredentials) -> Option<&'c Managed> {
-    let managed = config.managed.as_ref()?;
+    let managed = config.managed_here()?;
     let ours = &managed.app;
     let same_secret = constant_time_eq(
         ours.app_secret().expose_secret().as_bytes(),

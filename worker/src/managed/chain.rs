@@ -3,7 +3,7 @@
 
 use crate::cache::layer::{KvThenUpstream, longest_fetch_ms};
 use crate::cache::workers_kv::WorkerKv;
-use crate::config::{Config, Managed};
+use crate::config::{Brand, Config, Managed};
 use crate::coordinator::ask::ask;
 use crate::coordinator::protocol::{managed_app, managed_tenant};
 use crate::coordinator::storage::ObjectStore;
@@ -59,12 +59,13 @@ pub fn build_managed(
             store.clone(),
         ),
     };
+    // Store-app mode serves `FEISHU_BASE_URL`'s brand only (`managed_here`).
     let ask_app = match at {
         ManagedAt::AppObject(_) => None,
-        _ => ask(env, managed_app),
+        _ => ask(env, Brand::Feishu, managed_app),
     };
     let ask_tenant = match at {
-        ManagedAt::Front => ask(env, managed_tenant),
+        ManagedAt::Front => ask(env, Brand::Feishu, managed_tenant),
         _ => None,
     };
     let chain = StoreAppBuilder::new(

@@ -21,7 +21,7 @@ use worker::{Env, Request, Response, Result};
 pub const MAX_EVENT_BYTES: usize = 128 * 1024;
 
 pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
-    let Some(managed) = &config.managed else {
+    let Some(managed) = config.managed_here() else {
         return managed_off();
     };
     let Some(event_config) = &managed.events else {

@@ -5,7 +5,7 @@
 
 use crate::cache::layer::{KeyOf, KvThenUpstream, longest_fetch_ms};
 use crate::cache::workers_kv::WorkerKv;
-use crate::config::Config;
+use crate::config::{Brand, Config};
 use crate::coordinator::Ask;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
@@ -85,19 +85,21 @@ fn kv_client<S: Source<Meta = ()>>(
 /// The coordinator's `Ask` for a front, `None` for the object's own clients.
 fn ask_if_front<R: 'static>(
     env: &Env,
+    config: &Config,
     role: Role,
     build: fn(&BaseUrl, &R) -> HttpRequest,
 ) -> Option<Ask<R>> {
     match role {
-        Role::Front => crate::coordinator::ask::ask(env, build),
+        Role::Front => crate::coordinator::ask::ask(env, config.brand, build),
         Role::Coordinator => None,
     }
 }
 
 pub fn build_pass_through(env: &Env, config: &Config, role: Role) -> Result<PassThrough, String> {
     use crate::coordinator::protocol::tenant;
-    let key = |r: &TokenRequest| kv::kv_key(&r.cache_key());
-    let ask = ask_if_front(env, role, tenant);
+    let brand = config.brand;
+    let key = move |r: &TokenRequest| brand.kv_key(kv::kv_key(&r.cache_key()));
+    let ask = ask_if_front(env, config, role, tenant);
     kv_client(env, config, upstream(config)?, Box::new(key), ask)
 }
 
@@ -109,15 +111,20 @@ pub fn build_internal(
 ) -> Result<Internal, String> {
     use crate::coordinator::protocol::{internal_app, internal_tenant};
     let app_token = kind == Kind::AppToken;
+    let brand = config.brand;
     let key = move |r: &SelfBuiltRequest| {
-        kv::internal_token_key(app_token, r.app().app_id(), &r.binding_hex())
+        brand.kv_key(kv::internal_token_key(
+            app_token,
+            r.app().app_id(),
+            &r.binding_hex(),
+        ))
     };
     let source = SelfBuiltSource::new(kind, upstream(config)?);
     let question = match kind {
         Kind::TenantToken => internal_tenant,
         Kind::AppToken => internal_app,
     };
-    let ask = ask_if_front(env, role, question);
+    let ask = ask_if_front(env, config, role, question);
     kv_client(env, config, source, Box::new(key), ask)
 }
 
@@ -125,11 +132,14 @@ pub fn build_internal(
 /// carries its own ticket).
 pub fn build_store_app_tokens(env: &Env, config: &Config) -> Result<StoreAppTokens, String> {
     let source = CallerAppTokenSource::new(upstream(config)?);
-    kv_client(env, config, source, Box::new(store_app_token_key), None)
+    let brand = config.brand;
+    let key = move |r: &CallerAppTokenRequest| store_app_token_key(brand, r);
+    kv_client(env, config, source, Box::new(key), None)
 }
 
-/// The KV key of a store app's app token (its id and a digest of its secret).
-pub fn store_app_token_key(r: &CallerAppTokenRequest) -> String {
+/// The KV key of a store app's app token (its id and a digest of its
+/// secret), for `brand`.
+pub fn store_app_token_key(brand: Brand, r: &CallerAppTokenRequest) -> String {
     let c = r.credentials();
-    kv::store_app_token_key(c.app().app_id(), &c.binding_hex())
+    brand.kv_key(kv::store_app_token_key(c.app().app_id(), &c.binding_hex()))
 }

@@ -85,7 +85,7 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
         Err(why) => return reply::local(Local::Misconfigured, &why),
     };
     let request = CallerAppTokenRequest::new(app, ticket);
-    let app_key = store_app_token_key(&request);
+    let app_key = store_app_token_key(config.brand, &request);
     let digest = request.ticket_digest();
     if !state::ticket_accepted(&app_key, &digest) {
         // A ticket Feishu has not accepted for this app here: Feishu decides,
