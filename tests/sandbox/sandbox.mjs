@@ -27,6 +27,9 @@ export const SANDBOX_SELF_BUILT_APPS = Object.freeze({
   cli_sandbox_internal_one: { appSecret: "sandbox-internal-secret-one" },
   cli_sandbox_internal_two: { appSecret: "sandbox-internal-secret-two" },
   cli_sandbox_internal_disabled: { appSecret: "sandbox-internal-secret-disabled", disabled: true },
+  // An id of Feishu's own shape (cli_ and 16 hex digits): the SDKs' WSClient
+  // refuses to start with any other.
+  cli_a5f0c0ffee000001: { appSecret: "sandbox-internal-secret-long-connection" },
 });
 
 /** A tenant_key shaped like Feishu's; any well-formed tenant_key works. */
@@ -112,12 +115,14 @@ export async function startSandbox(opts = {}) {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
+  server.on("upgrade", (req, socket) => acceptWebSocket(state, req, socket));
   await new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, resolve);
   });
   const { port: bound } = server.address();
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+  state.url = url;
   startCallbacks(state);
   return {
     url,
@@ -157,6 +162,9 @@ function freshState(config, callbacks) {
     resendCalls: 0,
     revokedTokens: new Set(),
     apiCalls: [],
+    // Long connections: the one-time URLs handed out, and who connected.
+    wsTickets: new Map(),
+    wsConnections: [],
   };
 }
 
@@ -197,6 +205,7 @@ function snapshot(state) {
     lastPush: state.lastPush && { ...state.lastPush },
     resendCalls: state.resendCalls,
     callbacks: callbackViews(state),
+    wsConnections: state.wsConnections.map((c) => ({ ...c })),
   };
 }
 
@@ -289,9 +298,11 @@ async function handle(state, req, res) {
 
 /**
  * `POST /callback/ws/endpoint` `{AppID, AppSecret}` (Go-style names, as the
- * SDKs send them): Feishu's answer with a one-time WebSocket URL and the
- * client's settings; a wrong id or secret is code 514 (AuthFailed). The URL
- * is never connected to in the sandbox.
+ * SDKs send them): Feishu's answer with a one-time WebSocket URL on the
+ * sandbox itself (its query shaped like Feishu's: `fpid` first, since the
+ * Node SDK reads the whole URL as a query string) and the client's
+ * settings; a wrong id or secret is code 514 (AuthFailed). The client then
+ * connects straight to that URL (`acceptWebSocket`), never through the Worker.
  */
 async function wsEndpoint(state, body, req, res) {
   const app = SANDBOX_APPS[body.AppID] ?? SANDBOX_SELF_BUILT_APPS[body.AppID];
@@ -299,14 +310,39 @@ async function wsEndpoint(state, body, req, res) {
     return send(res, 200, { code: 514, msg: "auth failed", data: null });
   }
   const ticket = randomUUID();
+  state.wsTickets.set(ticket, body.AppID);
+  const ws = state.url.replace(/^http/, "ws");
   return send(res, 200, {
     code: 0,
     msg: "ok",
     data: {
-      URL: `wss://msg-frontier.sandbox.invalid/ws/v2?device_id=${ticket}&service_id=1&access_key=${ticket}`,
+      URL: `${ws}/ws/v2?fpid=1&device_id=${ticket}&access_key=${ticket}&service_id=1&ticket=${ticket}`,
       ClientConfig: { ReconnectCount: -1, ReconnectInterval: 120, ReconnectNonce: 30, PingInterval: 120 },
     },
   });
+}
+
+/**
+ * A WebSocket upgrade to a URL `wsEndpoint` handed out (once per URL): the
+ * RFC 6455 handshake, then the connection is held open and whatever the
+ * client sends (the SDKs' ping frames) is ignored; recorded in
+ * `stats().wsConnections`. Anything else: 403.
+ */
+function acceptWebSocket(state, req, socket) {
+  const url = new URL(req.url, "http://sandbox");
+  const ticket = url.searchParams.get("ticket");
+  const key = req.headers["sec-websocket-key"];
+  const appId = ticket && state.wsTickets.get(ticket);
+  if (url.pathname !== "/ws/v2" || !appId || !key) {
+    socket.end("HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    return;
+  }
+  state.wsTickets.delete(ticket);
+  const accept = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
+  socket.on("data", () => {});
+  socket.on("error", () => {});
+  state.wsConnections.push({ appId, deviceId: url.searchParams.get("device_id") });
 }
 
 /** Largest `size` a /download path serves (the gateway's streaming benchmarks ask for 10 MiB). */
