@@ -69,11 +69,12 @@ const WRANGLER = join(root, "node_modules/wrangler/bin/wrangler.js");
  * Runs `wrangler dev` (which builds the Worker first) and resolves with its URL
  * once it is ready. Wrangler needs Node >= 22: the project-local one runs it.
  */
-function startWorker({ host, port, upstream, allowedOrigin, managed }) {
+function startWorker({ host, port, upstream, lark, allowedOrigin, managed }) {
   // Local KV lives in a fresh folder per run: the sandbox forgets its tokens
   // when it stops, so KV entries from an earlier run would only confuse.
   const persist = mkdtempSync(join(tmpdir(), "ftt-dev-kv-"));
   const args = [WRANGLER, "dev", "--ip", host, "--port", String(port), "--persist-to", persist, "--var", `FEISHU_BASE_URL:${upstream}`, "--var", `ALLOWED_ORIGINS:${allowedOrigin}`];
+  if (lark) args.push("--var", `LARK_BASE_URL:${lark}`);
   for (const [k, v] of Object.entries(managed ?? {})) args.push("--var", `${k}:${v}`);
   const child = spawn(NODE22, args, {
     cwd: root,
@@ -133,12 +134,14 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
   const allowedOrigin = url.replace(/\/$/, "");
   // Managed mode only against the sandbox: real Feishu needs your own app's secrets.
   const managed = upstream ? undefined : DEV_MANAGED;
+  // /lark/... goes to the sandbox too (it stands in for both brands).
+  const lark = upstream ? undefined : sandbox.url;
   if (worker === "wrangler") {
-    wrangler = startWorker({ host, port: workerPort, upstream: upstream ?? sandbox.url, allowedOrigin, managed });
+    wrangler = startWorker({ host, port: workerPort, upstream: upstream ?? sandbox.url, lark, allowedOrigin, managed });
     workerUrl = await wrangler.ready;
   } else if (worker === "miniflare") {
     const { startBuiltWorker } = await import("../tests/worker/built-worker.mjs");
-    miniflare = await startBuiltWorker({ host, vars: { FEISHU_BASE_URL: upstream ?? sandbox.url, ALLOWED_ORIGINS: allowedOrigin, ...managed } });
+    miniflare = await startBuiltWorker({ host, vars: { FEISHU_BASE_URL: upstream ?? sandbox.url, ...(lark && { LARK_BASE_URL: lark }), ALLOWED_ORIGINS: allowedOrigin, ...managed } });
     workerUrl = miniflare.url;
   }
   config.workerUrl = workerUrl;

