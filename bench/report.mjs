@@ -112,6 +112,14 @@ const rows = [
   ["API call direct / through the Worker (ms, p50 · p99)", `${gateway.latency.direct.p50.toFixed(2)} · ${gateway.latency.direct.p99.toFixed(2)} / ${gateway.latency.gateway.p50.toFixed(2)} · ${gateway.latency.gateway.p99.toFixed(2)}`, `+${gateway.latency.addedP50.toFixed(2)} ms p50, +${gateway.latency.addedP99.toFixed(2)} ms p99 (an empty JS Worker's hop alone: ${gateway.latency.emptyWorker.p50.toFixed(2)} ms p50)`],
   ["API call through a minimal hand-written JS proxy Worker (`bench/proxy-worker.js`, same workerd set-up; ms, p50 · p99)", `${gateway.latency.jsProxy.p50.toFixed(2)} · ${gateway.latency.jsProxy.p99.toFixed(2)}`, `+${(gateway.latency.jsProxy.p50 - gateway.latency.direct.p50).toFixed(2)} ms p50 over direct`],
   ["the gateway's own work: through ours less through the hand-written proxy (ms)", `${overProxyP50.toFixed(2)} p50 · ${(gateway.latency.gateway.p99 - gateway.latency.jsProxy.p99).toFixed(2)} p99`, "", goal("≤ 0.5 ms p50", overProxyP50 <= 0.5)],
+  [
+    "the in-flight replacement's lookup on every passed-through call: ours with it / with `REPLACE_REFUSED` off (ms, p50 · p99)",
+    gateway.latency.gatewayNoLookup
+      ? `${gateway.latency.gateway.p50.toFixed(2)} · ${gateway.latency.gateway.p99.toFixed(2)} / ${gateway.latency.gatewayNoLookup.p50.toFixed(2)} · ${gateway.latency.gatewayNoLookup.p99.toFixed(2)}`
+      : "not measured",
+    gateway.latency.gatewayNoLookup ? `${gateway.latency.lookupP50.toFixed(3)} ms p50 for the lookup` : "",
+    gateway.latency.gatewayNoLookup ? goal("≤ 0.05 ms p50", gateway.latency.lookupP50 <= 0.05) : "",
+  ],
   [`${gateway.large.times} × ${(gateway.large.bytesEach / 1048576).toFixed(0)} MiB answers passed through`, `${gateway.large.mibPerSec.toFixed(0)} MiB/s; workerd RSS ${(gateway.large.rssBefore / 1048576).toFixed(0)} → peak ${(gateway.large.rssPeak / 1048576).toFixed(0)} MiB`, "", goal("memory flat (peak growth < one answer)", gateway.large.rssPeak - gateway.large.rssBefore < gateway.large.bytesEach)],
   [`**8. Coordinator** (${coord.fronts} front Workers, separate isolates, one KV; ${coord.rounds} keys × ${coord.perRound} concurrent cold requests each; then ${coord.hits} sequential hits on one front)`, "", "", ""],
   ...["without", "with"].map((k) => [

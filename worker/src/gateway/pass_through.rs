@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::gateway::evict::evict;
 use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
 use crate::gateway::managed_call::managed_call;
-use crate::gateway::replacement;
+use crate::gateway::replacement::{self, Seen};
 use crate::gateway::upstream::{Outgoing, examined, send};
 use crate::http::reply::{self, Local};
 use crate::http::request::{json_body, read_body};
@@ -21,30 +21,17 @@ use worker::{Env, Request, Response, Result};
 pub fn pass_through_off() -> Result<Response> {
     reply::local(Local::NotFound, "no such path (PASS_THROUGH is off)")
 }
+
 /// Any other `/open-apis/*` path: pass-through, or a managed call when the
 /// request names a tenant with `X-Tenant-Key`.
-pub async fn open_api(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
+pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.pass_through {
         return pass_through_off();
     }
     if req.headers().get(TENANT_HEADER)?.is_some() {
         return managed_call(req, env, config).await;
     }
-    // GET and HEAD carry no body upstream (fetch refuses one), whatever
-    // came. A body declared small enough is kept, so that a call whose token
-    // Feishu refused can be replayed with the replacement.
-    let length = req.headers().get("content-length")?;
-    let stream = req.inner().body();
-    let body = match forward::body_plan(&req.inner().method(), length.as_deref(), stream.is_some())
-    {
-        BodyPlan::None => Outgoing::None,
-        BodyPlan::Keep => match read_body(&mut req, MAX_REPLAY_BODY_BYTES as usize).await? {
-            Ok(b) => Outgoing::Bytes(b),
-            Err(refusal) => return Ok(refusal),
-        },
-        BodyPlan::Stream => Outgoing::Stream(stream),
-    };
-    pass_on(&req, env, config, body).await
+    pass_on(req, env, config).await
 }
 
 /// `POST /callback/ws/endpoint`: passed on as it is (its body, the app's id
@@ -54,7 +41,7 @@ pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Respon
         return pass_through_off();
     }
     let body = Outgoing::Stream(req.inner().body());
-    pass_on(&req, env, config, body).await
+    forward_and_heal(&req, env, config, body, None, None, None).await
 }
 
 /// `POST /open-apis/auth/v3/app_ticket/resend`: for the managed app (same id
@@ -75,14 +62,61 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
     if !config.pass_through {
         return pass_through_off();
     }
-    pass_on(&req, env, config, Outgoing::Bytes(bytes)).await
+    forward_and_heal(&req, env, config, Outgoing::Bytes(bytes), None, None, None).await
 }
 
 /// Passes the request on as it is. A bearer token the Worker replaced after
 /// Feishu refused it goes out as its key's current token; a refusal evicts
 /// the token, and when the Worker handed it out, its replacement is found
 /// and the call replayed once with it (when its body was kept).
-async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> Result<Response> {
+async fn pass_on(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
+    let header = req.headers().get("authorization")?.unwrap_or_default();
+    let bearer = forward::bearer(&header).map(AccessToken::new);
+    // The one in-memory lookup every passed-through call pays.
+    let digest = bearer
+        .as_ref()
+        .filter(|_| config.replace_refused)
+        .map(kv::token_digest);
+    let seen = match &digest {
+        Some(d) => replacement::seen(config.brand, d),
+        None => Seen::Unknown,
+    };
+    // GET and HEAD carry no body upstream (fetch refuses one), whatever
+    // came. A body declared small enough is kept for a replay, only for a
+    // token this isolate knows (anyone else's body is streamed, so that a
+    // caller with a made-up token cannot make the isolate hold it).
+    let length = req.headers().get("content-length")?;
+    let stream = req.inner().body();
+    let plan = forward::body_plan(&req.inner().method(), length.as_deref(), stream.is_some());
+    let body = match (plan, &seen) {
+        (BodyPlan::None, _) => Outgoing::None,
+        (BodyPlan::Keep, Seen::Known(_)) => {
+            match read_body(&mut req, MAX_REPLAY_BODY_BYTES as usize).await? {
+                Ok(b) => Outgoing::Bytes(b),
+                Err(refusal) => return Ok(refusal),
+            }
+        }
+        _ => Outgoing::Stream(stream),
+    };
+    let rewrite = match seen {
+        Seen::Known(Some(current)) => current.token(env, config).await,
+        _ => None,
+    };
+    forward_and_heal(&req, env, config, body, bearer, digest, rewrite).await
+}
+
+/// Sends the request (with `rewrite` in place of the bearer token when
+/// given); on a refusal of the token sent, evicts it and, for a token the
+/// Worker can replace, replays once with the replacement.
+async fn forward_and_heal(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    body: Outgoing,
+    bearer: Option<AccessToken>,
+    digest: Option<[u8; 32]>,
+    rewrite: Option<AccessToken>,
+) -> Result<Response> {
     // An API key is the Worker's secret: it is never sent on to Feishu.
     if let Some(m) = &config.managed
         && managed::authorised(req, m)
@@ -92,20 +126,6 @@ async fn pass_on(req: &Request, env: &Env, config: &Config, body: Outgoing) -> R
             "an API key call needs `X-Tenant-Key: <tenant_key>`; the key is never sent to Feishu",
         );
     }
-    let header = req.headers().get("authorization")?.unwrap_or_default();
-    let bearer = forward::bearer(&header).map(AccessToken::new);
-    // The one in-memory lookup every passed-through call pays.
-    let digest = bearer
-        .as_ref()
-        .filter(|_| config.replace_refused)
-        .map(kv::token_digest);
-    let moved = digest
-        .as_ref()
-        .and_then(|d| replacement::moved(config.brand, d));
-    let rewrite = match moved {
-        Some(current) => current.token(env, config).await,
-        None => None,
-    };
     let resp = match send(req, config, rewrite.as_ref(), &body).await? {
         Ok(r) => r,
         Err(refusal) => return Ok(refusal),

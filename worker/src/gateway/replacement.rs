@@ -19,7 +19,8 @@
 //!
 //! T is then "moved": until T's own expiry a call bearing it has its
 //! `Authorization` rewritten to the key's current token before it leaves,
-//! which costs every passed-through call one in-memory lookup ([`moved`]).
+//! which costs every passed-through call one in-memory lookup ([`seen`]);
+//! a small body is kept for a replay only for a token the isolate knows.
 
 use crate::cache::evict::Eviction;
 use crate::config::{Brand, Config};
@@ -120,44 +121,39 @@ impl Current {
     }
 }
 
-/// Each entry names its brand: a token handed out under `/lark` is never
+/// A token this isolate knows: one it handed out (with its origin), or one
+/// Feishu refused and that moved (with what replaces it), or both. Each
+/// entry names its brand: a token handed out under `/lark` is never
 /// replaced or rewritten at the top level, nor the other way round.
-struct Handed {
+struct Known {
     brand: Brand,
-    origin: Rc<Origin>,
-    until_ms: u64,
-}
-
-struct Moved {
-    brand: Brand,
-    to: Current,
+    origin: Option<Rc<Origin>>,
+    moved_to: Option<Current>,
+    /// Until the token expires: no client holds it longer.
     until_ms: u64,
 }
 
 thread_local! {
-    /// Tokens this isolate handed out, by digest, until they expire.
-    static HANDED: RefCell<HashMap<[u8; 32], Handed>> = RefCell::default();
-    /// Refused tokens and what replaces them, by digest, until they expire.
-    static MOVED: RefCell<HashMap<[u8; 32], Moved>> = RefCell::default();
+    /// The tokens this isolate knows, by digest.
+    static KNOWN: RefCell<HashMap<[u8; 32], Known>> = RefCell::default();
 }
 
-/// Inserts into a table bounded like the token caches: when full, the
-/// expired entries go, and if none had expired, all (refilled as tokens are
-/// handed out; a token forgotten so is still recovered through KV).
-fn bounded_insert<V>(
-    table: &mut HashMap<[u8; 32], V>,
-    digest: [u8; 32],
-    value: V,
-    until: impl Fn(&V) -> u64,
-) {
-    if table.len() >= MAX_CACHED_TOKENS && !table.contains_key(&digest) {
-        let now = JsClock.now_ms();
-        table.retain(|_, v| until(v) > now);
-        if table.len() >= MAX_CACHED_TOKENS {
-            table.clear();
+/// The entry for `digest`, made by `new` when absent. Bounded like the token
+/// caches: when full, the expired entries go, and if none had expired, all
+/// (refilled as tokens are handed out; a token forgotten so is still
+/// recovered through KV or the coordinator).
+fn with_entry(digest: [u8; 32], new: impl FnOnce() -> Known, f: impl FnOnce(&mut Known)) {
+    KNOWN.with(|k| {
+        let mut table = k.borrow_mut();
+        if table.len() >= MAX_CACHED_TOKENS && !table.contains_key(&digest) {
+            let now = JsClock.now_ms();
+            table.retain(|_, e| e.until_ms > now);
+            if table.len() >= MAX_CACHED_TOKENS {
+                table.clear();
+            }
         }
-    }
-    table.insert(digest, value);
+        f(table.entry(digest).or_insert_with(new));
+    });
 }
 
 /// Remembers that a token endpoint handed out `grant`, got by `origin`
@@ -168,45 +164,58 @@ pub fn handed_out(config: &Config, grant: &TokenGrant, origin: impl FnOnce() -> 
         return;
     }
     let digest = kv::token_digest(&grant.token);
-    if HANDED.with(|h| h.borrow().contains_key(&digest)) {
-        return;
+    let known = KNOWN.with(|k| k.borrow().get(&digest).is_some_and(|e| e.origin.is_some()));
+    if !known {
+        remember(config.brand, digest, grant, Rc::new(origin()));
     }
-    remember(config.brand, digest, grant, Rc::new(origin()));
 }
 
 fn remember(brand: Brand, digest: [u8; 32], grant: &TokenGrant, origin: Rc<Origin>) {
-    let entry = Handed {
+    let until_ms = grant.expires_at_ms;
+    let new = || Known {
         brand,
-        origin,
-        until_ms: grant.expires_at_ms,
+        origin: None,
+        moved_to: None,
+        until_ms,
     };
-    HANDED.with(|h| bounded_insert(&mut h.borrow_mut(), digest, entry, |e| e.until_ms));
+    with_entry(digest, new, |e| e.origin = Some(origin));
 }
 
-/// What a call bearing the token with this digest is rewritten to, if the
-/// token was refused and replaced: the one lookup every passed-through call
-/// pays.
-pub fn moved(brand: Brand, digest: &[u8; 32]) -> Option<Current> {
-    MOVED.with(|m| {
-        let m = m.borrow();
-        let entry = m.get(digest)?;
-        (entry.brand == brand && entry.until_ms > JsClock.now_ms()).then(|| entry.to.clone())
+/// What this isolate knows of the bearer token with this digest: the one
+/// lookup every passed-through call pays.
+pub enum Seen {
+    /// Nothing: the call goes as it came, its body streamed.
+    Unknown,
+    /// A token it handed out or saw replaced: a small body is kept for a
+    /// replay; `Some` when calls bearing it are rewritten.
+    Known(Option<Current>),
+}
+
+pub fn seen(brand: Brand, digest: &[u8; 32]) -> Seen {
+    KNOWN.with(|k| {
+        let k = k.borrow();
+        match k.get(digest) {
+            Some(e) if e.brand == brand && e.until_ms > JsClock.now_ms() => {
+                Seen::Known(e.moved_to.clone())
+            }
+            _ => Seen::Unknown,
+        }
     })
 }
 
 /// Records that the token with digest `refused` (as clients hold it) moved
 /// to `to`, for as long as a client could hold it.
 pub fn record_moved(brand: Brand, refused: [u8; 32], to: Current) {
-    let now = JsClock.now_ms();
-    let until_ms = HANDED
-        .with(|h| h.borrow().get(&refused).map(|e| e.until_ms))
-        .unwrap_or(now.saturating_add(kv::MAX_TOKEN_LIFE_SECS * 1000));
-    let entry = Moved {
+    let until_ms = JsClock
+        .now_ms()
+        .saturating_add(kv::MAX_TOKEN_LIFE_SECS * 1000);
+    let new = || Known {
         brand,
-        to,
+        origin: None,
+        moved_to: None,
         until_ms,
     };
-    MOVED.with(|m| bounded_insert(&mut m.borrow_mut(), refused, entry, |e| e.until_ms));
+    with_entry(refused, new, |e| e.moved_to = Some(to));
 }
 
 /// How a replacement was found (logged).
@@ -233,11 +242,11 @@ pub async fn replacement(
         return Some((g.clone(), Current::Token(g), Found::Kv));
     }
     let digest = kv::token_digest(refused);
-    let origin = HANDED.with(|h| {
-        h.borrow()
+    let origin = KNOWN.with(|k| {
+        k.borrow()
             .get(&digest)
             .filter(|e| e.brand == config.brand)
-            .map(|e| Rc::clone(&e.origin))
+            .and_then(|e| e.origin.clone())
     });
     if let Some(origin) = origin {
         let g = origin.token(env, config, Some(refused)).await.ok()?;
