@@ -80,12 +80,15 @@ struct CodeOnly {
 
 /// Whether a JSON body says the token was refused.
 pub fn token_refused(json: &impl ReadJson, body: &str) -> bool {
+    answer_code(json, body).is_some_and(|c| TOKEN_REFUSED_CODES.contains(&c))
+}
+
+/// Feishu's `code` in a JSON answer no larger than [`MAX_INSPECTED_BYTES`].
+pub fn answer_code(json: &impl ReadJson, body: &str) -> Option<i64> {
     if body.len() as u64 > MAX_INSPECTED_BYTES {
-        return false;
+        return None;
     }
-    json.object::<CodeOnly>(body)
-        .and_then(|c| c.code)
-        .is_some_and(|c| TOKEN_REFUSED_CODES.contains(&c))
+    json.object::<CodeOnly>(body).and_then(|c| c.code)
 }
 
 /// What a request's body allows.

@@ -234,8 +234,10 @@ function cors(res) {
 
 function send(res, status, body, headers = {}) {
   const text = typeof body === "string" ? body : JSON.stringify(body);
+  // With its length, as Feishu's gateway answers (not chunked).
   res.writeHead(status, {
     "content-type": typeof body === "string" ? "text/html; charset=utf-8" : "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(text)),
     ...headers,
   });
   res.end(text);

@@ -13,6 +13,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
+import { createAgentKey } from "../../scripts/agent-key.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const MCP_CLI = `${root}.tools/lark-mcp/node_modules/@larksuiteoapi/lark-mcp/dist/cli.js`;
@@ -39,8 +40,9 @@ after(async () => {
 });
 
 /** One lark-mcp process speaking MCP (newline-delimited JSON-RPC) on stdio. */
-function startAgent(domain) {
-  const child = spawn(process.execPath, [MCP_CLI, "mcp", "-a", APP, "-s", SECRET, "-d", domain, "-t", "im.v1.chat.list", "--token-mode", "tenant_access_token"], {
+function startAgent(domain, secret = SECRET) {
+  const tools = "im.v1.chat.list,im.v1.message.create";
+  const child = spawn(process.execPath, [MCP_CLI, "mcp", "-a", APP, "-s", secret, "-d", domain, "-t", tools, "--token-mode", "tenant_access_token"], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   let buffer = "";
@@ -86,6 +88,13 @@ function startAgent(domain) {
     /** Calls the chat-list tool; resolves to Feishu's answer as the tool reports it. */
     async listChats() {
       const r = await ask("tools/call", { name: "im_v1_chat_list", arguments: { params: { page_size: 5 } } });
+      const text = r.result?.content?.[0]?.text ?? "";
+      return { isError: Boolean(r.result?.isError), text, body: safeJson(text) };
+    },
+    /** Calls the send-message tool. */
+    async sendMessage() {
+      const data = { receive_id: "oc_agent", msg_type: "text", content: JSON.stringify({ text: "hi" }) };
+      const r = await ask("tools/call", { name: "im_v1_message_create", arguments: { data, params: { receive_id_type: "chat_id" } } });
       const text = r.result?.content?.[0]?.text ?? "";
       return { isError: Boolean(r.result?.isError), text, body: safeJson(text) };
     },
@@ -146,5 +155,32 @@ test("without the Worker's replacement (REPLACE_REFUSED off), a running lark-mcp
     }
   } finally {
     await off.mf.dispose();
+  }
+});
+
+test("lark-mcp started with an agent key in place of the secret works within the key's allow-list and nowhere else", async () => {
+  sb.reset();
+  const key = createAgentKey({ id: "mcp-agent", app: APP, allow: ["GET /open-apis/im/v1/chats"] });
+  const keyed = await startBuiltWorker({
+    vars: {
+      FEISHU_BASE_URL: sb.url,
+      LOG_REQUESTS: "false",
+      SELF_BUILT_APPS: JSON.stringify({ [APP]: SECRET }),
+      AGENT_KEYS: JSON.stringify([key.entry]),
+    },
+    onLog: () => {},
+  });
+  try {
+    const agent = await startAgent(keyed.url, key.key).init();
+    const chats = await agent.listChats();
+    assert.equal(chats.isError, false, chats.text);
+    assert.match(lastToken(), /^t-/, "Feishu saw the app's real token");
+    const before = sb.stats().apiCalls.length;
+    const sent = await agent.sendMessage();
+    assert.equal(sent.isError, true, "outside the allow-list");
+    assert.match(sent.text, /KEY_NOT_ALLOWED|mcp-agent|403/, sent.text);
+    assert.equal(sb.stats().apiCalls.length, before, "nothing sent to Feishu");
+  } finally {
+    await keyed.mf.dispose();
   }
 });

@@ -1,5 +1,6 @@
 //! The Worker's settings, from `wrangler.toml` vars (documented there).
 
+use crate::agents::keys::{AgentKey, parse_agent_keys, parse_self_built_apps};
 use feishu_tenant_token::event::{DEFAULT_MAX_AGE_SECS, EventConfig};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
 use feishu_tenant_token::retry::MAX_MAX_RETRIES;
@@ -76,6 +77,42 @@ pub struct Config {
     pub replace_refused: bool,
     /// Store-app mode, when `FEISHU_APP_ID` and `FEISHU_APP_SECRET` are set.
     pub managed: Option<Managed>,
+    /// Agent keys and the self-built apps whose secrets the Worker holds.
+    pub agents: Agents,
+}
+
+/// `SELF_BUILT_APPS` and `AGENT_KEYS` (`agents/`): agents and services
+/// use an app through the Worker with a key of their own, never the app's
+/// secret.
+#[derive(Clone, Debug, Default)]
+pub struct Agents {
+    pub self_built: Vec<AppCredentials>,
+    pub keys: Vec<AgentKey>,
+}
+
+fn parse_agents(
+    get: &impl Fn(&str) -> Option<String>,
+    managed: Option<&Managed>,
+) -> Result<Agents, String> {
+    let mut self_built = Vec::new();
+    if let Some(text) = get("SELF_BUILT_APPS") {
+        for (app_id, secret) in parse_self_built_apps(&text)? {
+            let names = ["SELF_BUILT_APPS app id", "SELF_BUILT_APPS secret"];
+            let app = AppCredentials::parse(&app_id, &secret, names)
+                .map_err(|e| format!("SELF_BUILT_APPS: {}", e.message()))?;
+            self_built.push(app);
+        }
+    }
+    let store_app = managed.map(|m| m.app.app_id());
+    let keys = match get("AGENT_KEYS") {
+        Some(text) => parse_agent_keys(
+            &text,
+            |a| self_built.iter().any(|c| c.app_id() == a) || store_app == Some(a),
+            |a| store_app == Some(a),
+        )?,
+        None => Vec::new(),
+    };
+    Ok(Agents { self_built, keys })
 }
 
 /// Managed mode: the Worker holds one store app's credentials, receives its
@@ -263,10 +300,12 @@ impl Config {
         let pass_through = switch("PASS_THROUGH")?;
         let replace_refused = switch("REPLACE_REFUSED")?;
         let managed = parse_managed(get)?;
+        let agents = parse_agents(&get, managed.as_ref())?;
         Ok(Self {
             brand: Brand::Feishu,
             lark_base_url,
             managed,
+            agents,
             log_requests,
             pass_through,
             replace_refused,

@@ -17,6 +17,7 @@
 //! layer's rules) build natively and are tested there; the rest is wasm32-only.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+mod agents;
 mod cache;
 mod config;
 mod coordinator;

@@ -1,34 +1,44 @@
-//! A managed API call (`X-Tenant-Key` with an API key): the Worker puts the
-//! tenant's token in, and replays once with a fresh one if Feishu refused it.
+//! A call the Worker makes with a token of its own choosing: a managed call
+//! (`X-Tenant-Key` with an API key: the tenant's token) or an agent's call
+//! (a gateway token: its key's app or tenant token). The token goes in, and
+//! if Feishu refused it, the call is replayed once with its replacement.
 
 use crate::config::Config;
 use crate::gateway::evict::evict;
 use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
-use crate::gateway::upstream::{Outgoing, examined, send};
+use crate::gateway::replacement::Origin;
+use crate::gateway::upstream::{Outgoing, Verdict, examined, send};
 use crate::http::reply::{self, Local};
 use crate::http::request::read_body;
 use crate::managed;
-use crate::state;
 use feishu_tenant_token::TenantKey;
 use worker::{Env, Request, Response, Result};
 
-/// A managed API call: API key, then the tenant's token in `Authorization`;
-/// a refused token is evicted and the call replayed once with a fresh one
-/// when its body was kept.
-pub async fn managed_call(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
-    let managed = match managed::api_caller(&req, config)? {
-        Ok(m) => m,
-        Err(refusal) => return Ok(refusal),
-    };
+/// A managed API call: API key, then the tenant's token in `Authorization`.
+pub async fn managed_call(req: Request, env: &Env, config: &Config) -> Result<Response> {
+    if let Err(refusal) = managed::api_caller(&req, config)? {
+        return Ok(refusal);
+    }
     let raw_tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
     let tenant_key = match TenantKey::parse(raw_tenant.trim()) {
         Ok(t) => t,
         Err(e) => return reply::local(Local::InvalidField, e.message()),
     };
-    let chain = match state::managed(env, config, managed) {
-        Ok(c) => c,
-        Err(why) => return reply::local(Local::Misconfigured, &why),
-    };
+    let (resp, _) = call_as(req, env, config, &Origin::ManagedTenant(tenant_key)).await?;
+    Ok(resp)
+}
+
+/// The request with `origin`'s current token in `Authorization`; a refused
+/// token is evicted and the call replayed once with its replacement when the
+/// body was kept (no body, or declared within `MAX_REPLAY_BODY_BYTES`).
+/// Also what the gateway learnt of the answer (Feishu's `code`).
+pub async fn call_as(
+    mut req: Request,
+    env: &Env,
+    config: &Config,
+    origin: &Origin,
+) -> Result<(Response, Verdict)> {
+    let none = Verdict::default();
     let length = req.headers().get("content-length")?;
     let stream = req.inner().body();
     let plan = forward::body_plan(&req.inner().method(), length.as_deref(), stream.is_some());
@@ -36,38 +46,40 @@ pub async fn managed_call(mut req: Request, env: &Env, config: &Config) -> Resul
         BodyPlan::None => Outgoing::None,
         BodyPlan::Keep => match read_body(&mut req, MAX_REPLAY_BODY_BYTES as usize).await? {
             Ok(b) => Outgoing::Bytes(b),
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok((refusal, none)),
         },
         BodyPlan::Stream => Outgoing::Stream(stream),
     };
-    let request = chain.request(tenant_key);
-    let tenants = chain.tenants();
-    let token = match tenants.get(&request).await {
+    let token = match origin.token(env, config, None).await {
         Ok(g) => g.token,
-        Err(e) => return reply::upstream_error(&e),
+        Err(e) => return Ok((reply::upstream_error(&e)?, none)),
     };
     let resp = match send(&req, config, Some(&token), &body).await? {
         Ok(r) => r,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => return Ok((refusal, none)),
     };
-    let (resp, refused) = match examined(resp).await? {
+    let (resp, verdict) = match examined(resp).await? {
         Ok(r) => r,
-        Err(failed) => return Ok(failed),
+        Err(failed) => return Ok((failed, none)),
     };
-    if !refused {
-        return Ok(resp.into());
+    if !verdict.refused {
+        return Ok((resp.into(), verdict));
     }
     evict(env, &token, "managed_call").await;
     if plan == BodyPlan::Stream {
         // The body went with the first send: the refusal goes back as it is.
-        return Ok(resp.into());
+        return Ok((resp.into(), verdict));
     }
-    let fresh = match tenants.replace(&request, &token).await {
+    let fresh = match origin.token(env, config, Some(&token)).await {
         Ok(g) => g.token,
-        Err(e) => return reply::upstream_error(&e),
+        Err(e) => return Ok((reply::upstream_error(&e)?, none)),
     };
-    Ok(match send(&req, config, Some(&fresh), &body).await? {
-        Ok(r) => r.into(),
-        Err(refusal) => refusal,
+    let resp = match send(&req, config, Some(&fresh), &body).await? {
+        Ok(r) => r,
+        Err(refusal) => return Ok((refusal, none)),
+    };
+    Ok(match examined(resp).await? {
+        Ok((r, v)) => (r.into(), v),
+        Err(failed) => (failed, none),
     })
 }

@@ -14,10 +14,10 @@ pub mod forward;
 #[cfg(target_arch = "wasm32")]
 mod evict;
 #[cfg(target_arch = "wasm32")]
-mod managed_call;
+pub mod managed_call;
 #[cfg(target_arch = "wasm32")]
 pub mod pass_through;
 #[cfg(target_arch = "wasm32")]
 pub mod replacement;
 #[cfg(target_arch = "wasm32")]
-mod upstream;
+pub mod upstream;

@@ -3,6 +3,8 @@
 //! replaces it in flight (`replacement.rs`). `app_ticket/resend` for the
 //! managed app stays here (its once-a-minute limit).
 
+use crate::agents;
+use crate::agents::gateway_token::is_gateway_token;
 use crate::config::Config;
 use crate::gateway::evict::evict;
 use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
@@ -27,6 +29,10 @@ pub fn pass_through_off() -> Result<Response> {
 pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.pass_through {
         return pass_through_off();
+    }
+    let header = req.headers().get("authorization")?.unwrap_or_default();
+    if let Some(token) = forward::bearer(&header).filter(|t| is_gateway_token(t)) {
+        return agents::calls::call(req, env, config, token).await;
     }
     if req.headers().get(TENANT_HEADER)?.is_some() {
         return managed_call(req, env, config).await;
@@ -133,11 +139,11 @@ async fn forward_and_heal(
     let Some(sent) = rewrite.or(bearer) else {
         return Ok(resp.into());
     };
-    let (resp, refused) = match examined(resp).await? {
+    let (resp, verdict) = match examined(resp).await? {
         Ok(r) => r,
         Err(failed) => return Ok(failed),
     };
-    if !refused {
+    if !verdict.refused {
         return Ok(resp.into());
     }
     let evicted = evict(env, &sent, "pass_through").await;

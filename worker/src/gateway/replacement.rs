@@ -54,7 +54,7 @@ pub enum Origin {
 
 impl Origin {
     /// The key's current token, or (`bad` given) the one replacing `bad`.
-    async fn token(
+    pub async fn token(
         &self,
         env: &Env,
         config: &Config,

@@ -30,6 +30,15 @@ impl Outgoing {
     }
 }
 
+/// What the gateway learnt of an answer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Verdict {
+    /// It says the token was refused (99991663/99991665).
+    pub refused: bool,
+    /// Feishu's `code`, when the answer was read whole.
+    pub code: Option<i64>,
+}
+
 /// The answer, and whether it says the token was refused. A JSON answer
 /// declared at most 64 KiB (`api_call::worth_inspecting`) is read whole and
 /// passed on as the same bytes (cheaper than copying its stream, and its
@@ -37,18 +46,22 @@ impl Outgoing {
 /// bounded copy by `host::refuses_token`; anything else is not read.
 pub async fn examined(
     resp: web_sys::Response,
-) -> Result<core::result::Result<(web_sys::Response, bool), Response>> {
+) -> Result<core::result::Result<(web_sys::Response, Verdict), Response>> {
     let h = resp.headers();
     let (ct, len) = (h.get("content-type")?, h.get("content-length")?);
     // No body to read (HEAD, 204, 304: the runtime gives those a null body).
     if resp.body().is_none()
         || !api_call::worth_inspecting(resp.status(), ct.as_deref(), len.as_deref())
     {
-        return Ok(Ok((resp, false)));
+        return Ok(Ok((resp, Verdict::default())));
     }
     if len.is_none() {
         let refused = refuses_token(&resp, &SerdeJson).await;
-        return Ok(Ok((resp, refused)));
+        let verdict = Verdict {
+            refused,
+            code: None,
+        };
+        return Ok(Ok((resp, verdict)));
     }
     let read = match resp.array_buffer() {
         Ok(p) => JsFuture::from(p).await,
@@ -63,8 +76,13 @@ pub async fn examined(
     };
     let bytes = js_sys::Uint8Array::new(&buffer);
     // (`token_refused` itself ignores anything over the inspection bound.)
-    let refused = String::from_utf8(bytes.to_vec())
-        .is_ok_and(|text| api_call::token_refused(&SerdeJson, &text));
+    let code = String::from_utf8(bytes.to_vec())
+        .ok()
+        .and_then(|text| api_call::answer_code(&SerdeJson, &text));
+    let verdict = Verdict {
+        refused: code.is_some_and(|c| api_call::TOKEN_REFUSED_CODES.contains(&c)),
+        code,
+    };
     let same = init_like(&resp).and_then(|init| {
         web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
     });
@@ -75,7 +93,7 @@ pub async fn examined(
         )
         .map(Err);
     };
-    Ok(Ok((same, refused)))
+    Ok(Ok((same, verdict)))
 }
 
 /// One request to the brand's base URL (`FEISHU_BASE_URL`, or

@@ -61,6 +61,8 @@ pub enum Local {
     Unauthorized,
     /// Managed mode: no app_ticket yet; Feishu was asked to push one.
     TicketMissing,
+    /// An agent key's gateway token used outside the key's allow-list.
+    KeyNotAllowed,
 }
 
 impl Local {
@@ -80,6 +82,7 @@ impl Local {
             Local::UpstreamTimeout => (50400, 504, "TIMEOUT"),
             Local::Unauthorized => (40100, 401, "UNAUTHORIZED"),
             Local::TicketMissing => (50300, 503, "APP_TICKET_MISSING"),
+            Local::KeyNotAllowed => (40301, 403, "KEY_NOT_ALLOWED"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! client and answers in Feishu's shape, remembering where the token came
 //! from (`gateway/replacement.rs`: replaced in flight if Feishu refuses it).
 
+use crate::agents::endpoints as agents;
 use crate::config::Config;
 use crate::gateway::replacement::{Origin, handed_out};
 use crate::http::reply::{self, Local, Member};
@@ -50,13 +51,16 @@ pub async fn internal_token(
         Ok(v) => v,
         Err(refusal) => return Ok(refusal),
     };
-    let client = match state::internal(env, config, kind) {
-        Ok(c) => c,
-        Err(why) => return reply::local(Local::Misconfigured, &why),
-    };
     let member = match kind {
         Kind::TenantToken => Member::TenantAccessToken,
         Kind::AppToken => Member::AppAccessToken,
+    };
+    if let Some(answer) = agents::key_token(config, &app, member, false) {
+        return answer;
+    }
+    let client = match state::internal(env, config, kind) {
+        Ok(c) => c,
+        Err(why) => return reply::local(Local::Misconfigured, &why),
     };
     let request = SelfBuiltRequest::new(app);
     let hand = |g: &TokenGrant| handed_out(config, g, || Origin::Internal(kind, request.clone()));
@@ -73,6 +77,9 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
         Ok(v) => v,
         Err(refusal) => return Ok(refusal),
     };
+    if let Some(answer) = agents::key_token(config, &app, Member::AppAccessToken, true) {
+        return answer;
+    }
     if let Some(managed) = managed::is_managed_app(config, &app) {
         return managed::endpoints::own_app_token(&req, env, config, managed).await;
     }
@@ -116,6 +123,9 @@ pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Resul
         Ok(v) => v,
         Err(refusal) => return Ok(refusal),
     };
+    if let Some(answer) = agents::tenant_token(config, &request) {
+        return answer;
+    }
     let client = match state::pass_through(env, config) {
         Ok(c) => c,
         Err(why) => return reply::local(Local::Misconfigured, &why),

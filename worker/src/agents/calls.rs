@@ -1,0 +1,109 @@
+//! A passed-through call bearing a gateway token: checked (`grants`), sent
+//! with the key's real token in its place (replayed once with a replacement
+//! if Feishu refused it, as managed calls are), or answered 403 naming the
+//! key and what it refused, with nothing sent. One audit line per call.
+
+use crate::agents::endpoints::settings;
+use crate::agents::gateway_token::Kind;
+use crate::agents::grants::{Denied, Grant};
+use crate::config::{Brand, Config};
+use crate::gateway::managed_call::call_as;
+use crate::gateway::replacement::Origin;
+use crate::http::reply::{self, Local};
+use crate::log;
+use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::self_built::{self, SelfBuiltRequest};
+use feishu_tenant_token::{Clock, TenantKey};
+use serde::Serialize;
+use worker::{Env, Request, Response, Result};
+
+pub async fn call(req: Request, env: &Env, config: &Config, token: &str) -> Result<Response> {
+    let started = JsClock.now_ms();
+    let method = req.inner().method();
+    let full = req.path();
+    let path = Brand::of_path(&full).1.to_owned();
+    let (resp, key_id, code) = match settings(config).authorize(token, &method, &path, started) {
+        Ok(grant) => {
+            let key_id = grant.key.id.clone();
+            let origin = match origin_of(&grant) {
+                Some(o) => o,
+                None => return reply::local(Local::InvalidField, "tenant_key is not valid"),
+            };
+            let (resp, verdict) = call_as(req, env, config, &origin).await?;
+            (resp, Some(key_id), verdict.code)
+        }
+        Err(Denied::NotAllowed { key_id } | Denied::TenantNotAllowed { key_id }) => {
+            let why = format!("agent key {key_id:?} does not allow {method} {path}");
+            (reply::local(Local::KeyNotAllowed, &why)?, Some(key_id), None)
+        }
+        // Feishu's own answer to a token it does not accept.
+        Err(Denied::Invalid) => (
+            reply::json_response(
+                400,
+                r#"{"code":99991663,"msg":"Invalid access token for authorization (not a gateway token of this Worker, or expired)."}"#.to_owned(),
+            )?,
+            None,
+            Some(99_991_663),
+        ),
+    };
+    audit(
+        key_id.as_deref(),
+        &method,
+        &path,
+        resp.status_code(),
+        code,
+        started,
+    );
+    Ok(resp)
+}
+
+/// Where the key's real token comes from: the self-built app's client, or
+/// store-app mode's chain.
+fn origin_of(grant: &Grant<'_>) -> Option<Origin> {
+    Some(match (grant.store, grant.kind, &grant.tenant) {
+        (false, kind, _) => {
+            let kind = match kind {
+                Kind::Tenant => self_built::Kind::TenantToken,
+                Kind::App => self_built::Kind::AppToken,
+            };
+            Origin::Internal(kind, SelfBuiltRequest::new(grant.app.clone()))
+        }
+        (true, Kind::Tenant, Some(t)) => Origin::ManagedTenant(TenantKey::parse(t).ok()?),
+        (true, _, _) => Origin::ManagedApp,
+    })
+}
+
+const MAX_LOGGED_PATH: usize = 512;
+
+/// One line per call made with a gateway token: who, what, how it went;
+/// never a key, secret or token (the path is the caller's, without query).
+fn audit(
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    status: u16,
+    code: Option<i64>,
+    started: u64,
+) {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        event: &'static str,
+        key: Option<&'a str>,
+        method: &'a str,
+        path: &'a str,
+        status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<i64>,
+        ms: u64,
+    }
+    log::info(&Line {
+        event: "agent_call",
+        key,
+        method,
+        // Bounded: the path is the caller's.
+        path: path.get(..MAX_LOGGED_PATH).unwrap_or(path),
+        status,
+        code,
+        ms: JsClock.now_ms().saturating_sub(started),
+    });
+}

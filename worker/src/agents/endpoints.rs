@@ -1,0 +1,90 @@
+//! The token endpoints' side of agent keys: an agent key where an app
+//! secret goes gets a gateway token in Feishu's shape; anything shaped as a
+//! key but not one (unknown, expired) gets Feishu's answer to a wrong
+//! secret, and never reaches Feishu.
+
+use crate::agents::gateway_token::Kind;
+use crate::agents::grants::{Denied, Minted, Settings};
+use crate::config::{Brand, Config};
+use crate::http::reply::{self, Local, Member};
+use crate::log;
+use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::{AccessToken, AppCredentials, Clock, Served, TokenGrant, TokenRequest};
+use serde::Serialize;
+use worker::{Response, Result};
+
+/// The decisions' view of the settings, for this request's brand.
+pub fn settings(config: &Config) -> Settings<'_> {
+    Settings {
+        agents: &config.agents,
+        store_app: config.managed_here().map(|m| &m.app),
+        lark: config.brand == Brand::Lark,
+    }
+}
+
+/// `Some(answer)` when `app`'s secret is an agent key (or shaped as one):
+/// the `.../internal` endpoints (`store` false) and a store app's
+/// `app_access_token` (`store` true). `None`: the usual way on.
+pub fn key_token(
+    config: &Config,
+    app: &AppCredentials,
+    member: Member,
+    store: bool,
+) -> Option<Result<Response>> {
+    let kind = match member {
+        Member::TenantAccessToken => Kind::Tenant,
+        Member::AppAccessToken => Kind::App,
+    };
+    let now = JsClock.now_ms();
+    let secret = app.app_secret().expose_secret();
+    match settings(config).token_for_key(app.app_id(), secret, kind, store, now) {
+        Ok(None) => None,
+        Ok(Some(minted)) => Some(answer(minted, now, member)),
+        // Feishu's own answer to a wrong secret.
+        Err(_) => Some(reply::json_response(
+            400,
+            r#"{"code":10015,"msg":"app secret invalid"}"#.to_owned(),
+        )),
+    }
+}
+
+/// `Some(answer)` when `tenant_access_token` was asked with a gateway app
+/// token; `None`: the usual way on.
+pub fn tenant_token(config: &Config, request: &TokenRequest) -> Option<Result<Response>> {
+    let now = JsClock.now_ms();
+    let app_token = request.app_access_token.expose_secret();
+    let tenant = request.tenant_key.as_str();
+    match settings(config).tenant_token_for(app_token, tenant, now) {
+        Ok(None) => None,
+        Ok(Some(minted)) => Some(answer(minted, now, Member::TenantAccessToken)),
+        Err(Denied::TenantNotAllowed { key_id }) => Some(reply::local(
+            Local::KeyNotAllowed,
+            &format!("agent key {key_id:?} does not allow this tenant"),
+        )),
+        // Feishu's own answer to an app token it does not accept.
+        Err(_) => Some(reply::json_response(
+            400,
+            r#"{"code":99991664,"msg":"invalid app_access_token"}"#.to_owned(),
+        )),
+    }
+}
+
+fn answer(minted: Minted, now_ms: u64, member: Member) -> Result<Response> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        event: &'static str,
+        key: &'a str,
+        token: &'static str,
+    }
+    log::info(&Line {
+        event: "agent_token",
+        key: &minted.key_id,
+        token: match member {
+            Member::TenantAccessToken => "tenant",
+            Member::AppAccessToken => "app",
+        },
+    });
+    let secs = minted.expires_at_ms.saturating_sub(now_ms) / 1000;
+    let grant = TokenGrant::new(AccessToken::new(minted.token), now_ms, secs);
+    reply::token(&grant, now_ms, &Served::Memory, member)
+}

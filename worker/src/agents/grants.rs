@@ -1,0 +1,479 @@
+//! What an agent key or a gateway token may get and do: every decision, as
+//! plain functions over the settings, tested natively. The Worker's side
+//! (`endpoints.rs`, `calls.rs`) only answers and sends.
+
+use crate::agents::gateway_token::{self, Claims, Kind};
+use crate::agents::keys::{AGENT_KEY_PREFIX, AgentKey, find_by_digest};
+use crate::config::Agents;
+use feishu_tenant_token::AppCredentials;
+use feishu_tenant_token::kv::MAX_TOKEN_LIFE_SECS;
+use sha2::{Digest, Sha256};
+
+/// A gateway token handed out for a key.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Minted {
+    pub token: String,
+    pub expires_at_ms: u64,
+    pub key_id: String,
+}
+
+/// Why a key or gateway token gets nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// Not a key or gateway token of this Worker's (unknown, expired, its
+    /// entry gone, the app's secret changed, another brand's): answered as
+    /// Feishu answers a wrong secret or token.
+    Invalid,
+    /// A valid gateway token whose key does not allow this method and path.
+    NotAllowed { key_id: String },
+    /// A store app's key asked for a tenant it does not list.
+    TenantNotAllowed { key_id: String },
+}
+
+/// The settings a decision reads.
+pub struct Settings<'a> {
+    pub agents: &'a Agents,
+    /// Store-app mode's app (its keys are store-app keys).
+    pub store_app: Option<&'a AppCredentials>,
+    /// The request came under `/lark`.
+    pub lark: bool,
+}
+
+impl Settings<'_> {
+    /// The credentials the Worker holds for `app_id`.
+    fn app(&self, app_id: &str) -> Option<&AppCredentials> {
+        self.agents
+            .self_built
+            .iter()
+            .chain(self.store_app)
+            .find(|a| a.app_id() == app_id)
+    }
+
+    fn is_store_app(&self, app_id: &str) -> bool {
+        self.store_app.is_some_and(|a| a.app_id() == app_id)
+    }
+
+    fn mint(&self, key: &AgentKey, app: &AppCredentials, claims: Claims) -> Minted {
+        let token = gateway_token::mint(&claims, app.app_secret().expose_secret(), &key.digest);
+        Minted {
+            token,
+            expires_at_ms: claims.expires_at_ms,
+            key_id: key.id.clone(),
+        }
+    }
+
+    /// A token endpoint given `app_id` and `secret` (a self-built app's
+    /// `.../internal` endpoints, `store` false; the store app's
+    /// `app_access_token`, `store` true): `Ok(None)` when the secret is no
+    /// agent key (the usual way on), a gateway token of `kind` when it is one
+    /// for that app, `Invalid` for a key unknown or expired (and for anything
+    /// shaped as a key: it never goes to Feishu).
+    pub fn token_for_key(
+        &self,
+        app_id: &str,
+        secret: &str,
+        kind: Kind,
+        store: bool,
+        now_ms: u64,
+    ) -> Result<Option<Minted>, Denied> {
+        let shaped = secret.starts_with(AGENT_KEY_PREFIX);
+        if self.agents.keys.is_empty() && !shaped {
+            return Ok(None);
+        }
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let Some(key) = find_by_digest(&self.agents.keys, app_id, &digest) else {
+            return if shaped {
+                Err(Denied::Invalid)
+            } else {
+                Ok(None)
+            };
+        };
+        let app = self.app(app_id).ok_or(Denied::Invalid)?;
+        if key.expired(now_ms) || self.is_store_app(app_id) != store {
+            return Err(Denied::Invalid);
+        }
+        let claims = Claims {
+            key_id: key.id.clone(),
+            app_id: app_id.to_owned(),
+            tenant: None,
+            kind,
+            lark: self.lark,
+            expires_at_ms: expiry(key, now_ms, None),
+        };
+        Ok(Some(self.mint(key, app, claims)))
+    }
+
+    /// `tenant_access_token` with a store app's gateway app token: a gateway
+    /// tenant token for `tenant`, if the key lists it. `Ok(None)` when
+    /// `app_token` is no gateway token (the usual way on).
+    pub fn tenant_token_for(
+        &self,
+        app_token: &str,
+        tenant: &str,
+        now_ms: u64,
+    ) -> Result<Option<Minted>, Denied> {
+        if !gateway_token::is_gateway_token(app_token) {
+            return Ok(None);
+        }
+        let (key, app, claims) = self.checked(app_token, now_ms)?;
+        if claims.kind != Kind::App || !self.is_store_app(&claims.app_id) {
+            return Err(Denied::Invalid);
+        }
+        if !key.allows_tenant(tenant) {
+            return Err(Denied::TenantNotAllowed {
+                key_id: key.id.clone(),
+            });
+        }
+        let claims = Claims {
+            tenant: Some(tenant.to_owned()),
+            kind: Kind::Tenant,
+            expires_at_ms: expiry(key, now_ms, Some(claims.expires_at_ms)),
+            ..claims
+        };
+        Ok(Some(self.mint(key, app, claims)))
+    }
+
+    /// A gateway token's key, app and claims, once its signature, brand and
+    /// expiry (and its key's) are checked.
+    fn checked(
+        &self,
+        token: &str,
+        now_ms: u64,
+    ) -> Result<(&AgentKey, &AppCredentials, Claims), Denied> {
+        let claims = gateway_token::claims(token).ok_or(Denied::Invalid)?;
+        let key = self
+            .agents
+            .keys
+            .iter()
+            .find(|k| k.id == claims.key_id && k.app_id == claims.app_id)
+            .ok_or(Denied::Invalid)?;
+        let app = self.app(&claims.app_id).ok_or(Denied::Invalid)?;
+        let genuine = gateway_token::verify(token, app.app_secret().expose_secret(), &key.digest);
+        if !genuine
+            || claims.lark != self.lark
+            || claims.expires_at_ms <= now_ms
+            || key.expired(now_ms)
+        {
+            return Err(Denied::Invalid);
+        }
+        Ok((key, app, claims))
+    }
+
+    /// A call bearing gateway token `token`: what it may go out as, or why
+    /// not. `path` is the normalised path without its query (and without the
+    /// Worker's `/lark` prefix).
+    pub fn authorize(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        now_ms: u64,
+    ) -> Result<Grant<'_>, Denied> {
+        let (key, app, claims) = self.checked(token, now_ms)?;
+        let store = self.is_store_app(&claims.app_id);
+        if let Some(tenant) = &claims.tenant
+            && (!store || !key.allows_tenant(tenant))
+        {
+            return Err(Denied::TenantNotAllowed {
+                key_id: key.id.clone(),
+            });
+        }
+        if (store && claims.kind == Kind::Tenant && claims.tenant.is_none())
+            || (!store && claims.tenant.is_some())
+        {
+            return Err(Denied::Invalid);
+        }
+        // An escaped separator would be matched as written here and maybe
+        // read otherwise upstream: refused outright.
+        let lower = path.to_ascii_lowercase();
+        let escaped = ["%2f", "%2e", "%5c"].iter().any(|e| lower.contains(e));
+        if escaped || !key.allows(method, path) {
+            return Err(Denied::NotAllowed {
+                key_id: key.id.clone(),
+            });
+        }
+        Ok(Grant {
+            key,
+            app,
+            store,
+            kind: claims.kind,
+            tenant: claims.tenant,
+        })
+    }
+}
+
+/// What a call made with a gateway token goes out as.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    pub key: &'a AgentKey,
+    pub app: &'a AppCredentials,
+    /// Store-app mode's app (else a self-built app).
+    pub store: bool,
+    pub kind: Kind,
+    pub tenant: Option<String>,
+}
+
+/// A gateway token lives as long as a Feishu token would, never past its
+/// key's expiry (nor, for a tenant token, its app token's).
+fn expiry(key: &AgentKey, now_ms: u64, app_token_expiry: Option<u64>) -> u64 {
+    let longest = now_ms.saturating_add(MAX_TOKEN_LIFE_SECS * 1000);
+    longest
+        .min(key.expires_at_ms.unwrap_or(u64::MAX))
+        .min(app_token_expiry.unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::keys::parse_agent_keys;
+
+    const NOW: u64 = 1_800_000_000_000;
+    const SELF_KEY: &str = "ftt_ak_self-key-0123456789abcdef0123456789";
+    const STORE_KEY: &str = "ftt_ak_store-key-0123456789abcdef012345678";
+
+    fn hex(s: &str) -> String {
+        Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn agents(expires: &str) -> Agents {
+        let self_built =
+            vec![AppCredentials::parse("cli_self", "self-secret", ["i", "s"]).unwrap()];
+        let text = format!(
+            r#"[{{"id":"bot","sha256":"{}","app_id":"cli_self","allow":["GET /open-apis/im/v1/chats"]{expires}}},
+                {{"id":"isv","sha256":"{}","app_id":"cli_store","allow":["* /open-apis/im/"],"tenants":["t1"]}}]"#,
+            hex(SELF_KEY),
+            hex(STORE_KEY)
+        );
+        let keys = parse_agent_keys(
+            &text,
+            |a| a == "cli_self" || a == "cli_store",
+            |a| a == "cli_store",
+        )
+        .unwrap();
+        Agents { self_built, keys }
+    }
+
+    fn store_app() -> AppCredentials {
+        AppCredentials::parse("cli_store", "store-secret", ["i", "s"]).unwrap()
+    }
+
+    fn with<'a>(agents: &'a Agents, store: &'a AppCredentials, lark: bool) -> Settings<'a> {
+        Settings {
+            agents,
+            store_app: Some(store),
+            lark,
+        }
+    }
+
+    #[test]
+    fn a_self_built_key_gets_a_gateway_token_that_allows_its_list_only() {
+        let (a, s) = (agents(""), store_app());
+        let set = with(&a, &s, false);
+        let m = set
+            .token_for_key("cli_self", SELF_KEY, Kind::Tenant, false, NOW)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.expires_at_ms, NOW + 7_200_000);
+        assert!(!m.token.contains(SELF_KEY) && !m.token.contains("self-secret"));
+        let g = set
+            .authorize(&m.token, "GET", "/open-apis/im/v1/chats", NOW + 1)
+            .unwrap();
+        assert_eq!(
+            (g.key.id.as_str(), g.app.app_id(), g.store, g.kind),
+            ("bot", "cli_self", false, Kind::Tenant)
+        );
+        for (method, path) in [
+            ("POST", "/open-apis/im/v1/chats"),
+            ("GET", "/open-apis/contact/v3/users"),
+            ("GET", "/open-apis/im/v1/chats%2F..%2Fx"),
+        ] {
+            assert_eq!(
+                set.authorize(&m.token, method, path, NOW + 1).unwrap_err(),
+                Denied::NotAllowed {
+                    key_id: "bot".into()
+                },
+                "{method} {path}"
+            );
+        }
+        assert_eq!(
+            set.authorize(&m.token, "GET", "/open-apis/im/v1/chats", NOW + 7_200_000)
+                .unwrap_err(),
+            Denied::Invalid,
+            "expired"
+        );
+        let lark = with(&a, &s, true);
+        assert_eq!(
+            lark.authorize(&m.token, "GET", "/open-apis/im/v1/chats", NOW)
+                .unwrap_err(),
+            Denied::Invalid,
+            "another brand"
+        );
+    }
+
+    #[test]
+    fn secrets_that_are_not_keys_go_the_usual_way_and_key_shaped_ones_never_do() {
+        let (a, s) = (agents(""), store_app());
+        let set = with(&a, &s, false);
+        assert_eq!(
+            set.token_for_key("cli_self", "self-secret", Kind::Tenant, false, NOW),
+            Ok(None)
+        );
+        assert_eq!(
+            set.token_for_key("cli_self", "ftt_ak_unknown", Kind::Tenant, false, NOW),
+            Err(Denied::Invalid)
+        );
+        assert_eq!(
+            set.token_for_key("cli_other", SELF_KEY, Kind::Tenant, false, NOW),
+            Err(Denied::Invalid),
+            "another app's id"
+        );
+        assert_eq!(
+            set.token_for_key("cli_self", SELF_KEY, Kind::App, true, NOW),
+            Err(Denied::Invalid),
+            "a self-built key at the store endpoint"
+        );
+        let none = Agents::default();
+        let off = Settings {
+            agents: &none,
+            store_app: None,
+            lark: false,
+        };
+        assert_eq!(
+            off.token_for_key("cli_self", "anything", Kind::Tenant, false, NOW),
+            Ok(None)
+        );
+        assert_eq!(
+            off.token_for_key("cli_self", SELF_KEY, Kind::Tenant, false, NOW),
+            Err(Denied::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_key_expires_and_its_tokens_with_it() {
+        let (a, s) = (
+            agents(r#","expires_at":"2027-01-15T08:00:00Z""#),
+            store_app(),
+        );
+        let set = with(&a, &s, false);
+        let at = a.keys[0].expires_at_ms.unwrap();
+        let m = set
+            .token_for_key("cli_self", SELF_KEY, Kind::Tenant, false, at - 1000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.expires_at_ms, at, "never past the key");
+        assert_eq!(
+            set.token_for_key("cli_self", SELF_KEY, Kind::Tenant, false, at),
+            Err(Denied::Invalid)
+        );
+        assert_eq!(
+            set.authorize(&m.token, "GET", "/open-apis/im/v1/chats", at)
+                .unwrap_err(),
+            Denied::Invalid
+        );
+    }
+
+    #[test]
+    fn a_removed_key_or_a_changed_secret_kills_its_tokens() {
+        let (a, s) = (agents(""), store_app());
+        let m = with(&a, &s, false)
+            .token_for_key("cli_self", SELF_KEY, Kind::Tenant, false, NOW)
+            .unwrap()
+            .unwrap();
+        let mut removed = a.clone();
+        removed.keys.remove(0);
+        assert_eq!(
+            with(&removed, &s, false)
+                .authorize(&m.token, "GET", "/open-apis/im/v1/chats", NOW)
+                .unwrap_err(),
+            Denied::Invalid
+        );
+        let mut rotated = a.clone();
+        rotated.self_built =
+            vec![AppCredentials::parse("cli_self", "new-secret", ["i", "s"]).unwrap()];
+        assert_eq!(
+            with(&rotated, &s, false)
+                .authorize(&m.token, "GET", "/open-apis/im/v1/chats", NOW)
+                .unwrap_err(),
+            Denied::Invalid
+        );
+    }
+
+    #[test]
+    fn store_keys_get_tenant_tokens_for_their_tenants_only() {
+        let (a, s) = (agents(""), store_app());
+        let set = with(&a, &s, false);
+        let app = set
+            .token_for_key("cli_store", STORE_KEY, Kind::App, true, NOW)
+            .unwrap()
+            .unwrap();
+        let t1 = set
+            .tenant_token_for(&app.token, "t1", NOW)
+            .unwrap()
+            .unwrap();
+        let g = set
+            .authorize(&t1.token, "POST", "/open-apis/im/v1/messages", NOW)
+            .unwrap();
+        assert_eq!(
+            (g.store, g.kind, g.tenant.as_deref()),
+            (true, Kind::Tenant, Some("t1"))
+        );
+        assert_eq!(
+            set.tenant_token_for(&app.token, "t2", NOW),
+            Err(Denied::TenantNotAllowed {
+                key_id: "isv".into()
+            })
+        );
+        assert_eq!(
+            set.tenant_token_for("a-real-app-token", "t1", NOW),
+            Ok(None),
+            "not ours: the usual way"
+        );
+        assert_eq!(
+            set.tenant_token_for(&t1.token, "t1", NOW),
+            Err(Denied::Invalid),
+            "a tenant token is no app token"
+        );
+        assert_eq!(
+            set.token_for_key("cli_store", STORE_KEY, Kind::Tenant, false, NOW),
+            Err(Denied::Invalid),
+            "a store key at an internal endpoint"
+        );
+    }
+
+    #[test]
+    fn forged_and_damaged_gateway_tokens_are_invalid() {
+        let (a, s) = (agents(""), store_app());
+        let set = with(&a, &s, false);
+        let m = set
+            .token_for_key("cli_self", SELF_KEY, Kind::Tenant, false, NOW)
+            .unwrap()
+            .unwrap();
+        let forged = gateway_token::mint(
+            &gateway_token::claims(&m.token).unwrap(),
+            "guessed-secret",
+            &a.keys[0].digest,
+        );
+        let mut inputs = vec![
+            forged,
+            format!("{}x", m.token),
+            m.token.replace('.', ""),
+            "g1.".into(),
+            "g1.x.y".into(),
+        ];
+        inputs.extend((0..m.token.len()).step_by(7).map(|i| {
+            let mut b = m.token.clone().into_bytes();
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(b).unwrap()
+        }));
+        for bad in inputs {
+            assert!(
+                set.authorize(&bad, "GET", "/open-apis/im/v1/chats", NOW)
+                    .is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! Agent keys: the settings `SELF_BUILT_APPS` and `AGENT_KEYS`, read into
+//! typed values with errors naming the entry and field, and the rules a
+//! call made with a key's gateway token must pass (method and path prefix,
+//! tenant, expiry). Pure, so they are tested natively.
+
+use feishu_tenant_token::cache_key::parse_hex32;
+use feishu_tenant_token::secret::constant_time_eq;
+use serde_json::Value;
+
+/// What every agent key given out by `scripts/agent-key.mjs` starts with: an
+/// `app_secret` with this prefix is never sent on to Feishu.
+pub const AGENT_KEY_PREFIX: &str = "ftt_ak_";
+
+/// Most entries in `AGENT_KEYS`, and most `allow` / `tenants` items per
+/// entry: settings are read into every isolate's memory.
+pub const MAX_AGENT_KEYS: usize = 1000;
+pub const MAX_ITEMS: usize = 200;
+const MAX_ID_CHARS: usize = 64;
+
+/// One `allow` entry: a method (`None` for `*`) and a path prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allow {
+    pub method: Option<String>,
+    pub prefix: String,
+}
+
+impl Allow {
+    /// Whether `method` and `path` (without its query) are allowed: the
+    /// method matches (any case) and the path is the prefix, or continues it
+    /// at a segment boundary (`/open-apis/im/v1/chats` allows
+    /// `/open-apis/im/v1/chats/oc_1`, never `/open-apis/im/v1/chatsx`).
+    pub fn allows(&self, method: &str, path: &str) -> bool {
+        let method_ok = self
+            .method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method));
+        let Some(rest) = path.strip_prefix(self.prefix.as_str()) else {
+            return false;
+        };
+        method_ok && (rest.is_empty() || self.prefix.ends_with('/') || rest.starts_with('/'))
+    }
+}
+
+/// One entry of `AGENT_KEYS`. The key itself is never held: its SHA-256.
+#[derive(Clone, Debug)]
+pub struct AgentKey {
+    pub id: String,
+    pub digest: [u8; 32],
+    pub app_id: String,
+    pub allow: Vec<Allow>,
+    /// Store apps only: the tenants the key may act for (`None`: every one).
+    pub tenants: Option<Vec<String>>,
+    pub expires_at_ms: Option<u64>,
+}
+
+impl AgentKey {
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_some_and(|e| e <= now_ms)
+    }
+
+    pub fn allows(&self, method: &str, path: &str) -> bool {
+        self.allow.iter().any(|a| a.allows(method, path))
+    }
+
+    pub fn allows_tenant(&self, tenant: &str) -> bool {
+        self.tenants
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|k| k == tenant))
+    }
+}
+
+/// The entry whose digest is `digest` (every entry compared, in constant
+/// time) for `app_id`.
+pub fn find_by_digest<'k>(
+    keys: &'k [AgentKey],
+    app_id: &str,
+    digest: &[u8; 32],
+) -> Option<&'k AgentKey> {
+    let mut found = None;
+    for k in keys {
+        if constant_time_eq(&k.digest, digest) && k.app_id == app_id {
+            found = Some(k);
+        }
+    }
+    found
+}
+
+/// `SELF_BUILT_APPS`: a JSON object of app ids to their secrets.
+pub fn parse_self_built_apps(text: &str) -> Result<Vec<(String, String)>, String> {
+    let bad = |why: &str| format!("SELF_BUILT_APPS: {why}");
+    let value: Value = serde_json::from_str(text).map_err(|_| {
+        bad("not JSON: a JSON object of app ids to their secrets, e.g. {\"cli_xxx\": \"<secret>\"}")
+    })?;
+    let Value::Object(map) = value else {
+        return Err(bad("must be a JSON object of app ids to their secrets"));
+    };
+    if map.len() > MAX_AGENT_KEYS {
+        return Err(bad(&format!("at most {MAX_AGENT_KEYS} apps")));
+    }
+    let mut apps = Vec::with_capacity(map.len());
+    for (app_id, secret) in map {
+        if !app_id.starts_with("cli_") || app_id.len() > MAX_ID_CHARS {
+            return Err(bad(&format!("{app_id:?} is not an app id (cli_...)")));
+        }
+        match secret {
+            Value::String(s) if !s.trim().is_empty() => apps.push((app_id, s)),
+            // The secret itself is never shown.
+            _ => {
+                return Err(bad(&format!(
+                    "the secret of {app_id} must be a non-empty string"
+                )));
+            }
+        }
+    }
+    Ok(apps)
+}
+
+/// `AGENT_KEYS`: a JSON array, one object per key. `holds_secret(app_id)`
+/// says whether the Worker holds that app's secret (a self-built app in
+/// `SELF_BUILT_APPS`, or store-app mode's app); `is_store_app(app_id)`
+/// whether it is store-app mode's app (only those entries take `tenants`).
+/// Errors name the entry's index and field.
+pub fn parse_agent_keys(
+    text: &str,
+    holds_secret: impl Fn(&str) -> bool,
+    is_store_app: impl Fn(&str) -> bool,
+) -> Result<Vec<AgentKey>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|_| {
+        "AGENT_KEYS: not JSON: a JSON array of key entries (scripts/agent-key.mjs prints one)"
+            .to_owned()
+    })?;
+    let Value::Array(items) = value else {
+        return Err("AGENT_KEYS: must be a JSON array of key entries".to_owned());
+    };
+    if items.len() > MAX_AGENT_KEYS {
+        return Err(format!("AGENT_KEYS: at most {MAX_AGENT_KEYS} entries"));
+    }
+    let mut keys: Vec<AgentKey> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let key = parse_entry(item, &holds_secret, &is_store_app)
+            .map_err(|(field, why)| format!("AGENT_KEYS[{i}].{field}: {why}"))?;
+        if keys.iter().any(|k| k.id == key.id) {
+            return Err(format!(
+                "AGENT_KEYS[{i}].id: {:?} is used by an earlier entry",
+                key.id
+            ));
+        }
+        if keys.iter().any(|k| k.digest == key.digest) {
+            return Err(format!(
+                "AGENT_KEYS[{i}].sha256: the same key as an earlier entry"
+            ));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+type FieldError = (&'static str, String);
+
+fn parse_entry(
+    item: &Value,
+    holds_secret: &impl Fn(&str) -> bool,
+    is_store_app: &impl Fn(&str) -> bool,
+) -> Result<AgentKey, FieldError> {
+    let Value::Object(o) = item else {
+        return Err(("", "must be an object".to_owned()));
+    };
+    const FIELDS: [&str; 6] = ["id", "sha256", "app_id", "allow", "tenants", "expires_at"];
+    if let Some(unknown) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err((
+            "",
+            format!("unknown field {unknown:?} (fields: {})", FIELDS.join(", ")),
+        ));
+    }
+    let string = |field: &'static str| -> Result<&str, FieldError> {
+        match o.get(field) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s),
+            Some(_) => Err((field, "must be a non-empty string".to_owned())),
+            None => Err((field, "is missing".to_owned())),
+        }
+    };
+    let id = string("id")?;
+    if id.chars().count() > MAX_ID_CHARS || id.chars().any(|c| c.is_control()) {
+        return Err(("id", format!("at most {MAX_ID_CHARS} printable characters")));
+    }
+    let digest = parse_hex32(string("sha256")?).ok_or((
+        "sha256",
+        "must be 64 hex digits (the SHA-256 of the key)".to_owned(),
+    ))?;
+    let app_id = string("app_id")?;
+    if !holds_secret(app_id) {
+        return Err((
+            "app_id",
+            format!(
+                "the Worker holds no secret for {app_id}: add it to SELF_BUILT_APPS (or set FEISHU_APP_ID / FEISHU_APP_SECRET for a store app)"
+            ),
+        ));
+    }
+    let allow = match o.get("allow") {
+        Some(Value::Array(a)) if !a.is_empty() && a.len() <= MAX_ITEMS => a
+            .iter()
+            .map(|v| v.as_str().and_then(parse_allow))
+            .collect::<Option<Vec<_>>>()
+            .ok_or((
+                "allow",
+                "each item is \"<METHOD or *> <path prefix under /open-apis/>\", e.g. \"GET /open-apis/im/v1/chats\"".to_owned(),
+            ))?,
+        Some(_) => return Err(("allow", format!("must be a non-empty array of at most {MAX_ITEMS} items"))),
+        None => return Err(("allow", "is missing (a key allows nothing by default)".to_owned())),
+    };
+    let tenants = match o.get("tenants") {
+        None | Some(Value::Null) => None,
+        Some(_) if !is_store_app(app_id) => {
+            return Err((
+                "tenants",
+                "only store-app mode's app has tenants".to_owned(),
+            ));
+        }
+        Some(Value::Array(t)) if !t.is_empty() && t.len() <= MAX_ITEMS => Some(
+            t.iter()
+                .map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or((
+                    "tenants",
+                    "each item must be a tenant_key (a non-empty string)".to_owned(),
+                ))?,
+        ),
+        Some(_) => {
+            return Err((
+                "tenants",
+                format!("must be a non-empty array of at most {MAX_ITEMS} tenant keys"),
+            ));
+        }
+    };
+    let expires_at_ms = match o.get("expires_at") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(parse_rfc3339_ms(s).ok_or((
+            "expires_at",
+            "must be an RFC 3339 time, e.g. \"2027-01-31T00:00:00Z\"".to_owned(),
+        ))?),
+        Some(_) => return Err(("expires_at", "must be an RFC 3339 time string".to_owned())),
+    };
+    Ok(AgentKey {
+        id: id.to_owned(),
+        digest,
+        app_id: app_id.to_owned(),
+        allow,
+        tenants,
+        expires_at_ms,
+    })
+}
+
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// `"GET /open-apis/im/v1/chats"` or `"* /open-apis/contact/v3/"`.
+fn parse_allow(text: &str) -> Option<Allow> {
+    let (method, prefix) = text.trim().split_once(' ')?;
+    let prefix = prefix.trim();
+    let method = match method {
+        "*" => None,
+        m => Some(
+            METHODS
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(m))?
+                .to_string(),
+        ),
+    };
+    let clean = prefix.starts_with("/open-apis/")
+        && prefix.len() > "/open-apis/".len()
+        && !prefix.contains(['?', '#', '%', '\\', ' '])
+        && !prefix.split('/').any(|s| s == "." || s == "..");
+    clean.then(|| Allow {
+        method,
+        prefix: prefix.to_owned(),
+    })
+}
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time
+/// (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`); `None` for anything else.
+pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || !text.is_ascii() {
+        return None;
+    }
+    let num = |r: core::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let sep = |i: usize, c: &[u8]| c.contains(&b[i]);
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = text.get(start..i)?;
+        if frac.is_empty() {
+            return None;
+        }
+        let padded = format!("{:0<3}", &frac[..frac.len().min(3)]);
+        millis = padded.parse().ok()?;
+    }
+    let offset_secs = match text.get(i..)? {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
+            let h = num(i + 1..i + 3)?;
+            let m = num(i + 4..i + 6)?;
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let s = h * 3600 + m * 60;
+            if tz.starts_with('-') { -s } else { s }
+        }
+        _ => return None,
+    };
+    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in = [
+        31,
+        if leap(year) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in[usize::try_from(month - 1).ok()?]
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    u64::try_from(secs.checked_mul(1000)?.checked_add(millis)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "6e1e9a2b2f0cb4f6c1bbd0c2f1a5e8d7c3b2a1908f7e6d5c4b3a29180f7e6d5c";
+
+    fn parse(text: &str) -> Result<Vec<AgentKey>, String> {
+        parse_agent_keys(
+            text,
+            |a| a == "cli_self" || a == "cli_store",
+            |a| a == "cli_store",
+        )
+    }
+
+    fn entry(extra: &str) -> String {
+        format!(
+            r#"[{{"id":"bot","sha256":"{D}","app_id":"cli_self","allow":["GET /open-apis/im/v1/chats"]{extra}}}]"#
+        )
+    }
+
+    #[test]
+    fn a_well_formed_entry_is_read() {
+        let keys = parse(&entry(r#","expires_at":"2027-01-31T00:00:00Z""#)).unwrap();
+        assert_eq!(keys[0].id, "bot");
+        assert_eq!(keys[0].expires_at_ms, Some(1_801_353_600_000));
+        assert!(keys[0].allows("get", "/open-apis/im/v1/chats"));
+        assert!(keys[0].allows("GET", "/open-apis/im/v1/chats/oc_1/members"));
+        assert!(!keys[0].allows("GET", "/open-apis/im/v1/chatsx"));
+        assert!(!keys[0].allows("POST", "/open-apis/im/v1/chats"));
+        assert!(!keys[0].allows("GET", "/open-apis/im/v1/messages"));
+        assert!(keys[0].allows_tenant("any"), "no tenants: every one");
+    }
+
+    #[test]
+    fn a_star_and_a_trailing_slash_allow_any_method_under_the_prefix() {
+        let a = parse_allow("* /open-apis/contact/v3/").unwrap();
+        assert!(a.allows("DELETE", "/open-apis/contact/v3/users/1"));
+        assert!(!a.allows("GET", "/open-apis/contact/v3"));
+        assert!(!a.allows("GET", "/open-apis/contact/v2/users"));
+    }
+
+    #[test]
+    fn malformed_entries_name_their_index_and_field() {
+        let cases: [(&str, &str); 15] = [
+            ("{", "AGENT_KEYS: not JSON"),
+            ("{}", "AGENT_KEYS: must be a JSON array"),
+            ("[1]", "AGENT_KEYS[0].: must be an object"),
+            (r#"[{"id":"a"}]"#, "AGENT_KEYS[0].sha256: is missing"),
+            (&entry(r#","x":1"#), "AGENT_KEYS[0].: unknown field \"x\""),
+            (
+                &entry("").replace("\"bot\"", "\"\""),
+                "AGENT_KEYS[0].id: must be a non-empty string",
+            ),
+            (
+                &entry("").replace(D, "abc"),
+                "AGENT_KEYS[0].sha256: must be 64 hex digits",
+            ),
+            (
+                &entry("").replace("cli_self", "cli_other"),
+                "AGENT_KEYS[0].app_id: the Worker holds no secret for cli_other",
+            ),
+            (
+                &entry("").replace(r#"["GET /open-apis/im/v1/chats"]"#, "[]"),
+                "AGENT_KEYS[0].allow: must be a non-empty array",
+            ),
+            (
+                &entry("").replace("GET /open-apis", "FETCH /open-apis"),
+                "AGENT_KEYS[0].allow: each item",
+            ),
+            (
+                &entry("").replace("/open-apis/im/v1/chats", "/oauth/v3/token"),
+                "AGENT_KEYS[0].allow: each item",
+            ),
+            (
+                &entry("").replace("/open-apis/im/v1/chats", "/open-apis/../x"),
+                "AGENT_KEYS[0].allow: each item",
+            ),
+            (
+                &entry(r#","tenants":["t1"]"#),
+                "AGENT_KEYS[0].tenants: only store-app mode's app",
+            ),
+            (
+                &entry(r#","expires_at":"tomorrow""#),
+                "AGENT_KEYS[0].expires_at: must be an RFC 3339 time",
+            ),
+            (
+                &entry(r#","expires_at":5"#),
+                "AGENT_KEYS[0].expires_at: must be an RFC 3339 time string",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err();
+            assert!(e.starts_with(want), "{text}: {e}");
+        }
+        let twice = format!("[{0},{0}]", &entry("")[1..entry("").len() - 1]);
+        assert!(
+            parse(&twice)
+                .unwrap_err()
+                .starts_with("AGENT_KEYS[1].id: \"bot\" is used")
+        );
+        let store = entry(r#","tenants":["t1"]"#).replace("cli_self", "cli_store");
+        assert_eq!(
+            parse(&store).unwrap()[0].tenants,
+            Some(vec!["t1".to_owned()])
+        );
+    }
+
+    #[test]
+    fn self_built_apps_never_show_a_secret() {
+        assert_eq!(
+            parse_self_built_apps(r#"{"cli_a":"s1"}"#).unwrap(),
+            vec![("cli_a".to_owned(), "s1".to_owned())]
+        );
+        for bad in [
+            "[",
+            "[]",
+            r#"{"x":"s"}"#,
+            r#"{"cli_a":""}"#,
+            r#"{"cli_a":5}"#,
+        ] {
+            let e = parse_self_built_apps(bad).unwrap_err();
+            assert!(e.starts_with("SELF_BUILT_APPS: "), "{e}");
+            assert!(!e.contains("s1"));
+        }
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ms("2026-12-03T12:00:00.5Z"),
+            Some(1_796_299_200_500)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2026-12-03T20:00:00+08:00"),
+            Some(1_796_299_200_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-12-03 12:00:00",
+            "2026-12-03T12:00:00+8:00",
+            "2026-12-03T24:00:00Z",
+            "2026-12-03T12:00:00.Z",
+            "x",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+    }
+}
