@@ -125,6 +125,17 @@ test("the app's own secret still works as before; a wrong key-shaped secret is r
   assert.equal(sb.stats().internalTenantTokenCalls, 1, "only the real secret's call");
 });
 
+test("an agent key never opens a long connection and never reaches Feishu there", async () => {
+  sb.reset();
+  const w = await worker();
+  const ask = async (secret) =>
+    (await fetch(`${w.url}/callback/ws/endpoint`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ AppID: APP, AppSecret: secret }) })).json();
+  const r = await ask(bot.key);
+  assert.equal(r.code, 514, JSON.stringify(r));
+  assert.equal(sb.stats().requests["/callback/ws/endpoint"] ?? 0, 0, "not sent on");
+  assert.equal((await ask(SECRET)).code, 0, "the app's own secret opens one");
+});
+
 test("gateway tokens survive a restart; removing the key stops them at the next call", async () => {
   sb.reset();
   const dir = mkdtempSync(path.join(tmpdir(), "ftt-keys-"));

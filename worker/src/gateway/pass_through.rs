@@ -12,7 +12,7 @@ use crate::gateway::managed_call::managed_call;
 use crate::gateway::replacement::{self, Seen};
 use crate::gateway::upstream::{Outgoing, examined, send};
 use crate::http::reply::{self, Local};
-use crate::http::request::{json_body, read_body};
+use crate::http::request::{MAX_BODY_BYTES, json_body, read_body};
 use crate::log;
 use crate::managed;
 use crate::tokens::{body, endpoints::refused};
@@ -41,13 +41,24 @@ pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Respon
 }
 
 /// `POST /callback/ws/endpoint`: passed on as it is (its body, the app's id
-/// and secret, is streamed, never read or logged here).
-pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Response> {
+/// and secret, is never logged). An agent key in place of the secret is
+/// answered here, as Feishu answers a wrong secret: keys never reach Feishu,
+/// and a long connection's events are not within any key's allow-list.
+pub async fn callback(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.pass_through {
         return pass_through_off();
     }
-    let body = Outgoing::Stream(req.inner().body());
-    forward_and_heal(&req, env, config, body, None, None, None).await
+    let bytes = match read_body(&mut req, MAX_BODY_BYTES).await? {
+        Ok(b) => b,
+        Err(refusal) => return Ok(refusal),
+    };
+    if body::ws_secret_is_agent_key(&bytes) {
+        return reply::json_response(
+            200,
+            r#"{"code":514,"msg":"auth failed: an agent key cannot open a long connection (it needs the app's own secret)","data":{}}"#.to_owned(),
+        );
+    }
+    forward_and_heal(&req, env, config, Outgoing::Bytes(bytes), None, None, None).await
 }
 
 /// `POST /open-apis/auth/v3/app_ticket/resend`: for the managed app (same id

@@ -211,3 +211,34 @@ mod tests {
         assert!(msg.contains("tenant_key is missing"), "{msg}");
     }
 }
+
+/// Whether a long-connection request's body (`{AppID, AppSecret}`, as the
+/// SDKs' `WSClient` sends it) carries an agent key as its secret.
+pub fn ws_secret_is_agent_key(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct WsBody<'a> {
+        #[serde(rename = "AppSecret", borrow, default)]
+        app_secret: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<WsBody<'_>>(body)
+        .ok()
+        .and_then(|b| b.app_secret)
+        .is_some_and(|s| s.starts_with(crate::agents::keys::AGENT_KEY_PREFIX))
+}
+
+#[cfg(test)]
+mod ws_tests {
+    #[test]
+    fn an_agent_key_as_the_long_connection_secret_is_seen() {
+        let key = br#"{"AppID":"cli_a","AppSecret":"ftt_ak_abc"}"#;
+        assert!(super::ws_secret_is_agent_key(key));
+        for other in [
+            &br#"{"AppID":"cli_a","AppSecret":"real"}"#[..],
+            b"{}",
+            b"not json",
+            br#"{"AppSecret":5}"#,
+        ] {
+            assert!(!super::ws_secret_is_agent_key(other));
+        }
+    }
+}
