@@ -120,6 +120,14 @@ const rows = [
     gateway.latency.gatewayNoLookup ? `${gateway.latency.lookupP50.toFixed(3)} ms p50 for the lookup` : "",
     gateway.latency.gatewayNoLookup ? goal("≤ 0.05 ms p50", gateway.latency.lookupP50 <= 0.05) : "",
   ],
+  [
+    "an agent's call with a gateway token / the plain pass-through call (ms, p50 · p99)",
+    gateway.latency.agentCall
+      ? `${gateway.latency.agentCall.p50.toFixed(2)} · ${gateway.latency.agentCall.p99.toFixed(2)} / ${gateway.latency.gateway.p50.toFixed(2)} · ${gateway.latency.gateway.p99.toFixed(2)}`
+      : "not measured",
+    gateway.latency.agentCall ? `+${gateway.latency.agentOverP50.toFixed(2)} ms p50, +${gateway.latency.agentOverP99.toFixed(2)} ms p99 for the key's checks and the real token` : "",
+    gateway.latency.agentCall ? goal("≤ 0.5 ms p50 over pass-through", gateway.latency.agentOverP50 <= 0.5) : "",
+  ],
   [`${gateway.large.times} × ${(gateway.large.bytesEach / 1048576).toFixed(0)} MiB answers passed through`, `${gateway.large.mibPerSec.toFixed(0)} MiB/s; workerd RSS ${(gateway.large.rssBefore / 1048576).toFixed(0)} → peak ${(gateway.large.rssPeak / 1048576).toFixed(0)} MiB`, "", goal("memory flat (peak growth < one answer)", gateway.large.rssPeak - gateway.large.rssBefore < gateway.large.bytesEach)],
   [`**8. Coordinator** (${coord.fronts} front Workers, separate isolates, one KV; ${coord.rounds} keys × ${coord.perRound} concurrent cold requests each; then ${coord.hits} sequential hits on one front)`, "", "", ""],
   ...["without", "with"].map((k) => [
