@@ -466,6 +466,50 @@ mod tests {
     }
 
     #[test]
+    fn hundreds_of_malformed_settings_are_refused_by_name_never_a_panic() {
+        let valid = entry("");
+        let mut inputs: Vec<String> = (0..valid.len()).map(|i| valid[..i].to_owned()).collect();
+        let values = [
+            "null", "0", "-1", "true", "\"\"", "\"x\"", "[]", "{}", "[1]", "[\"x\"]", "\"GET\"",
+            "1e999",
+        ];
+        for field in [
+            "id",
+            "sha256",
+            "app_id",
+            "allow",
+            "tenants",
+            "expires_at",
+            "extra",
+        ] {
+            for v in values {
+                let mut o: serde_json::Map<String, Value> =
+                    serde_json::from_str(&valid[1..valid.len() - 1]).unwrap();
+                o.insert(
+                    field.to_owned(),
+                    serde_json::from_str(v).unwrap_or(Value::Null),
+                );
+                inputs.push(format!("[{}]", Value::Object(o)));
+            }
+            let mut o: serde_json::Map<String, Value> =
+                serde_json::from_str(&valid[1..valid.len() - 1]).unwrap();
+            o.remove(field);
+            inputs.push(format!("[{}]", Value::Object(o)));
+        }
+        let mut refused = 0;
+        for text in &inputs {
+            match parse(text) {
+                Err(e) => {
+                    assert!(e.starts_with("AGENT_KEYS"), "{text}: {e}");
+                    refused += 1;
+                }
+                Ok(keys) => assert!(keys.iter().all(|k| !k.allow.is_empty()), "{text}"),
+            }
+        }
+        assert!(refused >= 200, "{refused} of {} refused", inputs.len());
+    }
+
+    #[test]
     fn self_built_apps_never_show_a_secret() {
         assert_eq!(
             parse_self_built_apps(r#"{"cli_a":"s1"}"#).unwrap(),
