@@ -14,6 +14,7 @@ import lark from "@larksuiteoapi/node-sdk";
 import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT } from "../sandbox/sandbox.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
 import { createAgentKey } from "../../scripts/agent-key.mjs";
+import { sdkCall, silent } from "./node-sdk.mjs";
 
 const APP = "cli_sandbox_internal_one";
 const SECRET = SANDBOX_SELF_BUILT_APPS[APP].appSecret;
@@ -21,7 +22,6 @@ const STORE_ID = "cli_sandbox_app_one";
 const STORE_SECRET = SANDBOX_APPS[STORE_ID].appSecret;
 const OTHER_TENANT = "2ed263bf32cf1651";
 const INTERNAL = "/open-apis/auth/v3/tenant_access_token/internal";
-const silent = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
 
 let sb;
 const workers = [];
@@ -60,14 +60,7 @@ async function worker(vars = {}, opts = {}) {
 const sdk = (w, secret = bot.key) =>
   new lark.Client({ appId: APP, appSecret: secret, appType: lark.AppType.SelfBuild, domain: w.url, cache: new lark.DefaultCache(), logger: silent });
 
-async function raw(client, req, options) {
-  try {
-    return await client.request(req, options);
-  } catch (e) {
-    if (e?.response?.data) return { ...e.response.data, status: e.response.status };
-    throw e;
-  }
-}
+const raw = sdkCall;
 const listChats = (c, options) => raw(c, { method: "GET", url: "/open-apis/im/v1/chats", params: { page_size: 5 } }, options);
 const calls = () => sb.stats().apiCalls;
 const lastToken = () => calls().at(-1)?.token;

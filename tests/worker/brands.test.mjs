@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import lark from "@larksuiteoapi/node-sdk";
 import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
 import { startBuiltWorker, startCoordinatedWorkers } from "./built-worker.mjs";
+import { sendMessage as sendMessageAs, silent } from "./node-sdk.mjs";
 
 const APP = "cli_sandbox_internal_one";
 const SECRET = SANDBOX_SELF_BUILT_APPS[APP].appSecret;
@@ -17,7 +18,6 @@ const WS_APP = "cli_a5f0c0ffee000001";
 const WS_SECRET = SANDBOX_SELF_BUILT_APPS[WS_APP].appSecret;
 const INTERNAL = "/open-apis/auth/v3/tenant_access_token/internal";
 const MESSAGE = { receive_id: "oc_brand", msg_type: "text", content: JSON.stringify({ text: "hello" }) };
-const silent = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
 
 let feishu, larkSb, w;
 const logs = [];
@@ -39,14 +39,7 @@ after(async () => {
 const sdk = (domain, app = APP, secret = SECRET) =>
   new lark.Client({ appId: app, appSecret: secret, appType: lark.AppType.SelfBuild, domain, cache: new lark.DefaultCache(), logger: silent });
 
-async function sendMessage(client) {
-  try {
-    return await client.request({ method: "POST", url: "/open-apis/im/v1/messages", params: { receive_id_type: "chat_id" }, data: MESSAGE });
-  } catch (e) {
-    if (e?.response?.data) return { ...e.response.data, status: e.response.status };
-    throw e;
-  }
-}
+const sendMessage = (client) => sendMessageAs(client, MESSAGE);
 
 const lastToken = (sb) => sb.stats().apiCalls.at(-1)?.token;
 const reset = () => {

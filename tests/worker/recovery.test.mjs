@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import lark from "@larksuiteoapi/node-sdk";
 import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT } from "../sandbox/sandbox.mjs";
 import { startBuiltWorker, startCoordinatedWorkers } from "./built-worker.mjs";
+import { sendMessage as sendMessageAs, silent } from "./node-sdk.mjs";
 
 const ONE = "cli_sandbox_internal_one";
 const TWO = "cli_sandbox_internal_two";
@@ -47,7 +48,6 @@ const revoke = (token) => fetch(`${sb.url}/__sandbox/token/revoke`, { method: "P
 const upstream = (p) => sb.stats().requests[p] ?? 0;
 const calls = () => sb.stats().apiCalls;
 const lastToken = () => calls().at(-1)?.token;
-const silent = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
 
 /** A running Node SDK instance with a cache of its own, as each agent process has. */
 async function nodeSdk(w, { app = ONE, isv = false, ticket } = {}) {
@@ -63,14 +63,7 @@ async function nodeSdk(w, { app = ONE, isv = false, ticket } = {}) {
   });
 }
 
-async function sendMessage(client, options) {
-  try {
-    return await client.request({ method: "POST", url: "/open-apis/im/v1/messages", params: { receive_id_type: "chat_id" }, data: MESSAGE }, options);
-  } catch (e) {
-    if (e?.response?.data) return { ...e.response.data, status: e.response.status };
-    throw e;
-  }
-}
+const sendMessage = (client, options) => sendMessageAs(client, MESSAGE, options);
 
 const post = (url, body, headers = {}) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());

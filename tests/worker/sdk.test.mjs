@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import lark from "@larksuiteoapi/node-sdk";
 import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT, downloadByte } from "../sandbox/sandbox.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
+import { sdkCall, sendMessage as sendMessageAs, silent } from "./node-sdk.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const PYTHON = `${root}.tools/py/bin/python`;
@@ -58,7 +59,6 @@ const revoke = (token) => fetch(`${sb.url}/__sandbox/token/revoke`, { method: "P
 const upstream = (p) => sb.stats().requests[p] ?? 0;
 const lastToken = () => sb.stats().apiCalls.at(-1)?.token;
 
-const silent = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
 
 /**
  * A fresh Node SDK instance (its own cache: the SDK's default one is shared
@@ -78,18 +78,8 @@ async function nodeSdk(w, { isv = false, ticket } = {}) {
   });
 }
 
-/** A raw call through the Node SDK: the body it resolves to, or Feishu's body it throws with. */
-async function nodeCall(client, req, options) {
-  try {
-    return await client.request(req, options);
-  } catch (e) {
-    if (e?.response?.data) return { ...e.response.data, status: e.response.status };
-    throw e;
-  }
-}
-
-const sendMessage = (client, options) =>
-  nodeCall(client, { method: "POST", url: "/open-apis/im/v1/messages", params: { receive_id_type: "chat_id" }, data: MESSAGE }, options);
+const nodeCall = sdkCall;
+const sendMessage = (client, options) => sendMessageAs(client, MESSAGE, options);
 
 /** One fresh Python SDK instance (a process) making `calls`; resolves to one answer per call. */
 function pythonSdk(w, calls, { isv = false } = {}) {
