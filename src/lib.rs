@@ -26,6 +26,8 @@ pub mod source;
 #[cfg(feature = "store-app")]
 pub mod store_app;
 pub mod transport;
+#[cfg(feature = "user-tokens")]
+pub mod user_token;
 pub mod validate;
 pub mod wire;
 

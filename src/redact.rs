@@ -6,11 +6,14 @@ pub(crate) const MAX_RAW_BODY_BYTES: usize = 1024;
 const REDACTED: &str = "[redacted]";
 
 /// JSON members whose string values are secrets, wherever they appear.
-const SECRET_FIELDS: [&str; 4] = [
+const SECRET_FIELDS: [&str; 6] = [
     "\"tenant_access_token\"",
     "\"app_access_token\"",
     "\"app_secret\"",
     "\"app_ticket\"",
+    // A user's tokens (OAuth answers).
+    "\"access_token\"",
+    "\"refresh_token\"",
 ];
 
 /// A body fit to keep on an error: secret members' values replaced (works on

@@ -11,6 +11,7 @@
 // injection, request counters and a movable clock, under /__sandbox/.
 import http from "node:http";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { freshOAuthState, oauth, oauthStats, revokeUser, userTokenVerdict } from "./oauth.mjs";
 import { challengeEvent, postEvent, ticketEvent } from "./callback.mjs";
 
 /** Seeded store apps. Their app_access_tokens are fixed so tests and the demo can use them directly. */
@@ -70,6 +71,9 @@ const DEFAULTS = Object.freeze({
   tokenBytes: 20,
   resendDelayMs: 200,
   pushRetryMs: 1000,
+  // User tokens (OAuth): Feishu's are ~2 h and ~7 days; tests shorten them.
+  userTokenSecs: 7200,
+  refreshTokenSecs: 604800,
 });
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -87,6 +91,7 @@ const CONTROLS = Object.freeze({
   "POST /__sandbox/faults": '{"fault", "count"}: the next requests to any auth endpoint fail; {"fault": null} clears',
   "POST /__sandbox/advance": '{"secs"}: moves the sandbox clock (token lifetimes)',
   "GET /__sandbox/ticket": "the current app_ticket of each app",
+  "POST /__sandbox/user/revoke": '{"open_id"}: the user revoked the app: their refresh token answers 20064, their user tokens 99991668',
   "POST /__sandbox/token/revoke": '{"token"}: Feishu stops accepting that tenant token (business APIs answer 99991663); the token endpoints hand out a new one',
   "POST /__sandbox/ticket/revoke": '{"app_id"?}: a new ticket, not pushed, previous dropped: the receiver\'s is stale',
   "POST /__sandbox/callback":
@@ -165,6 +170,8 @@ function freshState(config, callbacks) {
     // Long connections: the one-time URLs handed out, and who connected.
     wsTickets: new Map(),
     wsConnections: [],
+    // Users' sign-ins and tokens (oauth.mjs).
+    oauth: freshOAuthState(),
   };
 }
 
@@ -206,6 +213,7 @@ function snapshot(state) {
     resendCalls: state.resendCalls,
     callbacks: callbackViews(state),
     wsConnections: state.wsConnections.map((c) => ({ ...c })),
+    oauth: oauthStats(state.oauth),
   };
 }
 
@@ -271,6 +279,8 @@ async function handle(state, req, res) {
   if (pathname.startsWith("/__sandbox")) return control(state, req, res, pathname);
 
   state.counters[pathname] = (state.counters[pathname] ?? 0) + 1;
+  const appSecret = (id) => (Object.hasOwn(SANDBOX_APPS, id) ? SANDBOX_APPS[id] : Object.hasOwn(SANDBOX_SELF_BUILT_APPS, id) ? SANDBOX_SELF_BUILT_APPS[id] : null)?.appSecret;
+  if (pathname.startsWith("/open-apis/authen/") && (await oauth(state, req, res, pathname, { appSecret, now: () => now(state), readBody }))) return;
   if (pathname.startsWith("/open-apis/") && !pathname.startsWith("/open-apis/auth/")) {
     return businessApi(state, req, res);
   }
@@ -372,6 +382,11 @@ async function businessApi(state, req, res) {
   const headerNames = Object.keys(req.headers).sort();
   state.apiCalls.push({ method: req.method, path: url.pathname, query: url.search, token, headers: headerNames, bodyBytes: body.length });
   if (!token) return send(res, 400, { code: 99991661, msg: "Missing access token for authorization." });
+  if (token.startsWith("u-")) {
+    const verdict = userTokenVerdict(state, token, () => now(state));
+    if (verdict !== 0) return send(res, 400, { code: verdict, msg: "user access token invalid or expired" });
+    return echo(req, res, url, body, headerNames);
+  }
   const live = [...state.tenantTokens.values()].some((e) => e.token === token && e.expiresAt > now(state));
   if (!live || state.revokedTokens.has(token)) {
     return send(res, 400, { code: 99991663, msg: "Invalid access token for authorization. Please make a request with token attached." });
@@ -381,6 +396,11 @@ async function businessApi(state, req, res) {
   }
   if (url.pathname.endsWith("/quota-exceeded")) return send(res, 429, { code: 99991403, msg: "monthly API call quota exceeded" });
   if (url.pathname.endsWith("/download")) return download(res, url);
+  return echo(req, res, url, body, headerNames);
+}
+
+/** A business API's answer: the request as it arrived. */
+function echo(req, res, url, body, headerNames) {
   return send(res, 200, {
     code: 0,
     msg: "success",
@@ -707,6 +727,10 @@ async function control(state, req, res, pathname) {
     case "POST /__sandbox/advance":
       state.clockOffsetMs += Math.round((Number(body.secs) || 0) * 1000);
       return send(res, 200, snapshot(state));
+    case "POST /__sandbox/user/revoke": {
+      const r = revokeUser(state, body);
+      return send(res, r.error ? 400 : 200, r);
+    }
     case "POST /__sandbox/token/revoke": {
       if (typeof body.token !== "string") return send(res, 400, { error: "token must be a string" });
       state.revokedTokens.add(body.token);

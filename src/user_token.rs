@@ -1,0 +1,466 @@
+//! User access tokens (OAuth 2 on Feishu's v2 endpoints): the sign-in URL
+//! with PKCE, the code exchange and refresh requests, their answers, and the
+//! rules for a refresh that failed. Plain functions, no I/O: the Worker's
+//! user objects and an npm client share them.
+//!
+//! A refresh token comes back only with the `offline_access` scope, lives
+//! about 7 days and is single-use: each refresh returns a new one and the old
+//! one then fails (20064 revoked, 20073 already consumed). Two refreshers of
+//! one user race; the loser's 20064/20073 means "re-read the shared store",
+//! not "signed out" ([`after_refresh_failed`]).
+
+use crate::AppCredentials;
+use crate::error::Error;
+use crate::redact::diagnostic_body;
+use crate::secret::AccessToken;
+use crate::transport::{HttpRequest, HttpResponse};
+use crate::validate::BaseUrl;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use core::fmt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `POST {base}` + this: the code exchange and the refresh.
+pub const OAUTH_TOKEN_PATH: &str = "/open-apis/authen/v2/oauth/token";
+/// `{accounts base}` + this: the page a browser signs in on.
+pub const AUTHORIZE_PATH: &str = "/open-apis/authen/v1/authorize";
+/// `GET {base}` + this, with the user's token: who signed in (`open_id`).
+pub const USER_INFO_PATH: &str = "/open-apis/authen/v1/user_info";
+/// The scope without which no refresh token comes back: always asked.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// A refresh failed on a server error: worth one retry.
+pub const SERVER_ERROR: i64 = 20050;
+/// The refresh token is not one Feishu knows.
+pub const REFRESH_INVALID: i64 = 20026;
+/// The refresh token's ~7 days are over.
+pub const REFRESH_EXPIRED: i64 = 20037;
+/// The refresh token was revoked, or used already by another refresher.
+pub const REFRESH_REVOKED: i64 = 20064;
+/// The refresh token was used already.
+pub const REFRESH_CONSUMED: i64 = 20073;
+/// An API call's user token is invalid / expired: refresh once, replay.
+pub const USER_TOKEN_REFUSED_CODES: [i64; 2] = [99_991_668, 99_991_677];
+
+/// A user's refresh token: single-use, about 7 days.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// For the wire and the encrypted store, nowhere else.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken([redacted])")
+    }
+}
+
+/// What a code exchange or a refresh grants.
+#[derive(Clone, Debug)]
+pub struct UserGrant {
+    pub access_token: AccessToken,
+    pub expires_at_ms: u64,
+    /// `None` without `offline_access`.
+    pub refresh_token: Option<RefreshToken>,
+    pub refresh_expires_at_ms: Option<u64>,
+    pub scope: String,
+}
+
+/// A PKCE code verifier (RFC 7636): 43 to 128 unreserved characters.
+pub fn is_code_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// The S256 challenge of a verifier: base64url(SHA-256(verifier)), unpadded.
+pub fn code_challenge(verifier: &str) -> String {
+    B64.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A verifier from 32 random bytes (the caller's CSPRNG).
+pub fn code_verifier_from(random: &[u8; 32]) -> String {
+    B64.encode(random)
+}
+
+/// The sign-in page's URL: `scopes` plus `offline_access` (always asked),
+/// `state` and the S256 `challenge`.
+pub fn authorize_url(
+    accounts: &BaseUrl,
+    app_id: &str,
+    redirect_uri: &str,
+    scopes: &[&str],
+    state: &str,
+    challenge: &str,
+) -> String {
+    let mut scope: Vec<&str> = scopes.iter().copied().filter(|s| !s.is_empty()).collect();
+    if !scope.contains(&OFFLINE_ACCESS) {
+        scope.push(OFFLINE_ACCESS);
+    }
+    let query = [
+        ("client_id", app_id),
+        ("response_type", "code"),
+        ("redirect_uri", redirect_uri),
+        ("scope", &scope.join(" ")),
+        ("state", state),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+    .collect::<Vec<_>>()
+    .join("&");
+    format!("{}?{query}", accounts.join(AUTHORIZE_PATH))
+}
+
+/// Every byte but RFC 3986's unreserved ones escaped.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+#[serde(tag = "grant_type", rename_all = "snake_case")]
+enum TokenBody<'a> {
+    AuthorizationCode {
+        client_id: &'a str,
+        client_secret: &'a str,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: &'a str,
+    },
+    RefreshToken {
+        client_id: &'a str,
+        client_secret: &'a str,
+        refresh_token: &'a str,
+    },
+}
+
+/// The code exchange (`grant_type=authorization_code`, with the verifier).
+pub fn build_code_exchange(
+    base: &BaseUrl,
+    app: &AppCredentials,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: &str,
+) -> HttpRequest {
+    HttpRequest {
+        url: base.join(OAUTH_TOKEN_PATH),
+        body: crate::wire::json_body(&TokenBody::AuthorizationCode {
+            client_id: app.app_id(),
+            client_secret: app.app_secret().expose_secret(),
+            code,
+            redirect_uri,
+            code_verifier,
+        }),
+    }
+}
+
+/// A refresh (`grant_type=refresh_token`): the token is spent by it.
+pub fn build_refresh(
+    base: &BaseUrl,
+    app: &AppCredentials,
+    refresh_token: &RefreshToken,
+) -> HttpRequest {
+    HttpRequest {
+        url: base.join(OAUTH_TOKEN_PATH),
+        body: crate::wire::json_body(&TokenBody::RefreshToken {
+            client_id: app.app_id(),
+            client_secret: app.app_secret().expose_secret(),
+            refresh_token: refresh_token.expose_secret(),
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    refresh_token_expires_in: Option<u64>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Longest `expires_in` believed (a user token lives about 2 hours).
+const MAX_EXPIRES_IN_SECS: u64 = 24 * 3600;
+/// Longest `refresh_token_expires_in` believed (about 7 days in practice).
+const MAX_REFRESH_EXPIRES_IN_SECS: u64 = 400 * 24 * 3600;
+
+/// The answer to a code exchange or a refresh: the grant, or Feishu's
+/// refusal (its `code`, e.g. 20064) or what was wrong with the answer. The
+/// raw body kept for diagnosis has every token redacted.
+pub fn parse_user_token_response(
+    response: &HttpResponse,
+    sent_at_ms: u64,
+) -> Result<UserGrant, Error> {
+    let status = response.status;
+    let raw = || diagnostic_body(&response.body);
+    let Ok(answer) = serde_json::from_str::<TokenAnswer>(&response.body) else {
+        return Err(if (200..300).contains(&status) {
+            Error::invalid_response("body is not the expected JSON", status, raw())
+        } else {
+            Error::http(status, raw())
+        });
+    };
+    if let Some(code) = answer.code.filter(|c| *c != 0) {
+        let msg = answer.msg.or(answer.error_description).or(answer.error);
+        let msg = msg.unwrap_or_default();
+        return Err(Error::feishu_api(code, msg, status));
+    }
+    if !(200..300).contains(&status) {
+        return Err(Error::http(status, raw()));
+    }
+    let plausible =
+        |t: &String| !t.is_empty() && t.len() <= 4096 && t.bytes().all(|b| b.is_ascii_graphic());
+    let Some(access) = answer.access_token.filter(plausible) else {
+        return Err(Error::invalid_response(
+            "`access_token` is missing or malformed",
+            status,
+            raw(),
+        ));
+    };
+    let expires_in = match answer.expires_in {
+        Some(e) if (1..=MAX_EXPIRES_IN_SECS).contains(&e) => e,
+        _ => {
+            return Err(Error::invalid_response(
+                "`expires_in` is missing or out of range",
+                status,
+                raw(),
+            ));
+        }
+    };
+    let refresh = answer
+        .refresh_token
+        .filter(plausible)
+        .map(RefreshToken::new);
+    let refresh_expires_at_ms = match (&refresh, answer.refresh_token_expires_in) {
+        (None, _) => None,
+        (Some(_), Some(e)) if (1..=MAX_REFRESH_EXPIRES_IN_SECS).contains(&e) => {
+            Some(sent_at_ms + e * 1000)
+        }
+        (Some(_), _) => {
+            return Err(Error::invalid_response(
+                "`refresh_token_expires_in` is missing or out of range",
+                status,
+                raw(),
+            ));
+        }
+    };
+    Ok(UserGrant {
+        access_token: AccessToken::new(access),
+        expires_at_ms: sent_at_ms + expires_in * 1000,
+        refresh_token: refresh,
+        refresh_expires_at_ms,
+        scope: answer.scope.unwrap_or_default(),
+    })
+}
+
+/// What to do after a refresh failed with `error`, on attempt `attempt`
+/// (1 = the first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterRefresh {
+    /// A server error (20050): once more, with the same refresh token.
+    RetryOnce,
+    /// 20064 / 20073: the token is spent, maybe by another refresher that
+    /// stored its result. Re-read the shared store: a newer grant there is
+    /// the answer; the same refresh token still there means signed out.
+    ReRead,
+    /// 20026 / 20037 (invalid, expired), or a retry that failed again on a
+    /// refusal: the user must sign in again. Nothing is retried.
+    SignedOut,
+    /// Anything else (network, rate limit, a 5xx without Feishu's code):
+    /// the grant is kept as it is, the caller gets the error, no loop.
+    Fail,
+}
+
+pub fn after_refresh_failed(error: &Error, attempt: u32) -> AfterRefresh {
+    match error.feishu_code() {
+        Some(SERVER_ERROR) if attempt <= 1 => AfterRefresh::RetryOnce,
+        Some(REFRESH_REVOKED | REFRESH_CONSUMED) => AfterRefresh::ReRead,
+        Some(REFRESH_INVALID | REFRESH_EXPIRED) => AfterRefresh::SignedOut,
+        _ => AfterRefresh::Fail,
+    }
+}
+
+/// After [`AfterRefresh::ReRead`]: whether the store's refresh token (read
+/// again) is still the one that was refused. Then the user is signed out;
+/// otherwise another refresher won and its grant is the answer.
+pub fn still_the_refused_one(stored: Option<&RefreshToken>, refused: &RefreshToken) -> bool {
+    stored.is_none_or(|s| crate::secret::constant_time_eq(s.0.as_bytes(), refused.0.as_bytes()))
+}
+
+/// Whether an API answer's `code` says the user token was refused.
+pub fn user_token_refused(code: i64) -> bool {
+    USER_TOKEN_REFUSED_CODES.contains(&code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> AppCredentials {
+        AppCredentials::parse("cli_a", "s3cret", ["appId", "appSecret"]).unwrap()
+    }
+
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            ratelimit_reset: None,
+            body: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(is_code_verifier(verifier));
+        assert_eq!(
+            code_challenge(verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(code_verifier_from(&[7; 32]).len(), 43);
+        assert!(is_code_verifier(&code_verifier_from(&[255; 32])));
+        for bad in ["short", &"a".repeat(129), &format!("{}!", "a".repeat(43))] {
+            assert!(!is_code_verifier(bad));
+        }
+    }
+
+    #[test]
+    fn the_sign_in_url_always_asks_offline_access() {
+        let accounts = BaseUrl::parse("https://accounts.feishu.cn").unwrap();
+        let url = authorize_url(
+            &accounts,
+            "cli_a",
+            "https://w.example/oauth/callback",
+            &["im:message"],
+            "st&=",
+            "ch",
+        );
+        assert_eq!(
+            url,
+            "https://accounts.feishu.cn/open-apis/authen/v1/authorize?client_id=cli_a&response_type=code\
+             &redirect_uri=https%3A%2F%2Fw.example%2Foauth%2Fcallback&scope=im%3Amessage%20offline_access\
+             &state=st%26%3D&code_challenge=ch&code_challenge_method=S256"
+        );
+        let once = authorize_url(&accounts, "cli_a", "r", &["offline_access"], "s", "c");
+        assert!(once.contains("&scope=offline_access&"), "{once}");
+    }
+
+    #[test]
+    fn requests_carry_the_grant_and_the_verifier() {
+        let base = BaseUrl::parse("https://open.feishu.cn").unwrap();
+        let r = build_code_exchange(&base, &app(), "c0de", "https://w/cb", "v");
+        assert_eq!(
+            r.url,
+            "https://open.feishu.cn/open-apis/authen/v2/oauth/token"
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["grant_type"], "authorization_code");
+        assert_eq!(
+            (
+                v["client_id"].as_str(),
+                v["code"].as_str(),
+                v["code_verifier"].as_str()
+            ),
+            (Some("cli_a"), Some("c0de"), Some("v"))
+        );
+        let r = build_refresh(&base, &app(), &RefreshToken::new("ur-1"));
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            (v["grant_type"].as_str(), v["refresh_token"].as_str()),
+            (Some("refresh_token"), Some("ur-1"))
+        );
+        assert_eq!(
+            format!("{:?}", RefreshToken::new("ur-1")),
+            "RefreshToken([redacted])"
+        );
+    }
+
+    #[test]
+    fn answers_are_grants_refusals_or_named_defects_with_tokens_redacted() {
+        let ok = answer(
+            200,
+            r#"{"code":0,"access_token":"u-1","expires_in":7200,"refresh_token":"ur-1","refresh_token_expires_in":604800,"scope":"offline_access"}"#,
+        );
+        let g = parse_user_token_response(&ok, 1000).unwrap();
+        assert_eq!(
+            (g.access_token.expose_secret(), g.expires_at_ms),
+            ("u-1", 7_201_000)
+        );
+        assert_eq!(
+            g.refresh_token.as_ref().map(RefreshToken::expose_secret),
+            Some("ur-1")
+        );
+        assert_eq!(g.refresh_expires_at_ms, Some(604_801_000));
+        let no_offline = answer(200, r#"{"code":0,"access_token":"u-1","expires_in":7200}"#);
+        assert!(
+            parse_user_token_response(&no_offline, 0)
+                .unwrap()
+                .refresh_token
+                .is_none()
+        );
+        let refused = parse_user_token_response(&answer(400, r#"{"code":20064,"error":"invalid_grant","error_description":"refresh token revoked"}"#), 0).unwrap_err();
+        assert_eq!(refused.feishu_code(), Some(20064));
+        let bad = parse_user_token_response(&answer(200, r#"{"code":0,"access_token":"u-secret","expires_in":0,"refresh_token":"ur-secret"}"#), 0).unwrap_err();
+        let shown = format!("{bad:?} {}", bad.message());
+        assert!(
+            !shown.contains("u-secret") && !shown.contains("ur-secret"),
+            "{shown}"
+        );
+        assert!(parse_user_token_response(&answer(502, "<html>"), 0).is_err());
+    }
+
+    #[test]
+    fn refresh_failures_retry_once_re_read_or_sign_out_never_loop() {
+        let e = |code| Error::feishu_api(code, String::new(), 400);
+        assert_eq!(after_refresh_failed(&e(20050), 1), AfterRefresh::RetryOnce);
+        assert_eq!(after_refresh_failed(&e(20050), 2), AfterRefresh::Fail);
+        assert_eq!(after_refresh_failed(&e(20064), 1), AfterRefresh::ReRead);
+        assert_eq!(after_refresh_failed(&e(20073), 1), AfterRefresh::ReRead);
+        assert_eq!(after_refresh_failed(&e(20037), 1), AfterRefresh::SignedOut);
+        assert_eq!(after_refresh_failed(&e(20026), 1), AfterRefresh::SignedOut);
+        assert_eq!(
+            after_refresh_failed(&Error::http(503, String::new()), 1),
+            AfterRefresh::Fail
+        );
+        let old = RefreshToken::new("ur-1");
+        assert!(still_the_refused_one(
+            Some(&RefreshToken::new("ur-1")),
+            &old
+        ));
+        assert!(still_the_refused_one(None, &old));
+        assert!(
+            !still_the_refused_one(Some(&RefreshToken::new("ur-2")), &old),
+            "another refresher won"
+        );
+        assert!(user_token_refused(99_991_677) && !user_token_refused(99_991_663));
+    }
+}
