@@ -14,7 +14,7 @@ use core::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-mod single_flight;
+pub(crate) mod single_flight;
 use single_flight::{Flight, Wait};
 
 /// Counters, all since the client was made.

@@ -10,6 +10,10 @@
 //! not "signed out" ([`after_refresh_failed`]).
 
 use crate::AppCredentials;
+mod client;
+
+pub use client::{MemoryStore, UserAccess, UserStore, UserTokenFailure, UserTokens, Versioned};
+
 use crate::error::Error;
 use crate::redact::diagnostic_body;
 use crate::secret::AccessToken;

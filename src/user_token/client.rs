@@ -1,0 +1,286 @@
+//! A user's access token, kept fresh over a store the host supplies, with
+//! every refresh of a user in one flight: [`UserTokens`]. The rules are
+//! the module's ([`after_refresh_failed`]): a refreshed grant is stored
+//! (compare-and-set) before anyone is answered; a refresh token is sent at
+//! most once by this client; a lost race (20064/20073) re-reads the store;
+//! a server error is retried once; an expired or invalid grant signs the
+//! user out; nothing loops.
+//!
+//! One client per process serves a single process; the Worker runs one per
+//! user in that user's Durable Object, which makes it the one place every
+//! process and location refreshes through.
+
+use super::{
+    AfterRefresh, UserGrant, after_refresh_failed, build_refresh, parse_user_token_response,
+    still_the_refused_one,
+};
+use crate::AppCredentials;
+use crate::client::single_flight::Flight;
+use crate::error::Error;
+use crate::freshness::Clock;
+use crate::secret::AccessToken;
+use crate::transport::{Transport, TransportError};
+use crate::validate::BaseUrl;
+use core::cell::RefCell;
+use core::future::Future;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A stored grant and its version (for compare-and-set).
+#[derive(Clone, Debug)]
+pub struct Versioned {
+    pub version: u64,
+    pub grant: UserGrant,
+}
+
+/// Where users' grants live: the host's (a Durable Object's storage, a
+/// database row, memory). `put` is compare-and-set: it stores only while the
+/// version is still `expected` (`None`: no grant), and says whether it did.
+pub trait UserStore {
+    fn get(&self, user: &str) -> impl Future<Output = Result<Option<Versioned>, Error>>;
+    fn put(
+        &self,
+        user: &str,
+        expected: Option<u64>,
+        grant: &UserGrant,
+    ) -> impl Future<Output = Result<bool, Error>>;
+    fn delete(&self, user: &str) -> impl Future<Output = Result<(), Error>>;
+}
+
+/// An in-memory store: one process's users.
+#[derive(Default)]
+pub struct MemoryStore {
+    grants: RefCell<HashMap<String, Versioned>>,
+}
+
+impl UserStore for MemoryStore {
+    async fn get(&self, user: &str) -> Result<Option<Versioned>, Error> {
+        Ok(self.grants.borrow().get(user).cloned())
+    }
+    async fn put(
+        &self,
+        user: &str,
+        expected: Option<u64>,
+        grant: &UserGrant,
+    ) -> Result<bool, Error> {
+        let mut grants = self.grants.borrow_mut();
+        let current = grants.get(user).map(|v| v.version);
+        if current != expected {
+            return Ok(false);
+        }
+        let version = current.map_or(1, |v| v + 1);
+        grants.insert(
+            user.to_owned(),
+            Versioned {
+                version,
+                grant: grant.clone(),
+            },
+        );
+        Ok(true)
+    }
+    async fn delete(&self, user: &str) -> Result<(), Error> {
+        self.grants.borrow_mut().remove(user);
+        Ok(())
+    }
+}
+
+/// A user token served: the token and when it expires.
+#[derive(Clone, Debug)]
+pub struct UserAccess {
+    pub token: AccessToken,
+    pub expires_at_ms: u64,
+}
+
+/// Why no user token.
+#[derive(Clone, Debug)]
+pub enum UserTokenFailure {
+    /// The user must sign in again (no grant, an expired or revoked one;
+    /// Feishu's code when it said so). Their stored grant is gone.
+    SignedOut { feishu_code: Option<i64> },
+    /// Anything else (Feishu unreachable, a server error twice, the store):
+    /// the grant is kept as it is.
+    Failed(Error),
+}
+
+impl From<Error> for UserTokenFailure {
+    fn from(e: Error) -> Self {
+        UserTokenFailure::Failed(e)
+    }
+}
+
+type Outcome = Result<UserAccess, UserTokenFailure>;
+
+pub struct UserTokens<T, C, S> {
+    transport: T,
+    clock: C,
+    base: BaseUrl,
+    app: AppCredentials,
+    store: S,
+    /// Served only with at least this much left; refreshed below it.
+    min_validity_ms: u64,
+    flights: RefCell<HashMap<String, Rc<Flight<Outcome>>>>,
+}
+
+impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
+    pub fn new(
+        transport: T,
+        clock: C,
+        base: BaseUrl,
+        app: AppCredentials,
+        store: S,
+        min_validity_secs: u64,
+    ) -> Self {
+        Self {
+            transport,
+            clock,
+            base,
+            app,
+            store,
+            min_validity_ms: min_validity_secs * 1000,
+            flights: RefCell::default(),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn fresh(&self, grant: &UserGrant) -> bool {
+        grant.expires_at_ms > self.clock.now_ms().saturating_add(self.min_validity_ms)
+    }
+
+    /// `user`'s access token with at least the minimum validity left: the
+    /// stored one, or one refresh for every caller asking meanwhile.
+    pub async fn access_token(&self, user: &str) -> Outcome {
+        let current = self.store.get(user).await?;
+        match &current {
+            None => return Err(UserTokenFailure::SignedOut { feishu_code: None }),
+            Some(v) if self.fresh(&v.grant) => return Ok(access(&v.grant)),
+            Some(_) => {}
+        }
+        let joined = self.flights.borrow().get(user).cloned();
+        if let Some(flight) = joined {
+            return flight.wait().await;
+        }
+        let flight = Flight::new();
+        self.flights
+            .borrow_mut()
+            .insert(user.to_owned(), Rc::clone(&flight));
+        // Read again inside the flight: a refresh that ended between the
+        // read above and now has stored its grant.
+        let outcome = match self.store.get(user).await {
+            Ok(Some(v)) if self.fresh(&v.grant) => Ok(access(&v.grant)),
+            Ok(Some(v)) => self.refresh(user, v).await,
+            Ok(None) => Err(UserTokenFailure::SignedOut { feishu_code: None }),
+            Err(e) => Err(e.into()),
+        };
+        self.flights.borrow_mut().remove(user);
+        flight.complete(outcome.clone());
+        outcome
+    }
+
+    /// Refreshes `current`: at most one refresh token sent per rotation, a
+    /// retry only after a server error, one re-read after a lost race.
+    async fn refresh(&self, user: &str, mut current: Versioned) -> Outcome {
+        let mut attempt = 1;
+        let mut reread = false;
+        loop {
+            let Some(refresh) = current.grant.refresh_token.clone() else {
+                return self.signed_out(user, &current, None).await;
+            };
+            let sent_at = self.clock.now_ms();
+            if current
+                .grant
+                .refresh_expires_at_ms
+                .is_some_and(|e| e <= sent_at)
+            {
+                return self.signed_out(user, &current, None).await;
+            }
+            let request = build_refresh(&self.base, &self.app, &refresh);
+            let answer = match self.transport.post_json(request).await {
+                Ok(r) => parse_user_token_response(&r, sent_at),
+                Err(TransportError::Network(why)) => Err(Error::network(&why)),
+                Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
+            };
+            let error = match answer {
+                Ok(grant) => return self.store_rotated(user, &current, grant).await,
+                Err(e) => e,
+            };
+            match after_refresh_failed(&error, attempt) {
+                AfterRefresh::RetryOnce => attempt += 1,
+                AfterRefresh::ReRead if !reread => {
+                    reread = true;
+                    match self.store.get(user).await? {
+                        Some(v)
+                            if !still_the_refused_one(v.grant.refresh_token.as_ref(), &refresh) =>
+                        {
+                            if self.fresh(&v.grant) {
+                                return Ok(access(&v.grant));
+                            }
+                            // Another refresher stored a newer grant, itself
+                            // due: one more refresh, with its token.
+                            current = v;
+                            attempt = 1;
+                        }
+                        _ => return self.signed_out(user, &current, error.feishu_code()).await,
+                    }
+                }
+                AfterRefresh::ReRead | AfterRefresh::SignedOut => {
+                    return self.signed_out(user, &current, error.feishu_code()).await;
+                }
+                AfterRefresh::Fail => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Stores the rotated grant before anyone is answered. Lost the
+    /// compare-and-set (a sign-in meanwhile): the store's grant wins if
+    /// fresh, else ours is served (it is valid; the store's will refresh).
+    async fn store_rotated(&self, user: &str, current: &Versioned, grant: UserGrant) -> Outcome {
+        if self.store.put(user, Some(current.version), &grant).await? {
+            return Ok(access(&grant));
+        }
+        match self.store.get(user).await? {
+            Some(v) if self.fresh(&v.grant) => Ok(access(&v.grant)),
+            _ => Ok(access(&grant)),
+        }
+    }
+
+    /// Deletes the grant (only the one that failed: a newer sign-in stays).
+    async fn signed_out(
+        &self,
+        user: &str,
+        failed: &Versioned,
+        feishu_code: Option<i64>,
+    ) -> Outcome {
+        if let Some(v) = self.store.get(user).await?
+            && v.version == failed.version
+        {
+            self.store.delete(user).await?;
+        }
+        Err(UserTokenFailure::SignedOut { feishu_code })
+    }
+
+    /// Stores a grant a sign-in produced (replacing any earlier one).
+    pub async fn signed_in(&self, user: &str, grant: &UserGrant) -> Result<(), Error> {
+        for _ in 0..3 {
+            let expected = self.store.get(user).await?.map(|v| v.version);
+            if self.store.put(user, expected, grant).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::invalid_input(
+            "the user store kept changing under the sign-in",
+        ))
+    }
+}
+
+fn access(grant: &UserGrant) -> UserAccess {
+    UserAccess {
+        token: grant.access_token.clone(),
+        expires_at_ms: grant.expires_at_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests;
