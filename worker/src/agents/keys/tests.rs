@@ -1,0 +1,195 @@
+use super::*;
+
+const D: &str = "6e1e9a2b2f0cb4f6c1bbd0c2f1a5e8d7c3b2a1908f7e6d5c4b3a29180f7e6d5c";
+
+fn parse(text: &str) -> Result<Vec<AgentKey>, String> {
+    parse_agent_keys(
+        text,
+        |a| a == "cli_self" || a == "cli_store",
+        |a| a == "cli_store",
+    )
+}
+
+fn entry(extra: &str) -> String {
+    format!(
+        r#"[{{"id":"bot","sha256":"{D}","app_id":"cli_self","allow":["GET /open-apis/im/v1/chats"]{extra}}}]"#
+    )
+}
+
+#[test]
+fn a_well_formed_entry_is_read() {
+    let keys = parse(&entry(r#","expires_at":"2027-01-31T00:00:00Z""#)).unwrap();
+    assert_eq!(keys[0].id, "bot");
+    assert_eq!(keys[0].expires_at_ms, Some(1_801_353_600_000));
+    assert!(keys[0].allows("get", "/open-apis/im/v1/chats"));
+    assert!(keys[0].allows("GET", "/open-apis/im/v1/chats/oc_1/members"));
+    assert!(!keys[0].allows("GET", "/open-apis/im/v1/chatsx"));
+    assert!(!keys[0].allows("POST", "/open-apis/im/v1/chats"));
+    assert!(!keys[0].allows("GET", "/open-apis/im/v1/messages"));
+    assert!(keys[0].allows_tenant("any"), "no tenants: every one");
+}
+
+#[test]
+fn a_star_and_a_trailing_slash_allow_any_method_under_the_prefix() {
+    let a = parse_allow("* /open-apis/contact/v3/").unwrap();
+    assert!(a.allows("DELETE", "/open-apis/contact/v3/users/1"));
+    assert!(!a.allows("GET", "/open-apis/contact/v3"));
+    assert!(!a.allows("GET", "/open-apis/contact/v2/users"));
+}
+
+#[test]
+fn malformed_entries_name_their_index_and_field() {
+    let cases: [(&str, &str); 15] = [
+        ("{", "AGENT_KEYS: not JSON"),
+        ("{}", "AGENT_KEYS: must be a JSON array"),
+        ("[1]", "AGENT_KEYS[0].: must be an object"),
+        (r#"[{"id":"a"}]"#, "AGENT_KEYS[0].sha256: is missing"),
+        (&entry(r#","x":1"#), "AGENT_KEYS[0].: unknown field \"x\""),
+        (
+            &entry("").replace("\"bot\"", "\"\""),
+            "AGENT_KEYS[0].id: must be a non-empty string",
+        ),
+        (
+            &entry("").replace(D, "abc"),
+            "AGENT_KEYS[0].sha256: must be 64 hex digits",
+        ),
+        (
+            &entry("").replace("cli_self", "cli_other"),
+            "AGENT_KEYS[0].app_id: the Worker holds no secret for cli_other",
+        ),
+        (
+            &entry("").replace(r#"["GET /open-apis/im/v1/chats"]"#, "[]"),
+            "AGENT_KEYS[0].allow: must be a non-empty array",
+        ),
+        (
+            &entry("").replace("GET /open-apis", "FETCH /open-apis"),
+            "AGENT_KEYS[0].allow: each item",
+        ),
+        (
+            &entry("").replace("/open-apis/im/v1/chats", "/oauth/v3/token"),
+            "AGENT_KEYS[0].allow: each item",
+        ),
+        (
+            &entry("").replace("/open-apis/im/v1/chats", "/open-apis/../x"),
+            "AGENT_KEYS[0].allow: each item",
+        ),
+        (
+            &entry(r#","tenants":["t1"]"#),
+            "AGENT_KEYS[0].tenants: only store-app mode's app",
+        ),
+        (
+            &entry(r#","expires_at":"tomorrow""#),
+            "AGENT_KEYS[0].expires_at: must be an RFC 3339 time",
+        ),
+        (
+            &entry(r#","expires_at":5"#),
+            "AGENT_KEYS[0].expires_at: must be an RFC 3339 time string",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = parse(text).unwrap_err();
+        assert!(e.starts_with(want), "{text}: {e}");
+    }
+    let twice = format!("[{0},{0}]", &entry("")[1..entry("").len() - 1]);
+    assert!(
+        parse(&twice)
+            .unwrap_err()
+            .starts_with("AGENT_KEYS[1].id: \"bot\" is used")
+    );
+    let store = entry(r#","tenants":["t1"]"#).replace("cli_self", "cli_store");
+    assert_eq!(
+        parse(&store).unwrap()[0].tenants,
+        Some(vec!["t1".to_owned()])
+    );
+}
+
+#[test]
+fn hundreds_of_malformed_settings_are_refused_by_name_never_a_panic() {
+    let valid = entry("");
+    let mut inputs: Vec<String> = (0..valid.len()).map(|i| valid[..i].to_owned()).collect();
+    let values = [
+        "null", "0", "-1", "true", "\"\"", "\"x\"", "[]", "{}", "[1]", "[\"x\"]", "\"GET\"",
+        "1e999",
+    ];
+    for field in [
+        "id",
+        "sha256",
+        "app_id",
+        "allow",
+        "tenants",
+        "expires_at",
+        "extra",
+    ] {
+        for v in values {
+            let mut o: serde_json::Map<String, Value> =
+                serde_json::from_str(&valid[1..valid.len() - 1]).unwrap();
+            o.insert(
+                field.to_owned(),
+                serde_json::from_str(v).unwrap_or(Value::Null),
+            );
+            inputs.push(format!("[{}]", Value::Object(o)));
+        }
+        let mut o: serde_json::Map<String, Value> =
+            serde_json::from_str(&valid[1..valid.len() - 1]).unwrap();
+        o.remove(field);
+        inputs.push(format!("[{}]", Value::Object(o)));
+    }
+    let mut refused = 0;
+    for text in &inputs {
+        match parse(text) {
+            Err(e) => {
+                assert!(e.starts_with("AGENT_KEYS"), "{text}: {e}");
+                refused += 1;
+            }
+            Ok(keys) => assert!(keys.iter().all(|k| !k.allow.is_empty()), "{text}"),
+        }
+    }
+    assert!(refused >= 200, "{refused} of {} refused", inputs.len());
+}
+
+#[test]
+fn self_built_apps_never_show_a_secret() {
+    assert_eq!(
+        parse_self_built_apps(r#"{"cli_a":"s1"}"#).unwrap(),
+        vec![("cli_a".to_owned(), "s1".to_owned())]
+    );
+    for bad in [
+        "[",
+        "[]",
+        r#"{"x":"s"}"#,
+        r#"{"cli_a":""}"#,
+        r#"{"cli_a":5}"#,
+    ] {
+        let e = parse_self_built_apps(bad).unwrap_err();
+        assert!(e.starts_with("SELF_BUILT_APPS: "), "{e}");
+        assert!(!e.contains("s1"));
+    }
+}
+
+#[test]
+fn rfc3339_times() {
+    assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+    assert_eq!(
+        parse_rfc3339_ms("2026-12-03T12:00:00.5Z"),
+        Some(1_796_299_200_500)
+    );
+    assert_eq!(
+        parse_rfc3339_ms("2026-12-03T20:00:00+08:00"),
+        Some(1_796_299_200_000)
+    );
+    assert_eq!(
+        parse_rfc3339_ms("2024-02-29T00:00:00Z"),
+        Some(1_709_164_800_000)
+    );
+    for bad in [
+        "2023-02-29T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-12-03 12:00:00",
+        "2026-12-03T12:00:00+8:00",
+        "2026-12-03T24:00:00Z",
+        "2026-12-03T12:00:00.Z",
+        "x",
+    ] {
+        assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+    }
+}
