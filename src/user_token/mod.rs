@@ -11,6 +11,7 @@
 
 use crate::AppCredentials;
 mod client;
+pub mod sign_in;
 
 pub use client::{MemoryStore, UserAccess, UserStore, UserTokenFailure, UserTokens, Versioned};
 
