@@ -80,7 +80,12 @@ struct CodeOnly {
 
 /// Whether a JSON body says the token was refused.
 pub fn token_refused(json: &impl ReadJson, body: &str) -> bool {
-    answer_code(json, body).is_some_and(|c| TOKEN_REFUSED_CODES.contains(&c))
+    answer_code(json, body).is_some_and(refuses_token)
+}
+
+/// Whether Feishu's `code` says the token was refused.
+pub fn refuses_token(code: i64) -> bool {
+    TOKEN_REFUSED_CODES.contains(&code)
 }
 
 /// Feishu's `code` in a JSON answer no larger than [`MAX_INSPECTED_BYTES`].

@@ -60,8 +60,7 @@ async function worker(vars = {}, opts = {}) {
 const sdk = (w, secret = bot.key) =>
   new lark.Client({ appId: APP, appSecret: secret, appType: lark.AppType.SelfBuild, domain: w.url, cache: new lark.DefaultCache(), logger: silent });
 
-const raw = sdkCall;
-const listChats = (c, options) => raw(c, { method: "GET", url: "/open-apis/im/v1/chats", params: { page_size: 5 } }, options);
+const listChats = (c, options) => sdkCall(c, { method: "GET", url: "/open-apis/im/v1/chats", params: { page_size: 5 } }, options);
 const calls = () => sb.stats().apiCalls;
 const lastToken = () => calls().at(-1)?.token;
 /** The gateway token an SDK instance got (what it holds and sends). */
@@ -97,13 +96,13 @@ test("a call outside the key's allow-list gets 403 naming the key, method and pa
   assert.equal((await listChats(c)).code, 0);
   const before = calls().length;
   for (const [method, url] of [["GET", "/open-apis/contact/v3/users"], ["DELETE", "/open-apis/im/v1/chats/oc_1"], ["GET", "/open-apis/im/v1/chatsx"], ["GET", "/open-apis/im/v1/chats%2F..%2F..%2Fcontact"]]) {
-    const r = await raw(c, { method, url });
+    const r = await sdkCall(c, { method, url });
     assert.equal(r.status, 403, `${method} ${url}: ${JSON.stringify(r)}`);
     assert.equal(r.error, "KEY_NOT_ALLOWED");
     assert.ok(r.msg.includes('"support-bot"') && r.msg.includes(method), r.msg);
   }
   assert.equal(calls().length, before, "the sandbox saw nothing");
-  const sent = await raw(c, { method: "POST", url: "/open-apis/im/v1/messages", params: { receive_id_type: "chat_id" }, data: { receive_id: "oc_1", msg_type: "text", content: "{}" } });
+  const sent = await sdkCall(c, { method: "POST", url: "/open-apis/im/v1/messages", params: { receive_id_type: "chat_id" }, data: { receive_id: "oc_1", msg_type: "text", content: "{}" } });
   assert.equal(sent.code, 0, "the other allowed call works");
 });
 

@@ -78,7 +78,6 @@ async function nodeSdk(w, { isv = false, ticket } = {}) {
   });
 }
 
-const nodeCall = sdkCall;
 const sendMessage = (client, options) => sendMessageAs(client, MESSAGE, options);
 
 /** One fresh Python SDK instance (a process) making `calls`; resolves to one answer per call. */

@@ -82,8 +82,12 @@ pub fn config_for(env: &Env, brand: Brand) -> Result<Rc<Config>, String> {
     if let Some(c) = ISOLATE.with(|s| s.borrow()[slot].config.clone()) {
         return Ok(c);
     }
-    let config = Config::parse(|name| env.var(name).ok().map(|v| v.to_string()))?;
-    let config = Rc::new(config.for_brand(brand));
+    let config = match brand {
+        Brand::Feishu => Config::parse(|name| env.var(name).ok().map(|v| v.to_string()))?,
+        // The same settings, read once: Lark's copy is derived from them.
+        Brand::Lark => config_for(env, Brand::Feishu)?.for_brand(Brand::Lark),
+    };
+    let config = Rc::new(config);
     ISOLATE.with(|s| s.borrow_mut()[slot].config = Some(Rc::clone(&config)));
     Ok(config)
 }

@@ -44,23 +44,7 @@ pub fn ask<R: 'static>(
             }
             let question = build(&origin, request);
             let (namespace, key) = (namespace.clone(), key.to_owned());
-            Box::pin(async move {
-                match ask_object(&namespace, &key, question, want).await {
-                    Ok(answer) => {
-                        if answer
-                            .as_ref()
-                            .is_err_and(|e| e.code() == ErrorCode::FeishuApiError)
-                        {
-                            refusal_seen(JsClock.now_ms());
-                        }
-                        Some(answer)
-                    }
-                    Err(fault) => {
-                        fault_seen(&fault);
-                        None
-                    }
-                }
-            })
+            Box::pin(async move { consult(&namespace, &key, question, want).await })
         },
     ))
 }
@@ -78,18 +62,51 @@ pub async fn replace(env: &Env, key: &str, refused: [u8; 32]) -> Option<TokenGra
         url: format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{REPLACE}"),
         body: String::new(),
     };
-    match ask_object(&namespace, key, question, Want::Replacing(refused)).await {
-        Ok(Ok(grant)) => Some(grant),
-        Ok(Err(_)) => {
-            refusal_seen(JsClock.now_ms());
-            None
+    consult(&namespace, key, question, Want::Replacing(refused))
+        .await?
+        .ok()
+}
+
+/// Asks the object owning `key`, with the bookkeeping every question
+/// shares: Feishu's refusals count against the isolate's budget, faults are
+/// logged (at most once a minute); `None` when the isolate is to go on by
+/// itself.
+async fn consult(
+    namespace: &ObjectNamespace,
+    key: &str,
+    question: HttpRequest,
+    want: Want,
+) -> Option<Result<TokenGrant, Error>> {
+    match ask_object(namespace, key, question, want).await {
+        Ok(answer) => {
+            if answer
+                .as_ref()
+                .is_err_and(|e| e.code() == ErrorCode::FeishuApiError)
+            {
+                refusal_seen(JsClock.now_ms());
+            }
+            Some(answer)
         }
-        // 404: the object no longer holds the key's question (evicted).
-        Err(fault) if fault.contains("HTTP 404") => None,
-        Err(fault) => {
+        // The object holds no question for the key (evicted): not a fault.
+        Err(Fault::NoQuestion) => None,
+        Err(Fault::Other(fault)) => {
             fault_seen(&fault);
             None
         }
+    }
+}
+
+/// Why the object gave no token or refusal.
+enum Fault {
+    /// It answered 404: it holds no question to replace (`protocol::REPLACE`).
+    NoQuestion,
+    /// Unreachable, overloaded, throwing, or an answer it cannot read.
+    Other(String),
+}
+
+impl From<String> for Fault {
+    fn from(fault: String) -> Self {
+        Fault::Other(fault)
     }
 }
 
@@ -145,7 +162,7 @@ async fn ask_object(
     key: &str,
     question: HttpRequest,
     want: Want,
-) -> Result<Result<TokenGrant, Error>, String> {
+) -> Result<Result<TokenGrant, Error>, Fault> {
     let stub = stub(namespace, key)?;
     let sent_at = JsClock.now_ms();
     let answer = post(&stub, &question.url, &question.body, want)
@@ -155,17 +172,17 @@ async fn ask_object(
         return Ok(Err(relayed));
     }
     if answer.status == 404 {
-        return Err("the coordinator answered HTTP 404".to_owned());
+        return Err(Fault::NoQuestion);
     }
     if answer.status >= 500 {
-        return Err(format!("the coordinator answered HTTP {}", answer.status));
+        return Err(format!("the coordinator answered HTTP {}", answer.status).into());
     }
     match wire::parse_tenant_token_response(&answer, sent_at) {
         Ok(grant) => Ok(Ok(grant)),
         // Feishu's word, relayed: asking Feishu again here would only spend
         // the rate-limit budget the object was told is spent.
         Err(e) if is_feishus_word(&e) => Ok(Err(e)),
-        Err(e) => Err(format!("the coordinator's answer: {}", e.message())),
+        Err(e) => Err(format!("the coordinator's answer: {}", e.message()).into()),
     }
 }
 

@@ -31,13 +31,15 @@ pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Respon
         return pass_through_off();
     }
     let header = req.headers().get("authorization")?.unwrap_or_default();
-    if let Some(token) = forward::bearer(&header).filter(|t| is_gateway_token(t)) {
+    let bearer = forward::bearer(&header);
+    if let Some(token) = bearer.filter(|t| is_gateway_token(t)) {
         return agents::calls::call(req, env, config, token).await;
     }
     if req.headers().get(TENANT_HEADER)?.is_some() {
         return managed_call(req, env, config).await;
     }
-    pass_on(req, env, config).await
+    let bearer = bearer.map(AccessToken::new);
+    pass_on(req, env, config, bearer).await
 }
 
 /// `POST /callback/ws/endpoint`: passed on as it is (its body, the app's id
@@ -86,9 +88,12 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
 /// Feishu refused it goes out as its key's current token; a refusal evicts
 /// the token, and when the Worker handed it out, its replacement is found
 /// and the call replayed once with it (when its body was kept).
-async fn pass_on(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
-    let header = req.headers().get("authorization")?.unwrap_or_default();
-    let bearer = forward::bearer(&header).map(AccessToken::new);
+async fn pass_on(
+    mut req: Request,
+    env: &Env,
+    config: &Config,
+    bearer: Option<AccessToken>,
+) -> Result<Response> {
     // The one in-memory lookup every passed-through call pays.
     let digest = bearer
         .as_ref()

@@ -133,6 +133,17 @@ struct Known {
     until_ms: u64,
 }
 
+impl Known {
+    fn new(brand: Brand, until_ms: u64) -> Self {
+        Self {
+            brand,
+            origin: None,
+            moved_to: None,
+            until_ms,
+        }
+    }
+}
+
 thread_local! {
     /// The tokens this isolate knows, by digest.
     static KNOWN: RefCell<HashMap<[u8; 32], Known>> = RefCell::default();
@@ -171,13 +182,7 @@ pub fn handed_out(config: &Config, grant: &TokenGrant, origin: impl FnOnce() -> 
 }
 
 fn remember(brand: Brand, digest: [u8; 32], grant: &TokenGrant, origin: Rc<Origin>) {
-    let until_ms = grant.expires_at_ms;
-    let new = || Known {
-        brand,
-        origin: None,
-        moved_to: None,
-        until_ms,
-    };
+    let new = || Known::new(brand, grant.expires_at_ms);
     with_entry(digest, new, |e| e.origin = Some(origin));
 }
 
@@ -209,12 +214,7 @@ pub fn record_moved(brand: Brand, refused: [u8; 32], to: Current) {
     let until_ms = JsClock
         .now_ms()
         .saturating_add(kv::MAX_TOKEN_LIFE_SECS * 1000);
-    let new = || Known {
-        brand,
-        origin: None,
-        moved_to: None,
-        until_ms,
-    };
+    let new = || Known::new(brand, until_ms);
     with_entry(refused, new, |e| e.moved_to = Some(to));
 }
 

@@ -80,7 +80,7 @@ pub async fn examined(
         .ok()
         .and_then(|text| api_call::answer_code(&SerdeJson, &text));
     let verdict = Verdict {
-        refused: code.is_some_and(|c| api_call::TOKEN_REFUSED_CODES.contains(&c)),
+        refused: code.is_some_and(api_call::refuses_token),
         code,
     };
     let same = init_like(&resp).and_then(|init| {
