@@ -110,6 +110,16 @@ impl From<Error> for UserTokenFailure {
 
 type Outcome = Result<UserAccess, UserTokenFailure>;
 
+/// What a caller needs of the stored grant.
+enum Need {
+    /// At least the minimum validity left.
+    Fresh,
+    /// Fresh, and not this token (an API call refused it).
+    NotThis(AccessToken),
+    /// A new grant (the refresh token rotated), whatever is stored.
+    Rotated,
+}
+
 pub struct UserTokens<T, C, S> {
     transport: T,
     clock: C,
@@ -152,14 +162,52 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
     /// `user`'s access token with at least the minimum validity left: the
     /// stored one, or one refresh for every caller asking meanwhile.
     pub async fn access_token(&self, user: &str) -> Outcome {
+        self.serve(user, Need::Fresh).await
+    }
+
+    /// `user`'s token after an API call refused `refused` (99991668 /
+    /// 99991677): a refresh while the store still holds that token, else the
+    /// stored one (another caller replaced it meanwhile). Callers refused
+    /// together make one refresh.
+    pub async fn replacing(&self, user: &str, refused: &AccessToken) -> Outcome {
+        self.serve(user, Need::NotThis(refused.clone())).await
+    }
+
+    /// A refresh now, whatever the access token's validity (the keep-alive:
+    /// a refresh token lapses after about 7 days unused).
+    pub async fn rotate(&self, user: &str) -> Outcome {
+        self.serve(user, Need::Rotated).await
+    }
+
+    /// The stored grant of `user`, if any (its expiries: when to keep it alive).
+    pub async fn grant(&self, user: &str) -> Result<Option<UserGrant>, Error> {
+        Ok(self.store.get(user).await?.map(|v| v.grant))
+    }
+
+    fn serves(&self, grant: &UserGrant, need: &Need) -> bool {
+        match need {
+            Need::Fresh => self.fresh(grant),
+            Need::NotThis(refused) => {
+                self.fresh(grant)
+                    && !crate::secret::constant_time_eq(
+                        grant.access_token.expose_secret().as_bytes(),
+                        refused.expose_secret().as_bytes(),
+                    )
+            }
+            Need::Rotated => false,
+        }
+    }
+
+    async fn serve(&self, user: &str, need: Need) -> Outcome {
         let current = self.store.get(user).await?;
         match &current {
             None => return Err(UserTokenFailure::SignedOut { feishu_code: None }),
-            Some(v) if self.fresh(&v.grant) => return Ok(access(&v.grant)),
+            Some(v) if self.serves(&v.grant, &need) => return Ok(access(&v.grant)),
             Some(_) => {}
         }
         let joined = self.flights.borrow().get(user).cloned();
         if let Some(flight) = joined {
+            // The refresh under way replaces whatever this caller was refused.
             return flight.wait().await;
         }
         let flight = Flight::new();
@@ -169,7 +217,7 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
         // Read again inside the flight: a refresh that ended between the
         // read above and now has stored its grant.
         let outcome = match self.store.get(user).await {
-            Ok(Some(v)) if self.fresh(&v.grant) => Ok(access(&v.grant)),
+            Ok(Some(v)) if self.serves(&v.grant, &need) => Ok(access(&v.grant)),
             Ok(Some(v)) => self.refresh(user, v).await,
             Ok(None) => Err(UserTokenFailure::SignedOut { feishu_code: None }),
             Err(e) => Err(e.into()),

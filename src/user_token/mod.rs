@@ -322,6 +322,18 @@ pub fn still_the_refused_one(stored: Option<&RefreshToken>, refused: &RefreshTok
     stored.is_none_or(|s| crate::secret::constant_time_eq(s.0.as_bytes(), refused.0.as_bytes()))
 }
 
+/// The keep-alive refreshes a grant this long before its refresh token
+/// lapses (or halfway there, for a shorter life).
+pub const KEEP_ALIVE_MARGIN_MS: u64 = 24 * 3600 * 1000;
+
+/// When the keep-alive should refresh a grant whose refresh token lapses at
+/// `refresh_expires_at_ms`: a day before, or halfway from `now_ms` when
+/// less than two days are left.
+pub fn keep_alive_at(now_ms: u64, refresh_expires_at_ms: u64) -> u64 {
+    let left = refresh_expires_at_ms.saturating_sub(now_ms);
+    refresh_expires_at_ms - (left / 2).min(KEEP_ALIVE_MARGIN_MS)
+}
+
 /// Whether an API answer's `code` says the user token was refused.
 pub fn user_token_refused(code: i64) -> bool {
     USER_TOKEN_REFUSED_CODES.contains(&code)
@@ -441,6 +453,15 @@ mod tests {
             "{shown}"
         );
         assert!(parse_user_token_response(&answer(502, "<html>"), 0).is_err());
+    }
+
+    #[test]
+    fn the_keep_alive_refreshes_a_day_before_the_lapse_or_halfway() {
+        let day = KEEP_ALIVE_MARGIN_MS;
+        assert_eq!(keep_alive_at(0, 7 * day), 6 * day);
+        assert_eq!(keep_alive_at(0, 600_000), 300_000, "a 10-minute life");
+        assert_eq!(keep_alive_at(5, 5), 5, "lapsed: at once");
+        assert_eq!(keep_alive_at(10, 5), 5);
     }
 
     #[test]

@@ -279,3 +279,36 @@ fn no_refresh_token_or_an_expired_one_signs_out_without_asking_feishu() {
         Err(UserTokenFailure::SignedOut { feishu_code: None })
     ));
 }
+
+#[test]
+fn a_refused_token_is_replaced_once_for_every_caller_refused_with_it() {
+    let w = world();
+    // A fresh token that Feishu nevertheless refused (revoked by the user).
+    block_on(w.tokens.signed_in("alice", &grant(1, T0 + 7_200_000))).unwrap();
+    w.feishu.answers.borrow_mut().push_back(ok(2));
+    let refused_token = AccessToken::new("u-1");
+    let all = block_on(join_all(
+        (0..50).map(|_| w.tokens.replacing("alice", &refused_token)),
+    ));
+    assert!(all.iter().all(|o| token_of(o) == "u-2"));
+    assert_eq!(*w.feishu.sent.borrow(), vec!["ur-1"], "one refresh");
+    // A caller refused with the old token after the replacement gets the new one.
+    let late = block_on(w.tokens.replacing("alice", &refused_token));
+    assert_eq!(token_of(&late), "u-2");
+    assert_eq!(w.feishu.sent.borrow().len(), 1, "no second refresh");
+}
+
+#[test]
+fn a_rotation_refreshes_a_fresh_grant_once() {
+    let w = world();
+    block_on(w.tokens.signed_in("alice", &grant(1, T0 + 7_200_000))).unwrap();
+    w.feishu.answers.borrow_mut().push_back(ok(2));
+    let both = block_on(join_all([
+        w.tokens.rotate("alice"),
+        w.tokens.rotate("alice"),
+    ]));
+    assert!(both.iter().all(|o| token_of(o) == "u-2"));
+    assert_eq!(*w.feishu.sent.borrow(), vec!["ur-1"]);
+    let g = block_on(w.tokens.grant("alice")).unwrap().unwrap();
+    assert_eq!(g.refresh_token.unwrap().expose_secret(), "ur-2");
+}
