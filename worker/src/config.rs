@@ -1,6 +1,7 @@
 //! The Worker's settings, from `wrangler.toml` vars (documented there).
 
 use crate::agents::keys::{AgentKey, parse_agent_keys, parse_self_built_apps};
+use crate::users::settings::{Users, parse_api_keys, parse_users};
 use feishu_tenant_token::event::{DEFAULT_MAX_AGE_SECS, EventConfig};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
 use feishu_tenant_token::retry::MAX_MAX_RETRIES;
@@ -79,6 +80,10 @@ pub struct Config {
     pub managed: Option<Managed>,
     /// Agent keys and the self-built apps whose secrets the Worker holds.
     pub agents: Agents,
+    /// `API_KEYS`, the services' keys (managed mode's and user tokens').
+    pub api_keys: Vec<ApiKey>,
+    /// User tokens (sign-in, each user's object): on with `USER_TOKEN_KEY`.
+    pub users: Option<Users>,
 }
 
 /// `SELF_BUILT_APPS` and `AGENT_KEYS` (`agents/`): agents and services
@@ -180,20 +185,7 @@ fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>
         verification_token,
         max_age_secs,
     });
-    let keys = get("API_KEYS").unwrap_or_default();
-    let keys: Vec<&str> = keys
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .collect();
-    if let Some(at) = keys.iter().position(|k| k.len() < MIN_API_KEY_CHARS) {
-        // The position, never the key.
-        return Err(format!(
-            "API_KEYS: key {} is shorter than {MIN_API_KEY_CHARS} characters (make each with `openssl rand -hex 32`)",
-            at + 1
-        ));
-    }
-    let api_keys = keys.into_iter().map(ApiKey::new).collect();
+    let api_keys = parse_api_keys(&get("API_KEYS").unwrap_or_default(), MIN_API_KEY_CHARS)?;
     Ok(Some(Managed {
         app,
         events,
@@ -301,7 +293,11 @@ impl Config {
         let replace_refused = switch("REPLACE_REFUSED")?;
         let managed = parse_managed(get)?;
         let agents = parse_agents(&get, managed.as_ref())?;
+        let api_keys = parse_api_keys(&get("API_KEYS").unwrap_or_default(), MIN_API_KEY_CHARS)?;
+        let users = parse_users(&get)?;
         Ok(Self {
+            api_keys,
+            users,
             brand: Brand::Feishu,
             lark_base_url,
             managed,

@@ -25,6 +25,7 @@ mod gateway;
 mod http;
 mod managed;
 mod tokens;
+mod users;
 
 #[cfg(target_arch = "wasm32")]
 mod log;
