@@ -7,10 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 root=$PWD
-# The gate is 256 KiB gzip -9 of the whole deployable .wasm (name section
+# The gate is 320 KiB gzip -9 of the whole deployable .wasm (name section
 # kept for stack traces): growth past it is a decision. docs/size.md has the
-# figures (node scripts/size-table.mjs, run by make bench).
-WORKER_GATE=$((256 * 1024))
+# figures (node scripts/size-table.mjs, run by make bench). Raised from 256
+# KiB for user tokens (#26: sign-in, each user's object, sealed grants:
+# +52 KB gzip measured), far below Workers' own script limit (3 MB
+# compressed on the free plan).
+WORKER_GATE=$((320 * 1024))
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"

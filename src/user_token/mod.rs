@@ -322,6 +322,48 @@ pub fn still_the_refused_one(stored: Option<&RefreshToken>, refused: &RefreshTok
     stored.is_none_or(|s| crate::secret::constant_time_eq(s.0.as_bytes(), refused.0.as_bytes()))
 }
 
+#[derive(Deserialize)]
+struct UserInfoAnswer {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    data: Option<UserInfoData>,
+}
+
+#[derive(Deserialize)]
+struct UserInfoData {
+    #[serde(default)]
+    open_id: Option<String>,
+}
+
+/// Who signed in: the `open_id` in the answer to `GET {base}`
+/// + [`USER_INFO_PATH`] with the user's token, or Feishu's refusal.
+pub fn parse_user_info(response: &HttpResponse) -> Result<String, Error> {
+    let status = response.status;
+    let raw = || diagnostic_body(&response.body);
+    let Ok(answer) = serde_json::from_str::<UserInfoAnswer>(&response.body) else {
+        return Err(Error::http(status, raw()));
+    };
+    if let Some(code) = answer.code.filter(|c| *c != 0) {
+        return Err(Error::feishu_api(
+            code,
+            answer.msg.unwrap_or_default(),
+            status,
+        ));
+    }
+    let open_id = answer.data.and_then(|d| d.open_id);
+    match open_id {
+        Some(id) if (200..300).contains(&status) && !id.is_empty() && id.len() <= 128 => Ok(id),
+        _ => Err(Error::invalid_response(
+            "`data.open_id` is missing",
+            status,
+            raw(),
+        )),
+    }
+}
+
 /// The keep-alive refreshes a grant this long before its refresh token
 /// lapses (or halfway there, for a shorter life).
 pub const KEEP_ALIVE_MARGIN_MS: u64 = 24 * 3600 * 1000;
@@ -453,6 +495,20 @@ mod tests {
             "{shown}"
         );
         assert!(parse_user_token_response(&answer(502, "<html>"), 0).is_err());
+    }
+
+    #[test]
+    fn user_info_names_the_user_or_carries_feishus_refusal() {
+        let ok = answer(200, r#"{"code":0,"data":{"open_id":"ou_a","name":"A"}}"#);
+        assert_eq!(parse_user_info(&ok).unwrap(), "ou_a");
+        let refused = answer(400, r#"{"code":99991668,"msg":"invalid"}"#);
+        assert_eq!(
+            parse_user_info(&refused).unwrap_err().feishu_code(),
+            Some(99991668)
+        );
+        for bad in [r#"{"code":0,"data":{}}"#, "[]", "oops"] {
+            assert!(parse_user_info(&answer(200, bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

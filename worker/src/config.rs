@@ -17,7 +17,8 @@ use std::str::FromStr;
 /// level, Lark (international) under `/lark`. Each has its own base URL,
 /// isolate memory, KV keys and coordinator objects: a token of one brand is
 /// never served for the other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Brand {
     Feishu,
     Lark,
@@ -31,6 +32,21 @@ pub const LARK_PREFIX: &str = "/lark";
 pub const DEFAULT_LARK_BASE_URL: &str = "https://open.larksuite.com";
 
 impl Brand {
+    pub fn name(self) -> &'static str {
+        match self {
+            Brand::Feishu => "feishu",
+            Brand::Lark => "lark",
+        }
+    }
+
+    /// The Worker's paths for this brand start with this.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Brand::Feishu => "",
+            Brand::Lark => LARK_PREFIX,
+        }
+    }
+
     /// The brand a request path is for, and the path the brand's API knows.
     pub fn of_path(path: &str) -> (Brand, &str) {
         match path.strip_prefix(LARK_PREFIX) {

@@ -24,6 +24,7 @@ use crate::managed::chain::{ManagedAt, ManagedChain, build_managed};
 use crate::state;
 use crate::tokens::body;
 use crate::tokens::clients::{Internal, PassThrough, Role, build_internal, build_pass_through};
+use crate::users;
 use core::cell::{Cell, RefCell};
 use feishu_tenant_token::cache_key::parse_hex32;
 use feishu_tenant_token::host::JsClock;
@@ -83,6 +84,8 @@ pub struct TokenCoordinator {
     clients: RefCell<Clients>,
     hot: RefCell<Option<Hot>>,
     alarm_at_ms: Cell<u64>,
+    /// When the object is a user's (`users::object`): that user.
+    user: users::object::Slot,
 }
 
 impl DurableObject for TokenCoordinator {
@@ -93,11 +96,18 @@ impl DurableObject for TokenCoordinator {
             clients: RefCell::new(Clients::default()),
             hot: RefCell::new(None),
             alarm_at_ms: Cell::new(0),
+            user: RefCell::new(None),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let full = path_and_query(&req.inner().url());
+        if let Some(op) = full.strip_prefix(users::protocol::USER_PREFIX) {
+            let Ok(body) = read_body(&mut req, MAX_BODY_BYTES).await? else {
+                return reply::json_response(400, String::new());
+            };
+            return users::object::fetch(&self.user, &self.state, &self.env, op, &body).await;
+        }
         let (brand, path) = Brand::of_path(&full);
         let path = path.to_owned();
         let replacing = req.headers().get(REPLACING_HEADER)?;
@@ -126,6 +136,12 @@ impl DurableObject for TokenCoordinator {
 
     async fn alarm(&self) -> worker::Result<Response> {
         self.alarm_at_ms.set(0);
+        if self.hot.borrow().is_none()
+            && let Some(done) = users::object::alarm(&self.user, &self.state, &self.env).await
+        {
+            // A user's object: the keep-alive.
+            return done;
+        }
         let now = JsClock.now_ms();
         let hot = self
             .hot

@@ -5,6 +5,11 @@
 /// `X-Tenant-Key`: a managed API call's tenant (never forwarded).
 pub const TENANT_HEADER: &str = "x-tenant-key";
 
+/// `X-User-Id`: a managed call's user (their user token goes in); never
+/// forwarded, nor `X-App-Id`, which names the user's app among several.
+pub const USER_HEADER: &str = "x-user-id";
+pub const APP_HEADER: &str = "x-app-id";
+
 /// Largest body a managed API call keeps, so that it can be sent again
 /// after Feishu refused the token. A larger one (a file upload) is
 /// streamed once and not replayed, so the Worker never holds it whole.
@@ -30,6 +35,7 @@ const HOP_BY_HOP: [&str; 9] = [
 /// (the runtime sets both for the new request), the platform's own `cf-*`
 /// and the client-address headers it adds (`X-Forwarded-*`, `X-Real-IP`,
 /// `True-Client-IP`: Feishu needs no caller's address), [`TENANT_HEADER`],
+/// [`USER_HEADER`], [`APP_HEADER`],
 /// and `Cookie`: Feishu's API takes none, and on a company domain any page
 /// could make a visitor's browser send its session cookies through the
 /// Worker to Feishu.
@@ -47,7 +53,9 @@ pub fn forwarded(name: &str, connection: &str) -> bool {
         || name == "x-real-ip"
         || name == "true-client-ip"
         || name == "cookie"
-        || name == TENANT_HEADER)
+        || name == TENANT_HEADER
+        || name == USER_HEADER
+        || name == APP_HEADER)
 }
 
 /// Whether an answer header from Feishu comes back to the caller. Not:

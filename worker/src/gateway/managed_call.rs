@@ -11,7 +11,7 @@ use crate::gateway::upstream::{Outgoing, Verdict, examined, send};
 use crate::http::reply::{self, Local};
 use crate::http::request::read_body;
 use crate::managed;
-use feishu_tenant_token::TenantKey;
+use feishu_tenant_token::{AccessToken, TenantKey};
 use worker::{Env, Request, Response, Result};
 
 /// A managed API call: API key, then the tenant's token in `Authorization`.
@@ -28,15 +28,74 @@ pub async fn managed_call(req: Request, env: &Env, config: &Config) -> Result<Re
     Ok(resp)
 }
 
+/// Where a call's token comes from, and what says Feishu refused it.
+pub(crate) trait TokenFor {
+    /// The token to send, or (`bad` given) the one replacing `bad`; `Err`:
+    /// the answer to give instead.
+    async fn token(
+        &self,
+        bad: Option<&AccessToken>,
+    ) -> Result<core::result::Result<AccessToken, Response>>;
+    /// Whether the answer says the token was refused.
+    fn refused(&self, verdict: &Verdict) -> bool;
+    /// Forgets a refused token before its replacement is asked for.
+    async fn forget(&self, token: &AccessToken);
+}
+
+/// A tenant or app token of the Worker's: refused on 99991663/99991665,
+/// evicted from this isolate and KV.
+struct Tenant<'a> {
+    env: &'a Env,
+    config: &'a Config,
+    origin: &'a Origin,
+}
+
+impl TokenFor for Tenant<'_> {
+    async fn token(
+        &self,
+        bad: Option<&AccessToken>,
+    ) -> Result<core::result::Result<AccessToken, Response>> {
+        match self.origin.token(self.env, self.config, bad).await {
+            Ok(g) => Ok(Ok(g.token)),
+            Err(e) => Ok(Err(reply::upstream_error(&e)?)),
+        }
+    }
+    fn refused(&self, verdict: &Verdict) -> bool {
+        verdict.refused
+    }
+    async fn forget(&self, token: &AccessToken) {
+        evict(self.env, token, "managed_call").await;
+    }
+}
+
 /// The request with `origin`'s current token in `Authorization`; a refused
 /// token is evicted and the call replayed once with its replacement when the
 /// body was kept (no body, or declared within `MAX_REPLAY_BODY_BYTES`).
 /// Also what the gateway learnt of the answer (Feishu's `code`).
 pub async fn call_as(
-    mut req: Request,
+    req: Request,
     env: &Env,
     config: &Config,
     origin: &Origin,
+) -> Result<(Response, Verdict)> {
+    call_with(
+        req,
+        config,
+        &Tenant {
+            env,
+            config,
+            origin,
+        },
+    )
+    .await
+}
+
+/// The request with `source`'s token, replayed once with its replacement
+/// when Feishu refused it and the body was kept.
+pub(crate) async fn call_with(
+    mut req: Request,
+    config: &Config,
+    source: &impl TokenFor,
 ) -> Result<(Response, Verdict)> {
     let none = Verdict::default();
     let length = req.headers().get("content-length")?;
@@ -50,9 +109,9 @@ pub async fn call_as(
         },
         BodyPlan::Stream => Outgoing::Stream(stream),
     };
-    let token = match origin.token(env, config, None).await {
-        Ok(g) => g.token,
-        Err(e) => return Ok((reply::upstream_error(&e)?, none)),
+    let token = match source.token(None).await? {
+        Ok(t) => t,
+        Err(answer) => return Ok((answer, none)),
     };
     let resp = match send(&req, config, Some(&token), &body).await? {
         Ok(r) => r,
@@ -62,17 +121,17 @@ pub async fn call_as(
         Ok(r) => r,
         Err(failed) => return Ok((failed, none)),
     };
-    if !verdict.refused {
+    if !source.refused(&verdict) {
         return Ok((resp.into(), verdict));
     }
-    evict(env, &token, "managed_call").await;
+    source.forget(&token).await;
     if plan == BodyPlan::Stream {
         // The body went with the first send: the refusal goes back as it is.
         return Ok((resp.into(), verdict));
     }
-    let fresh = match origin.token(env, config, Some(&token)).await {
-        Ok(g) => g.token,
-        Err(e) => return Ok((reply::upstream_error(&e)?, none)),
+    let fresh = match source.token(Some(&token)).await? {
+        Ok(t) => t,
+        Err(answer) => return Ok((answer, none)),
     };
     let resp = match send(&req, config, Some(&fresh), &body).await? {
         Ok(r) => r,

@@ -7,7 +7,7 @@ use crate::agents;
 use crate::agents::gateway_token::is_gateway_token;
 use crate::config::Config;
 use crate::gateway::evict::evict;
-use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
+use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER, USER_HEADER};
 use crate::gateway::managed_call::managed_call;
 use crate::gateway::replacement::{self, Seen};
 use crate::gateway::upstream::{Outgoing, examined, send};
@@ -37,6 +37,9 @@ pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Respon
     }
     if req.headers().get(TENANT_HEADER)?.is_some() {
         return managed_call(req, env, config).await;
+    }
+    if req.headers().get(USER_HEADER)?.is_some() {
+        return crate::users::calls::user_call(req, env, config).await;
     }
     let bearer = bearer.map(AccessToken::new);
     pass_on(req, env, config, bearer).await

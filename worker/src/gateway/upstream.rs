@@ -114,7 +114,7 @@ pub async fn send(
     let headers = web_sys::Headers::new()?;
     let incoming = req.headers();
     let connection = incoming.get("connection")?.unwrap_or_default();
-    let keys = config.managed.as_ref().map(|m| m.api_keys.as_slice());
+    let keys = config.api_keys.as_slice();
     for (name, value) in incoming.entries() {
         if !forward::forwarded(&name, &connection) {
             continue;
@@ -122,7 +122,7 @@ pub async fn send(
         // An API key is the Worker's secret: a request carrying one anywhere
         // is not sent (a managed call's own `Authorization` is replaced below).
         let replaced = token.is_some() && name.eq_ignore_ascii_case("authorization");
-        let carries_key = keys.unwrap_or_default().iter().fold(false, |found, k| {
+        let carries_key = keys.iter().fold(false, |found, k| {
             found | forward::contains_secret(&value, k.expose_secret())
         });
         if carries_key && !replaced {

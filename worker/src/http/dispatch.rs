@@ -10,6 +10,7 @@ use crate::log;
 use crate::managed::{endpoints as managed, events};
 use crate::state;
 use crate::tokens::endpoints as tokens;
+use crate::users::{endpoints as users, sign_in};
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::self_built::Kind;
@@ -99,6 +100,11 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         (Method::Post, Route::WsEndpoint) => {
             return pass_through::callback(req, env, config).await;
         }
+        // A browser's navigation (no CORS).
+        (Method::Get, Route::Login) => return sign_in::login(req, env, config).await,
+        (Method::Get, Route::Callback) => return sign_in::callback(req, env, config).await,
+        (Method::Get, Route::UserToken(u)) => users::user_token(req, env, config, u).await,
+        (Method::Delete, Route::User(u)) => users::sign_out(req, env, config, u).await,
         (Method::Get | Method::Head, Route::Health) => {
             reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
         }

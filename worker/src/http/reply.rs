@@ -63,6 +63,10 @@ pub enum Local {
     TicketMissing,
     /// An agent key's gateway token used outside the key's allow-list.
     KeyNotAllowed,
+    /// User tokens: the user must sign in (again).
+    SignedOut,
+    /// User tokens: a sign-in's callback that cannot finish.
+    SignInRefused,
 }
 
 impl Local {
@@ -83,6 +87,8 @@ impl Local {
             Local::Unauthorized => (40100, 401, "UNAUTHORIZED"),
             Local::TicketMissing => (50300, 503, "APP_TICKET_MISSING"),
             Local::KeyNotAllowed => (40301, 403, "KEY_NOT_ALLOWED"),
+            Local::SignedOut => (40102, 401, "SIGNED_OUT"),
+            Local::SignInRefused => (40002, 400, "SIGN_IN_REFUSED"),
         }
     }
 }

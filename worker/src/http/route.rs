@@ -15,6 +15,11 @@ const TENANTS_SUFFIX: &str = "/tenant_access_token";
 /// URL to connect to (outside `/open-apis`; the body carries the app's id
 /// and secret; the WebSocket itself goes from the client straight to Feishu).
 const WS_ENDPOINT_PATH: &str = "/callback/ws/endpoint";
+/// User tokens: the sign-in and its return.
+const LOGIN_PATH: &str = "/oauth/login";
+const CALLBACK_PATH: &str = "/oauth/callback";
+const USERS_PREFIX: &str = "/v1/users/";
+const USER_TOKEN_SUFFIX: &str = "/user_access_token";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -43,6 +48,14 @@ pub enum Route {
     OpenApi,
     /// `POST /callback/ws/endpoint`: passed on to Feishu like `/open-apis/*`.
     WsEndpoint,
+    /// `GET /oauth/login`: a browser starts signing in.
+    Login,
+    /// `GET /oauth/callback`: Feishu sends the browser back.
+    Callback,
+    /// `GET /v1/users/{open_id}/user_access_token` (the raw `{open_id}`).
+    UserToken(String),
+    /// `DELETE /v1/users/{open_id}`: signed out.
+    User(String),
     /// Anything else: 404.
     Unknown,
 }
@@ -58,7 +71,17 @@ impl Route {
             EVENTS_PATH => Route::Events,
             TICKET_RESEND_PATH => Route::TicketResend,
             WS_ENDPOINT_PATH => Route::WsEndpoint,
+            LOGIN_PATH => Route::Login,
+            CALLBACK_PATH => Route::Callback,
             p if p.starts_with(OPEN_APIS_PREFIX) => Route::OpenApi,
+            p if p.starts_with(USERS_PREFIX) => {
+                let rest = &p[USERS_PREFIX.len()..];
+                match rest.strip_suffix(USER_TOKEN_SUFFIX) {
+                    Some(u) if !u.is_empty() && !u.contains('/') => Route::UserToken(u.to_owned()),
+                    None if !rest.is_empty() && !rest.contains('/') => Route::User(rest.to_owned()),
+                    _ => Route::Unknown,
+                }
+            }
             p => match p
                 .strip_prefix(TENANTS_PREFIX)
                 .and_then(|rest| rest.strip_suffix(TENANTS_SUFFIX))
@@ -84,6 +107,11 @@ impl Route {
             // The path may name chats, users or files: not logged.
             Route::OpenApi => "/open-apis/*",
             Route::WsEndpoint => WS_ENDPOINT_PATH,
+            Route::Login => LOGIN_PATH,
+            Route::Callback => CALLBACK_PATH,
+            // Never a user's own id.
+            Route::UserToken(_) => "/v1/users/{open_id}/user_access_token",
+            Route::User(_) => "/v1/users/{open_id}",
             Route::Unknown => "(other)",
         }
     }
@@ -100,6 +128,9 @@ impl Route {
             Route::ManagedTenant(_) => Some("GET, OPTIONS"),
             Route::TicketResend => Some("POST, OPTIONS"),
             Route::WsEndpoint => Some("POST"),
+            Route::Login | Route::Callback => Some("GET"),
+            Route::UserToken(_) => Some("GET, OPTIONS"),
+            Route::User(_) => Some("DELETE, OPTIONS"),
             // Every method is Feishu's to judge.
             Route::OpenApi => None,
             Route::Unknown => None,
@@ -117,6 +148,8 @@ impl Route {
                 | Route::InternalAppToken
                 | Route::Health
                 | Route::ManagedTenant(_)
+                | Route::UserToken(_)
+                | Route::User(_)
                 | Route::TicketResend
                 | Route::OpenApi
         )
@@ -126,6 +159,24 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_paths_name_one_user_and_never_log_it() {
+        assert_eq!(Route::parse("/oauth/login"), Route::Login);
+        assert_eq!(Route::parse("/oauth/callback"), Route::Callback);
+        let token = Route::parse("/v1/users/ou_a/user_access_token");
+        assert_eq!(token, Route::UserToken("ou_a".into()));
+        assert!(!token.log_name().contains("ou_a"));
+        assert_eq!(Route::parse("/v1/users/ou_a"), Route::User("ou_a".into()));
+        for other in [
+            "/v1/users/",
+            "/v1/users/a/b",
+            "/v1/users//user_access_token",
+            "/v1/users/a/b/user_access_token",
+        ] {
+            assert_eq!(Route::parse(other), Route::Unknown, "{other}");
+        }
+    }
 
     #[test]
     fn each_path_has_one_route() {

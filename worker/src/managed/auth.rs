@@ -6,12 +6,18 @@ use crate::gateway::forward;
 use crate::http::reply::{self, Local};
 use crate::managed::managed_off;
 use feishu_tenant_token::AppCredentials;
-use feishu_tenant_token::secret::constant_time_eq;
+use feishu_tenant_token::secret::{ApiKey, constant_time_eq};
 use worker::{Request, Response, Result};
 
 /// Whether `Authorization: Bearer <key>` holds one of the keys. Every key is
 /// compared (in constant time), so timing says nothing about which matched.
 pub fn authorised(req: &Request, managed: &Managed) -> bool {
+    holds_key(req, &managed.api_keys)
+}
+
+/// Whether `Authorization: Bearer <key>` holds one of `keys` (each compared
+/// in constant time).
+pub fn holds_key(req: &Request, keys: &[ApiKey]) -> bool {
     let header = req
         .headers()
         .get("authorization")
@@ -21,7 +27,7 @@ pub fn authorised(req: &Request, managed: &Managed) -> bool {
     let Some(given) = forward::bearer(&header) else {
         return false;
     };
-    managed.api_keys.iter().fold(false, |ok, k| {
+    keys.iter().fold(false, |ok, k| {
         ok | constant_time_eq(k.expose_secret().as_bytes(), given.as_bytes())
     })
 }

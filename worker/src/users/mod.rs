@@ -1,12 +1,81 @@
 //! User access tokens at the edge (on with `USER_TOKEN_KEY`, and only with
 //! the `COORDINATOR` binding): a browser signs in through the Worker
-//! (`sign_in.rs`: `/oauth/login`, `/oauth/callback`), the user's grant then
+//! (`sign_in.rs`: `/oauth/login`, `/oauth/callback`); the user's grant then
 //! lives in that user's own Durable Object (`object.rs`, sealed at rest by
-//! `sealed.rs`), which runs the core's `UserTokens`: every refresh of one
-//! user, from any isolate or location, goes through that one object, so a
-//! single-use refresh token is sent once. Services and agents get the
-//! user's token with an API key (`endpoints.rs`), or have it put on their
-//! calls (`X-User-Id`, `calls.rs`).
+//! `sealed.rs`, kept by `store.rs`), which runs the core's `UserTokens`:
+//! every refresh of one user, from any isolate or location, goes through
+//! that one object, so a single-use refresh token is sent once. Services
+//! and agents get the user's token with an API key (`endpoints.rs`), or
+//! have it put on their calls (`X-User-Id`, `calls.rs`); `ask.rs` is the
+//! front's side of the object.
 
+pub mod protocol;
+pub mod query;
 pub mod sealed;
 pub mod settings;
+
+#[cfg(target_arch = "wasm32")]
+pub mod ask;
+#[cfg(target_arch = "wasm32")]
+pub mod calls;
+#[cfg(target_arch = "wasm32")]
+pub mod endpoints;
+#[cfg(target_arch = "wasm32")]
+pub mod object;
+#[cfg(target_arch = "wasm32")]
+pub mod sign_in;
+#[cfg(target_arch = "wasm32")]
+pub mod store;
+
+use crate::config::Config;
+use feishu_tenant_token::AppCredentials;
+
+/// The app users sign in to: the store app of store-app mode (at the top
+/// level) or one of `SELF_BUILT_APPS`: only apps whose secret the Worker
+/// holds. `None` names the only one there is.
+pub fn app_credentials(config: &Config, app_id: &str) -> Result<AppCredentials, String> {
+    let managed = config.managed_here().map(|m| &m.app);
+    let mut apps = managed.into_iter().chain(config.agents.self_built.iter());
+    if app_id.is_empty() {
+        let first = apps.next();
+        return match (first, apps.next()) {
+            (Some(only), None) => Ok(only.clone()),
+            (None, _) => {
+                Err("no app: set FEISHU_APP_ID and FEISHU_APP_SECRET, or SELF_BUILT_APPS".into())
+            }
+            (Some(_), Some(_)) => {
+                Err("several apps are configured: name one with `app=<app_id>`".into())
+            }
+        };
+    }
+    apps.find(|a| a.app_id() == app_id).cloned().ok_or_else(|| {
+        format!("the Worker holds no secret for app {app_id} (FEISHU_APP_ID or SELF_BUILT_APPS)")
+    })
+}
+
+/// `N` bytes from the host's CSPRNG (`crypto.getRandomValues`).
+#[cfg(target_arch = "wasm32")]
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    #[wasm_bindgen::prelude::wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+        fn get_random_values(buf: &mut [u8]);
+    }
+    let mut out = [0u8; N];
+    get_random_values(&mut out);
+    out
+}
+
+/// Sets the object's one alarm at `at_ms` (an absolute time).
+#[cfg(target_arch = "wasm32")]
+pub async fn schedule_alarm(state: &worker::State, at_ms: u64) {
+    let at = js_sys::Date::new(&(at_ms as f64).into());
+    if state
+        .storage()
+        .set_alarm(worker::ScheduledTime::new(at))
+        .await
+        .is_err()
+    {
+        crate::log::warn("user_alarm_failed", "setAlarm refused");
+    }
+}

@@ -1,0 +1,60 @@
+//! The front's side of a user's object: the question, and the object's
+//! answer or the failure to relay.
+
+use crate::coordinator::BINDING;
+use crate::coordinator::Want;
+use crate::coordinator::ask::{post, stub};
+use crate::coordinator::protocol::OBJECT_ORIGIN;
+use crate::http::reply::{self, Local};
+use crate::log;
+use crate::users::protocol::{Answer, Question, USER_PREFIX};
+use worker::{Env, ObjectNamespace, Response, Result};
+
+/// The coordinator's namespace, or the answer saying user tokens need it.
+pub fn namespace(env: &Env) -> Result<core::result::Result<ObjectNamespace, Response>> {
+    match env.durable_object(BINDING) {
+        Ok(ns) => Ok(Ok(ns)),
+        Err(_) => reply::local(
+            Local::Misconfigured,
+            "user tokens need the COORDINATOR Durable Object binding (class TokenCoordinator, see wrangler.toml): each user's refreshes go through one object",
+        )
+        .map(Err),
+    }
+}
+
+/// Asks the user's object `op`: its answer, or the answer to relay (a
+/// failure of Feishu's, in Feishu's shape, or the object's own, 503).
+pub async fn ask(
+    namespace: &ObjectNamespace,
+    op: &str,
+    question: &Question,
+) -> Result<core::result::Result<Answer, Response>> {
+    let failed = |why: &str| {
+        log::warn("user_object_failed", why);
+        reply::local(
+            Local::UpstreamUnreachable,
+            "the user's Durable Object could not be reached; try again",
+        )
+        .map(|r| r.with_status(503))
+        .map(Err)
+    };
+    let Ok(stub) = stub(namespace, &question.who.object_name()) else {
+        return failed("could not address the user's object");
+    };
+    let url = format!("{OBJECT_ORIGIN}{USER_PREFIX}{op}");
+    let answer = match post(&stub, &url, &log::json(question), Want::Servable).await {
+        Ok(a) => a,
+        Err(e) => return failed(&e.to_string()),
+    };
+    if answer.status == 200 {
+        return match serde_json::from_str::<Answer>(&answer.body) {
+            Ok(a) => Ok(Ok(a)),
+            Err(_) => failed("an answer it could not read"),
+        };
+    }
+    if answer.body.is_empty() {
+        return failed(&format!("HTTP {}", answer.status));
+    }
+    // Feishu's failure, as the object's `reply::upstream_error` wrote it.
+    reply::json_response(answer.status, answer.body).map(Err)
+}

@@ -1,0 +1,68 @@
+//! A managed call for a user: `X-User-Id: <open_id>` (and `X-App-Id` among
+//! several apps) with an API key on any `/open-apis/*` call puts the
+//! user's token in `Authorization`; a token Feishu refuses (99991668
+//! invalid, 99991677 expired) is replaced by the user's object, once, and
+//! the call replayed (the body kept as for any managed call).
+
+use crate::config::Config;
+use crate::gateway::forward::{APP_HEADER, USER_HEADER};
+use crate::gateway::managed_call::{TokenFor, call_with};
+use crate::gateway::upstream::Verdict;
+use crate::http::reply;
+use crate::users::ask::ask;
+use crate::users::endpoints::{prepared, sign_in_url, signed_out};
+use crate::users::protocol::{Answer, Question, TOKEN, Who};
+use feishu_tenant_token::AccessToken;
+use feishu_tenant_token::user_token::user_token_refused;
+use worker::{Env, ObjectNamespace, Request, Response, Result};
+
+struct UserToken {
+    ns: ObjectNamespace,
+    who: Who,
+    sign_in_url: String,
+}
+
+impl TokenFor for UserToken {
+    async fn token(
+        &self,
+        bad: Option<&AccessToken>,
+    ) -> Result<core::result::Result<AccessToken, Response>> {
+        let question = Question {
+            who: self.who.clone(),
+            refused: bad.map(|t| t.expose_secret().to_owned()),
+            sealed: None,
+        };
+        Ok(match ask(&self.ns, TOKEN, &question).await? {
+            Ok(Answer::Token { access_token, .. }) => Ok(AccessToken::new(access_token)),
+            Ok(Answer::SignedOut { feishu_code }) => {
+                Err(signed_out(&self.sign_in_url, feishu_code)?)
+            }
+            Ok(Answer::Done) => Err(reply::json_response(503, String::new())?),
+            Err(relayed) => Err(relayed),
+        })
+    }
+
+    fn refused(&self, verdict: &Verdict) -> bool {
+        verdict.code.is_some_and(user_token_refused)
+    }
+
+    /// Nothing here: the replacement's question names the refused token,
+    /// and the object refreshes only while it still holds that one.
+    async fn forget(&self, _token: &AccessToken) {}
+}
+
+pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Response> {
+    let user = req.headers().get(USER_HEADER)?.unwrap_or_default();
+    let app = req.headers().get(APP_HEADER)?.unwrap_or_default();
+    let (ns, who) = match prepared(&req, env, config, user.trim(), app.trim()).await? {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refusal),
+    };
+    let source = UserToken {
+        sign_in_url: sign_in_url(&req, &who),
+        ns,
+        who,
+    };
+    let (resp, _) = call_with(req, config, &source).await?;
+    Ok(resp)
+}

@@ -1,0 +1,185 @@
+//! Services' and agents' side of user tokens: `GET
+//! /v1/users/{open_id}/user_access_token` (a fresh token, refreshed in the
+//! user's object) and `DELETE /v1/users/{open_id}` (signed out), each with
+//! one of `API_KEYS`.
+
+use crate::config::Config;
+use crate::http::reply::{self, Local};
+use crate::managed::auth::holds_key;
+use crate::users::app_credentials;
+use crate::users::ask::{ask, namespace};
+use crate::users::protocol::{Answer, Question, SIGN_OUT, TOKEN, Who, is_open_id};
+use crate::users::query;
+use crate::users::settings::Users;
+use feishu_tenant_token::Clock;
+use feishu_tenant_token::host::JsClock;
+use serde::Serialize;
+use worker::{Env, Request, Response, Result};
+
+/// User tokens' settings, or the answer saying they are off.
+pub fn users_on(config: &Config) -> Result<core::result::Result<&Users, Response>> {
+    match config.users.as_ref() {
+        Some(u) => Ok(Ok(u)),
+        None => reply::local(
+            Local::Misconfigured,
+            "user tokens are off: set the secret USER_TOKEN_KEY (`openssl rand -hex 32`) and bind COORDINATOR",
+        )
+        .map(Err),
+    }
+}
+
+/// The user `raw_user` names, for the app `app` names (or the only one).
+pub fn who(config: &Config, raw_user: &str, app: &str) -> core::result::Result<Who, String> {
+    if !is_open_id(raw_user) {
+        return Err("no user named: an open_id (ou_...) is expected".into());
+    }
+    let app = app_credentials(config, app)?;
+    Ok(Who {
+        brand: config.brand,
+        app: app.app_id().to_owned(),
+        user: raw_user.to_owned(),
+    })
+}
+
+/// Where the user signs in again (on this Worker).
+pub fn sign_in_url(req: &Request, who: &Who) -> String {
+    let url = req.inner().url();
+    let origin = query::origin(&url).unwrap_or_default();
+    format!("{origin}{}/oauth/login?app={}", who.brand.prefix(), who.app)
+}
+
+#[derive(Serialize)]
+struct SignedOut<'a> {
+    code: i64,
+    msg: &'a str,
+    error: &'static str,
+    sign_in_url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feishu_code: Option<i64>,
+}
+
+/// 401: the user must sign in again, and where.
+pub fn signed_out(sign_in_url: &str, feishu_code: Option<i64>) -> Result<Response> {
+    let (code, status, error) = Local::SignedOut.parts();
+    let mut resp = reply::json_response(
+        status,
+        crate::log::json(&SignedOut {
+            code,
+            msg: "the user is not signed in (never, signed out, or Feishu ended the grant): send them to sign_in_url",
+            error,
+            sign_in_url,
+            feishu_code,
+        }),
+    )?;
+    resp.headers_mut().set("www-authenticate", "Bearer")?;
+    Ok(resp)
+}
+
+/// The checks every user endpoint makes: on, bound, an API key, a user of
+/// an app (`app` empty: the only one).
+pub async fn prepared(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    raw_user: &str,
+    app: &str,
+) -> Result<core::result::Result<(worker::ObjectNamespace, Who), Response>> {
+    if let Err(off) = users_on(config)? {
+        return Ok(Err(off));
+    }
+    let ns = match namespace(env)? {
+        Ok(ns) => ns,
+        Err(unbound) => return Ok(Err(unbound)),
+    };
+    if config.api_keys.is_empty() {
+        return reply::local(
+            Local::Misconfigured,
+            "API_KEYS is not set: this endpoint serves no one",
+        )
+        .map(Err);
+    }
+    if !holds_key(req, &config.api_keys) {
+        let mut resp = reply::local(
+            Local::Unauthorized,
+            "a valid `Authorization: Bearer <API key>` is required",
+        )?;
+        resp.headers_mut().set("www-authenticate", "Bearer")?;
+        return Ok(Err(resp));
+    }
+    match who(config, raw_user, app) {
+        Ok(w) => Ok(Ok((ns, w))),
+        Err(why) => reply::local(Local::InvalidField, &why).map(Err),
+    }
+}
+
+#[derive(Serialize)]
+struct TokenAnswer<'a> {
+    code: i64,
+    msg: &'a str,
+    user_access_token: &'a str,
+    expire: u64,
+}
+
+/// `GET /v1/users/{open_id}/user_access_token`.
+pub async fn user_token(
+    req: Request,
+    env: &Env,
+    config: &Config,
+    raw_user: &str,
+) -> Result<Response> {
+    let app = query::param(&req.inner().url(), "app").unwrap_or_default();
+    let (ns, who) = match prepared(&req, env, config, raw_user, &app).await? {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refusal),
+    };
+    let question = Question {
+        who,
+        refused: None,
+        sealed: None,
+    };
+    match ask(&ns, TOKEN, &question).await? {
+        Ok(Answer::Token {
+            access_token,
+            expires_at_ms,
+        }) => {
+            let expire = expires_at_ms.saturating_sub(JsClock.now_ms()) / 1000;
+            reply::json_response(
+                200,
+                crate::log::json(&TokenAnswer {
+                    code: 0,
+                    msg: "ok",
+                    user_access_token: &access_token,
+                    expire,
+                }),
+            )
+        }
+        Ok(Answer::SignedOut { feishu_code }) => {
+            signed_out(&sign_in_url(&req, &question.who), feishu_code)
+        }
+        Ok(Answer::Done) => reply::json_response(503, String::new()),
+        Err(relayed) => Ok(relayed),
+    }
+}
+
+/// `DELETE /v1/users/{open_id}`: the stored grant deleted.
+pub async fn sign_out(
+    req: Request,
+    env: &Env,
+    config: &Config,
+    raw_user: &str,
+) -> Result<Response> {
+    let app = query::param(&req.inner().url(), "app").unwrap_or_default();
+    let (ns, who) = match prepared(&req, env, config, raw_user, &app).await? {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refusal),
+    };
+    let question = Question {
+        who,
+        refused: None,
+        sealed: None,
+    };
+    match ask(&ns, SIGN_OUT, &question).await? {
+        Ok(_) => reply::json_response(200, r#"{"code":0,"msg":"signed out"}"#.to_owned()),
+        Err(relayed) => Ok(relayed),
+    }
+}

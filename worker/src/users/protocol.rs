@@ -1,0 +1,101 @@
+//! What fronts and a user's object say to each other (JSON over the
+//! object's stub, never outside the Worker). The grant a sign-in stores
+//! travels sealed; the object answers tokens, or why none.
+
+use crate::config::Brand;
+use serde::{Deserialize, Serialize};
+
+/// Every user operation's path on the object (outside the coordinator's
+/// token questions, which are Feishu's paths).
+pub const USER_PREFIX: &str = "/user/";
+/// `{who, refused?}` → [`Answer`].
+pub const TOKEN: &str = "token";
+/// `{who, sealed}`: a sign-in's grant, replacing any earlier one.
+pub const SIGNED_IN: &str = "signed-in";
+/// `{who}`: the grant deleted.
+pub const SIGN_OUT: &str = "sign-out";
+
+/// Whose object: the brand, the app and the user (`open_id`). Also the
+/// object's name ([`Who::object_name`]) and what its sealed grant is bound to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Who {
+    pub brand: Brand,
+    pub app: String,
+    pub user: String,
+}
+
+impl Who {
+    pub fn object_name(&self) -> String {
+        format!("user:v1:{}:{}:{}", self.brand.name(), self.app, self.user)
+    }
+    pub fn binding(&self) -> String {
+        crate::users::sealed::binding(self.brand.name(), &self.app, &self.user)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Question {
+    pub who: Who,
+    /// `TOKEN`: the token an API call refused (it is replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// `SIGNED_IN`: the grant, sealed by the front.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+/// The object's answer (HTTP 200). Any other status is a failure the front
+/// relays as it came (Feishu unreachable, a server error twice: the grant
+/// is kept; the body in Feishu's shape, never a secret).
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Answer {
+    Token {
+        access_token: String,
+        expires_at_ms: u64,
+    },
+    /// No grant, or Feishu refused it: the user signs in again.
+    SignedOut {
+        feishu_code: Option<i64>,
+    },
+    Done,
+}
+
+/// An `open_id`: `ou_` and up to 100 letters, digits, `_` or `-`. Anything
+/// else is refused before an object is named by it.
+pub fn is_open_id(text: &str) -> bool {
+    text.strip_prefix("ou_").is_some_and(|rest| {
+        (1..=100).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_ids_are_checked_before_naming_an_object() {
+        assert!(is_open_id("ou_7d8a6e6df7621556ce0d21922b676706"));
+        assert!(is_open_id("ou_sandbox_alice"));
+        for bad in [
+            "",
+            "ou_",
+            "on_1",
+            "ou_a/b",
+            "ou_a:b",
+            "ou_%2F",
+            &format!("ou_{}", "a".repeat(101)),
+        ] {
+            assert!(!is_open_id(bad), "{bad}");
+        }
+        let who = Who {
+            brand: Brand::Lark,
+            app: "cli_a".into(),
+            user: "ou_b".into(),
+        };
+        assert_eq!(who.object_name(), "user:v1:lark:cli_a:ou_b");
+    }
+}

@@ -1,0 +1,288 @@
+//! `GET /oauth/login` and `GET /oauth/callback` (under `/lark` for Lark):
+//! the browser goes to Feishu's sign-in page with a signed `state` bound to
+//! a cookie of its own and a PKCE challenge (the rules: the core's
+//! `user_token::sign_in`), comes back with a code, which is exchanged for
+//! the user's grant; the grant goes, sealed, to the user's object.
+
+use crate::config::{Brand, Config};
+use crate::http::reply::{self, Local};
+use crate::log;
+use crate::tokens::clients::transport;
+use crate::users::ask::{ask, namespace};
+use crate::users::endpoints::users_on;
+use crate::users::protocol::{Question, SIGNED_IN, Who};
+use crate::users::{app_credentials, query, random_bytes, sealed};
+use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::user_token::sign_in::{self, Refused};
+use feishu_tenant_token::user_token::{
+    USER_INFO_PATH, UserGrant, authorize_url, build_code_exchange, parse_user_info,
+    parse_user_token_response,
+};
+use feishu_tenant_token::{Clock, Error, HttpResponse, Transport, TransportError};
+use worker::{Env, Fetch, Request, Response, Result};
+
+/// The cookie holding the sign-in's nonce and PKCE verifier.
+const COOKIE: &str = "ftt_sign_in";
+const CALLBACK: &str = "/oauth/callback";
+
+fn callback_url(req: &Request, brand: Brand) -> String {
+    let url = req.inner().url();
+    let origin = query::origin(&url).unwrap_or_default();
+    format!("{origin}{}{CALLBACK}", brand.prefix())
+}
+
+/// The cookie's attributes: only the callback reads it, for the sign-in's
+/// minutes, never scripts; `Secure` on https.
+fn cookie(req: &Request, brand: Brand, value: &str, max_age: u64) -> String {
+    let secure = if req.inner().url().starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{COOKIE}={value}; Path={}{CALLBACK}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        brand.prefix()
+    )
+}
+
+fn redirect(to: &str, set_cookie: &str) -> Result<Response> {
+    let mut resp = Response::empty()?.with_status(302);
+    let h = resp.headers_mut();
+    h.set("location", to)?;
+    h.set("set-cookie", set_cookie)?;
+    h.set("cache-control", "no-store")?;
+    Ok(resp)
+}
+
+/// `GET /oauth/login?app=<app_id>&return=<path>`.
+pub async fn login(req: Request, env: &Env, config: &Config) -> Result<Response> {
+    let users = match users_on(config)? {
+        Ok(u) => u,
+        Err(off) => return Ok(off),
+    };
+    if let Err(unbound) = namespace(env)? {
+        return Ok(unbound);
+    }
+    let url = req.inner().url();
+    let app = query::param(&url, "app").unwrap_or_default();
+    let app = match app_credentials(config, &app) {
+        Ok(a) => a,
+        Err(why) => return reply::local(Local::InvalidField, &why),
+    };
+    let back = query::local_path(query::param(&url, "return").as_deref());
+    let started = sign_in::start(
+        users.state_key.bytes(),
+        app.app_id(),
+        &back,
+        JsClock.now_ms(),
+        &random_bytes(),
+        &random_bytes(),
+    );
+    let accounts = match config.brand {
+        Brand::Feishu => &users.feishu_accounts,
+        Brand::Lark => &users.lark_accounts,
+    };
+    let scopes: Vec<&str> = users.scopes.iter().map(String::as_str).collect();
+    let to = authorize_url(
+        accounts,
+        app.app_id(),
+        &callback_url(&req, config.brand),
+        &scopes,
+        &started.state,
+        &started.challenge,
+    );
+    let max_age = sign_in::SIGN_IN_WINDOW_MS / 1000;
+    redirect(&to, &cookie(&req, config.brand, &started.cookie, max_age))
+}
+
+fn cookie_value(req: &Request) -> Option<String> {
+    let header = req.headers().get("cookie").ok()??;
+    header.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == COOKIE).then(|| value.to_owned())
+    })
+}
+
+/// 400 for a sign-in that cannot finish, with the cookie cleared.
+fn refused(req: &Request, brand: Brand, why: &str) -> Result<Response> {
+    let mut resp = reply::local(Local::SignInRefused, why)?;
+    resp.headers_mut()
+        .set("set-cookie", &cookie(req, brand, "", 0))?;
+    Ok(resp)
+}
+
+/// `GET /oauth/callback?code=...&state=...`.
+pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Response> {
+    let users = match users_on(config)? {
+        Ok(u) => u,
+        Err(off) => return Ok(off),
+    };
+    let ns = match namespace(env)? {
+        Ok(ns) => ns,
+        Err(unbound) => return Ok(unbound),
+    };
+    let brand = config.brand;
+    let url = req.inner().url();
+    if let Some(error) = query::param(&url, "error") {
+        let error: String = error
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(64)
+            .collect();
+        return refused(
+            &req,
+            brand,
+            &format!(
+                "Feishu's sign-in ended without a code ({error}): start again at /oauth/login"
+            ),
+        );
+    }
+    let (Some(code), Some(state)) = (query::param(&url, "code"), query::param(&url, "state"))
+    else {
+        return refused(
+            &req,
+            brand,
+            "the callback needs `code` and `state`: start at /oauth/login",
+        );
+    };
+    let now = JsClock.now_ms();
+    let returned = match sign_in::finish(
+        users.state_key.bytes(),
+        &state,
+        cookie_value(&req).as_deref(),
+        now,
+    ) {
+        Ok(r) => r,
+        Err(Refused::Malformed) => {
+            return refused(
+                &req,
+                brand,
+                "this sign-in's state is not one of this Worker's: start again at /oauth/login",
+            );
+        }
+        Err(Refused::NotThisBrowser) => {
+            return refused(
+                &req,
+                brand,
+                "this sign-in was not started in this browser (or its state was altered): start again at /oauth/login",
+            );
+        }
+        Err(Refused::Expired) => {
+            return refused(
+                &req,
+                brand,
+                "this sign-in took longer than 10 minutes: start again at /oauth/login",
+            );
+        }
+    };
+    let app = match app_credentials(config, &returned.app_id) {
+        Ok(a) => a,
+        Err(why) => return refused(&req, brand, &why),
+    };
+    let exchange = build_code_exchange(
+        &config.base_url,
+        &app,
+        &code,
+        &callback_url(&req, brand),
+        &returned.code_verifier,
+    );
+    let grant = match exchanged(config, exchange).await {
+        Ok(g) => g,
+        Err(e) => return feishu_refused(&req, brand, &e),
+    };
+    let open_id = match user_info(config, &grant).await {
+        Ok(id) => id,
+        Err(e) => return feishu_refused(&req, brand, &e),
+    };
+    if !crate::users::protocol::is_open_id(&open_id) {
+        return refused(
+            &req,
+            brand,
+            "Feishu named the user with an open_id this Worker does not accept",
+        );
+    }
+    let who = Who {
+        brand,
+        app: app.app_id().to_owned(),
+        user: open_id,
+    };
+    let question = Question {
+        sealed: Some(sealed::seal(
+            &users.seal_key,
+            &who.binding(),
+            &grant,
+            random_bytes(),
+        )),
+        refused: None,
+        who,
+    };
+    if let Err(failed) = ask(&ns, SIGNED_IN, &question).await? {
+        return Ok(failed);
+    }
+    log::info(&SignedIn {
+        event: "user_signed_in",
+        app: &question.who.app,
+        user: &question.who.user,
+    });
+    let to = query::with_param(&returned.redirect, "signed_in", &question.who.user);
+    redirect(&to, &cookie(&req, brand, "", 0))
+}
+
+#[derive(serde::Serialize)]
+struct SignedIn<'a> {
+    event: &'static str,
+    app: &'a str,
+    user: &'a str,
+}
+
+fn feishu_refused(req: &Request, brand: Brand, e: &Error) -> Result<Response> {
+    // The error's message names Feishu's code and message, never a token
+    // (kept bodies are redacted).
+    let why = match e.feishu_code() {
+        Some(code) => format!(
+            "Feishu refused the sign-in ({code}: {}): start again at /oauth/login",
+            e.feishu_msg().unwrap_or_default()
+        ),
+        None => format!("the sign-in could not be finished: {}", e.message()),
+    };
+    refused(req, brand, &why)
+}
+
+async fn exchanged(
+    config: &Config,
+    request: feishu_tenant_token::HttpRequest,
+) -> core::result::Result<UserGrant, Error> {
+    let net = transport(config).map_err(|e| Error::invalid_input(&e))?;
+    let sent_at = JsClock.now_ms();
+    match net.post_json(request).await {
+        Ok(r) => parse_user_token_response(&r, sent_at),
+        Err(TransportError::Network(why)) => Err(Error::network(&why)),
+        Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
+    }
+}
+
+/// `GET` user_info with the new token: whose grant it is.
+async fn user_info(config: &Config, grant: &UserGrant) -> core::result::Result<String, Error> {
+    let unreachable = |e: String| Error::network(&e);
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    let headers = web_sys::Headers::new().map_err(|_| unreachable("headers".into()))?;
+    let bearer = format!("Bearer {}", grant.access_token.expose_secret());
+    headers
+        .set("authorization", &bearer)
+        .map_err(|_| unreachable("headers".into()))?;
+    init.set_headers(&headers);
+    let request =
+        web_sys::Request::new_with_str_and_init(&config.base_url.join(USER_INFO_PATH), &init)
+            .map_err(|_| unreachable("request".into()))?;
+    let mut resp = Fetch::Request(request.into())
+        .send()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let body = resp.text().await.map_err(|e| unreachable(e.to_string()))?;
+    parse_user_info(&HttpResponse {
+        status: resp.status_code(),
+        ratelimit_reset: None,
+        body,
+    })
+}
