@@ -6,7 +6,7 @@
 import http from "node:http";
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,6 +48,33 @@ export const DEV_MANAGED = Object.freeze({
   API_KEYS: "dev-only-api-key-not-for-production-use",
 });
 
+/**
+ * User tokens against the sandbox (dev-only key): the demo page's "Sign in
+ * with Feishu (sandbox)" goes through the Worker's /oauth/login to the
+ * sandbox's sign-in page. They need the coordinator: `make dev` binds it.
+ */
+export const DEV_USERS = Object.freeze({
+  USER_TOKEN_KEY: "de70000000000000000000000000000000000000000000000000000000000001",
+});
+
+/**
+ * wrangler.toml with the coordinator's two blocks uncommented, written beside
+ * it (ignored by git) for `wrangler dev`: user tokens need the binding.
+ */
+function devWranglerConfig() {
+  const text = readFileSync(join(root, "wrangler.toml"), "utf8")
+    .replace(/^# (\[\[durable_objects\.bindings\]\])$/m, "$1")
+    .replace(/^# (name = "COORDINATOR")$/m, "$1")
+    .replace(/^# (class_name = "TokenCoordinator")$/m, "$1")
+    .replace(/^# (\[\[migrations\]\])$/m, "$1")
+    .replace(/^# (tag = "v1")$/m, "$1")
+    .replace(/^# (new_sqlite_classes = \["TokenCoordinator"\])$/m, "$1");
+  if (!text.includes('\nname = "COORDINATOR"')) throw new Error("wrangler.toml: the coordinator's blocks were not found to uncomment");
+  const file = join(root, "wrangler.dev.toml");
+  writeFileSync(file, `# Written by scripts/dev.mjs for \`make dev\` (wrangler.toml with the coordinator bound). Not in git.\n${text}`);
+  return file;
+}
+
 /** Seconds between the sandbox's timed ticket pushes in `make dev` (Feishu: about hourly). */
 const DEV_PUSH_EVERY_SECS = 600;
 
@@ -73,7 +100,7 @@ function startWorker({ host, port, upstream, lark, allowedOrigin, managed }) {
   // Local KV lives in a fresh folder per run: the sandbox forgets its tokens
   // when it stops, so KV entries from an earlier run would only confuse.
   const persist = mkdtempSync(join(tmpdir(), "ftt-dev-kv-"));
-  const args = [WRANGLER, "dev", "--ip", host, "--port", String(port), "--persist-to", persist, "--var", `FEISHU_BASE_URL:${upstream}`, "--var", `ALLOWED_ORIGINS:${allowedOrigin}`];
+  const args = [WRANGLER, "dev", "--config", devWranglerConfig(), "--ip", host, "--port", String(port), "--persist-to", persist, "--var", `FEISHU_BASE_URL:${upstream}`, "--var", `ALLOWED_ORIGINS:${allowedOrigin}`];
   if (lark) args.push("--var", `LARK_BASE_URL:${lark}`);
   for (const [k, v] of Object.entries(managed ?? {})) args.push("--var", `${k}:${v}`);
   const child = spawn(NODE22, args, {
@@ -104,6 +131,9 @@ function startWorker({ host, port, upstream, lark, allowedOrigin, managed }) {
  */
 export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPort = 8080, worker = false, workerPort = 8787, upstream } = {}) {
   const sandbox = await startSandbox({ port: sandboxPort, host });
+  // Managed mode and user tokens only against the sandbox: real Feishu needs
+  // your own app's secrets.
+  const managed = upstream ? undefined : { ...DEV_MANAGED, ...DEV_USERS, FEISHU_ACCOUNTS_URL: sandbox.url, LARK_ACCOUNTS_URL: sandbox.url };
   const config = { workerUrl: null };
   const demo = http.createServer(async (req, res) => {
     const { pathname } = new URL(req.url, "http://demo");
@@ -113,7 +143,9 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
       const [selfBuiltId, selfBuiltApp] = Object.entries(SANDBOX_SELF_BUILT_APPS)[0];
       // The sandbox's own made-up credentials: the demo fills them in.
       const selfBuilt = { appId: selfBuiltId, appSecret: selfBuiltApp.appSecret };
-      return res.end(JSON.stringify({ sandboxUrl: sandbox.url, workerUrl: config.workerUrl, appId, appAccessToken: app.appAccessToken, tenantKey: SANDBOX_TENANT, selfBuilt }));
+      // The dev-only API key: the page asks the Worker for a signed-in user's token.
+      const users = managed ? { apiKey: DEV_MANAGED.API_KEYS } : undefined;
+      return res.end(JSON.stringify({ sandboxUrl: sandbox.url, workerUrl: config.workerUrl, appId, appAccessToken: app.appAccessToken, tenantKey: SANDBOX_TENANT, selfBuilt, users }));
     }
     const file = resolve(pathname);
     try {
@@ -132,8 +164,6 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
   let miniflare = null;
   let workerUrl = null;
   const allowedOrigin = url.replace(/\/$/, "");
-  // Managed mode only against the sandbox: real Feishu needs your own app's secrets.
-  const managed = upstream ? undefined : DEV_MANAGED;
   // /lark/... goes to the sandbox too (it stands in for both brands).
   const lark = upstream ? undefined : sandbox.url;
   if (worker === "wrangler") {
@@ -141,7 +171,7 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
     workerUrl = await wrangler.ready;
   } else if (worker === "miniflare") {
     const { startBuiltWorker } = await import("../tests/worker/built-worker.mjs");
-    miniflare = await startBuiltWorker({ host, vars: { FEISHU_BASE_URL: upstream ?? sandbox.url, ...(lark && { LARK_BASE_URL: lark }), ALLOWED_ORIGINS: allowedOrigin, ...managed } });
+    miniflare = await startBuiltWorker({ host, coordinator: true, vars: { FEISHU_BASE_URL: upstream ?? sandbox.url, ...(lark && { LARK_BASE_URL: lark }), ALLOWED_ORIGINS: allowedOrigin, ...managed } });
     workerUrl = miniflare.url;
   }
   config.workerUrl = workerUrl;

@@ -192,3 +192,70 @@ $("revokeCall").addEventListener("click", () =>
     step(`${wire.answers.length > 1 ? "It replays the request once" : "The answer"}: HTTP ${res.status}, code ${body.code}`, body.code === 0 ? "good" : "bad");
   }),
 );
+
+// Sign in with Feishu (sandbox): the Worker's user tokens (make dev binds the
+// coordinator and sets a dev-only USER_TOKEN_KEY and API key).
+const signedIn = new URLSearchParams(location.search).get("signed_in");
+const userStep = (text, kind = "") => {
+  const li = document.createElement("li");
+  li.textContent = text;
+  if (kind) li.className = kind;
+  $("userSteps").append(li);
+};
+const asService = { authorization: `Bearer ${config.users?.apiKey}` };
+const sandboxRefreshes = async () => (await (await fetch(`${config.sandboxUrl}/__sandbox/stats`)).json()).oauth.refreshCalls;
+
+async function userRun(action) {
+  $("userSteps").replaceChildren();
+  for (const b of ["userToken", "userCallers"]) $(b).disabled = true;
+  try {
+    await action();
+  } catch (e) {
+    userStep(String(e), "bad");
+  } finally {
+    for (const b of ["userToken", "userCallers"]) $(b).disabled = false;
+  }
+}
+
+async function getUserToken() {
+  const r = await fetch(`${config.workerUrl}/v1/users/${encodeURIComponent(signedIn)}/user_access_token`, { headers: asService });
+  const body = await r.json();
+  if (!r.ok) throw new Error(`HTTP ${r.status} ${body.error ?? ""}: ${body.msg}${body.sign_in_url ? ` (sign in again: ${body.sign_in_url})` : ""}`);
+  return body;
+}
+
+if (config.users && config.workerUrl) {
+  $("users").hidden = false;
+  const back = `${location.origin}${location.pathname}`;
+  $("signIn").href = `${config.workerUrl}/oauth/login?return=${encodeURIComponent(back)}`;
+  if (signedIn) {
+    $("userWho").textContent = `Signed in as ${signedIn}: services ask the Worker for this user's token with an API key.`;
+    for (const b of ["userToken", "userCallers"]) $(b).disabled = false;
+  }
+}
+
+$("userToken").addEventListener("click", () =>
+  userRun(async () => {
+    const t = await getUserToken();
+    userStep(`GET /v1/users/${signedIn}/user_access_token: ${mask(t.user_access_token)}, ${t.expire} s left`, "good");
+  }),
+);
+
+$("userCallers").addEventListener("click", () =>
+  userRun(async () => {
+    const old = (await getUserToken()).user_access_token;
+    userStep(`The user's token: ${mask(old)}`);
+    await fetch(`${config.sandboxUrl}/__sandbox/advance`, { method: "POST", body: JSON.stringify({ secs: 7300 }) });
+    userStep("The sandbox's clock moves 2 hours on: Feishu now answers 99991677 (expired) to it");
+    const before = await sandboxRefreshes();
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, async () => (await fetch(`${config.workerUrl}/open-apis/im/v1/chats`, { headers: { ...asService, "x-user-id": signedIn } })).json()),
+    );
+    const ok = answers.filter((a) => a.code === 0).length;
+    const refreshes = (await sandboxRefreshes()) - before;
+    userStep(`50 API calls at once with X-User-Id: ${ok} answered code 0`, ok === 50 ? "good" : "bad");
+    userStep(`Refreshes Feishu saw: ${refreshes} (one for all 50: the user's object refreshed once, every call replayed with the new token)`, refreshes === 1 ? "good" : "bad");
+    const now = (await getUserToken()).user_access_token;
+    userStep(`The user's token now: ${mask(now)}`, now !== old ? "good" : "bad");
+  }),
+);

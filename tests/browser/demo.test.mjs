@@ -140,3 +140,40 @@ test("self-built app: a stampede of 200 makes one token call; a revoked token is
   assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
   await page.close();
 });
+
+test("Sign in with Feishu (sandbox): the browser signs in through the Worker; 50 callers after expiry make one refresh", async () => {
+  const { page, problems } = await openPage({ width: 1280, height: 900 });
+  dev.sandbox.reset();
+  await page.waitForSelector("#users:not([hidden])");
+  assert.equal(await page.isDisabled("#userCallers"), true, "nothing to do before signing in");
+  await page.click("#signIn");
+  // The sandbox's sign-in page (Feishu's accounts page in production).
+  await page.waitForSelector('button[value="ou_sandbox_alice"]');
+  assert.match(await page.textContent("h1"), /Sign in to cli_sandbox_app_one/);
+  await page.click('button[value="ou_sandbox_alice"]');
+  // Back on the demo page, through the Worker's callback.
+  await page.waitForURL((u) => u.searchParams.get("signed_in") === "ou_sandbox_alice");
+  assert.equal(new URL(page.url()).origin, new URL(dev.url).origin, "returned to the demo page");
+  await page.waitForSelector("#userCallers:not([disabled])");
+  assert.match(await page.textContent("#userWho"), /Signed in as ou_sandbox_alice/);
+  assert.equal(dev.sandbox.stats().oauth.codeCalls, 1);
+  await page.click("#userToken");
+  await page.waitForFunction(() => /s left/.test(document.getElementById("userSteps").textContent));
+  assert.match(await page.textContent("#userSteps"), /u-.{4}•+.{4}, \d+ s left/);
+  await page.click("#userCallers");
+  await page.waitForFunction(() => /token now/.test(document.getElementById("userSteps").textContent), null, { timeout: 20_000 });
+  const steps = await page.$$eval("#userSteps li", (lis) => lis.map((li) => [li.textContent, li.className]));
+  assert.match(steps[2][0], /50 API calls at once with X-User-Id: 50 answered code 0/);
+  assert.match(steps[3][0], /Refreshes Feishu saw: 1 /);
+  assert.ok(steps.every(([, kind]) => kind !== "bad"), steps.map(([t]) => t).join("\n"));
+  const o = dev.sandbox.stats().oauth;
+  assert.equal(o.refreshCalls, 1);
+  assert.equal(o.refreshTokensSentTwice, 0);
+  // The sign-in cookie was HttpOnly and is gone after the callback.
+  const cookies = await ctx.cookies();
+  assert.ok(!cookies.some((c) => c.name === "ftt_sign_in" && c.value), JSON.stringify(cookies));
+  await page.locator("#users").screenshot({ path: join(shots, "demo-sign-in.png") });
+  // Chromium logs the sandbox's 99991677 answers (400) itself.
+  assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), []);
+  await page.close();
+});

@@ -81,7 +81,7 @@ export async function oauth(state, req, res, pathname, { appSecret, now, readBod
       const hidden = Object.entries(q)
         .map(([k, v]) => `<input type="hidden" name="${esc(k)}" value="${esc(v)}">`)
         .join("");
-      return html(res, 200, `<!doctype html><title>Feishu sign-in (sandbox)</title><h1>Sign in to ${esc(q.client_id)} (sandbox)</h1><p>Scopes: ${esc(q.scope ?? "")}</p><form method="get" action="${OAUTH_PATHS.authorize}">${hidden}${buttons}</form>`), true;
+      return html(res, 200, `<!doctype html><title>Feishu sign-in (sandbox)</title><link rel="icon" href="data:,"><h1>Sign in to ${esc(q.client_id)} (sandbox)</h1><p>Scopes: ${esc(q.scope ?? "")}</p><form method="get" action="${OAUTH_PATHS.authorize}">${hidden}${buttons}</form>`), true;
     }
     if (!Object.hasOwn(SANDBOX_USERS, user)) return html(res, 400, "<p>unknown user</p>"), true;
     const code = token("code-");

@@ -71,8 +71,11 @@ export default class extends WorkerEntrypoint {
  *
  * `onLog` (opt-in) receives workerd's log lines ({ timestamp, level, message })
  * instead of Miniflare printing them.
+ *
+ * `coordinator: true` binds COORDINATOR to the Worker's own TokenCoordinator
+ * class (user tokens need it; `make dev`'s page signs users in with it).
  */
-export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules = BUILT_WORKER_MODULES, faultyKv = false, onLog, kvPersist } = {}) {
+export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules = BUILT_WORKER_MODULES, faultyKv = false, onLog, kvPersist, coordinator = false } = {}) {
   const { Miniflare, Response, convertV4MiniflareOptions } = await import("miniflare");
   const control = { mode: "ok", calls: {} };
   let serviceBindings;
@@ -103,6 +106,7 @@ export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules 
       compatibilityDate: "2026-11-01",
       kvNamespaces: ["TOKENS"],
       bindings: vars,
+      ...(coordinator && { durableObjects: { COORDINATOR: "TokenCoordinator" } }),
       ...(serviceBindings && { serviceBindings }),
       ...(onLog && { handleStructuredLogs: onLog }),
       // Miniflare 5 calls kvPersist resourcePersistencePath (one root for every store).

@@ -4,7 +4,8 @@ use crate::config::Origins;
 use worker::{Headers, Response, Result};
 
 const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
-const ALLOW_HEADERS: &str = "content-type, cache-control, authorization, x-tenant-key";
+const ALLOW_HEADERS: &str =
+    "content-type, cache-control, authorization, x-tenant-key, x-user-id, x-app-id";
 const EXPOSE_HEADERS: &str =
     "x-cache, x-cache-layer, server-timing, retry-after, x-ogw-ratelimit-reset";
 const MAX_AGE_SECS: &str = "600";

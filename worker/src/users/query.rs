@@ -43,17 +43,23 @@ pub fn origin(url: &str) -> Option<&str> {
 
 /// Where a browser may be sent after signing in: a path on this Worker
 /// (`/...`, never `//host` or `/\host`, which browsers read as another
-/// site), else `/`.
-pub fn local_path(wanted: Option<&str>) -> String {
+/// site), or a page of an origin `listed` accepts (the operator's
+/// `ALLOWED_ORIGINS`, each named: never "any"); else `/`. Nothing else, so
+/// the sign-in is no open redirect.
+pub fn return_to(wanted: Option<&str>, listed: impl Fn(&str) -> bool) -> String {
+    let plain = |p: &str| p.len() <= 512 && p.bytes().all(|b| b.is_ascii_graphic());
     match wanted {
         Some(p)
-            if p.starts_with('/')
-                && !p.starts_with("//")
-                && !p.starts_with("/\\")
-                && p.len() <= 512
-                && p.bytes().all(|b| b.is_ascii_graphic()) =>
+            if plain(p) && p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") =>
         {
             p.to_owned()
+        }
+        Some(u)
+            if plain(u)
+                && (u.starts_with("https://") || u.starts_with("http://"))
+                && origin(u).is_some_and(&listed) =>
+        {
+            u.to_owned()
         }
         _ => "/".to_owned(),
     }
@@ -90,15 +96,24 @@ mod tests {
             Some("http://127.0.0.1:8787")
         );
         assert_eq!(origin("https://w.example"), Some("https://w.example"));
-        assert_eq!(local_path(Some("/demo?x=1")), "/demo?x=1");
+        let listed = |o: &str| o == "http://127.0.0.1:8080";
+        assert_eq!(return_to(Some("/demo?x=1"), listed), "/demo?x=1");
+        let demo = "http://127.0.0.1:8080/?x=1";
+        assert_eq!(
+            return_to(Some(demo), listed),
+            demo,
+            "an allowed origin's page"
+        );
         for bad in [
             "//evil.example",
             "/\\evil.example",
             "https://evil.example",
+            "http://127.0.0.1:8080.evil.example/",
+            "javascript:alert(1)",
             "",
             "/a b",
         ] {
-            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+            assert_eq!(return_to(Some(bad), listed), "/", "{bad}");
         }
         assert_eq!(with_param("/", "signed_in", "ou_a"), "/?signed_in=ou_a");
         assert_eq!(

@@ -4,7 +4,7 @@
 //! `user_token::sign_in`), comes back with a code, which is exchanged for
 //! the user's grant; the grant goes, sealed, to the user's object.
 
-use crate::config::{Brand, Config};
+use crate::config::{Brand, Config, Origins};
 use crate::http::reply::{self, Local};
 use crate::log;
 use crate::tokens::clients::transport;
@@ -69,7 +69,11 @@ pub async fn login(req: Request, env: &Env, config: &Config) -> Result<Response>
         Ok(a) => a,
         Err(why) => return reply::local(Local::InvalidField, &why),
     };
-    let back = query::local_path(query::param(&url, "return").as_deref());
+    let listed = |o: &str| match &config.allowed_origins {
+        Origins::Listed(list) => list.iter().any(|l| l == o),
+        Origins::Any => false,
+    };
+    let back = query::return_to(query::param(&url, "return").as_deref(), listed);
     let started = sign_in::start(
         users.state_key.bytes(),
         app.app_id(),
