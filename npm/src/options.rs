@@ -98,6 +98,9 @@ pub(crate) struct RawOptions {
     #[cfg(feature = "store-app")]
     #[serde(default, with = "serde_wasm_bindgen::preserve")]
     pub ticket_store: JsValue,
+    #[cfg(feature = "user-tokens")]
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    pub store: JsValue,
 }
 
 pub(crate) struct Options {
@@ -166,6 +169,8 @@ impl RawOptions {
             (self.app_secret.is_some(), "appSecret"),
             #[cfg(feature = "store-app")]
             (!self.ticket_store.is_undefined(), "ticketStore"),
+            #[cfg(feature = "user-tokens")]
+            (!self.store.is_undefined(), "store"),
         ];
         if let Some((_, name)) = given.iter().find(|(g, _)| *g) {
             return Err(Error::invalid_input(&format!(

@@ -11,8 +11,8 @@
 //! process and location refreshes through.
 
 use super::{
-    AfterRefresh, UserGrant, after_refresh_failed, build_refresh, parse_user_token_response,
-    still_the_refused_one,
+    AfterRefresh, RefreshToken, UserGrant, after_refresh_failed, build_refresh,
+    parse_user_token_reply, still_the_refused_one,
 };
 use crate::AppCredentials;
 use crate::client::single_flight::Flight;
@@ -109,6 +109,11 @@ impl From<Error> for UserTokenFailure {
 }
 
 type Outcome = Result<UserAccess, UserTokenFailure>;
+
+/// After a lost race (20064/20073) finds the refused refresh token still
+/// stored, the store is read once more after this long before the user is
+/// signed out: the winner, in another process, may still be storing.
+pub const RACE_GRACE_MS: u64 = 1_000;
 
 /// What a caller needs of the stored grant.
 enum Need {
@@ -246,7 +251,7 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
             }
             let request = build_refresh(&self.base, &self.app, &refresh);
             let answer = match self.transport.post_json(request).await {
-                Ok(r) => parse_user_token_response(&r, sent_at),
+                Ok(r) => parse_user_token_reply(&r, self.transport.read_json(&r.body), sent_at),
                 Err(TransportError::Network(why)) => Err(Error::network(&why)),
                 Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
             };
@@ -258,10 +263,18 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
                 AfterRefresh::RetryOnce => attempt += 1,
                 AfterRefresh::ReRead if !reread => {
                     reread = true;
-                    match self.store.get(user).await? {
-                        Some(v)
-                            if !still_the_refused_one(v.grant.refresh_token.as_ref(), &refresh) =>
-                        {
+                    let newer = match self.newer_grant(user, &refresh).await? {
+                        Some(v) => Some(v),
+                        None => {
+                            // The winner may not have stored its grant yet
+                            // (another process, a network away): one more
+                            // look after a moment, then signed out.
+                            self.transport.sleep(RACE_GRACE_MS).await;
+                            self.newer_grant(user, &refresh).await?
+                        }
+                    };
+                    match newer {
+                        Some(v) => {
                             if self.fresh(&v.grant) {
                                 return Ok(access(&v.grant));
                             }
@@ -270,7 +283,7 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
                             current = v;
                             attempt = 1;
                         }
-                        _ => return self.signed_out(user, &current, error.feishu_code()).await,
+                        None => return self.signed_out(user, &current, error.feishu_code()).await,
                     }
                 }
                 AfterRefresh::ReRead | AfterRefresh::SignedOut => {
@@ -279,6 +292,20 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
                 AfterRefresh::Fail => return Err(error.into()),
             }
         }
+    }
+
+    /// The stored grant when it is no longer the one holding `refused`
+    /// (another refresher won and stored its result).
+    async fn newer_grant(
+        &self,
+        user: &str,
+        refused: &RefreshToken,
+    ) -> Result<Option<Versioned>, Error> {
+        Ok(self
+            .store
+            .get(user)
+            .await?
+            .filter(|v| !still_the_refused_one(v.grant.refresh_token.as_ref(), refused)))
     }
 
     /// Stores the rotated grant before anyone is answered. Lost the

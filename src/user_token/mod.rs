@@ -16,6 +16,7 @@ pub mod sign_in;
 pub use client::{MemoryStore, UserAccess, UserStore, UserTokenFailure, UserTokens, Versioned};
 
 use crate::error::Error;
+use crate::json::{ReadJson, SerdeJson};
 use crate::redact::diagnostic_body;
 use crate::secret::AccessToken;
 use crate::transport::{HttpRequest, HttpResponse};
@@ -192,8 +193,10 @@ pub fn build_refresh(
     }
 }
 
+/// A code exchange's or a refresh's answer as read (by the host's JSON
+/// reader: `Transport::read_json`), for [`parse_user_token_reply`].
 #[derive(Deserialize)]
-struct TokenAnswer {
+pub struct TokenAnswer {
     #[serde(default)]
     code: Option<i64>,
     #[serde(default)]
@@ -219,16 +222,28 @@ const MAX_EXPIRES_IN_SECS: u64 = 24 * 3600;
 /// Longest `refresh_token_expires_in` believed (about 7 days in practice).
 const MAX_REFRESH_EXPIRES_IN_SECS: u64 = 400 * 24 * 3600;
 
-/// The answer to a code exchange or a refresh: the grant, or Feishu's
-/// refusal (its `code`, e.g. 20064) or what was wrong with the answer. The
-/// raw body kept for diagnosis has every token redacted.
+/// The answer to a code exchange or a refresh, read with serde_json: see
+/// [`parse_user_token_reply`].
 pub fn parse_user_token_response(
     response: &HttpResponse,
     sent_at_ms: u64,
 ) -> Result<UserGrant, Error> {
+    let answer = ReadJson::object(&SerdeJson, &response.body);
+    parse_user_token_reply(response, answer, sent_at_ms)
+}
+
+/// The answer to a code exchange or a refresh (`answer`: its body as the
+/// host's JSON reader read it, `None` when it is no JSON object): the
+/// grant, or Feishu's refusal (its `code`, e.g. 20064) or what was wrong
+/// with the answer. The raw body kept for diagnosis has every token redacted.
+pub fn parse_user_token_reply(
+    response: &HttpResponse,
+    answer: Option<TokenAnswer>,
+    sent_at_ms: u64,
+) -> Result<UserGrant, Error> {
     let status = response.status;
     let raw = || diagnostic_body(&response.body);
-    let Ok(answer) = serde_json::from_str::<TokenAnswer>(&response.body) else {
+    let Some(answer) = answer else {
         return Err(if (200..300).contains(&status) {
             Error::invalid_response("body is not the expected JSON", status, raw())
         } else {
@@ -322,8 +337,9 @@ pub fn still_the_refused_one(stored: Option<&RefreshToken>, refused: &RefreshTok
     stored.is_none_or(|s| crate::secret::constant_time_eq(s.0.as_bytes(), refused.0.as_bytes()))
 }
 
+/// `user_info`'s answer as read, for [`parse_user_info_reply`].
 #[derive(Deserialize)]
-struct UserInfoAnswer {
+pub struct UserInfoAnswer {
     #[serde(default)]
     code: Option<i64>,
     #[serde(default)]
@@ -333,17 +349,25 @@ struct UserInfoAnswer {
 }
 
 #[derive(Deserialize)]
-struct UserInfoData {
+pub struct UserInfoData {
     #[serde(default)]
     open_id: Option<String>,
 }
 
+/// `user_info`'s answer read with serde_json: see [`parse_user_info_reply`].
+pub fn parse_user_info(response: &HttpResponse) -> Result<String, Error> {
+    parse_user_info_reply(response, ReadJson::object(&SerdeJson, &response.body))
+}
+
 /// Who signed in: the `open_id` in the answer to `GET {base}`
 /// + [`USER_INFO_PATH`] with the user's token, or Feishu's refusal.
-pub fn parse_user_info(response: &HttpResponse) -> Result<String, Error> {
+pub fn parse_user_info_reply(
+    response: &HttpResponse,
+    answer: Option<UserInfoAnswer>,
+) -> Result<String, Error> {
     let status = response.status;
     let raw = || diagnostic_body(&response.body);
-    let Ok(answer) = serde_json::from_str::<UserInfoAnswer>(&response.body) else {
+    let Some(answer) = answer else {
         return Err(Error::http(status, raw()));
     };
     if let Some(code) = answer.code.filter(|c| *c != 0) {

@@ -28,6 +28,9 @@ struct Feishu {
     answers: RefCell<VecDeque<Answer>>,
     /// Every refresh token sent, in order.
     sent: RefCell<Vec<String>>,
+    /// What happens while the client waits (another process's write).
+    on_sleep: RefCell<Option<Box<dyn FnOnce()>>>,
+    slept: Cell<u64>,
 }
 
 /// Pending once, so that callers arriving meanwhile join the flight.
@@ -57,7 +60,12 @@ impl Transport for Rc<Feishu> {
             .expect("an answer queued");
         answer(&token)
     }
-    async fn sleep(&self, _ms: u64) {}
+    async fn sleep(&self, ms: u64) {
+        self.slept.set(self.slept.get() + ms);
+        if let Some(f) = self.on_sleep.borrow_mut().take() {
+            f();
+        }
+    }
     fn random(&self) -> f64 {
         0.5
     }
@@ -311,4 +319,20 @@ fn a_rotation_refreshes_a_fresh_grant_once() {
     assert_eq!(*w.feishu.sent.borrow(), vec!["ur-1"]);
     let g = block_on(w.tokens.grant("alice")).unwrap().unwrap();
     assert_eq!(g.refresh_token.unwrap().expose_secret(), "ur-2");
+}
+
+#[test]
+fn a_winner_still_storing_is_waited_for_once_before_signing_out() {
+    let w = world();
+    w.feishu.answers.borrow_mut().push_back(refused(20064));
+    let store = Rc::clone(&w.store);
+    // The other process stores its grant only while this one waits.
+    *w.feishu.on_sleep.borrow_mut() = Some(Box::new(move || {
+        let winner = grant(3, T0 + 7_200_000);
+        let put = store.put("alice", Some(1), &winner);
+        assert!(put.now_or_never().unwrap().unwrap());
+    }));
+    assert_eq!(token_of(&block_on(w.tokens.access_token("alice"))), "u-3");
+    assert_eq!(w.feishu.slept.get(), RACE_GRACE_MS);
+    assert_eq!(*w.feishu.sent.borrow(), vec!["ur-1"]);
 }
