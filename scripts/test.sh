@@ -49,7 +49,7 @@ layer() {
 
 layer "cargo fmt --check" cargo fmt --check
 layer "cargo clippy (native)" cargo clippy --quiet --workspace --all-targets -- -D warnings
-layer "cargo clippy (wasm32)" cargo clippy --quiet --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+layer "cargo clippy (wasm32, every feature)" cargo clippy --quiet --workspace --all-targets --all-features --target wasm32-unknown-unknown -- -D warnings
 layer "cargo test (native: core, Worker settings)" cargo test --workspace
 layer "build the npm package" scripts/build-npm.sh
 layer "build the Worker (worker-build)" scripts/build-worker.sh

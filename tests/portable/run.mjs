@@ -127,7 +127,9 @@ async function runChromium(_dir, base) {
 async function runWorkerd(dir, base) {
   // Bundled the way wrangler would: workerd conditions, the .wasm left as a module.
   await run(bin("esbuild"), ["worker-entry.mjs", "--bundle", "--format=esm", "--platform=neutral", "--conditions=workerd,worker,browser", "--external:*.wasm", "--outfile=worker/index.mjs", "--log-level=warning"], { cwd: dir });
-  await cp(join(dir, "node_modules/feishu-tenant-token/feishu_tenant_token_bg.wasm"), join(dir, "worker/feishu_tenant_token_bg.wasm"));
+  for (const wasm of ["feishu_tenant_token_bg.wasm", "user_tokens_bg.wasm"]) {
+    await cp(join(dir, "node_modules/feishu-tenant-token", wasm), join(dir, "worker", wasm));
+  }
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -135,6 +137,7 @@ async function runWorkerd(dir, base) {
       modules: [
         { type: "ESModule", path: "index.mjs" },
         { type: "CompiledWasm", path: "feishu_tenant_token_bg.wasm" },
+        { type: "CompiledWasm", path: "user_tokens_bg.wasm" },
       ],
       compatibilityDate: "2026-11-01",
     }),

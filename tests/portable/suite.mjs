@@ -28,6 +28,9 @@ function countingFetch() {
   return f;
 }
 
+/** The sandbox's self-built app (made-up credentials). */
+const SELF = { appId: "cli_sandbox_internal_one", appSecret: "sandbox-internal-secret-one" };
+
 /** Case name -> async (pkg, ctx) => void; a throw is a failure. */
 export const CASES = {
   "token from the sandbox": async ({ getTenantAccessToken }, { baseUrl, tenant }) => {
@@ -102,6 +105,34 @@ export const CASES = {
     const e = await rejection(getTenantAccessToken({ appAccessToken: APP, tenantKey: "fault-slow" }, { baseUrl, timeoutMs: 200 }));
     check(e.code === "TIMEOUT", `${e.code}: ${e.message}`);
     check(Date.now() - started < 2500, "gave up early");
+  },
+  // `feishu-tenant-token/user-tokens` (the runners merge its exports in).
+  "user token": async ({ UserTokenClient, createPkce }, { baseUrl }) => {
+    const pkce = createPkce();
+    check(/^[A-Za-z0-9_-]{43}$/.test(pkce.codeVerifier) && /^[A-Za-z0-9_-]{43}$/.test(pkce.codeChallenge), "a PKCE pair");
+    const user = "ou_sandbox_alice";
+    const sandboxGrant = await fetch(`${baseUrl}/__sandbox/user/grant`, { method: "POST", body: JSON.stringify({ open_id: user, client_id: SELF.appId }) });
+    const g = await sandboxGrant.json();
+    // A compare-and-set store holding a grant whose access token is spent.
+    const rows = new Map([[user, { version: 1, grant: { accessToken: g.access_token, expiresAt: Date.now() - 1000, refreshToken: g.refresh_token, refreshExpiresAt: Date.now() + 600_000, scope: g.scope } }]]);
+    const store = {
+      get: async (id) => rows.get(id) ?? null,
+      put: async (id, grant, expected) => {
+        if ((rows.get(id)?.version ?? null) !== expected) return false;
+        rows.set(id, { version: (expected ?? 0) + 1, grant });
+        return true;
+      },
+      delete: async (id) => void rows.delete(id),
+    };
+    const spy = countingFetch();
+    const c = new UserTokenClient({ ...SELF, baseUrl, store, fetch: spy });
+    const all = await Promise.all(Array.from({ length: 10 }, () => c.accessToken(user)));
+    check(new Set(all.map((t) => t.userAccessToken)).size === 1, "one token for all");
+    check(all[0].userAccessToken !== g.access_token, "a refreshed token");
+    check(spy.calls === 1, `${spy.calls} requests`);
+    check(rows.get(user).version === 2 && rows.get(user).grant.refreshToken !== g.refresh_token, "the rotated grant is stored");
+    const e = await rejection(c.accessToken("ou_sandbox_bob"));
+    check(e.code === "SIGNED_OUT", `never signed in: ${e.code}`);
   },
 };
 

@@ -1,7 +1,10 @@
 // A tiny Worker (no workers-rs) that imports the package by name and runs the
 // suite when asked: GET /?base=<sandbox url>.
-import * as pkg from "feishu-tenant-token";
+import * as main from "feishu-tenant-token";
+import * as users from "feishu-tenant-token/user-tokens";
 import { runSuite } from "./suite.mjs";
+
+const pkg = { ...main, ...users };
 
 export default {
   async fetch(request) {

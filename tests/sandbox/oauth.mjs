@@ -167,6 +167,13 @@ export function userTokenVerdict(state, bearer, now) {
   return 0;
 }
 
+/** `POST /__sandbox/user/grant` `{open_id, client_id}`: the grant a sign-in with offline_access would give. */
+export function grantUser(state, body, now) {
+  if (!Object.hasOwn(SANDBOX_USERS, body.open_id)) return { error: `unknown user ${body.open_id}` };
+  if (typeof body.client_id !== "string" || !body.client_id) return { error: "client_id is required" };
+  return grant(state, { openId: body.open_id, clientId: body.client_id, scope: "offline_access" }, now);
+}
+
 /** `POST /__sandbox/user/revoke` `{open_id}`: the user's grants stop working (refresh 20064, API 99991668). */
 export function revokeUser(state, body) {
   if (!Object.hasOwn(SANDBOX_USERS, body.open_id)) return { error: `unknown user ${body.open_id}` };

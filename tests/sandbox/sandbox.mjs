@@ -11,7 +11,7 @@
 // injection, request counters and a movable clock, under /__sandbox/.
 import http from "node:http";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { freshOAuthState, oauth, oauthStats, revokeUser, userTokenVerdict } from "./oauth.mjs";
+import { freshOAuthState, grantUser, oauth, oauthStats, revokeUser, userTokenVerdict } from "./oauth.mjs";
 import { challengeEvent, postEvent, ticketEvent } from "./callback.mjs";
 
 /** Seeded store apps. Their app_access_tokens are fixed so tests and the demo can use them directly. */
@@ -92,6 +92,7 @@ const CONTROLS = Object.freeze({
   "POST /__sandbox/advance": '{"secs"}: moves the sandbox clock (token lifetimes)',
   "GET /__sandbox/ticket": "the current app_ticket of each app",
   "POST /__sandbox/user/revoke": '{"open_id"}: the user revoked the app: their refresh token answers 20064, their user tokens 99991668',
+  "POST /__sandbox/user/grant": '{"open_id", "client_id"}: a signed-in user\'s grant (access and refresh token, with offline_access) without the sign-in pages, for clients under test',
   "POST /__sandbox/token/revoke": '{"token"}: Feishu stops accepting that tenant token (business APIs answer 99991663); the token endpoints hand out a new one',
   "POST /__sandbox/ticket/revoke": '{"app_id"?}: a new ticket, not pushed, previous dropped: the receiver\'s is stale',
   "POST /__sandbox/callback":
@@ -727,6 +728,10 @@ async function control(state, req, res, pathname) {
     case "POST /__sandbox/advance":
       state.clockOffsetMs += Math.round((Number(body.secs) || 0) * 1000);
       return send(res, 200, snapshot(state));
+    case "POST /__sandbox/user/grant": {
+      const r = grantUser(state, body, () => now(state));
+      return send(res, r.error ? 400 : 200, r);
+    }
     case "POST /__sandbox/user/revoke": {
       const r = revokeUser(state, body);
       return send(res, r.error ? 400 : 200, r);
