@@ -236,6 +236,13 @@ ${
               -H 'content-type: application/json' -d '{"receive_id":"oc_1"}'
 ${
   dev.managed
+    ? `  User tokens: "Sign in with Feishu (sandbox)" on the demo page, or ${dev.workerUrl}/oauth/login in a browser;
+  then a service asks for the user's token (ou_sandbox_alice or ou_sandbox_bob):
+        curl -s ${dev.workerUrl}/v1/users/ou_sandbox_alice/user_access_token -H 'authorization: Bearer ${dev.managed.API_KEYS}'
+`
+    : ""
+}${
+  dev.managed
     ? `  Managed API call (no Feishu secret or token in the service):
         curl -s ${dev.workerUrl}/open-apis/im/v1/chats -H 'authorization: Bearer ${dev.managed.API_KEYS}' -H 'x-tenant-key: 73658811060f175d'
 `
