@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
 import { startCoordinatedWorkers } from "./built-worker.mjs";
+import { createAgentKey } from "../../scripts/agent-key.mjs";
 
 const APP = "cli_sandbox_internal_one";
 const OTHER_APP = "cli_sandbox_internal_two";
@@ -277,4 +278,31 @@ test("no user token or refresh token in any log line, KV value or object storage
     const bytes = readFileSync(f).toString("latin1");
     for (const s of secrets) assert.ok(!bytes.includes(s), `${f} holds a token`);
   }
+});
+
+test("an agent key listing a user gets that user's token and calls as them within its allow-list, nothing else", async () => {
+  sb.reset();
+  const agent = createAgentKey({ id: "calendar-agent", app: APP, allow: ["GET /open-apis/im/v1/chats"], users: [ALICE] });
+  const w = await workers({ AGENT_KEYS: JSON.stringify([agent.entry]) });
+  const [a, b] = w.fronts;
+  await finish(a, await signIn(a, ALICE));
+  await finish(a, await signIn(a, BOB));
+  const mine = await userToken(b, ALICE, agent.key);
+  assert.equal(mine.status, 200, JSON.stringify(mine.body));
+  assert.match(mine.body.user_access_token, /^u-/);
+  const other = await userToken(b, BOB, agent.key);
+  assert.equal(other.status, 403);
+  assert.equal(other.body.error, "KEY_NOT_ALLOWED");
+  assert.match(other.body.msg, /calendar-agent.*ou_sandbox_bob/);
+  assert.equal((await userToken(b, ALICE, `${agent.key}x`)).status, 401, "an unknown key");
+  const call = (path, user = ALICE) => a.fetch(path, { headers: { authorization: `Bearer ${agent.key}`, "x-user-id": user, "x-app-id": APP } });
+  const before = sb.stats().apiCalls.length;
+  const ok = await call("/open-apis/im/v1/chats");
+  assert.equal((await ok.json()).code, 0);
+  assert.equal((await call("/open-apis/im/v1/messages")).status, 403, "outside its allow-list");
+  assert.equal((await call("/open-apis/im/v1/chats", BOB)).status, 403, "another user");
+  const sent = sb.stats().apiCalls.slice(before);
+  assert.equal(sent.length, 1, "only the allowed call reached Feishu");
+  assert.match(sent[0].token, /^u-/);
+  assert.ok(logs.some((l) => l.includes('"event":"agent_call"') && l.includes("calendar-agent")), "audited");
 });

@@ -77,7 +77,7 @@ const MAX_LOGGED_PATH: usize = 512;
 
 /// One line per call made with a gateway token: who, what, how it went;
 /// never a key, secret or token (the path is the caller's, without query).
-fn audit(
+pub fn audit(
     key: Option<&str>,
     method: &str,
     path: &str,

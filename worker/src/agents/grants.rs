@@ -62,6 +62,31 @@ impl Settings<'_> {
         }
     }
 
+    /// An agent key (`ftt_ak_...`, presented as a bearer) acting for `user`
+    /// of `app_id`: its entry, when the key lists the user and, for an API
+    /// call (`call`: method and path), allows the call.
+    pub fn for_user(
+        &self,
+        key: &str,
+        app_id: &str,
+        user: &str,
+        call: Option<(&str, &str)>,
+        now_ms: u64,
+    ) -> Result<&AgentKey, Denied> {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let found = find_by_digest(&self.agents.keys, app_id, &digest);
+        let Some(k) = found.filter(|k| !k.expired(now_ms)) else {
+            return Err(Denied::Invalid);
+        };
+        let allowed = k.acts_for(user) && call.is_none_or(|(m, p)| k.allows(m, p));
+        if !allowed {
+            return Err(Denied::NotAllowed {
+                key_id: k.id.clone(),
+            });
+        }
+        Ok(k)
+    }
+
     /// A token endpoint given `app_id` and `secret` (a self-built app's
     /// `.../internal` endpoints, `store` false; the store app's
     /// `app_access_token`, `store` true): `Ok(None)` when the secret is no

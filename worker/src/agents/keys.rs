@@ -3,6 +3,7 @@
 //! call made with a key's gateway token must pass (method and path prefix,
 //! tenant, expiry). Pure, so they are tested natively.
 
+use crate::users::protocol::is_open_id;
 use feishu_tenant_token::cache_key::parse_hex32;
 use feishu_tenant_token::secret::constant_time_eq;
 use serde_json::Value;
@@ -50,6 +51,9 @@ pub struct AgentKey {
     pub allow: Vec<Allow>,
     /// Store apps only: the tenants the key may act for (`None`: every one).
     pub tenants: Option<Vec<String>>,
+    /// User tokens: the users (`open_id`s) the key may act for (none by
+    /// default).
+    pub users: Vec<String>,
     pub expires_at_ms: Option<u64>,
 }
 
@@ -60,6 +64,10 @@ impl AgentKey {
 
     pub fn allows(&self, method: &str, path: &str) -> bool {
         self.allow.iter().any(|a| a.allows(method, path))
+    }
+
+    pub fn acts_for(&self, user: &str) -> bool {
+        self.users.iter().any(|u| u == user)
     }
 
     pub fn allows_tenant(&self, tenant: &str) -> bool {
@@ -165,7 +173,15 @@ fn parse_entry(
     let Value::Object(o) = item else {
         return Err(("", "must be an object".to_owned()));
     };
-    const FIELDS: [&str; 6] = ["id", "sha256", "app_id", "allow", "tenants", "expires_at"];
+    const FIELDS: [&str; 7] = [
+        "id",
+        "sha256",
+        "app_id",
+        "allow",
+        "tenants",
+        "users",
+        "expires_at",
+    ];
     if let Some(unknown) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err((
             "",
@@ -232,6 +248,23 @@ fn parse_entry(
             ));
         }
     };
+    let users = match o.get("users") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(u)) if u.len() <= MAX_ITEMS => u
+            .iter()
+            .map(|v| v.as_str().filter(|s| is_open_id(s)).map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or((
+                "users",
+                "each item must be a user's open_id (ou_...)".to_owned(),
+            ))?,
+        Some(_) => {
+            return Err((
+                "users",
+                format!("must be an array of at most {MAX_ITEMS} open_ids"),
+            ));
+        }
+    };
     let expires_at_ms = match o.get("expires_at") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(parse_rfc3339_ms(s).ok_or((
@@ -246,6 +279,7 @@ fn parse_entry(
         app_id: app_id.to_owned(),
         allow,
         tenants,
+        users,
         expires_at_ms,
     })
 }

@@ -41,7 +41,13 @@ pub fn api_caller<'c>(
     let Some(managed) = config.managed_here() else {
         return managed_off().map(Err);
     };
-    if managed.api_keys.is_empty() {
+    Ok(key_holder(req, &managed.api_keys)?.map(|()| managed))
+}
+
+/// `Ok` when the caller holds one of `keys`; otherwise the answer refusing
+/// it (500 when there are no keys: fail closed; 401).
+pub fn key_holder(req: &Request, keys: &[ApiKey]) -> Result<core::result::Result<(), Response>> {
+    if keys.is_empty() {
         // Fail closed: without keys there is no one this endpoint may serve.
         return reply::local(
             Local::Misconfigured,
@@ -49,7 +55,7 @@ pub fn api_caller<'c>(
         )
         .map(Err);
     }
-    if !authorised(req, managed) {
+    if !holds_key(req, keys) {
         let mut resp = reply::local(
             Local::Unauthorized,
             "a valid `Authorization: Bearer <API key>` is required",
@@ -57,7 +63,7 @@ pub fn api_caller<'c>(
         resp.headers_mut().set("www-authenticate", "Bearer")?;
         return Ok(Err(resp));
     }
-    Ok(Ok(managed))
+    Ok(Ok(()))
 }
 
 /// Whether `app` is the managed app itself: the same id, and the same secret

@@ -4,7 +4,8 @@
 //! invalid, 99991677 expired) is replaced by the user's object, once, and
 //! the call replayed (the body kept as for any managed call).
 
-use crate::config::Config;
+use crate::agents::calls::audit;
+use crate::config::{Brand, Config};
 use crate::gateway::forward::{APP_HEADER, USER_HEADER};
 use crate::gateway::managed_call::{TokenFor, call_with};
 use crate::gateway::upstream::Verdict;
@@ -12,8 +13,9 @@ use crate::http::reply;
 use crate::users::ask::ask;
 use crate::users::endpoints::{prepared, sign_in_url, signed_out};
 use crate::users::protocol::{Answer, Question, TOKEN, Who};
-use feishu_tenant_token::AccessToken;
+use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::user_token::user_token_refused;
+use feishu_tenant_token::{AccessToken, Clock};
 use worker::{Env, ObjectNamespace, Request, Response, Result};
 
 struct UserToken {
@@ -28,9 +30,8 @@ impl TokenFor for UserToken {
         bad: Option<&AccessToken>,
     ) -> Result<core::result::Result<AccessToken, Response>> {
         let question = Question {
-            who: self.who.clone(),
             refused: bad.map(|t| t.expose_secret().to_owned()),
-            sealed: None,
+            ..Question::about(self.who.clone())
         };
         Ok(match ask(&self.ns, TOKEN, &question).await? {
             Ok(Answer::Token { access_token, .. }) => Ok(AccessToken::new(access_token)),
@@ -54,15 +55,30 @@ impl TokenFor for UserToken {
 pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Response> {
     let user = req.headers().get(USER_HEADER)?.unwrap_or_default();
     let app = req.headers().get(APP_HEADER)?.unwrap_or_default();
-    let (ns, who) = match prepared(&req, env, config, user.trim(), app.trim()).await? {
+    let started = JsClock.now_ms();
+    let method = req.inner().method();
+    let full = req.path();
+    let path = Brand::of_path(&full).1.to_owned();
+    let call = Some((method.as_str(), path.as_str()));
+    let p = match prepared(&req, env, config, user.trim(), app.trim(), call).await? {
         Ok(p) => p,
         Err(refusal) => return Ok(refusal),
     };
     let source = UserToken {
-        sign_in_url: sign_in_url(&req, &who),
-        ns,
-        who,
+        sign_in_url: sign_in_url(&req, &p.who),
+        ns: p.ns,
+        who: p.who,
     };
-    let (resp, _) = call_with(req, config, &source).await?;
+    let (resp, verdict) = call_with(req, config, &source).await?;
+    if let Some(key) = p.agent.as_deref() {
+        audit(
+            Some(key),
+            &method,
+            &path,
+            resp.status_code(),
+            verdict.code,
+            started,
+        );
+    }
     Ok(resp)
 }

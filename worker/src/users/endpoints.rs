@@ -3,9 +3,13 @@
 //! user's object) and `DELETE /v1/users/{open_id}` (signed out), each with
 //! one of `API_KEYS`.
 
+use crate::agents::endpoints::settings;
+use crate::agents::grants::Denied;
+use crate::agents::keys::AGENT_KEY_PREFIX;
 use crate::config::Config;
+use crate::gateway::forward;
 use crate::http::reply::{self, Local};
-use crate::managed::auth::holds_key;
+use crate::managed::auth::key_holder;
 use crate::users::app_credentials;
 use crate::users::ask::{ask, namespace};
 use crate::users::protocol::{Answer, Question, SIGN_OUT, TOKEN, Who, is_open_id};
@@ -75,15 +79,27 @@ pub fn signed_out(sign_in_url: &str, feishu_code: Option<i64>) -> Result<Respons
     Ok(resp)
 }
 
-/// The checks every user endpoint makes: on, bound, an API key, a user of
-/// an app (`app` empty: the only one).
+/// Who may ask for a user: a service with one of `API_KEYS`, or an agent
+/// key (`AGENT_KEYS`) listing the user.
+pub struct Prepared {
+    pub ns: worker::ObjectNamespace,
+    pub who: Who,
+    /// The agent key's id when an agent asked.
+    pub agent: Option<String>,
+}
+
+/// The checks every user endpoint makes: on, bound, a user of an app (`app`
+/// empty: the only one), then the caller: an API key, or an agent key
+/// listing the user (and, for an API call, `call`'s method and path within
+/// its allow-list).
 pub async fn prepared(
     req: &Request,
     env: &Env,
     config: &Config,
     raw_user: &str,
     app: &str,
-) -> Result<core::result::Result<(worker::ObjectNamespace, Who), Response>> {
+    call: Option<(&str, &str)>,
+) -> Result<core::result::Result<Prepared, Response>> {
     if let Err(off) = users_on(config)? {
         return Ok(Err(off));
     }
@@ -91,24 +107,40 @@ pub async fn prepared(
         Ok(ns) => ns,
         Err(unbound) => return Ok(Err(unbound)),
     };
-    if config.api_keys.is_empty() {
-        return reply::local(
-            Local::Misconfigured,
-            "API_KEYS is not set: this endpoint serves no one",
-        )
-        .map(Err);
+    let header = req.headers().get("authorization")?.unwrap_or_default();
+    let agent_key = forward::bearer(&header).filter(|b| b.starts_with(AGENT_KEY_PREFIX));
+    if agent_key.is_none()
+        && let Err(refusal) = key_holder(req, &config.api_keys)?
+    {
+        return Ok(Err(refusal));
     }
-    if !holds_key(req, &config.api_keys) {
-        let mut resp = reply::local(
+    let who = match who(config, raw_user, app) {
+        Ok(w) => w,
+        Err(why) => return reply::local(Local::InvalidField, &why).map(Err),
+    };
+    let Some(key) = agent_key else {
+        return Ok(Ok(Prepared {
+            ns,
+            who,
+            agent: None,
+        }));
+    };
+    match settings(config).for_user(key, &who.app, &who.user, call, JsClock.now_ms()) {
+        Ok(k) => Ok(Ok(Prepared {
+            agent: Some(k.id.clone()),
+            ns,
+            who,
+        })),
+        Err(Denied::NotAllowed { key_id }) => {
+            let what = call.map_or(String::new(), |(m, p)| format!(" with {m} {p}"));
+            let why = format!("agent key {key_id:?} may not act for {}{what}", who.user);
+            reply::local(Local::KeyNotAllowed, &why).map(Err)
+        }
+        Err(_) => reply::local(
             Local::Unauthorized,
-            "a valid `Authorization: Bearer <API key>` is required",
-        )?;
-        resp.headers_mut().set("www-authenticate", "Bearer")?;
-        return Ok(Err(resp));
-    }
-    match who(config, raw_user, app) {
-        Ok(w) => Ok(Ok((ns, w))),
-        Err(why) => reply::local(Local::InvalidField, &why).map(Err),
+            "not an agent key of this Worker for this app (unknown or expired)",
+        )
+        .map(Err),
     }
 }
 
@@ -120,6 +152,20 @@ struct TokenAnswer<'a> {
     expire: u64,
 }
 
+/// The question about the user the path names (`?app=` among several
+/// apps), once every check passed.
+async fn question(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    raw_user: &str,
+) -> Result<core::result::Result<(worker::ObjectNamespace, Question), Response>> {
+    let app = query::param(&req.inner().url(), "app").unwrap_or_default();
+    Ok(prepared(req, env, config, raw_user, &app, None)
+        .await?
+        .map(|p| (p.ns, Question::about(p.who))))
+}
+
 /// `GET /v1/users/{open_id}/user_access_token`.
 pub async fn user_token(
     req: Request,
@@ -127,15 +173,9 @@ pub async fn user_token(
     config: &Config,
     raw_user: &str,
 ) -> Result<Response> {
-    let app = query::param(&req.inner().url(), "app").unwrap_or_default();
-    let (ns, who) = match prepared(&req, env, config, raw_user, &app).await? {
-        Ok(p) => p,
+    let (ns, question) = match question(&req, env, config, raw_user).await? {
+        Ok(q) => q,
         Err(refusal) => return Ok(refusal),
-    };
-    let question = Question {
-        who,
-        refused: None,
-        sealed: None,
     };
     match ask(&ns, TOKEN, &question).await? {
         Ok(Answer::Token {
@@ -168,15 +208,9 @@ pub async fn sign_out(
     config: &Config,
     raw_user: &str,
 ) -> Result<Response> {
-    let app = query::param(&req.inner().url(), "app").unwrap_or_default();
-    let (ns, who) = match prepared(&req, env, config, raw_user, &app).await? {
-        Ok(p) => p,
+    let (ns, question) = match question(&req, env, config, raw_user).await? {
+        Ok(q) => q,
         Err(refusal) => return Ok(refusal),
-    };
-    let question = Question {
-        who,
-        refused: None,
-        sealed: None,
     };
     match ask(&ns, SIGN_OUT, &question).await? {
         Ok(_) => reply::json_response(200, r#"{"code":0,"msg":"signed out"}"#.to_owned()),

@@ -44,6 +44,17 @@ pub struct Question {
     pub sealed: Option<String>,
 }
 
+impl Question {
+    /// A plain question about `who` (a token, a sign-out).
+    pub fn about(who: Who) -> Self {
+        Self {
+            who,
+            refused: None,
+            sealed: None,
+        }
+    }
+}
+
 /// The object's answer (HTTP 200). Any other status is a failure the front
 /// relays as it came (Feishu unreachable, a server error twice: the grant
 /// is kept; the body in Feishu's shape, never a secret).

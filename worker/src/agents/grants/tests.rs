@@ -15,7 +15,7 @@ fn hex(s: &str) -> String {
 fn agents(expires: &str) -> Agents {
     let self_built = vec![AppCredentials::parse("cli_self", "self-secret", ["i", "s"]).unwrap()];
     let text = format!(
-        r#"[{{"id":"bot","sha256":"{}","app_id":"cli_self","allow":["GET /open-apis/im/v1/chats"]{expires}}},
+        r#"[{{"id":"bot","sha256":"{}","app_id":"cli_self","allow":["GET /open-apis/im/v1/chats"],"users":["ou_alice"]{expires}}},
             {{"id":"isv","sha256":"{}","app_id":"cli_store","allow":["* /open-apis/im/"],"tenants":["t1"]}}]"#,
         hex(SELF_KEY),
         hex(STORE_KEY)
@@ -247,4 +247,53 @@ fn forged_and_damaged_gateway_tokens_are_invalid() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn a_key_acts_only_for_the_users_it_lists_within_its_allow_list() {
+    let (a, s) = (agents(""), store_app());
+    let set = with(&a, &s, false);
+    let k = set
+        .for_user(SELF_KEY, "cli_self", "ou_alice", None, NOW)
+        .unwrap();
+    assert_eq!(k.id, "bot");
+    let call = Some(("GET", "/open-apis/im/v1/chats"));
+    assert!(
+        set.for_user(SELF_KEY, "cli_self", "ou_alice", call, NOW)
+            .is_ok()
+    );
+    assert_eq!(
+        set.for_user(SELF_KEY, "cli_self", "ou_bob", None, NOW)
+            .err(),
+        Some(Denied::NotAllowed {
+            key_id: "bot".into()
+        }),
+        "a user the key does not list"
+    );
+    let post = Some(("POST", "/open-apis/im/v1/messages"));
+    assert!(
+        set.for_user(SELF_KEY, "cli_self", "ou_alice", post, NOW)
+            .is_err()
+    );
+    assert_eq!(
+        set.for_user(STORE_KEY, "cli_store", "ou_alice", None, NOW)
+            .err(),
+        Some(Denied::NotAllowed {
+            key_id: "isv".into()
+        }),
+        "a key listing no users acts for none"
+    );
+    for (key, app) in [("ftt_ak_made-up", "cli_self"), (SELF_KEY, "cli_store")] {
+        assert_eq!(
+            set.for_user(key, app, "ou_alice", None, NOW).err(),
+            Some(Denied::Invalid)
+        );
+    }
+    let expired = agents(r#","expires_at":"2020-01-01T00:00:00Z""#);
+    let set = with(&expired, &s, false);
+    assert_eq!(
+        set.for_user(SELF_KEY, "cli_self", "ou_alice", None, NOW)
+            .err(),
+        Some(Denied::Invalid)
+    );
 }
