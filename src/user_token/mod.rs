@@ -400,6 +400,18 @@ pub fn keep_alive_at(now_ms: u64, refresh_expires_at_ms: u64) -> u64 {
     refresh_expires_at_ms - (left / 2).min(KEEP_ALIVE_MARGIN_MS)
 }
 
+/// An `open_id`: `ou_` and up to 100 letters, digits, `_` or `-`. Anything
+/// else is refused before anything is named by it (a
+/// storage key, an object).
+pub fn is_open_id(text: &str) -> bool {
+    text.strip_prefix("ou_").is_some_and(|rest| {
+        (1..=100).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
 /// Whether an API answer's `code` says the user token was refused.
 pub fn user_token_refused(code: i64) -> bool {
     USER_TOKEN_REFUSED_CODES.contains(&code)
@@ -532,6 +544,16 @@ mod tests {
         );
         for bad in [r#"{"code":0,"data":{}}"#, "[]", "oops"] {
             assert!(parse_user_info(&answer(200, bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn open_ids_are_checked_before_anything_is_named_by_them() {
+        assert!(is_open_id("ou_7d8a6e6df7621556ce0d21922b676706"));
+        assert!(is_open_id("ou_sandbox_alice"));
+        let long = format!("ou_{}", "a".repeat(101));
+        for bad in ["", "ou_", "on_1", "ou_a/b", "ou_a:b", "ou_%2F", &long] {
+            assert!(!is_open_id(bad), "{bad}");
         }
     }
 

@@ -3,9 +3,9 @@
 //! call made with a key's gateway token must pass (method and path prefix,
 //! tenant, expiry). Pure, so they are tested natively.
 
-use crate::users::protocol::is_open_id;
 use feishu_tenant_token::cache_key::parse_hex32;
 use feishu_tenant_token::secret::constant_time_eq;
+use feishu_tenant_token::user_token::is_open_id;
 use serde_json::Value;
 
 /// What every agent key given out by `scripts/agent-key.mjs` starts with: an

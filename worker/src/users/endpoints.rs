@@ -12,11 +12,12 @@ use crate::http::reply::{self, Local};
 use crate::managed::auth::key_holder;
 use crate::users::app_credentials;
 use crate::users::ask::{ask, namespace};
-use crate::users::protocol::{Answer, Question, SIGN_OUT, TOKEN, Who, is_open_id};
+use crate::users::protocol::{Answer, Question, SIGN_OUT, TOKEN, Who};
 use crate::users::query;
 use crate::users::settings::Users;
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::user_token::is_open_id;
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 

@@ -198,7 +198,7 @@ pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Respon
         Ok(id) => id,
         Err(e) => return feishu_refused(&req, brand, &e),
     };
-    if !crate::users::protocol::is_open_id(&open_id) {
+    if !feishu_tenant_token::user_token::is_open_id(&open_id) {
         return refused(
             &req,
             brand,
