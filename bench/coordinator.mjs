@@ -8,7 +8,9 @@
 // miss path only. Then store-app ("managed") mode the same way: ROUNDS new
 // tenants of one app, each PER_ROUND concurrent cold requests spread over
 // the fronts: Feishu's app-token calls in all and tenant-token calls per
-// tenant. Writes bench/out/coordinator.json.
+// tenant. Then user tokens, each user's object: a fresh token's latency, and
+// one refresh per rotation for many concurrent callers after expiry. Writes
+// bench/out/coordinator.json.
 import { performance } from "node:perf_hooks";
 import { startCoordinatedWorkers } from "../tests/worker/built-worker.mjs";
 import { SANDBOX_APPS } from "../tests/sandbox/sandbox.mjs";
@@ -91,6 +93,74 @@ async function runManaged(coordinator) {
   }
 }
 
+const USER = "ou_sandbox_alice";
+const USER_APP = "cli_sandbox_internal_one";
+
+/** User tokens (always through each user's object): one user signed in
+ * through a front, then HITS sequential token requests (a fresh token from
+ * the object's storage), then ROUNDS rounds of PER_ROUND concurrent
+ * X-User-Id calls just after Feishu's clock made the token expire (each
+ * round: every call refused once, one refresh for all, every call
+ * replayed). */
+async function runUsers() {
+  const { SANDBOX_SELF_BUILT_APPS } = await import("../tests/sandbox/sandbox.mjs");
+  const sb = await sandboxProcess();
+  const vars = {
+    FEISHU_BASE_URL: sb.url,
+    FEISHU_ACCOUNTS_URL: sb.url,
+    SELF_BUILT_APPS: JSON.stringify({ [USER_APP]: SANDBOX_SELF_BUILT_APPS[USER_APP].appSecret }),
+    API_KEYS: API_KEY,
+    USER_TOKEN_KEY: "be".repeat(32),
+    LOG_REQUESTS: "false",
+  };
+  const w = await startCoordinatedWorkers({ vars, fronts: FRONTS, onLog: () => {} });
+  try {
+    const [a] = w.fronts;
+    const login = await a.fetch("/oauth/login", { redirect: "manual" });
+    const cookie = login.headers.get("set-cookie").split(";")[0];
+    const authorize = new URL(login.headers.get("location"));
+    authorize.searchParams.set("user", USER);
+    const back = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location"));
+    const done = await a.fetch(`${back.pathname}${back.search}`, { redirect: "manual", headers: { cookie } });
+    if (done.status !== 302) throw new Error(`sign-in failed: HTTP ${done.status}`);
+    const auth = { headers: { authorization: `Bearer ${API_KEY}` } };
+    const fresh = [];
+    for (let i = 0; i < HITS; i++) {
+      const t = performance.now();
+      const res = await w.fronts[i % FRONTS].fetch(`/v1/users/${USER}/user_access_token`, auth);
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      fresh.push(performance.now() - t);
+    }
+    const refreshes = [];
+    const calls = [];
+    const asUser = { headers: { authorization: `Bearer ${API_KEY}`, "x-user-id": USER } };
+    for (let r = 0; r < ROUNDS; r++) {
+      await fetch(`${sb.url}/__sandbox/advance`, { method: "POST", body: JSON.stringify({ secs: 7300 }) });
+      const before = (await sb.stats()).oauth.refreshCalls;
+      await Promise.all(
+        Array.from({ length: PER_ROUND }, async (_, i) => {
+          const t = performance.now();
+          const res = await w.fronts[i % FRONTS].fetch("/open-apis/im/v1/chats", asUser);
+          const body = await res.json();
+          if (body.code !== 0) throw new Error(`code ${body.code}`);
+          calls.push(performance.now() - t);
+        }),
+      );
+      refreshes.push((await sb.stats()).oauth.refreshCalls - before);
+    }
+    return {
+      fresh: { p50: pct(fresh, 0.5), p99: pct(fresh, 0.99) },
+      refreshesPerRotation: summary(refreshes),
+      expiredCalls: { p50: pct(calls, 0.5), p99: pct(calls, 0.99) },
+      sentTwice: (await sb.stats()).oauth.refreshTokensSentTwice,
+    };
+  } finally {
+    await w.mf.dispose();
+    sb.close();
+  }
+}
+
 const result = {
   fronts: FRONTS,
   rounds: ROUNDS,
@@ -99,6 +169,7 @@ const result = {
   without: await run("none"),
   with: await run("ours"),
   managed: { without: await runManaged("none"), with: await runManaged("ours") },
+  users: await runUsers(),
 };
 writeJson("coordinator", result);
 console.log(`\ncoordinator: ${FRONTS} fronts, ${ROUNDS} keys x ${PER_ROUND} concurrent cold requests each`);
@@ -111,4 +182,6 @@ for (const k of ["without", "with"]) {
   const r = result.managed[k];
   console.log(`  ${k.padEnd(8)} app-token calls ${r.appTokenCalls}; tenant-token calls per tenant ${r.callsPerTenant.median} (${r.callsPerTenant.min}-${r.callsPerTenant.max}); cold p50 ${r.miss.p50.toFixed(1)} ms, p99 ${r.miss.p99.toFixed(1)} ms`);
 }
+const u = result.users;
+console.log(`user tokens: fresh token p50 ${u.fresh.p50.toFixed(2)} ms, p99 ${u.fresh.p99.toFixed(2)} ms; ${ROUNDS} expiries x ${PER_ROUND} concurrent X-User-Id calls: refreshes per rotation ${u.refreshesPerRotation.median} (${u.refreshesPerRotation.min}-${u.refreshesPerRotation.max}), calls p50 ${u.expiredCalls.p50.toFixed(1)} ms, p99 ${u.expiredCalls.p99.toFixed(1)} ms; refresh tokens sent twice: ${u.sentTwice}`);
 console.log();

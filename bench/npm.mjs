@@ -10,6 +10,7 @@ import { root, summary, writeJson } from "./lib.mjs";
 
 const wasm = readFileSync(`${root}pkg/feishu_tenant_token_bg.wasm`);
 const storeApp = readFileSync(`${root}pkg/store_app_bg.wasm`);
+const userTokens = readFileSync(`${root}pkg/user_tokens_bg.wasm`);
 const importMs = [];
 for (let i = 0; i < 7; i++) {
   const out = execFileSync(process.execPath, [
@@ -25,7 +26,9 @@ const result = {
   wasmGzip: gzip9(wasm),
   storeAppWasmBytes: storeApp.length,
   storeAppWasmGzip: gzip9(storeApp),
+  userTokensWasmBytes: userTokens.length,
+  userTokensWasmGzip: gzip9(userTokens),
   importMs: summary(importMs),
 };
 writeJson("npm", result);
-console.log(`\nnpm package: main .wasm ${result.wasmBytes} B, ${result.wasmGzip} B gzip -9; store-app .wasm ${result.storeAppWasmBytes} B, ${result.storeAppWasmGzip} B gzip -9; import + instantiate in Node ${result.importMs.median.toFixed(1)} ms (median of 7)\n`);
+console.log(`\nnpm package: main .wasm ${result.wasmBytes} B, ${result.wasmGzip} B gzip -9; store-app .wasm ${result.storeAppWasmBytes} B, ${result.storeAppWasmGzip} B gzip -9; user-tokens .wasm ${result.userTokensWasmBytes} B, ${result.userTokensWasmGzip} B gzip -9; import + instantiate in Node ${result.importMs.median.toFixed(1)} ms (median of 7)\n`);

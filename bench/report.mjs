@@ -97,6 +97,7 @@ const rows = [
   sizeRow("Worker `.wasm`, gzip -9", worker.wasmGzip, worker.wasmBytes, SIZE_GATES.worker),
   sizeRow("npm main entry `.wasm` (`feishu-tenant-token`), gzip -9", npm.wasmGzip, npm.wasmBytes, SIZE_GATES.npmMain),
   sizeRow("npm store-app `.wasm` (`feishu-tenant-token/store-app`), gzip -9", npm.storeAppWasmGzip, npm.storeAppWasmBytes, SIZE_GATES.storeApp),
+  ...(npm.userTokensWasmGzip ? [sizeRow("npm user-tokens `.wasm` (`feishu-tenant-token/user-tokens`), gzip -9", npm.userTokensWasmGzip, npm.userTokensWasmBytes, SIZE_GATES.userTokens)] : []),
   ["installed size: ours (packed package)", `${(peers.installed.ours / 1024).toFixed(0)} KiB`, `${ratio(peers.installed.sdk, peers.installed.ours)} smaller than the SDK`, ""],
   ["installed size: official SDK with its dependencies", `${(peers.installed.sdk / 1048576).toFixed(1)} MiB`, "", ""],
   ["import + instantiate in Node (ms, median (min–max) of 7)", mmm(npm.importMs, 1, 1), "", ""],
@@ -143,6 +144,22 @@ const rows = [
         "",
         k === "with" ? goal("1 app-token call, 1 per tenant", coord.managed.with.appTokenCalls === 1 && coord.managed.with.callsPerTenant.max === 1) : "",
       ])
+    : []),
+  ...(coord.users
+    ? [
+        [
+          "user tokens: a fresh token from the user's object (GET /v1/users/{open_id}/user_access_token, ms p50 · p99)",
+          `${coord.users.fresh.p50.toFixed(2)} · ${coord.users.fresh.p99.toFixed(2)}`,
+          "",
+          "",
+        ],
+        [
+          `user tokens: ${coord.rounds} expiries × ${coord.perRound} concurrent X-User-Id calls over ${coord.fronts} fronts`,
+          `refreshes per rotation ${coord.users.refreshesPerRotation.median} (${coord.users.refreshesPerRotation.min}–${coord.users.refreshesPerRotation.max}); calls p50 · p99 ${coord.users.expiredCalls.p50.toFixed(1)} · ${coord.users.expiredCalls.p99.toFixed(1)} ms (refused once, replayed); refresh tokens sent twice ${coord.users.sentTwice}`,
+          "",
+          goal("1 refresh per rotation, none sent twice", coord.users.refreshesPerRotation.max === 1 && coord.users.sentTwice === 0),
+        ],
+      ]
     : []),
 ];
 
