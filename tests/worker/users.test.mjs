@@ -306,3 +306,28 @@ test("an agent key listing a user gets that user's token and calls as them withi
   assert.match(sent[0].token, /^u-/);
   assert.ok(logs.some((l) => l.includes('"event":"agent_call"') && l.includes("calendar-agent")), "audited");
 });
+
+test("Lark beside Feishu: /lark/oauth/login signs in at Lark's accounts site; the user's grant is Lark's only", async () => {
+  sb.reset();
+  // The sandbox stands in for both brands' sign-in sites; Feishu's points elsewhere.
+  const w = await workers({ LARK_BASE_URL: sb.url, LARK_ACCOUNTS_URL: sb.url, FEISHU_ACCOUNTS_URL: "https://accounts.feishu.example" });
+  const [a, b] = w.fronts;
+  const feishu = await a.fetch(`/oauth/login?app=${APP}`, { redirect: "manual" });
+  assert.equal(new URL(feishu.headers.get("location")).origin, "https://accounts.feishu.example");
+  const login = await a.fetch(`/lark/oauth/login?app=${APP}`, { redirect: "manual" });
+  const set = login.headers.get("set-cookie");
+  assert.match(set, /Path=\/lark\/oauth\/callback/);
+  const authorize = new URL(login.headers.get("location"));
+  assert.equal(authorize.origin, sb.url);
+  assert.equal(authorize.searchParams.get("redirect_uri"), "http://worker/lark/oauth/callback");
+  authorize.searchParams.set("user", ALICE);
+  const back = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location"));
+  assert.equal(back.pathname, "/lark/oauth/callback");
+  const done = await a.fetch(`${back.pathname}${back.search}`, { redirect: "manual", headers: { cookie: set.split(";")[0] } });
+  assert.equal(done.status, 302, await done.clone().text());
+  const lark = await b.fetch(`/lark/v1/users/${ALICE}/user_access_token?app=${APP}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+  assert.equal(lark.status, 200);
+  assert.equal((await userToken(b)).status, 401, "not signed in on Feishu's side");
+  const out = await (await userToken(b)).body;
+  assert.equal(out.sign_in_url, `http://worker/oauth/login?app=${APP}`);
+});
