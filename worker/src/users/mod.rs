@@ -49,7 +49,9 @@ pub fn app_credentials(config: &Config, app_id: &str) -> Result<AppCredentials, 
         };
     }
     apps.find(|a| a.app_id() == app_id).cloned().ok_or_else(|| {
-        format!("the Worker holds no secret for app {app_id} (FEISHU_APP_ID or SELF_BUILT_APPS)")
+        // The caller's text, echoed bounded.
+        let named: String = app_id.chars().take(64).collect();
+        format!("the Worker holds no secret for app {named:?} (FEISHU_APP_ID or SELF_BUILT_APPS)")
     })
 }
 
