@@ -305,6 +305,9 @@ test("an agent key listing a user gets that user's token and calls as them withi
   assert.equal(sent.length, 1, "only the allowed call reached Feishu");
   assert.match(sent[0].token, /^u-/);
   assert.ok(logs.some((l) => l.includes('"event":"agent_call"') && l.includes("calendar-agent")), "audited");
+  const signOut = await a.fetch(`/v1/users/${ALICE}?app=${APP}`, { method: "DELETE", headers: { authorization: `Bearer ${agent.key}` } });
+  assert.equal(signOut.status, 401, "an agent cannot sign its user out");
+  assert.equal((await userToken(b, ALICE, agent.key)).status, 200);
 });
 
 test("Lark beside Feishu: /lark/oauth/login signs in at Lark's accounts site; the user's grant is Lark's only", async () => {

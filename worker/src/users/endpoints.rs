@@ -202,7 +202,8 @@ pub async fn user_token(
     }
 }
 
-/// `DELETE /v1/users/{open_id}`: the stored grant deleted.
+/// `DELETE /v1/users/{open_id}`: the stored grant deleted. A service's
+/// API key only: an agent acting for the user cannot sign them out.
 pub async fn sign_out(
     req: Request,
     env: &Env,
@@ -213,6 +214,9 @@ pub async fn sign_out(
         Ok(q) => q,
         Err(refusal) => return Ok(refusal),
     };
+    if let Err(refusal) = key_holder(&req, &config.api_keys)? {
+        return Ok(refusal);
+    }
     match ask(&ns, SIGN_OUT, &question).await? {
         Ok(_) => reply::json_response(200, r#"{"code":0,"msg":"signed out"}"#.to_owned()),
         Err(relayed) => Ok(relayed),
