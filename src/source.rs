@@ -121,10 +121,14 @@ pub(crate) async fn send<T: Transport>(
     transport: &T,
     http: crate::transport::HttpRequest,
 ) -> Result<crate::transport::HttpResponse, Error> {
-    match transport.post_json(http).await {
-        Ok(response) => Ok(response),
-        Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
-        Err(TransportError::Network(detail)) => Err(Error::network(&detail)),
+    transport.post_json(http).await.map_err(failure)
+}
+
+/// A transport failure as the crate's error.
+pub(crate) fn failure(e: TransportError) -> Error {
+    match e {
+        TransportError::Timeout { after_ms } => Error::timeout(after_ms),
+        TransportError::Network(detail) => Error::network(&detail),
     }
 }
 

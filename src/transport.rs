@@ -74,6 +74,22 @@ pub trait Transport {
         request: HttpRequest,
     ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
 
+    /// `GET url` with `Authorization: Bearer <bearer>` (a user's token asking
+    /// who they are, at sign-in). A transport that never signs users in
+    /// keeps this default, which sends nothing.
+    fn get_with_bearer(
+        &self,
+        url: &str,
+        bearer: &str,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
+        let _ = (url, bearer);
+        async {
+            Err(TransportError::Network(
+                "this transport sends no GET requests".to_owned(),
+            ))
+        }
+    }
+
     /// Waits `ms` milliseconds (between retries).
     fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
 
@@ -98,6 +114,13 @@ impl<T: Transport + ?Sized> Transport for &T {
     ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
         (**self).post_json(request)
     }
+    fn get_with_bearer(
+        &self,
+        url: &str,
+        bearer: &str,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
+        (**self).get_with_bearer(url, bearer)
+    }
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
         (**self).sleep(ms)
     }
@@ -116,6 +139,13 @@ impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
         request: HttpRequest,
     ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
         (**self).post_json(request)
+    }
+    fn get_with_bearer(
+        &self,
+        url: &str,
+        bearer: &str,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
+        (**self).get_with_bearer(url, bearer)
     }
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
         (**self).sleep(ms)

@@ -15,6 +15,22 @@ pub(crate) fn to_js(e: &Error) -> JsValue {
     js.into()
 }
 
+/// `SIGNED_OUT` (user tokens): the user must sign in again; Feishu's code
+/// when it said why. Not a core `ErrorCode`: the core reports it as
+/// `UserTokenFailure::SignedOut`, which carries no message to keep.
+#[cfg(feature = "user-tokens")]
+pub(crate) fn signed_out(feishu_code: Option<i64>) -> JsValue {
+    let js = js_sys::Error::new(
+        "the user is not signed in (never, signed out, or Feishu ended the grant): sign them in again",
+    );
+    js.set_name(ERROR_NAME);
+    let _ = Reflect::set(&js, &"code".into(), &"SIGNED_OUT".into());
+    if let Some(c) = feishu_code {
+        let _ = Reflect::set(&js, &"feishuCode".into(), &(c as f64).into());
+    }
+    js.into()
+}
+
 fn fill(js: &js_sys::Error, e: &Error) -> Result<(), JsValue> {
     Reflect::set(js, &"code".into(), &e.code().as_str().into())?;
     if let Some(c) = e.feishu_code() {

@@ -9,12 +9,10 @@ use crate::options::{RawOptions, as_object, from_js, to_js};
 use crate::serve::start_now;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::user_token::{
-    self, MemoryStore, RefreshToken, USER_INFO_PATH, UserAccess, UserGrant, UserStore,
-    UserTokenFailure, UserTokens, Versioned,
+    self, MemoryStore, RefreshToken, UserAccess, UserGrant, UserStore, UserTokenFailure,
+    UserTokens, Versioned,
 };
-use feishu_tenant_token::{
-    AccessToken, AppCredentials, BaseUrl, Clock, Error, HttpResponse, Transport, TransportError,
-};
+use feishu_tenant_token::{AccessToken, BaseUrl, Clock, Error};
 use js_sys::{Function, Object, Promise, Reflect};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
@@ -226,26 +224,11 @@ impl UserStore for Store {
 #[wasm_bindgen(js_name = UserTokenClient)]
 pub struct JsUserTokenClient {
     tokens: Rc<UserTokens<FetchTransport, JsClock, Store>>,
-    net: Rc<FetchTransport>,
-    app: AppCredentials,
-    base: BaseUrl,
-}
-
-fn signed_out(feishu_code: Option<i64>) -> JsValue {
-    let js = js_sys::Error::new(
-        "the user is not signed in (never, signed out, or Feishu ended the grant): sign them in again",
-    );
-    js.set_name("FeishuTokenError");
-    let _ = Reflect::set(&js, &"code".into(), &"SIGNED_OUT".into());
-    if let Some(c) = feishu_code {
-        let _ = Reflect::set(&js, &"feishuCode".into(), &(c as f64).into());
-    }
-    js.into()
 }
 
 fn failure(f: UserTokenFailure) -> JsValue {
     match f {
-        UserTokenFailure::SignedOut { feishu_code } => signed_out(feishu_code),
+        UserTokenFailure::SignedOut { feishu_code } => errors::signed_out(feishu_code),
         UserTokenFailure::Failed(e) => errors::to_js(&e),
     }
 }
@@ -291,16 +274,13 @@ impl JsUserTokenClient {
         let tokens = UserTokens::new(
             transport(&o)?,
             JsClock,
-            o.base_url.clone(),
-            app.clone(),
+            o.base_url,
+            app,
             store,
             o.min_validity_secs,
         );
         Ok(Self {
             tokens: Rc::new(tokens),
-            net: Rc::new(transport(&o)?),
-            app,
-            base: o.base_url,
         })
     }
 
@@ -334,7 +314,7 @@ impl JsUserTokenClient {
             let scopes: Vec<&str> = r.scopes.iter().map(String::as_str).collect();
             Ok(user_token::authorize_url(
                 &accounts,
-                self.app.app_id(),
+                self.tokens.app().app_id(),
                 &r.redirect_uri,
                 &scopes,
                 &r.state,
@@ -355,12 +335,7 @@ impl JsUserTokenClient {
             redirect_uri: String,
             code_verifier: String,
         }
-        let (tokens, net, app, base) = (
-            Rc::clone(&self.tokens),
-            Rc::clone(&self.net),
-            self.app.clone(),
-            self.base.clone(),
-        );
+        let tokens = Rc::clone(&self.tokens);
         let options: JsValue = options.into();
         start_now(async move {
             let run = async {
@@ -370,31 +345,9 @@ impl JsUserTokenClient {
                         "codeVerifier is not a PKCE verifier (43-128 characters)",
                     ));
                 }
-                let request = user_token::build_code_exchange(
-                    &base,
-                    &app,
-                    &code,
-                    &r.redirect_uri,
-                    &r.code_verifier,
-                );
-                let sent_at = JsClock.now_ms();
-                let grant = match net.post_json(request).await {
-                    Ok(resp) => user_token::parse_user_token_reply(
-                        &resp,
-                        net.read_json(&resp.body),
-                        sent_at,
-                    )?,
-                    Err(TransportError::Network(why)) => return Err(Error::network(&why)),
-                    Err(TransportError::Timeout { after_ms }) => {
-                        return Err(Error::timeout(after_ms));
-                    }
-                };
-                let user = user_info(&net, &base, &grant.access_token).await?;
-                tokens.signed_in(&user, &grant).await?;
-                let access = UserAccess {
-                    token: grant.access_token.clone(),
-                    expires_at_ms: grant.expires_at_ms,
-                };
+                let (user, access) = tokens
+                    .exchange(&code, &r.redirect_uri, &r.code_verifier)
+                    .await?;
                 Ok(token_out(&access, Some(&user)))
             };
             run.await.map_err(|e| errors::to_js(&e))
@@ -445,41 +398,6 @@ impl JsUserTokenClient {
                 .map_err(|e| errors::to_js(&e))
         })
     }
-}
-
-/// `GET user_info` with the new token: whose grant it is.
-async fn user_info(
-    net: &FetchTransport,
-    base: &BaseUrl,
-    token: &AccessToken,
-) -> Result<String, Error> {
-    let network = |e: JsValue| Error::network(&format!("{e:?}"));
-    let init = Object::new();
-    let headers = Object::new();
-    Reflect::set(
-        &headers,
-        &"authorization".into(),
-        &format!("Bearer {}", token.expose_secret()).into(),
-    )
-    .map_err(network)?;
-    Reflect::set(&init, &"method".into(), &"GET".into()).map_err(network)?;
-    Reflect::set(&init, &"headers".into(), &headers).map_err(network)?;
-    let pending = net
-        .fetch_raw(&base.join(USER_INFO_PATH), &init)
-        .map_err(network)?;
-    let resp: web_sys::Response = JsFuture::from(Promise::resolve(&pending))
-        .await
-        .map_err(network)?
-        .unchecked_into();
-    let text = JsFuture::from(resp.text().map_err(network)?)
-        .await
-        .map_err(network)?;
-    let answer = HttpResponse {
-        status: resp.status(),
-        ratelimit_reset: None,
-        body: text.as_string().unwrap_or_default(),
-    };
-    user_token::parse_user_info_reply(&answer, net.read_json(&answer.body))
 }
 
 /// A new PKCE pair from the runtime's CSPRNG (`crypto.getRandomValues`).

@@ -95,20 +95,19 @@ impl FetchTransport {
 
 impl<J: ReadJson> Transport for FetchTransport<J> {
     async fn post_json(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let network = |e: JsValue| TransportError::Network(describe_js_error(&e));
-        let controller = AbortController::new().map_err(network)?;
-        let timer = HOST.with(|h| h.start_timer(self.timeout_ms, &controller));
-        let timer = timer.map_err(network)?;
-        let outcome = self.exchange(&request, &controller).await;
-        HOST.with(|h| h.clear_timer(&timer));
-        match outcome {
-            Ok(r) => Ok(r),
-            // Only our timer aborts this controller.
-            Err(_) if controller.signal().aborted() => Err(TransportError::Timeout {
-                after_ms: u64::from(self.timeout_ms),
-            }),
-            Err(e) => Err(network(e)),
-        }
+        self.send(&request.url, |signal| {
+            HOST.with(|h| h.request_init(&request.body, signal))
+        })
+        .await
+    }
+
+    async fn get_with_bearer(
+        &self,
+        url: &str,
+        bearer: &str,
+    ) -> Result<HttpResponse, TransportError> {
+        self.send(url, |signal| HOST.with(|h| h.get_init(bearer, signal)))
+            .await
     }
 
     async fn sleep(&self, ms: u64) {
@@ -138,16 +137,41 @@ impl<J: ReadJson> Transport for FetchTransport<J> {
 }
 
 impl<J> FetchTransport<J> {
+    /// One request to `url` with the init `init` builds for an abort signal,
+    /// under the transport's timeout.
+    async fn send(
+        &self,
+        url: &str,
+        init: impl FnOnce(&AbortSignal) -> JsValue,
+    ) -> Result<HttpResponse, TransportError> {
+        let network = |e: JsValue| TransportError::Network(describe_js_error(&e));
+        let controller = AbortController::new().map_err(network)?;
+        let timer = HOST.with(|h| h.start_timer(self.timeout_ms, &controller));
+        let timer = timer.map_err(network)?;
+        let outcome = self
+            .exchange(url, init(&controller.signal()), &controller)
+            .await;
+        HOST.with(|h| h.clear_timer(&timer));
+        match outcome {
+            Ok(r) => Ok(r),
+            // Only our timer aborts this controller.
+            Err(_) if controller.signal().aborted() => Err(TransportError::Timeout {
+                after_ms: u64::from(self.timeout_ms),
+            }),
+            Err(e) => Err(network(e)),
+        }
+    }
+
     async fn exchange(
         &self,
-        request: &HttpRequest,
+        url: &str,
+        init: JsValue,
         controller: &AbortController,
     ) -> Result<HttpResponse, JsValue> {
         let signal = controller.signal();
-        let init = HOST.with(|h| h.request_init(&request.body, &signal));
         let pending = self
             .fetch
-            .call2(&self.this, &JsValue::from_str(&request.url), &init)?;
+            .call2(&self.this, &JsValue::from_str(url), &init)?;
         // The host's fetch rejects (headers or body) once the signal aborts. A
         // caller's fetch may ignore the signal, so it is raced against it.
         let abort = if self.this.is_undefined() {
@@ -300,6 +324,27 @@ impl Host {
         init.set(method, &self.post);
         init.set(headers, &h);
         init.set(body_key, &JsValue::from_str(body));
+        init.set(signal_key, signal);
+        init.set(redirect, &self.redirect);
+        if self.no_window {
+            init.set(window, &JsValue::NULL);
+        }
+        init.into()
+    }
+
+    /// `{ method: "GET", headers: { authorization: "Bearer ..." }, signal,
+    /// redirect }` (and `window: null`): never following a redirect, which
+    /// would carry the user's token elsewhere.
+    fn get_init(&self, bearer: &str, signal: &AbortSignal) -> JsValue {
+        let [method, headers, _, signal_key, _, redirect, window] = &self.names;
+        let h = Record::new();
+        h.set(
+            &JsValue::from_str("authorization"),
+            &JsValue::from_str(&format!("Bearer {bearer}")),
+        );
+        let init = Record::new();
+        init.set(method, &JsValue::from_str("GET"));
+        init.set(headers, &h);
         init.set(signal_key, signal);
         init.set(redirect, &self.redirect);
         if self.no_window {

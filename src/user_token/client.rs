@@ -11,7 +11,7 @@
 //! process and location refreshes through.
 
 use super::{
-    AfterRefresh, RefreshToken, UserGrant, after_refresh_failed, build_refresh,
+    AfterRefresh, RefreshToken, UserGrant, after_refresh_failed, build_refresh, exchange_code,
     parse_user_token_reply, still_the_refused_one,
 };
 use crate::AppCredentials;
@@ -19,7 +19,8 @@ use crate::client::single_flight::Flight;
 use crate::error::Error;
 use crate::freshness::Clock;
 use crate::secret::AccessToken;
-use crate::transport::{Transport, TransportError};
+use crate::source::send;
+use crate::transport::Transport;
 use crate::validate::BaseUrl;
 use core::cell::RefCell;
 use core::future::Future;
@@ -250,10 +251,9 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
                 return self.signed_out(user, &current, None).await;
             }
             let request = build_refresh(&self.base, &self.app, &refresh);
-            let answer = match self.transport.post_json(request).await {
+            let answer = match send(&self.transport, request).await {
                 Ok(r) => parse_user_token_reply(&r, self.transport.read_json(&r.body), sent_at),
-                Err(TransportError::Network(why)) => Err(Error::network(&why)),
-                Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
+                Err(e) => Err(e),
             };
             let error = match answer {
                 Ok(grant) => return self.store_rotated(user, &current, grant).await,
@@ -334,6 +334,34 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
             self.store.delete(user).await?;
         }
         Err(UserTokenFailure::SignedOut { feishu_code })
+    }
+
+    /// A sign-in's code exchanged ([`exchange_code`]) and the grant stored
+    /// under the user it names: that user and their token.
+    pub async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<(String, UserAccess), Error> {
+        let now = self.clock.now_ms();
+        let (user, grant) = exchange_code(
+            &self.transport,
+            now,
+            &self.base,
+            &self.app,
+            code,
+            redirect_uri,
+            code_verifier,
+        )
+        .await?;
+        self.signed_in(&user, &grant).await?;
+        Ok((user, access(&grant)))
+    }
+
+    /// The app users sign in to.
+    pub fn app(&self) -> &AppCredentials {
+        &self.app
     }
 
     /// Stores a grant a sign-in produced (replacing any earlier one).

@@ -19,7 +19,8 @@ use crate::error::Error;
 use crate::json::{ReadJson, SerdeJson};
 use crate::redact::diagnostic_body;
 use crate::secret::AccessToken;
-use crate::transport::{HttpRequest, HttpResponse};
+use crate::source::{failure, send};
+use crate::transport::{HttpRequest, HttpResponse, Transport};
 use crate::validate::BaseUrl;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -354,6 +355,33 @@ pub struct UserInfoData {
     open_id: Option<String>,
 }
 
+/// A sign-in's last step, for every host: `code` exchanged (with the PKCE
+/// verifier) for the user's grant, then who signed in (`user_info` with the
+/// new token). The grant is not stored: the caller stores it under the
+/// `open_id` returned.
+pub async fn exchange_code<T: Transport>(
+    transport: &T,
+    now_ms: u64,
+    base: &BaseUrl,
+    app: &AppCredentials,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: &str,
+) -> Result<(String, UserGrant), Error> {
+    let exchange = build_code_exchange(base, app, code, redirect_uri, code_verifier);
+    let answer = send(transport, exchange).await?;
+    let grant = parse_user_token_reply(&answer, transport.read_json(&answer.body), now_ms)?;
+    let who = transport
+        .get_with_bearer(
+            &base.join(USER_INFO_PATH),
+            grant.access_token.expose_secret(),
+        )
+        .await
+        .map_err(failure)?;
+    let open_id = parse_user_info_reply(&who, transport.read_json(&who.body))?;
+    Ok((open_id, grant))
+}
+
 /// `user_info`'s answer read with serde_json: see [`parse_user_info_reply`].
 pub fn parse_user_info(response: &HttpResponse) -> Result<String, Error> {
     parse_user_info_reply(response, ReadJson::object(&SerdeJson, &response.body))
@@ -531,6 +559,71 @@ mod tests {
             "{shown}"
         );
         assert!(parse_user_token_response(&answer(502, "<html>"), 0).is_err());
+    }
+
+    /// Feishu for a sign-in: the token endpoint, then user_info.
+    struct SignIn {
+        bearer_seen: core::cell::RefCell<Option<String>>,
+        user_info: HttpResponse,
+    }
+
+    impl Transport for SignIn {
+        async fn post_json(
+            &self,
+            request: HttpRequest,
+        ) -> Result<HttpResponse, crate::transport::TransportError> {
+            assert!(request.url.ends_with(OAUTH_TOKEN_PATH));
+            assert!(request.body.contains(r#""code_verifier":"v""#));
+            Ok(answer(
+                200,
+                r#"{"code":0,"access_token":"u-1","expires_in":7200,"refresh_token":"ur-1","refresh_token_expires_in":604800}"#,
+            ))
+        }
+        async fn get_with_bearer(
+            &self,
+            url: &str,
+            bearer: &str,
+        ) -> Result<HttpResponse, crate::transport::TransportError> {
+            assert!(url.ends_with(USER_INFO_PATH));
+            *self.bearer_seen.borrow_mut() = Some(bearer.to_owned());
+            Ok(self.user_info.clone())
+        }
+        async fn sleep(&self, _ms: u64) {}
+        fn random(&self) -> f64 {
+            0.5
+        }
+    }
+
+    #[test]
+    fn a_code_is_exchanged_then_user_info_names_whose_grant_it_is() {
+        let base = BaseUrl::parse("https://open.feishu.cn").unwrap();
+        let run = |user_info: &str| {
+            let feishu = SignIn {
+                bearer_seen: Default::default(),
+                user_info: answer(200, user_info),
+            };
+            let got = futures::executor::block_on(exchange_code(
+                &feishu,
+                1_000,
+                &base,
+                &app(),
+                "c",
+                "https://w/cb",
+                "v",
+            ));
+            (got, feishu.bearer_seen.take())
+        };
+        let (got, bearer) = run(r#"{"code":0,"data":{"open_id":"ou_a"}}"#);
+        let (user, grant) = got.unwrap();
+        assert_eq!(user, "ou_a");
+        assert_eq!(grant.access_token.expose_secret(), "u-1");
+        assert_eq!(
+            bearer.as_deref(),
+            Some("u-1"),
+            "user_info asked with the new token"
+        );
+        let (refused, _) = run(r#"{"code":99991668,"msg":"invalid"}"#);
+        assert_eq!(refused.unwrap_err().feishu_code(), Some(99991668));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::transport::{HttpRequest, HttpResponse};
+use crate::transport::{HttpRequest, HttpResponse, TransportError};
 use crate::user_token::RefreshToken;
 use core::cell::Cell;
 use core::pin::Pin;

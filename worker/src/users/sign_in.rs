@@ -14,12 +14,9 @@ use crate::users::protocol::{Question, SIGNED_IN, Who};
 use crate::users::{app_credentials, query, random_bytes, sealed};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::user_token::sign_in::{self, Refused};
-use feishu_tenant_token::user_token::{
-    USER_INFO_PATH, UserGrant, authorize_url, build_code_exchange, parse_user_info,
-    parse_user_token_response,
-};
-use feishu_tenant_token::{Clock, Error, HttpResponse, Transport, TransportError};
-use worker::{Env, Fetch, Request, Response, Result};
+use feishu_tenant_token::user_token::{authorize_url, exchange_code};
+use feishu_tenant_token::{Clock, Error};
+use worker::{Env, Request, Response, Result};
 
 /// The cookie holding the sign-in's nonce and PKCE verifier.
 const COOKIE: &str = "ftt_sign_in";
@@ -183,19 +180,22 @@ pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Respon
         Ok(a) => a,
         Err(why) => return refused(&req, brand, &why),
     };
-    let exchange = build_code_exchange(
+    let net = match transport(config) {
+        Ok(n) => n,
+        Err(why) => return reply::local(Local::Misconfigured, &why),
+    };
+    let exchanged = exchange_code(
+        &net,
+        JsClock.now_ms(),
         &config.base_url,
         &app,
         &code,
         &callback_url(&req, brand),
         &returned.code_verifier,
-    );
-    let grant = match exchanged(config, exchange).await {
-        Ok(g) => g,
-        Err(e) => return feishu_refused(&req, brand, &e),
-    };
-    let open_id = match user_info(config, &grant).await {
-        Ok(id) => id,
+    )
+    .await;
+    let (open_id, grant) = match exchanged {
+        Ok(e) => e,
         Err(e) => return feishu_refused(&req, brand, &e),
     };
     if !feishu_tenant_token::user_token::is_open_id(&open_id) {
@@ -250,43 +250,4 @@ fn feishu_refused(req: &Request, brand: Brand, e: &Error) -> Result<Response> {
         None => format!("the sign-in could not be finished: {}", e.message()),
     };
     refused(req, brand, &why)
-}
-
-async fn exchanged(
-    config: &Config,
-    request: feishu_tenant_token::HttpRequest,
-) -> core::result::Result<UserGrant, Error> {
-    let net = transport(config).map_err(|e| Error::invalid_input(&e))?;
-    let sent_at = JsClock.now_ms();
-    match net.post_json(request).await {
-        Ok(r) => parse_user_token_response(&r, sent_at),
-        Err(TransportError::Network(why)) => Err(Error::network(&why)),
-        Err(TransportError::Timeout { after_ms }) => Err(Error::timeout(after_ms)),
-    }
-}
-
-/// `GET` user_info with the new token: whose grant it is.
-async fn user_info(config: &Config, grant: &UserGrant) -> core::result::Result<String, Error> {
-    let unreachable = |e: String| Error::network(&e);
-    let init = web_sys::RequestInit::new();
-    init.set_method("GET");
-    let headers = web_sys::Headers::new().map_err(|_| unreachable("headers".into()))?;
-    let bearer = format!("Bearer {}", grant.access_token.expose_secret());
-    headers
-        .set("authorization", &bearer)
-        .map_err(|_| unreachable("headers".into()))?;
-    init.set_headers(&headers);
-    let request =
-        web_sys::Request::new_with_str_and_init(&config.base_url.join(USER_INFO_PATH), &init)
-            .map_err(|_| unreachable("request".into()))?;
-    let mut resp = Fetch::Request(request.into())
-        .send()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    let body = resp.text().await.map_err(|e| unreachable(e.to_string()))?;
-    parse_user_info(&HttpResponse {
-        status: resp.status_code(),
-        ratelimit_reset: None,
-        body,
-    })
 }
