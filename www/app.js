@@ -128,11 +128,12 @@ function selfBuilt() {
   return sbClient;
 }
 
-function step(text, kind = "") {
+/** One line in a list of steps (`#steps` by default). */
+function step(text, kind = "", list = "steps") {
   const li = document.createElement("li");
   li.textContent = text;
   if (kind) li.className = kind;
-  $("steps").append(li);
+  $(list).append(li);
 }
 
 function showStats(c) {
@@ -196,12 +197,7 @@ $("revokeCall").addEventListener("click", () =>
 // Sign in with Feishu (sandbox): the Worker's user tokens (make dev binds the
 // coordinator and sets a dev-only USER_TOKEN_KEY and API key).
 const signedIn = new URLSearchParams(location.search).get("signed_in");
-const userStep = (text, kind = "") => {
-  const li = document.createElement("li");
-  li.textContent = text;
-  if (kind) li.className = kind;
-  $("userSteps").append(li);
-};
+const userStep = (text, kind = "") => step(text, kind, "userSteps");
 const asService = { authorization: `Bearer ${config.users?.apiKey}` };
 const sandboxRefreshes = async () => (await (await fetch(`${config.sandboxUrl}/__sandbox/stats`)).json()).oauth.refreshCalls;
 

@@ -1,7 +1,7 @@
 //! The Worker's settings, from `wrangler.toml` vars (documented there).
 
 use crate::agents::keys::{AgentKey, parse_agent_keys, parse_self_built_apps};
-use crate::users::settings::{Users, parse_api_keys, parse_users};
+use crate::users::settings::{Users, parse_users};
 use feishu_tenant_token::event::{DEFAULT_MAX_AGE_SECS, EventConfig};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
 use feishu_tenant_token::retry::MAX_MAX_RETRIES;
@@ -96,7 +96,8 @@ pub struct Config {
     pub managed: Option<Managed>,
     /// Agent keys and the self-built apps whose secrets the Worker holds.
     pub agents: Agents,
-    /// `API_KEYS`, the services' keys (managed mode's and user tokens').
+    /// `API_KEYS`, the services' keys (store-app mode's and user tokens').
+    /// Empty: the endpoints that need one refuse everyone (fail closed).
     pub api_keys: Vec<ApiKey>,
     /// User tokens (sign-in, each user's object): on with `USER_TOKEN_KEY`.
     pub users: Option<Users>,
@@ -144,8 +145,6 @@ pub struct Managed {
     /// `None` when neither a Verification Token nor an Encrypt Key is set:
     /// then the events endpoint refuses everything (no unauthenticated tickets).
     pub events: Option<EventConfig>,
-    /// Empty: the token endpoint refuses everyone (fail closed).
-    pub api_keys: Vec<ApiKey>,
 }
 
 /// The setting `name` (read by `get`) as a whole number within `range`, or
@@ -180,6 +179,23 @@ const MAX_EVENT_MAX_AGE_SECS: u64 = 3600;
 /// 64), so that a key is worth its name against guessing.
 pub const MIN_API_KEY_CHARS: usize = 32;
 
+/// `API_KEYS`: comma-separated, each at least `min` characters. The
+/// position of a short one is named, never the key.
+fn parse_api_keys(text: &str, min: usize) -> Result<Vec<ApiKey>, String> {
+    let keys: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .collect();
+    if let Some(at) = keys.iter().position(|k| k.len() < min) {
+        return Err(format!(
+            "API_KEYS: key {} is shorter than {min} characters (make each with `openssl rand -hex 32`)",
+            at + 1
+        ));
+    }
+    Ok(keys.into_iter().map(ApiKey::new).collect())
+}
+
 fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>, String> {
     let (id, secret) = match (get("FEISHU_APP_ID"), get("FEISHU_APP_SECRET")) {
         (None, None) => return Ok(None),
@@ -201,12 +217,7 @@ fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>
         verification_token,
         max_age_secs,
     });
-    let api_keys = parse_api_keys(&get("API_KEYS").unwrap_or_default(), MIN_API_KEY_CHARS)?;
-    Ok(Some(Managed {
-        app,
-        events,
-        api_keys,
-    }))
+    Ok(Some(Managed { app, events }))
 }
 
 /// Which browser origins may call the Worker (CORS).
@@ -494,19 +505,19 @@ mod tests {
             m.events.is_none(),
             "no way to authenticate events: none accepted"
         );
-        assert!(m.api_keys.is_empty(), "no keys: no one served");
-        let m = parse(&[
+        let c = parse(&[("FEISHU_APP_ID", "cli_a"), ("FEISHU_APP_SECRET", "s3cret")]).unwrap();
+        assert!(c.api_keys.is_empty(), "no keys: no one served");
+        let c = parse(&[
             ("FEISHU_APP_ID", "cli_a"),
             ("FEISHU_APP_SECRET", "s3cret"),
             ("FEISHU_ENCRYPT_KEY", "ek"),
             ("EVENT_MAX_AGE_SECS", "60"),
             ("API_KEYS", &format!(" {K1}, ,{K2} ")),
         ])
-        .unwrap()
-        .managed
         .unwrap();
-        assert!(!format!("{m:?}").contains("s3cret") && !format!("{m:?}").contains(K1));
-        assert_eq!(m.api_keys, vec![ApiKey::new(K1), ApiKey::new(K2)]);
+        assert!(!format!("{c:?}").contains("s3cret") && !format!("{c:?}").contains(K1));
+        assert_eq!(c.api_keys, vec![ApiKey::new(K1), ApiKey::new(K2)]);
+        let m = c.managed.unwrap();
         let ev = m.events.unwrap();
         assert_eq!(ev.max_age_secs, 60);
         assert!(ev.encrypt_key.is_some() && ev.verification_token.is_none());

@@ -9,14 +9,8 @@ use feishu_tenant_token::AppCredentials;
 use feishu_tenant_token::secret::{ApiKey, constant_time_eq};
 use worker::{Request, Response, Result};
 
-/// Whether `Authorization: Bearer <key>` holds one of the keys. Every key is
+/// Whether `Authorization: Bearer <key>` holds one of `keys`. Every key is
 /// compared (in constant time), so timing says nothing about which matched.
-pub fn authorised(req: &Request, managed: &Managed) -> bool {
-    holds_key(req, &managed.api_keys)
-}
-
-/// Whether `Authorization: Bearer <key>` holds one of `keys` (each compared
-/// in constant time).
 pub fn holds_key(req: &Request, keys: &[ApiKey]) -> bool {
     let header = req
         .headers()
@@ -41,7 +35,7 @@ pub fn api_caller<'c>(
     let Some(managed) = config.managed_here() else {
         return managed_off().map(Err);
     };
-    Ok(key_holder(req, &managed.api_keys)?.map(|()| managed))
+    Ok(key_holder(req, &config.api_keys)?.map(|()| managed))
 }
 
 /// `Ok` when the caller holds one of `keys`; otherwise the answer refusing

@@ -15,7 +15,7 @@ pub mod endpoints;
 pub mod events;
 
 #[cfg(target_arch = "wasm32")]
-pub use auth::{api_caller, authorised, is_managed_app};
+pub use auth::{api_caller, holds_key, is_managed_app};
 
 #[cfg(target_arch = "wasm32")]
 fn managed_off() -> worker::Result<worker::Response> {

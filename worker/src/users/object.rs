@@ -10,12 +10,11 @@ use crate::log;
 use crate::state;
 use crate::tokens::clients::{Net, transport};
 use crate::users::protocol::{Answer, Question, SIGN_OUT, SIGNED_IN, TOKEN, Who};
-use crate::users::sealed;
 use crate::users::store::{GrantStore, Presence};
 use crate::users::{app_credentials, schedule_alarm};
 use core::cell::RefCell;
 use feishu_tenant_token::host::JsClock;
-use feishu_tenant_token::user_token::{UserTokenFailure, UserTokens, keep_alive_at};
+use feishu_tenant_token::user_token::{UserStore, UserTokenFailure, UserTokens, keep_alive_at};
 use feishu_tenant_token::{AccessToken, Clock};
 use std::rc::Rc;
 use worker::{Env, Response, State};
@@ -102,7 +101,7 @@ pub async fn fetch(
                 None => o.tokens.access_token(user).await,
             };
             if served.is_ok() {
-                o.presence.used(now).await;
+                o.presence.used(&o.who, now).await;
             }
             o.keep_alive_after_store(state, now).await;
             match served {
@@ -118,11 +117,7 @@ pub async fn fetch(
             }
         }
         SIGNED_IN => {
-            let Some(config) = state::config_for(env, o.who.brand).ok() else {
-                return reply::json_response(503, String::new());
-            };
-            let key = config.users.as_ref().map(|u| &u.seal_key);
-            let grant = key.and_then(|k| sealed::open(k, &o.who.binding(), q.sealed.as_deref()?));
+            let grant = q.sealed.as_deref().and_then(|t| o.tokens.store().open(t));
             let Some(grant) = grant else {
                 return reply::json_response(400, String::new());
             };
@@ -134,7 +129,7 @@ pub async fn fetch(
             answer(&Answer::Done)
         }
         SIGN_OUT => {
-            let deleted = o.tokens.store().delete_all().await;
+            let deleted = o.tokens.store().delete(user).await;
             o.presence.gone().await;
             match deleted {
                 Ok(()) => answer(&Answer::Done),
@@ -149,13 +144,8 @@ impl UserObject {
     /// After a grant was stored (a sign-in, a refresh): the keep-alive's
     /// alarm for it, when the operator turned the keep-alive on.
     async fn keep_alive_after_store(&self, state: &State, now: u64) {
-        let Some(refresh_expires_at) = self.tokens.store().take_stored() else {
-            return;
-        };
-        if self.keepalive_days == 0 {
-            return;
-        }
-        if let Some(at) = refresh_expires_at {
+        let lapses_at = self.tokens.store().take_stored();
+        if let Some(at) = lapses_at.filter(|_| self.keepalive_days > 0) {
             schedule_alarm(state, keep_alive_at(now, at)).await;
         }
     }

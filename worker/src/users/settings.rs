@@ -2,7 +2,6 @@
 //! tested natively.
 
 use feishu_tenant_token::BaseUrl;
-use feishu_tenant_token::secret::ApiKey;
 use sha2::{Digest, Sha256};
 
 /// Where Feishu's sign-in page lives (Feishu, then Lark).
@@ -117,23 +116,6 @@ pub fn parse_users(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Users
     }))
 }
 
-/// `API_KEYS`: comma-separated, each at least `min` characters. The
-/// position of a short one is named, never the key.
-pub fn parse_api_keys(text: &str, min: usize) -> Result<Vec<ApiKey>, String> {
-    let keys: Vec<&str> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .collect();
-    if let Some(at) = keys.iter().position(|k| k.len() < min) {
-        return Err(format!(
-            "API_KEYS: key {} is shorter than {min} characters (make each with `openssl rand -hex 32`)",
-            at + 1
-        ));
-    }
-    Ok(keys.into_iter().map(ApiKey::new).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,13 +164,5 @@ mod tests {
         .unwrap();
         assert_eq!(u.scopes, ["contact:user.base:readonly", "im:message"]);
         assert_eq!(u.keepalive_days, 30);
-    }
-
-    #[test]
-    fn api_keys_are_named_by_position() {
-        let long = "k".repeat(32);
-        assert_eq!(parse_api_keys(&format!(" {long}, ,"), 32).unwrap().len(), 1);
-        let e = parse_api_keys(&format!("{long},tinykey"), 32).unwrap_err();
-        assert!(e.contains("key 2") && !e.contains("tinykey"));
     }
 }

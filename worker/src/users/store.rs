@@ -35,7 +35,7 @@ pub struct GrantStore {
     binding: String,
     /// Set by each `put`: the stored grant's refresh-token expiry (the
     /// keep-alive's next alarm), taken by `take_stored`.
-    stored: Cell<Option<Option<u64>>>,
+    stored: Cell<Option<u64>>,
 }
 
 fn failed(_: worker::Error) -> Error {
@@ -53,12 +53,13 @@ impl GrantStore {
     }
 
     /// The refresh-token expiry of a grant stored since the last call.
-    pub fn take_stored(&self) -> Option<Option<u64>> {
+    pub fn take_stored(&self) -> Option<u64> {
         self.stored.take()
     }
 
-    pub async fn delete_all(&self) -> Result<(), Error> {
-        self.store.delete(GRANT).await.map_err(failed)
+    /// A grant a front sealed for this object's user (a sign-in).
+    pub fn open(&self, sealed_text: &str) -> Option<UserGrant> {
+        sealed::open(&self.key, &self.binding, sealed_text)
     }
 
     /// The stored record that opens under this object's key and binding.
@@ -108,12 +109,12 @@ impl UserStore for GrantStore {
             .put(GRANT, &log::json(&record))
             .await
             .map_err(failed)?;
-        self.stored.set(Some(grant.refresh_expires_at_ms));
+        self.stored.set(grant.refresh_expires_at_ms);
         Ok(true)
     }
 
     async fn delete(&self, _user: &str) -> Result<(), Error> {
-        self.delete_all().await
+        self.store.delete(GRANT).await.map_err(failed)
     }
 }
 
@@ -146,21 +147,21 @@ impl Presence {
 
     /// A sign-in: the user, served now.
     pub async fn arrived(&self, who: &Who, now: u64) {
-        self.write(who.clone(), now).await;
+        self.write(who, now).await;
     }
 
-    /// The user was served a token now.
-    pub async fn used(&self, now: u64) {
-        if now.saturating_sub(self.written.get()) < USED_GRANULARITY_MS {
-            return;
-        }
-        if let Some((who, _)) = self.read().await {
+    /// The user was served a token now (written at most once an hour).
+    pub async fn used(&self, who: &Who, now: u64) {
+        if now.saturating_sub(self.written.get()) >= USED_GRANULARITY_MS {
             self.write(who, now).await;
         }
     }
 
-    async fn write(&self, who: Who, now: u64) {
-        let seen = Seen { who, used: now };
+    async fn write(&self, who: &Who, now: u64) {
+        let seen = Seen {
+            who: who.clone(),
+            used: now,
+        };
         if self.store.put(PRESENCE, &log::json(&seen)).await.is_ok() {
             self.written.set(now);
         }
