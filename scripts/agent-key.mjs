@@ -4,10 +4,12 @@
 // AGENT_KEYS secret (which holds the key's SHA-256, never the key).
 //
 //   node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...]
-//                                     [--tenant <tenant_key> ...] [--user <open_id> ...] [--expires <RFC 3339 time>] [--json]
+//                                     [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339 time>] [--json]
 //
-// --user: the key may get that signed-in user's token and make calls as them
-// (X-User-Id), within its --allow list (docs/users.md).
+// --user: the key may make calls as that signed-in user (X-User-Id), within
+// its --allow list (docs/users.md). --user-tokens: it may also be handed
+// those users' raw tokens (GET /v1/users/{open_id}/user_access_token); off
+// by default, since a raw token works at Feishu outside --allow.
 //
 // Example:
 //   node scripts/agent-key.mjs create --id support-bot --app cli_a5f0c0ffee000001 \
@@ -20,7 +22,7 @@ export const AGENT_KEY_PREFIX = "ftt_ak_";
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"];
 
 /** A new key and its AGENT_KEYS entry; throws an Error naming the option to fix. */
-export function createAgentKey({ id, app, allow = [], tenants = [], users = [], expires }) {
+export function createAgentKey({ id, app, allow = [], tenants = [], users = [], userTokens = false, expires }) {
   if (!id || id.length > 64 || /[\u0000-\u001f]/.test(id)) throw new Error("--id: a label of at most 64 printable characters (it appears in the audit log)");
   if (!/^cli_[0-9A-Za-z_]+$/.test(app ?? "")) throw new Error("--app: the app id (cli_...) whose secret the Worker holds");
   if (allow.length === 0) throw new Error('--allow: at least one "<METHOD or *> <path prefix>", e.g. --allow "GET /open-apis/im/v1/chats" (a key allows nothing by default)');
@@ -30,6 +32,7 @@ export function createAgentKey({ id, app, allow = [], tenants = [], users = [], 
     if (!ok) throw new Error(`--allow ${JSON.stringify(a)}: "<METHOD or *> <path prefix under /open-apis/>"`);
   }
   for (const u of users) if (!/^ou_[0-9A-Za-z_-]{1,100}$/.test(u)) throw new Error(`--user ${JSON.stringify(u)}: a user's open_id (ou_...)`);
+  if (userTokens && users.length === 0) throw new Error("--user-tokens: needs --user (the users whose raw tokens the key may be handed)");
   if (expires !== undefined && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(expires)) {
     throw new Error("--expires: an RFC 3339 time, e.g. 2027-06-30T00:00:00Z");
   }
@@ -42,13 +45,14 @@ export function createAgentKey({ id, app, allow = [], tenants = [], users = [], 
     allow: allow.map((a) => a.trim().replace(/\s+/, " ")),
     ...(tenants.length > 0 && { tenants }),
     ...(users.length > 0 && { users }),
+    ...(userTokens && { user_tokens: true }),
     ...(expires !== undefined && { expires_at: expires }),
   };
   return { key, entry };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const usage = 'usage: node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...] [--tenant <tenant_key> ...] [--user <open_id> ...] [--expires <RFC 3339>] [--json]';
+  const usage = 'usage: node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...] [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339>] [--json]';
   let parsed;
   try {
     parsed = parseArgs({
@@ -59,6 +63,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         allow: { type: "string", multiple: true },
         tenant: { type: "string", multiple: true },
         user: { type: "string", multiple: true },
+        "user-tokens": { type: "boolean" },
         expires: { type: "string" },
         json: { type: "boolean" },
       },
@@ -73,7 +78,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   try {
-    const { key, entry } = createAgentKey({ id: values.id, app: values.app, allow: values.allow, tenants: values.tenant, users: values.user, expires: values.expires });
+    const { key, entry } = createAgentKey({ id: values.id, app: values.app, allow: values.allow, tenants: values.tenant, users: values.user, userTokens: values["user-tokens"], expires: values.expires });
     if (values.json) {
       console.log(JSON.stringify({ key, entry }));
     } else {

@@ -97,15 +97,38 @@ pub fn ref_keys(value: &str) -> impl Iterator<Item = &str> {
     value.lines().filter(|k| is_token_key(k)).take(MAX_REF_KEYS)
 }
 
-/// The entry's new value once it names `key` too; `None` when it already
-/// does (nothing to write).
-pub fn ref_value_with(value: Option<&str>, key: &str) -> Option<String> {
+/// The entry's new value once it names `key` too, and the token's own
+/// expiry `until_ms` (a line `until:<ms>`: a refusal of the token after
+/// it is never replaced); `None` when it already says both (nothing to
+/// write).
+pub fn ref_value_with(value: Option<&str>, key: &str, until_ms: u64) -> Option<String> {
     let old = value.unwrap_or_default();
-    if ref_keys(old).any(|k| k == key) {
+    if ref_keys(old).any(|k| k == key) && ref_until(old) == Some(until_ms) {
         return None;
     }
-    let kept = ref_keys(old).take(MAX_REF_KEYS - 1);
-    Some(kept.chain([key]).collect::<Vec<_>>().join("\n"))
+    let kept = ref_keys(old).filter(|k| *k != key).take(MAX_REF_KEYS - 1);
+    let until = format!("{REF_UNTIL}{until_ms}");
+    let lines: Vec<&str> = kept.chain([key, until.as_str()]).collect();
+    Some(lines.join("\n"))
+}
+
+const REF_UNTIL: &str = "until:";
+
+/// The token's own expiry, as its reverse-index entry states it (`None`
+/// for an entry written before it did, or damaged: such a token is not
+/// replaced, since nobody can tell it had not expired).
+pub fn ref_until(value: &str) -> Option<u64> {
+    value
+        .lines()
+        .find_map(|l| l.strip_prefix(REF_UNTIL))
+        .and_then(|ms| ms.parse().ok())
+}
+
+/// Whether a token key (as a reverse-index entry names it) is of the Lark
+/// brand (`LARK_KEY_PREFIX`): a refusal under one brand never evicts nor
+/// replaces a token of the other.
+pub fn is_lark_key(key: &str) -> bool {
+    key.starts_with(LARK_KEY_PREFIX)
 }
 
 /// Whether a key (as a reverse-index entry names it) is one this crate
@@ -249,24 +272,27 @@ mod tests {
         assert_eq!(r.len(), "ref:v2:".len() + 64);
         assert!(!r.contains("caecc734"));
         assert_ne!(r, token_ref_key(&AccessToken::new("t-other")));
-        let one = ref_value_with(None, "tat:v1:x:t1").unwrap();
+        let one = ref_value_with(None, "tat:v1:x:t1", 5_000).unwrap();
         assert_eq!(
-            ref_value_with(Some(&one), "tat:v1:x:t1"),
+            ref_value_with(Some(&one), "tat:v1:x:t1", 5_000),
             None,
             "named once"
         );
-        let two = ref_value_with(Some(&one), "aat:v1:x").unwrap();
+        let two = ref_value_with(Some(&one), "aat:v1:x", 5_000).unwrap();
         assert_eq!(
             ref_keys(&two).collect::<Vec<_>>(),
             ["tat:v1:x:t1", "aat:v1:x"]
         );
+        assert_eq!(ref_until(&two), Some(5_000), "the token's own expiry");
+        assert_eq!(ref_until("tat:v1:x:t1"), None, "an older entry says none");
+        assert!(is_lark_key("lark:tat:v1:x:t1") && !is_lark_key("tat:v1:x:t1"));
         assert_eq!(
             ref_keys("ticket:v1:x\ntat:v1:y").collect::<Vec<_>>(),
             ["tat:v1:y"]
         );
         let mut full = None;
         for i in 0..20 {
-            full = ref_value_with(full.as_deref(), &format!("tat:v1:k{i}")).or(full);
+            full = ref_value_with(full.as_deref(), &format!("tat:v1:k{i}"), 1).or(full);
         }
         assert_eq!(
             ref_keys(full.as_deref().unwrap()).count(),

@@ -9,6 +9,7 @@
 //! `docs/design.md` maps where each rule lives.
 
 pub mod api_call;
+pub mod api_path;
 pub mod app;
 pub mod cache_key;
 pub mod client;

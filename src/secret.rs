@@ -24,6 +24,18 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     core::hint::black_box(diff) == 0
 }
 
+/// Whether `secret` occurs anywhere in `text`. Every position is compared
+/// in constant time and the scan never stops early, so timing says nothing
+/// about how much of a key a caller guessed. An empty secret is never found.
+pub fn contains_secret(text: &str, secret: &str) -> bool {
+    let (t, k) = (text.as_bytes(), secret.as_bytes());
+    if k.is_empty() || k.len() > t.len() {
+        return false;
+    }
+    t.windows(k.len())
+        .fold(false, |found, w| found | constant_time_eq(w, k))
+}
+
 macro_rules! secret_string {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

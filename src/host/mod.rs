@@ -10,5 +10,5 @@ mod stream;
 
 pub use fetch::{FetchTransport, HostJson, JsClock};
 pub use record::Record;
-pub use refusal::refuses_token;
+pub use refusal::{answer_code, refuses_token};
 pub use stream::{Unread, read_within};

@@ -12,19 +12,27 @@ use web_sys::Response;
 
 /// Anything unexpected (not JSON, too large, unreadable) counts as "not refused".
 pub async fn refuses_token(response: &Response, json: &impl ReadJson) -> bool {
+    answer_code(response, json)
+        .await
+        .is_some_and(api_call::refuses_token)
+}
+
+/// Feishu's `code` in an answer worth inspecting, read from a bounded copy:
+/// the one reading behind every refusal check (tenant, app and user tokens
+/// alike), whether the answer declared its length or came chunked. `None`
+/// for anything unexpected (not JSON, too large, unreadable).
+pub async fn answer_code(response: &Response, json: &impl ReadJson) -> Option<i64> {
     let h = response.headers();
     let (ct, len) = (
         h.get("content-type").ok().flatten(),
         h.get("content-length").ok().flatten(),
     );
     if !api_call::worth_inspecting(response.status(), ct.as_deref(), len.as_deref()) {
-        return false;
+        return None;
     }
-    let Some(stream) = response.clone().ok().and_then(|copy| copy.body()) else {
-        return false;
-    };
-    let Ok(bytes) = read_within(&stream, MAX_INSPECTED_BYTES).await else {
-        return false;
-    };
-    core::str::from_utf8(&bytes).is_ok_and(|text| api_call::token_refused(json, text))
+    let stream = response.clone().ok().and_then(|copy| copy.body())?;
+    let bytes = read_within(&stream, MAX_INSPECTED_BYTES).await.ok()?;
+    core::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| api_call::answer_code(json, text))
 }

@@ -74,6 +74,9 @@ const DEFAULTS = Object.freeze({
   // User tokens (OAuth): Feishu's are ~2 h and ~7 days; tests shorten them.
   userTokenSecs: 7200,
   refreshTokenSecs: 604800,
+  // 1: a business API's token refusals (99991663, 99991668, 99991677) come
+  // chunked, without Content-Length, as a proxy in front of Feishu may send them.
+  chunkedRefusals: 0,
 });
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -252,6 +255,14 @@ function send(res, status, body, headers = {}) {
   res.end(text);
 }
 
+/** A business API's refusal of a token: HTTP 400, with its length, or chunked with `chunkedRefusals`. */
+function refuseToken(state, res, body) {
+  if (!state.config.chunkedRefusals) return send(res, 400, body);
+  res.writeHead(400, { "content-type": "application/json; charset=utf-8" });
+  res.write(JSON.stringify(body).slice(0, 10));
+  res.end(JSON.stringify(body).slice(10));
+}
+
 async function readBody(req) {
   const chunks = [];
   let size = 0;
@@ -385,12 +396,12 @@ async function businessApi(state, req, res) {
   if (!token) return send(res, 400, { code: 99991661, msg: "Missing access token for authorization." });
   if (token.startsWith("u-")) {
     const verdict = userTokenVerdict(state, token, () => now(state));
-    if (verdict !== 0) return send(res, 400, { code: verdict, msg: "user access token invalid or expired" });
+    if (verdict !== 0) return refuseToken(state, res, { code: verdict, msg: "user access token invalid or expired" });
     return echo(req, res, url, body, headerNames);
   }
   const live = [...state.tenantTokens.values()].some((e) => e.token === token && e.expiresAt > now(state));
   if (!live || state.revokedTokens.has(token)) {
-    return send(res, 400, { code: 99991663, msg: "Invalid access token for authorization. Please make a request with token attached." });
+    return refuseToken(state, res, { code: 99991663, msg: "Invalid access token for authorization. Please make a request with token attached." });
   }
   if (url.pathname.endsWith("/rate-limited")) {
     return send(res, 429, { code: 99991400, msg: "request trigger frequency limit" }, { ...rateLimitHeaders(state), "x-ogw-ratelimit-reset": "1" });

@@ -282,7 +282,7 @@ test("no user token or refresh token in any log line, KV value or object storage
 
 test("an agent key listing a user gets that user's token and calls as them within its allow-list, nothing else", async () => {
   sb.reset();
-  const agent = createAgentKey({ id: "calendar-agent", app: APP, allow: ["GET /open-apis/im/v1/chats"], users: [ALICE] });
+  const agent = createAgentKey({ id: "calendar-agent", app: APP, allow: ["GET /open-apis/im/v1/chats"], users: [ALICE], userTokens: true });
   const w = await workers({ AGENT_KEYS: JSON.stringify([agent.entry]) });
   const [a, b] = w.fronts;
   await finish(a, await signIn(a, ALICE));
@@ -313,11 +313,15 @@ test("an agent key listing a user gets that user's token and calls as them withi
 test("Lark beside Feishu: /lark/oauth/login signs in at Lark's accounts site; the user's grant is Lark's only", async () => {
   sb.reset();
   // The sandbox stands in for both brands' sign-in sites; Feishu's points elsewhere.
-  const w = await workers({ LARK_BASE_URL: sb.url, LARK_ACCOUNTS_URL: sb.url, FEISHU_ACCOUNTS_URL: "https://accounts.feishu.example" });
+  // APP is Feishu's (the default), OTHER_APP Lark's: each signs in under its own brand only.
+  const apps = { [APP]: SANDBOX_SELF_BUILT_APPS[APP].appSecret, [OTHER_APP]: { secret: SANDBOX_SELF_BUILT_APPS[OTHER_APP].appSecret, brand: "lark" } };
+  const w = await workers({ LARK_BASE_URL: sb.url, LARK_ACCOUNTS_URL: sb.url, FEISHU_ACCOUNTS_URL: "https://accounts.feishu.example", SELF_BUILT_APPS: JSON.stringify(apps) });
   const [a, b] = w.fronts;
   const feishu = await a.fetch(`/oauth/login?app=${APP}`, { redirect: "manual" });
   assert.equal(new URL(feishu.headers.get("location")).origin, "https://accounts.feishu.example");
-  const login = await a.fetch(`/lark/oauth/login?app=${APP}`, { redirect: "manual" });
+  assert.equal((await a.fetch(`/oauth/login?app=${OTHER_APP}`, { redirect: "manual" })).status, 400, "a Lark app is not Feishu's");
+  assert.equal((await a.fetch(`/lark/oauth/login?app=${APP}`, { redirect: "manual" })).status, 400, "a Feishu app is not Lark's");
+  const login = await a.fetch(`/lark/oauth/login?app=${OTHER_APP}`, { redirect: "manual" });
   const set = login.headers.get("set-cookie");
   assert.match(set, /Path=\/lark\/oauth\/callback/);
   const authorize = new URL(login.headers.get("location"));
@@ -328,8 +332,9 @@ test("Lark beside Feishu: /lark/oauth/login signs in at Lark's accounts site; th
   assert.equal(back.pathname, "/lark/oauth/callback");
   const done = await a.fetch(`${back.pathname}${back.search}`, { redirect: "manual", headers: { cookie: set.split(";")[0] } });
   assert.equal(done.status, 302, await done.clone().text());
-  const lark = await b.fetch(`/lark/v1/users/${ALICE}/user_access_token?app=${APP}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+  const lark = await b.fetch(`/lark/v1/users/${ALICE}/user_access_token?app=${OTHER_APP}`, { headers: { authorization: `Bearer ${API_KEY}` } });
   assert.equal(lark.status, 200);
+  assert.equal((await userToken(b, ALICE, API_KEY, OTHER_APP)).status, 400, "the Lark app is not served at the top level");
   assert.equal((await userToken(b)).status, 401, "not signed in on Feishu's side");
   const out = await (await userToken(b)).body;
   assert.equal(out.sign_in_url, `http://worker/oauth/login?app=${APP}`);

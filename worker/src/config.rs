@@ -108,8 +108,25 @@ pub struct Config {
 /// secret.
 #[derive(Clone, Debug, Default)]
 pub struct Agents {
+    /// The self-built apps of the brand these settings serve: an app is
+    /// one brand's (`SELF_BUILT_APPS`' `brand`, Feishu by default), and is
+    /// neither served nor has its secret sent under the other.
     pub self_built: Vec<AppCredentials>,
     pub keys: Vec<AgentKey>,
+    /// Every self-built app, with its brand.
+    pub every_brand: Vec<(Brand, AppCredentials)>,
+}
+
+impl Agents {
+    /// Narrows `self_built` to `brand`'s apps.
+    fn serve(&mut self, brand: Brand) {
+        self.self_built = self
+            .every_brand
+            .iter()
+            .filter(|(b, _)| *b == brand)
+            .map(|(_, a)| a.clone())
+            .collect();
+    }
 }
 
 fn parse_agents(
@@ -118,23 +135,34 @@ fn parse_agents(
 ) -> Result<Agents, String> {
     let mut self_built = Vec::new();
     if let Some(text) = get("SELF_BUILT_APPS") {
-        for (app_id, secret) in parse_self_built_apps(&text)? {
+        for entry in parse_self_built_apps(&text)? {
             let names = ["SELF_BUILT_APPS app id", "SELF_BUILT_APPS secret"];
-            let app = AppCredentials::parse(&app_id, &secret, names)
+            let app = AppCredentials::parse(&entry.app_id, &entry.secret, names)
                 .map_err(|e| format!("SELF_BUILT_APPS: {}", e.message()))?;
-            self_built.push(app);
+            let brand = if entry.lark {
+                Brand::Lark
+            } else {
+                Brand::Feishu
+            };
+            self_built.push((brand, app));
         }
     }
     let store_app = managed.map(|m| m.app.app_id());
     let keys = match get("AGENT_KEYS") {
         Some(text) => parse_agent_keys(
             &text,
-            |a| self_built.iter().any(|c| c.app_id() == a) || store_app == Some(a),
+            |a| self_built.iter().any(|(_, c)| c.app_id() == a) || store_app == Some(a),
             |a| store_app == Some(a),
         )?,
         None => Vec::new(),
     };
-    Ok(Agents { self_built, keys })
+    let mut agents = Agents {
+        self_built: Vec::new(),
+        keys,
+        every_brand: self_built,
+    };
+    agents.serve(Brand::Feishu);
+    Ok(agents)
 }
 
 /// Managed mode: the Worker holds one store app's credentials, receives its
@@ -349,6 +377,7 @@ impl Config {
     pub fn for_brand(&self, brand: Brand) -> Config {
         let mut c = self.clone();
         c.brand = brand;
+        c.agents.serve(brand);
         if brand == Brand::Lark {
             c.base_url = self.lark_base_url.clone();
         }
@@ -489,6 +518,28 @@ mod tests {
         assert!(parse(&[("REPLACE_REFUSED", "maybe")]).is_err());
         assert!(parse(&[("PASS_THROUGH", "no")]).is_err());
         assert!(parse(&[("UPSTREAM_DEADLINE_MS", "-1")]).is_err());
+    }
+
+    #[test]
+    fn each_self_built_app_is_served_under_its_own_brand_only() {
+        let c = parse(&[(
+            "SELF_BUILT_APPS",
+            r#"{"cli_f":"s1","cli_l":{"secret":"s2","brand":"lark"}}"#,
+        )])
+        .unwrap();
+        let ids = |c: &Config| {
+            c.agents
+                .self_built
+                .iter()
+                .map(|a| a.app_id().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&c), ["cli_f"]);
+        assert_eq!(ids(&c.for_brand(Brand::Lark)), ["cli_l"]);
+        assert_eq!(
+            ids(&c.for_brand(Brand::Lark).for_brand(Brand::Feishu)),
+            ["cli_f"]
+        );
     }
 
     #[test]

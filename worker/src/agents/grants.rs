@@ -3,7 +3,7 @@
 //! (`endpoints.rs`, `calls.rs`) only answers and sends.
 
 use crate::agents::gateway_token::{self, Claims, Kind};
-use crate::agents::keys::{AGENT_KEY_PREFIX, AgentKey, find_by_digest};
+use crate::agents::keys::{AgentKey, find_by_digest, shaped_as_ours};
 use crate::config::Agents;
 use feishu_tenant_token::AppCredentials;
 use feishu_tenant_token::kv::MAX_TOKEN_LIFE_SECS;
@@ -64,7 +64,8 @@ impl Settings<'_> {
 
     /// An agent key (`ftt_ak_...`, presented as a bearer) acting for `user`
     /// of `app_id`: its entry, when the key lists the user and, for an API
-    /// call (`call`: method and path), allows the call.
+    /// call (`call`: method and path), allows the call; for the user's raw
+    /// token (`call` `None`), when its entry has `user_tokens`.
     pub fn for_user(
         &self,
         key: &str,
@@ -78,7 +79,13 @@ impl Settings<'_> {
         let Some(k) = found.filter(|k| !k.expired(now_ms)) else {
             return Err(Denied::Invalid);
         };
-        let allowed = k.acts_for(user) && call.is_none_or(|(m, p)| k.allows(m, p));
+        // No call: the raw token, for an entry that says so only (a raw
+        // token works at Feishu outside `allow`).
+        let allowed = k.acts_for(user)
+            && match call {
+                Some((m, p)) => k.allows(m, p),
+                None => k.user_tokens,
+            };
         if !allowed {
             return Err(Denied::NotAllowed {
                 key_id: k.id.clone(),
@@ -101,7 +108,7 @@ impl Settings<'_> {
         store: bool,
         now_ms: u64,
     ) -> Result<Option<Minted>, Denied> {
-        let shaped = secret.starts_with(AGENT_KEY_PREFIX);
+        let shaped = shaped_as_ours(secret);
         if self.agents.keys.is_empty() && !shaped {
             return Ok(None);
         }
@@ -208,11 +215,8 @@ impl Settings<'_> {
         {
             return Err(Denied::Invalid);
         }
-        // An escaped separator would be matched as written here and maybe
-        // read otherwise upstream: refused outright.
-        let lower = path.to_ascii_lowercase();
-        let escaped = ["%2f", "%2e", "%5c"].iter().any(|e| lower.contains(e));
-        if escaped || !key.allows(method, path) {
+        // (A path that could be read two ways is allowed by no entry.)
+        if !key.allows(method, path) {
             return Err(Denied::NotAllowed {
                 key_id: key.id.clone(),
             });

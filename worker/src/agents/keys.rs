@@ -3,14 +3,47 @@
 //! call made with a key's gateway token must pass (method and path prefix,
 //! tenant, expiry). Pure, so they are tested natively.
 
+use feishu_tenant_token::api_path::normalised;
 use feishu_tenant_token::cache_key::parse_hex32;
-use feishu_tenant_token::secret::constant_time_eq;
+use feishu_tenant_token::secret::{ApiKey, constant_time_eq, contains_secret};
 use feishu_tenant_token::user_token::is_open_id;
 use serde_json::Value;
 
 /// What every agent key given out by `scripts/agent-key.mjs` starts with: an
 /// `app_secret` with this prefix is never sent on to Feishu.
 pub const AGENT_KEY_PREFIX: &str = "ftt_ak_";
+
+/// Whether `text` carries anything shaped as one of the Worker's own
+/// credentials: an agent key (`ftt_ak_`, any case) or a gateway token
+/// (`g1.` and at least 16 base64url characters of claims, then a `.`)
+/// anywhere in it. Such a value is the Worker's or nobody's: it never goes
+/// to Feishu, whatever the header or field that carries it.
+pub fn shaped_as_ours(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains(AGENT_KEY_PREFIX) {
+        return true;
+    }
+    let prefix = crate::agents::gateway_token::PREFIX;
+    lower.match_indices(prefix).any(|(at, _)| {
+        let rest = &text.as_bytes()[at + prefix.len()..];
+        let claims = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_')
+            .count();
+        claims >= 16 && rest.get(claims) == Some(&b'.')
+    })
+}
+
+/// Whether `text` (a header value, a credential field of a body) carries one
+/// of the Worker's own credentials: anything [`shaped_as_ours`], or a
+/// configured API key anywhere in it (each position compared in constant
+/// time). None of them ever goes to Feishu.
+pub fn carries_ours(text: &str, api_keys: &[ApiKey]) -> bool {
+    let key = api_keys.iter().fold(false, |found, k| {
+        found | contains_secret(text, k.expose_secret())
+    });
+    key || shaped_as_ours(text)
+}
 
 /// Most entries in `AGENT_KEYS`, and most `allow` / `tenants` items per
 /// entry: settings are read into every isolate's memory.
@@ -52,8 +85,13 @@ pub struct AgentKey {
     /// Store apps only: the tenants the key may act for (`None`: every one).
     pub tenants: Option<Vec<String>>,
     /// User tokens: the users (`open_id`s) the key may act for (none by
-    /// default).
+    /// default), on calls through the Worker within `allow`.
     pub users: Vec<String>,
+    /// Whether the key may also be handed those users' raw tokens (`GET
+    /// /v1/users/{open_id}/user_access_token`; `"user_tokens": true`, off
+    /// by default): a raw token works at Feishu on any path, outside
+    /// `allow`, so only an entry that says so gets one.
+    pub user_tokens: bool,
     pub expires_at_ms: Option<u64>,
 }
 
@@ -62,8 +100,15 @@ impl AgentKey {
         self.expires_at_ms.is_some_and(|e| e <= now_ms)
     }
 
+    /// The one allow-list check of tenant, agent and user calls: the path
+    /// read as `api_path::normalised` reads it (escapes, dot segments, `;`
+    /// parameters, a full URL's scheme in any case); a path that could be
+    /// read two ways is allowed by no entry.
     pub fn allows(&self, method: &str, path: &str) -> bool {
-        self.allow.iter().any(|a| a.allows(method, path))
+        let Ok(path) = normalised(path) else {
+            return false;
+        };
+        self.allow.iter().any(|a| a.allows(method, &path))
     }
 
     pub fn acts_for(&self, user: &str) -> bool {
@@ -93,11 +138,24 @@ pub fn find_by_digest<'k>(
     found
 }
 
-/// `SELF_BUILT_APPS`: a JSON object of app ids to their secrets.
-pub fn parse_self_built_apps(text: &str) -> Result<Vec<(String, String)>, String> {
+/// One entry of `SELF_BUILT_APPS`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelfBuiltEntry {
+    pub app_id: String,
+    pub secret: String,
+    /// The app is Lark's (`"brand": "lark"`), served under `/lark` only;
+    /// otherwise Feishu's, served at the top level only. Its secret never
+    /// goes to the other brand's host.
+    pub lark: bool,
+}
+
+/// `SELF_BUILT_APPS`: a JSON object of app ids to their secrets, each either
+/// the secret itself (a Feishu app) or `{"secret": "...", "brand":
+/// "feishu" | "lark"}`.
+pub fn parse_self_built_apps(text: &str) -> Result<Vec<SelfBuiltEntry>, String> {
     let bad = |why: &str| format!("SELF_BUILT_APPS: {why}");
     let value: Value = serde_json::from_str(text).map_err(|_| {
-        bad("not JSON: a JSON object of app ids to their secrets, e.g. {\"cli_xxx\": \"<secret>\"}")
+        bad("not JSON: a JSON object of app ids to their secrets, e.g. {\"cli_xxx\": \"<secret>\"} or {\"cli_xxx\": {\"secret\": \"<secret>\", \"brand\": \"lark\"}}")
     })?;
     let Value::Object(map) = value else {
         return Err(bad("must be a JSON object of app ids to their secrets"));
@@ -106,19 +164,49 @@ pub fn parse_self_built_apps(text: &str) -> Result<Vec<(String, String)>, String
         return Err(bad(&format!("at most {MAX_AGENT_KEYS} apps")));
     }
     let mut apps = Vec::with_capacity(map.len());
-    for (app_id, secret) in map {
+    for (app_id, entry) in map {
         if !app_id.starts_with("cli_") || app_id.len() > MAX_ID_CHARS {
             return Err(bad(&format!("{app_id:?} is not an app id (cli_...)")));
         }
-        match secret {
-            Value::String(s) if !s.trim().is_empty() => apps.push((app_id, s)),
-            // The secret itself is never shown.
-            _ => {
-                return Err(bad(&format!(
-                    "the secret of {app_id} must be a non-empty string"
-                )));
+        let (secret, lark) = match entry {
+            Value::String(s) => (s, false),
+            Value::Object(o) => {
+                if let Some(unknown) = o
+                    .keys()
+                    .find(|k| !["secret", "brand"].contains(&k.as_str()))
+                {
+                    return Err(bad(&format!(
+                        "{app_id}: unknown field {unknown:?} (fields: secret, brand)"
+                    )));
+                }
+                let lark = match o.get("brand").and_then(Value::as_str) {
+                    None if o.get("brand").is_none() => false,
+                    Some("feishu") => false,
+                    Some("lark") => true,
+                    _ => {
+                        return Err(bad(&format!(
+                            "{app_id}.brand must be \"feishu\" (the default) or \"lark\""
+                        )));
+                    }
+                };
+                match o.get("secret") {
+                    Some(Value::String(s)) => (s.clone(), lark),
+                    _ => (String::new(), lark),
+                }
             }
+            _ => (String::new(), false),
+        };
+        if secret.trim().is_empty() {
+            // The secret itself is never shown.
+            return Err(bad(&format!(
+                "the secret of {app_id} must be a non-empty string"
+            )));
         }
+        apps.push(SelfBuiltEntry {
+            app_id,
+            secret,
+            lark,
+        });
     }
     Ok(apps)
 }
@@ -173,13 +261,14 @@ fn parse_entry(
     let Value::Object(o) = item else {
         return Err(("", "must be an object".to_owned()));
     };
-    const FIELDS: [&str; 7] = [
+    const FIELDS: [&str; 8] = [
         "id",
         "sha256",
         "app_id",
         "allow",
         "tenants",
         "users",
+        "user_tokens",
         "expires_at",
     ];
     if let Some(unknown) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
@@ -265,6 +354,17 @@ fn parse_entry(
             ));
         }
     };
+    let user_tokens = match o.get("user_tokens") {
+        None | Some(Value::Null | Value::Bool(false)) => false,
+        Some(Value::Bool(true)) if !users.is_empty() => true,
+        Some(Value::Bool(true)) => {
+            return Err((
+                "user_tokens",
+                "needs `users`: the users whose tokens the key may be handed".to_owned(),
+            ));
+        }
+        Some(_) => return Err(("user_tokens", "must be true or false".to_owned())),
+    };
     let expires_at_ms = match o.get("expires_at") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(parse_rfc3339_ms(s).ok_or((
@@ -280,6 +380,7 @@ fn parse_entry(
         allow,
         tenants,
         users,
+        user_tokens,
         expires_at_ms,
     })
 }

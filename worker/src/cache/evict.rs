@@ -20,6 +20,9 @@ pub struct Eviction {
     /// refused token's replacement, fetched by whichever isolate saw the
     /// refusal first (the caller checks it is still usable).
     pub newer: Option<TokenGrant>,
+    /// The refused token's own expiry, as its entry states it: past it,
+    /// nothing replaces the token.
+    pub until_ms: Option<u64>,
 }
 
 /// Compare-and-delete in KV of a token Feishu refused (99991663/99991665):
@@ -32,7 +35,11 @@ pub struct Eviction {
 /// KV has no atomic compare-and-delete: a replacement written between this
 /// read and the delete would be lost, costing one extra fetch from Feishu
 /// (which hands out the same new token again), never a bad token.
-pub async fn evict_refused<H: KvHost>(kv: &H, token: &AccessToken) -> Eviction {
+///
+/// Only keys of the brand that refused (`lark`) are touched: Feishu refuses
+/// every Lark token, and the other way round, so a token sent to the other
+/// brand's host says nothing about it, and its keys are not even named.
+pub async fn evict_refused<H: KvHost>(kv: &H, token: &AccessToken, lark: bool) -> Eviction {
     let mut done = Eviction::default();
     let reference = kv::token_ref_key(token);
     let named = match kv.get(&reference).await {
@@ -44,7 +51,8 @@ pub async fn evict_refused<H: KvHost>(kv: &H, token: &AccessToken) -> Eviction {
             return done;
         }
     };
-    for key in kv::ref_keys(&named) {
+    done.until_ms = kv::ref_until(&named);
+    for key in kv::ref_keys(&named).filter(|k| kv::is_lark_key(k) == lark) {
         done.keys.push(key.to_owned());
         match kv
             .get(key)

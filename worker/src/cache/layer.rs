@@ -183,7 +183,7 @@ impl<S: Source<Meta = ()>, H: KvHost, C: Clock> KvThenUpstream<S, H, C> {
             // Unreadable: written anew with this key alone (another key it
             // named may then keep a refused token until that token's expiry).
             let named = self.kv.get(&reference).await.ok().flatten();
-            match kv::ref_value_with(named.as_deref(), key) {
+            match kv::ref_value_with(named.as_deref(), key, grant.expires_at_ms) {
                 Some(v) => {
                     let ref_ttl = kv::ref_ttl_secs(grant, now_ms);
                     self.kv.put(&reference, &v, Some(ref_ttl)).await

@@ -2,6 +2,7 @@
 
 use crate::cache::evict::{Eviction, evict_refused};
 use crate::cache::workers_kv::WorkerKv;
+use crate::config::Brand;
 use crate::log;
 use crate::state;
 use feishu_tenant_token::AccessToken;
@@ -12,10 +13,11 @@ use worker::Env;
 /// delete through the reverse index). One log line, never the token. What
 /// KV held is returned: the token's keys, and its replacement if another
 /// isolate fetched one already.
-pub async fn evict(env: &Env, token: &AccessToken, via: &'static str) -> Eviction {
+/// Only `brand`'s keys in KV are touched (the brand whose host refused).
+pub async fn evict(env: &Env, brand: Brand, token: &AccessToken, via: &'static str) -> Eviction {
     let memory = state::forget_refused(token);
     let kv = match WorkerKv::from_env(env) {
-        Ok(kv) => evict_refused(&kv, token).await,
+        Ok(kv) => evict_refused(&kv, token, brand == Brand::Lark).await,
         Err(_) => Eviction {
             failed: true,
             ..Eviction::default()

@@ -15,6 +15,15 @@ pub const APP_HEADER: &str = "x-app-id";
 /// streamed once and not replayed, so the Worker never holds it whole.
 pub const MAX_REPLAY_BODY_BYTES: u64 = 1024 * 1024;
 
+/// Headers that ask a server to act as another method than the one sent
+/// (`X-HTTP-Method-Override: DELETE` on a `POST`): an allow-list checks
+/// the method sent, so none of them goes on.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// Hop-by-hop headers (RFC 9110, section 7.6.1, "Connection"; and the
 /// proxy ones RFC 9110 and RFC 7230 name): they describe one connection,
 /// not the request, so a proxy never forwards them.
@@ -35,7 +44,8 @@ const HOP_BY_HOP: [&str; 9] = [
 /// (the runtime sets both for the new request), the platform's own `cf-*`
 /// and the client-address headers it adds (`X-Forwarded-*`, `X-Real-IP`,
 /// `True-Client-IP`: Feishu needs no caller's address), [`TENANT_HEADER`],
-/// [`USER_HEADER`], [`APP_HEADER`],
+/// [`USER_HEADER`], [`APP_HEADER`], the method overrides
+/// ([`METHOD_OVERRIDES`]: an allow-list checks the method sent),
 /// and `Cookie`: Feishu's API takes none, and on a company domain any page
 /// could make a visitor's browser send its session cookies through the
 /// Worker to Feishu.
@@ -55,7 +65,8 @@ pub fn forwarded(name: &str, connection: &str) -> bool {
         || name == "cookie"
         || name == TENANT_HEADER
         || name == USER_HEADER
-        || name == APP_HEADER)
+        || name == APP_HEADER
+        || METHOD_OVERRIDES.contains(&name.as_str()))
 }
 
 /// Whether an answer header from Feishu comes back to the caller. Not:
@@ -66,19 +77,6 @@ pub fn forwarded(name: &str, connection: &str) -> bool {
 pub fn answer_header_kept(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     !(name.starts_with("access-control-") || name == "set-cookie")
-}
-
-/// Whether `secret` occurs anywhere in `text`. Every position is compared
-/// in constant time and the scan never stops early, so timing says nothing
-/// about how much of a key a caller guessed. An empty secret is never found.
-pub fn contains_secret(text: &str, secret: &str) -> bool {
-    let (t, k) = (text.as_bytes(), secret.as_bytes());
-    if k.is_empty() || k.len() > t.len() {
-        return false;
-    }
-    t.windows(k.len()).fold(false, |found, w| {
-        found | feishu_tenant_token::secret::constant_time_eq(w, k)
-    })
 }
 
 /// The credential of `Authorization: Bearer <credential>` (scheme in any
@@ -130,6 +128,8 @@ pub fn body_plan(method: &str, content_length: Option<&str>, has_body: bool) -> 
 #[cfg(test)]
 mod secret_tests {
     use super::*;
+    use crate::agents::keys::carries_ours;
+    use feishu_tenant_token::secret::{ApiKey, contains_secret};
 
     #[test]
     fn a_secret_is_found_anywhere_in_a_header_value() {
@@ -144,6 +144,46 @@ mod secret_tests {
         }
         assert!(!contains_secret("Bearer kkkk", &key));
         assert!(!contains_secret("anything", ""));
+    }
+
+    #[test]
+    fn method_overrides_never_go_on() {
+        for name in [
+            "X-HTTP-Method-Override",
+            "x-http-method",
+            "X-Method-Override",
+        ] {
+            assert!(!forwarded(name, ""), "{name}");
+        }
+    }
+
+    #[test]
+    fn our_credentials_are_found_in_any_shape() {
+        let api = ApiKey::new("api-key-0123456789abcdef0123456789abcdef");
+        let keys = [api.clone()];
+        let gateway = "g1.eyJrIjoiYSIsImEiOiJjbGlfeCJ9.c2lnbmF0dXJl";
+        for text in [
+            "Bearer ftt_ak_0123456789abcdef".to_owned(),
+            "ftt_ak_0123456789abcdef".to_owned(),
+            "Token FTT_AK_0123456789abcdef".to_owned(),
+            format!("Bearer {gateway}"),
+            gateway.to_owned(),
+            format!("Bearer{gateway}"),
+            format!("x,{gateway};y"),
+            format!("Basic {}", api.expose_secret()),
+            format!("prefix{}suffix", api.expose_secret()),
+        ] {
+            assert!(carries_ours(&text, &keys), "{text}");
+        }
+        for text in [
+            "Bearer t-g1.abc",
+            "Bearer t-0123456789abcdef",
+            "Mozilla/5.0 (g1.2)",
+            "",
+            "Bearer u-abc",
+        ] {
+            assert!(!carries_ours(text, &keys), "{text}");
+        }
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl TokenFor for Tenant<'_> {
         verdict.refused
     }
     async fn forget(&self, token: &AccessToken) {
-        evict(self.env, token, "managed_call").await;
+        evict(self.env, self.config.brand, token, "managed_call").await;
     }
 }
 

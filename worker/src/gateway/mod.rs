@@ -2,7 +2,7 @@
 //! answer goes on to `FEISHU_BASE_URL` (never another host) with its method,
 //! path, query, headers (less those `forward::forwarded` drops) and body,
 //! streamed both ways, nothing cached. A small JSON answer saying the bearer
-//! token was refused (99991663/99991665, `host::refuses_token`, the check the
+//! token was refused (99991663/99991665, `host::answer_code`, the check the
 //! npm clients' `fetch` uses too) evicts that token from this isolate's
 //! memory and from KV (compare-and-delete); a token the Worker handed out is
 //! then replaced in flight (`replacement.rs`). With `X-Tenant-Key`

@@ -5,7 +5,8 @@
 
 use crate::agents;
 use crate::agents::gateway_token::is_gateway_token;
-use crate::config::Config;
+use crate::agents::keys::carries_ours;
+use crate::config::{Brand, Config};
 use crate::gateway::evict::evict;
 use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER, USER_HEADER};
 use crate::gateway::managed_call::managed_call;
@@ -16,7 +17,7 @@ use crate::http::request::{MAX_BODY_BYTES, json_body, read_body};
 use crate::log;
 use crate::managed;
 use crate::tokens::{body, endpoints::refused};
-use feishu_tenant_token::{AccessToken, kv};
+use feishu_tenant_token::{AccessToken, api_path, kv};
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
@@ -29,6 +30,13 @@ pub fn pass_through_off() -> Result<Response> {
 pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Response> {
     if !config.pass_through {
         return pass_through_off();
+    }
+    // Every call, whatever token it goes with: a path that could be read
+    // two ways (an escaped separator, `..;`) is refused before any check
+    // matches it or anything is sent.
+    let full = req.path();
+    if let Err(why) = api_path::normalised(Brand::of_path(&full).1) {
+        return reply::local(Local::InvalidField, why.message());
     }
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let bearer = forward::bearer(&header);
@@ -57,10 +65,10 @@ pub async fn callback(mut req: Request, env: &Env, config: &Config) -> Result<Re
         Ok(b) => b,
         Err(refusal) => return Ok(refusal),
     };
-    if body::ws_secret_is_agent_key(&bytes) {
+    if body::ws_secret_is_ours(&bytes, &config.api_keys) {
         return reply::json_response(
             200,
-            r#"{"code":514,"msg":"auth failed: an agent key cannot open a long connection (it needs the app's own secret)","data":{}}"#.to_owned(),
+            r#"{"code":514,"msg":"auth failed: an agent key, gateway token or API key cannot open a long connection (it needs the app's own secret), and none is sent to Feishu","data":{}}"#.to_owned(),
         );
     }
     forward_and_heal(&req, env, config, Outgoing::Bytes(bytes), None, None, None).await
@@ -80,6 +88,14 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
     };
     if let Some(managed) = managed::is_managed_app(config, &app) {
         return managed::endpoints::resend(env, config, managed).await;
+    }
+    if carries_ours(app.app_secret().expose_secret(), &config.api_keys) {
+        // One of the Worker's own credentials as a secret: Feishu's answer
+        // to a wrong secret, and nothing sent.
+        return reply::json_response(
+            400,
+            r#"{"code":10015,"msg":"app secret invalid"}"#.to_owned(),
+        );
     }
     if !config.pass_through {
         return pass_through_off();
@@ -163,7 +179,7 @@ async fn forward_and_heal(
     if !verdict.refused {
         return Ok(resp.into());
     }
-    let evicted = evict(env, &sent, "pass_through").await;
+    let evicted = evict(env, config.brand, &sent, "pass_through").await;
     let Some(digest) = digest else {
         return Ok(resp.into());
     };
@@ -171,7 +187,8 @@ async fn forward_and_heal(
     else {
         return Ok(resp.into());
     };
-    replacement::record_moved(config.brand, digest, current);
+    replacement::record_moved(config.brand, digest, current, fresh.until_refused_ms);
+    let fresh = fresh.grant;
     // A body that went with the first send cannot go again: the refusal goes
     // back as it came (the client's next call is rewritten).
     let replayed = !matches!(body, Outgoing::Stream(_));

@@ -209,13 +209,14 @@ pub fn seen(brand: Brand, digest: &[u8; 32]) -> Seen {
 }
 
 /// Records that the token with digest `refused` (as clients hold it) moved
-/// to `to`, for as long as a client could hold it.
-pub fn record_moved(brand: Brand, refused: [u8; 32], to: Current) {
-    let until_ms = JsClock
-        .now_ms()
-        .saturating_add(kv::MAX_TOKEN_LIFE_SECS * 1000);
+/// to `to`, until the refused token's own expiry `until_ms`: a token is
+/// rewritten while it would have been valid, never after.
+pub fn record_moved(brand: Brand, refused: [u8; 32], to: Current, until_ms: u64) {
     let new = || Known::new(brand, until_ms);
-    with_entry(refused, new, |e| e.moved_to = Some(to));
+    with_entry(refused, new, |e| {
+        e.moved_to = Some(to);
+        e.until_ms = e.until_ms.min(until_ms);
+    });
 }
 
 /// How a replacement was found (logged).
@@ -227,34 +228,51 @@ pub enum Found {
     Coordinator,
 }
 
+/// A refused token's replacement, and until when the refused one may still
+/// be rewritten to it (the refused token's own expiry).
+pub struct Replacement {
+    pub grant: TokenGrant,
+    pub until_refused_ms: u64,
+}
+
 /// The token replacing `refused` (already evicted; `evicted` is what KV
 /// held), and what later calls bearing it go out with; `None` when the
 /// Worker cannot tell (not a token it handed out, or one this isolate never
-/// saw, with no replacement in KV and no coordinator that still knows it).
+/// saw, with no replacement in KV and no coordinator that still knows it),
+/// and always once `refused` has passed its own expiry (as this isolate or
+/// its reverse-index entry knows it; unknown: never replaced): an expired
+/// token is Feishu's to refuse, so a leaked one dies on time.
 pub async fn replacement(
     env: &Env,
     config: &Config,
     refused: &AccessToken,
     evicted: Eviction,
-) -> Option<(TokenGrant, Current, Found)> {
+) -> Option<(Replacement, Current, Found)> {
     let now = JsClock.now_ms();
-    if let Some(g) = evicted.newer.filter(|g| g.expires_at_ms > now) {
-        return Some((g.clone(), Current::Token(g), Found::Kv));
-    }
     let digest = kv::token_digest(refused);
-    let origin = KNOWN.with(|k| {
+    let known = KNOWN.with(|k| {
         k.borrow()
             .get(&digest)
             .filter(|e| e.brand == config.brand)
-            .and_then(|e| e.origin.clone())
+            .map(|e| (e.until_ms, e.origin.clone()))
     });
-    if let Some(origin) = origin {
+    let until = known.as_ref().map(|(u, _)| *u).or(evicted.until_ms);
+    let until_refused_ms = until.filter(|u| *u > now)?;
+    let found = |grant: TokenGrant| Replacement {
+        grant,
+        until_refused_ms,
+    };
+    if let Some(g) = evicted.newer.filter(|g| g.expires_at_ms > now) {
+        return Some((found(g.clone()), Current::Token(g), Found::Kv));
+    }
+    if let Some(origin) = known.and_then(|(_, o)| o) {
         let g = origin.token(env, config, Some(refused)).await.ok()?;
         let fresh = kv::token_digest(&g.token);
         remember(config.brand, fresh, &g, Rc::clone(&origin));
-        return Some((g, Current::Origin(origin), Found::Memory));
+        return Some((found(g), Current::Origin(origin), Found::Memory));
     }
+    // (`evicted.keys` are this brand's only.)
     let key = evicted.keys.first()?;
     let g = crate::coordinator::ask::replace(env, key, digest).await?;
-    Some((g.clone(), Current::Token(g), Found::Coordinator))
+    Some((found(g.clone()), Current::Token(g), Found::Coordinator))
 }

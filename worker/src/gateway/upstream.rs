@@ -1,11 +1,12 @@
 //! One request to Feishu on a caller's behalf, and a look at its answer for
 //! a refused token.
 
+use crate::agents::keys::carries_ours;
 use crate::config::{Brand, Config};
 use crate::gateway::forward;
 use crate::http::reply::{self, Local};
 use feishu_tenant_token::api_call;
-use feishu_tenant_token::host::refuses_token;
+use feishu_tenant_token::host::answer_code;
 use feishu_tenant_token::{AccessToken, SerdeJson};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -35,7 +36,8 @@ impl Outgoing {
 pub struct Verdict {
     /// It says the token was refused (99991663/99991665).
     pub refused: bool,
-    /// Feishu's `code`, when the answer was read whole.
+    /// Feishu's `code`, when the answer was read (whole, or a bounded copy
+    /// of a chunked one).
     pub code: Option<i64>,
 }
 
@@ -43,7 +45,7 @@ pub struct Verdict {
 /// declared at most 64 KiB (`api_call::worth_inspecting`) is read whole and
 /// passed on as the same bytes (cheaper than copying its stream, and its
 /// `Content-Length` stays); one of unknown length (an error) is checked on a
-/// bounded copy by `host::refuses_token`; anything else is not read.
+/// bounded copy by `host::answer_code`; anything else is not read.
 pub async fn examined(
     resp: web_sys::Response,
 ) -> Result<core::result::Result<(web_sys::Response, Verdict), Response>> {
@@ -56,10 +58,12 @@ pub async fn examined(
         return Ok(Ok((resp, Verdict::default())));
     }
     if len.is_none() {
-        let refused = refuses_token(&resp, &SerdeJson).await;
+        // Chunked: the same code read off a bounded copy, so every refusal
+        // (tenant, app and user tokens) is seen in both forms.
+        let code = answer_code(&resp, &SerdeJson).await;
         let verdict = Verdict {
-            refused,
-            code: None,
+            refused: code.is_some_and(api_call::refuses_token),
+            code,
         };
         return Ok(Ok((resp, verdict)));
     }
@@ -119,16 +123,14 @@ pub async fn send(
         if !forward::forwarded(&name, &connection) {
             continue;
         }
-        // An API key is the Worker's secret: a request carrying one anywhere
-        // is not sent (a managed call's own `Authorization` is replaced below).
+        // An API key, an agent key and a gateway token are the Worker's own:
+        // a request carrying one anywhere is not sent (the `Authorization` of
+        // a managed, agent or user call is replaced below).
         let replaced = token.is_some() && name.eq_ignore_ascii_case("authorization");
-        let carries_key = keys.iter().fold(false, |found, k| {
-            found | forward::contains_secret(&value, k.expose_secret())
-        });
-        if carries_key && !replaced {
+        if !replaced && carries_ours(&value, keys) {
             return reply::local(
                 Local::InvalidField,
-                "this request carries an API key: it is never sent to Feishu (a managed call takes it as `Authorization: Bearer <key>` with `X-Tenant-Key`)",
+                "this request carries one of the Worker's own credentials (an API key, an agent key or a gateway token): none is ever sent to Feishu (a managed call takes an API key as `Authorization: Bearer <key>` with `X-Tenant-Key` or `X-User-Id`; an agent uses its gateway token as the bearer)",
             )
             .map(Err);
         }

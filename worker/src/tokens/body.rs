@@ -3,6 +3,8 @@
 //! disagree on which counts), a member of the wrong type is named. Pure, so
 //! it is tested natively.
 
+use crate::agents::keys::carries_ours;
+use feishu_tenant_token::secret::ApiKey;
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::parse_ticket;
 use feishu_tenant_token::{AppCredentials, Loose, TokenRequest};
@@ -213,8 +215,10 @@ mod tests {
 }
 
 /// Whether a long-connection request's body (`{AppID, AppSecret}`, as the
-/// SDKs' `WSClient` sends it) carries an agent key as its secret.
-pub fn ws_secret_is_agent_key(body: &[u8]) -> bool {
+/// SDKs' `WSClient` sends it) carries one of the Worker's own credentials
+/// (an agent key, a gateway token, an API key: `carries_ours`) as its
+/// secret.
+pub fn ws_secret_is_ours(body: &[u8], api_keys: &[ApiKey]) -> bool {
     #[derive(serde::Deserialize)]
     struct WsBody<'a> {
         #[serde(rename = "AppSecret", borrow, default)]
@@ -223,22 +227,33 @@ pub fn ws_secret_is_agent_key(body: &[u8]) -> bool {
     serde_json::from_slice::<WsBody<'_>>(body)
         .ok()
         .and_then(|b| b.app_secret)
-        .is_some_and(|s| s.starts_with(crate::agents::keys::AGENT_KEY_PREFIX))
+        .is_some_and(|s| carries_ours(&s, api_keys))
 }
 
 #[cfg(test)]
 mod ws_tests {
+    use feishu_tenant_token::secret::ApiKey;
+
     #[test]
-    fn an_agent_key_as_the_long_connection_secret_is_seen() {
-        let key = br#"{"AppID":"cli_a","AppSecret":"ftt_ak_abc"}"#;
-        assert!(super::ws_secret_is_agent_key(key));
+    fn our_credentials_as_the_long_connection_secret_are_seen() {
+        let api = "api-key-0123456789abcdef0123456789abcdef";
+        let keys = [ApiKey::new(api)];
+        let gateway = r#"{"AppID":"cli_a","AppSecret":"g1.eyJrIjoiYSIsImEiOiJjbGlfeCJ9.c2ln"}"#;
+        let api_body = format!(r#"{{"AppID":"cli_a","AppSecret":"{api}"}}"#);
+        for ours in [
+            &br#"{"AppID":"cli_a","AppSecret":"ftt_ak_abc"}"#[..],
+            gateway.as_bytes(),
+            api_body.as_bytes(),
+        ] {
+            assert!(super::ws_secret_is_ours(ours, &keys));
+        }
         for other in [
             &br#"{"AppID":"cli_a","AppSecret":"real"}"#[..],
             b"{}",
             b"not json",
             br#"{"AppSecret":5}"#,
         ] {
-            assert!(!super::ws_secret_is_agent_key(other));
+            assert!(!super::ws_secret_is_ours(other, &keys));
         }
     }
 }

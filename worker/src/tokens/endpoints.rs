@@ -3,6 +3,7 @@
 //! from (`gateway/replacement.rs`: replaced in flight if Feishu refuses it).
 
 use crate::agents::endpoints as agents;
+use crate::agents::keys::carries_ours;
 use crate::config::Config;
 use crate::gateway::replacement::{Origin, handed_out};
 use crate::http::reply::{self, Local, Member};
@@ -82,6 +83,16 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
     }
     if let Some(managed) = managed::is_managed_app(config, &app) {
         return managed::endpoints::own_app_token(&req, env, config, managed).await;
+    }
+    if ticket
+        .as_deref()
+        .is_some_and(|t| carries_ours(t, &config.api_keys))
+    {
+        // One of the Worker's own credentials as a ticket: never sent on.
+        return reply::json_response(
+            400,
+            r#"{"code":10012,"msg":"app_ticket is invalid"}"#.to_owned(),
+        );
     }
     let ticket = match body::ticket(ticket) {
         Ok(t) => t,

@@ -11,6 +11,7 @@ use crate::gateway::managed_call::{TokenFor, call_with};
 use crate::gateway::upstream::Verdict;
 use crate::http::reply;
 use crate::users::ask::ask;
+use crate::users::directory;
 use crate::users::endpoints::{prepared, sign_in_url, signed_out};
 use crate::users::protocol::{Answer, Question, TOKEN, Who};
 use feishu_tenant_token::host::JsClock;
@@ -36,6 +37,7 @@ impl TokenFor for UserToken {
         Ok(match ask(&self.ns, TOKEN, &question).await? {
             Ok(Answer::Token { access_token, .. }) => Ok(AccessToken::new(access_token)),
             Ok(Answer::SignedOut { feishu_code }) => {
+                directory::forget(&self.who);
                 Err(signed_out(&self.sign_in_url, feishu_code)?)
             }
             Ok(Answer::Done) => Err(reply::json_response(503, String::new())?),
@@ -64,6 +66,9 @@ pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Respo
         Ok(p) => p,
         Err(refusal) => return Ok(refusal),
     };
+    if !directory::may_be_signed_in(env, &p.who).await {
+        return signed_out(&sign_in_url(&req, &p.who), None);
+    }
     let source = UserToken {
         sign_in_url: sign_in_url(&req, &p.who),
         ns: p.ns,

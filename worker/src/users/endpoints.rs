@@ -12,6 +12,7 @@ use crate::http::reply::{self, Local};
 use crate::managed::auth::key_holder;
 use crate::users::app_credentials;
 use crate::users::ask::{ask, namespace};
+use crate::users::directory;
 use crate::users::protocol::{Answer, Question, SIGN_OUT, TOKEN, Who};
 use crate::users::query;
 use crate::users::settings::Users;
@@ -178,6 +179,9 @@ pub async fn user_token(
         Ok(q) => q,
         Err(refusal) => return Ok(refusal),
     };
+    if !directory::may_be_signed_in(env, &question.who).await {
+        return signed_out(&sign_in_url(&req, &question.who), None);
+    }
     match ask(&ns, TOKEN, &question).await? {
         Ok(Answer::Token {
             access_token,
@@ -195,6 +199,7 @@ pub async fn user_token(
             )
         }
         Ok(Answer::SignedOut { feishu_code }) => {
+            directory::forget(&question.who);
             signed_out(&sign_in_url(&req, &question.who), feishu_code)
         }
         Ok(Answer::Done) => reply::json_response(503, String::new()),
@@ -217,8 +222,16 @@ pub async fn sign_out(
     if let Err(refusal) = key_holder(&req, &config.api_keys)? {
         return Ok(refusal);
     }
+    let done = || reply::json_response(200, r#"{"code":0,"msg":"signed out"}"#.to_owned());
+    if !directory::may_be_signed_in(env, &question.who).await {
+        // Never signed in here: nothing to delete, no object to make.
+        return done();
+    }
     match ask(&ns, SIGN_OUT, &question).await? {
-        Ok(_) => reply::json_response(200, r#"{"code":0,"msg":"signed out"}"#.to_owned()),
+        Ok(_) => {
+            directory::signed_out(env, &question.who).await;
+            done()
+        }
         Err(relayed) => Ok(relayed),
     }
 }

@@ -7,7 +7,8 @@
 //! that one object, so a single-use refresh token is sent once. Services
 //! and agents get the user's token with an API key (`endpoints.rs`), or
 //! have it put on their calls (`X-User-Id`, `calls.rs`); `ask.rs` is the
-//! front's side of the object.
+//! front's side of the object, asked only for users the directory
+//! (`directory.rs`) says signed in.
 
 pub mod protocol;
 pub mod query;
@@ -18,6 +19,8 @@ pub mod settings;
 pub mod ask;
 #[cfg(target_arch = "wasm32")]
 pub mod calls;
+#[cfg(target_arch = "wasm32")]
+pub mod directory;
 #[cfg(target_arch = "wasm32")]
 pub mod endpoints;
 #[cfg(target_arch = "wasm32")]
@@ -51,7 +54,9 @@ pub fn app_credentials(config: &Config, app_id: &str) -> Result<AppCredentials, 
     apps.find(|a| a.app_id() == app_id).cloned().ok_or_else(|| {
         // The caller's text, echoed bounded.
         let named: String = app_id.chars().take(64).collect();
-        format!("the Worker holds no secret for app {named:?} (FEISHU_APP_ID or SELF_BUILT_APPS)")
+        format!(
+            "the Worker holds no secret for app {named:?} of this brand (FEISHU_APP_ID or SELF_BUILT_APPS; an app is Feishu's at the top level, or Lark's under /lark with \"brand\": \"lark\")"
+        )
     })
 }
 

@@ -110,7 +110,13 @@ pub async fn fetch(
                     expires_at_ms: t.expires_at_ms,
                 }),
                 Err(UserTokenFailure::SignedOut { feishu_code }) => {
-                    o.presence.gone().await;
+                    // Feishu ended a grant that was here: nothing left to
+                    // keep alive. A user never signed in here (or signed
+                    // out already) costs one storage read, nothing written
+                    // or deleted: a made-up open_id leaves no storage.
+                    if feishu_code.is_some() {
+                        o.presence.gone().await;
+                    }
                     answer(&Answer::SignedOut { feishu_code })
                 }
                 Err(UserTokenFailure::Failed(e)) => reply::upstream_error(&e),

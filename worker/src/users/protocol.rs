@@ -31,6 +31,16 @@ impl Who {
     pub fn binding(&self) -> String {
         crate::users::sealed::binding(self.brand.name(), &self.app, &self.user)
     }
+
+    /// The KV key saying this user signed in here (`directory.rs`):
+    /// `usr:v1:<app>:<SHA-256 of the open_id>` (Lark's under `lark:`). A
+    /// digest, so that listing KV does not list who signed in.
+    pub fn directory_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::digest(self.user.as_bytes()).into();
+        let hex = feishu_tenant_token::cache_key::hex32(&digest);
+        self.brand.kv_key(format!("usr:v1:{}:{hex}", self.app))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,5 +94,19 @@ mod tests {
             user: "ou_b".into(),
         };
         assert_eq!(who.object_name(), "user:v1:lark:cli_a:ou_b");
+    }
+
+    #[test]
+    fn the_directory_key_names_the_app_and_a_digest_of_the_user_per_brand() {
+        let who = |brand| Who {
+            brand,
+            app: "cli_a".into(),
+            user: "ou_alice".into(),
+        };
+        let feishu = who(Brand::Feishu).directory_key();
+        assert!(feishu.starts_with("usr:v1:cli_a:"), "{feishu}");
+        assert_eq!(feishu.len(), "usr:v1:cli_a:".len() + 64);
+        assert!(!feishu.contains("alice"));
+        assert_eq!(who(Brand::Lark).directory_key(), format!("lark:{feishu}"));
     }
 }

@@ -9,6 +9,7 @@ use crate::http::reply::{self, Local};
 use crate::log;
 use crate::tokens::clients::transport;
 use crate::users::ask::{ask, namespace};
+use crate::users::directory;
 use crate::users::endpoints::users_on;
 use crate::users::protocol::{Question, SIGNED_IN, Who};
 use crate::users::{app_credentials, query, random_bytes, sealed};
@@ -223,6 +224,7 @@ pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Respon
     if let Err(failed) = ask(&ns, SIGNED_IN, &question).await? {
         return Ok(failed);
     }
+    directory::signed_in(env, &question.who).await;
     log::info(&SignedIn {
         event: "user_signed_in",
         app: &question.who.app,

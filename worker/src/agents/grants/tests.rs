@@ -26,7 +26,11 @@ fn agents(expires: &str) -> Agents {
         |a| a == "cli_store",
     )
     .unwrap();
-    Agents { self_built, keys }
+    Agents {
+        self_built,
+        keys,
+        ..Agents::default()
+    }
 }
 
 fn store_app() -> AppCredentials {
@@ -253,15 +257,45 @@ fn forged_and_damaged_gateway_tokens_are_invalid() {
 fn a_key_acts_only_for_the_users_it_lists_within_its_allow_list() {
     let (a, s) = (agents(""), store_app());
     let set = with(&a, &s, false);
-    let k = set
-        .for_user(SELF_KEY, "cli_self", "ou_alice", None, NOW)
-        .unwrap();
-    assert_eq!(k.id, "bot");
+    assert_eq!(
+        set.for_user(SELF_KEY, "cli_self", "ou_alice", None, NOW)
+            .err(),
+        Some(Denied::NotAllowed {
+            key_id: "bot".into()
+        }),
+        "the raw token only for an entry with user_tokens: it works at Feishu outside allow"
+    );
     let call = Some(("GET", "/open-apis/im/v1/chats"));
     assert!(
         set.for_user(SELF_KEY, "cli_self", "ou_alice", call, NOW)
             .is_ok()
     );
+    for hostile in [
+        "/open-apis/im/v1/chats/..%2F..%2Fauthen/v1/user_info",
+        "/open-apis/im/v1/chats/x%2F..%2F..%2Fauthen",
+        "/open-apis/im/v1/chats/..%5C..%5Cauthen",
+        "/open-apis/im/v1/chats/..;/messages",
+        "/open-apis/im/v1/chats/..;/..;/authen/v1/user_info",
+        "/open-apis/im/v1/chats/%2e%2e/authen",
+    ] {
+        assert!(
+            set.for_user(
+                SELF_KEY,
+                "cli_self",
+                "ou_alice",
+                Some(("GET", hostile)),
+                NOW
+            )
+            .is_err(),
+            "{hostile}"
+        );
+    }
+    let raw = agents(r#","user_tokens":true"#);
+    let set_raw = with(&raw, &s, false);
+    let k = set_raw
+        .for_user(SELF_KEY, "cli_self", "ou_alice", None, NOW)
+        .unwrap();
+    assert_eq!(k.id, "bot");
     assert_eq!(
         set.for_user(SELF_KEY, "cli_self", "ou_bob", None, NOW)
             .err(),

@@ -149,9 +149,25 @@ fn hundreds_of_malformed_settings_are_refused_by_name_never_a_panic() {
 
 #[test]
 fn self_built_apps_never_show_a_secret() {
+    let entry = |app_id: &str, secret: &str, lark| SelfBuiltEntry {
+        app_id: app_id.to_owned(),
+        secret: secret.to_owned(),
+        lark,
+    };
     assert_eq!(
         parse_self_built_apps(r#"{"cli_a":"s1"}"#).unwrap(),
-        vec![("cli_a".to_owned(), "s1".to_owned())]
+        vec![entry("cli_a", "s1", false)]
+    );
+    assert_eq!(
+        parse_self_built_apps(
+            r#"{"cli_a":{"secret":"s1"},"cli_b":{"secret":"s2","brand":"lark"},"cli_c":{"secret":"s3","brand":"feishu"}}"#
+        )
+        .unwrap(),
+        vec![
+            entry("cli_a", "s1", false),
+            entry("cli_b", "s2", true),
+            entry("cli_c", "s3", false)
+        ]
     );
     for bad in [
         "[",
@@ -159,6 +175,11 @@ fn self_built_apps_never_show_a_secret() {
         r#"{"x":"s"}"#,
         r#"{"cli_a":""}"#,
         r#"{"cli_a":5}"#,
+        r#"{"cli_a":{"secret":"s1","brand":"larks"}}"#,
+        r#"{"cli_a":{"secret":"s1","brand":null}}"#,
+        r#"{"cli_a":{"secret":"s1","region":"cn"}}"#,
+        r#"{"cli_a":{"brand":"lark"}}"#,
+        r#"{"cli_a":{"secret":5}}"#,
     ] {
         let e = parse_self_built_apps(bad).unwrap_err();
         assert!(e.starts_with("SELF_BUILT_APPS: "), "{e}");

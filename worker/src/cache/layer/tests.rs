@@ -315,8 +315,17 @@ fn tickets_live_under_their_key_and_resends_are_claimed_once_a_minute() {
     assert_eq!(block_on(t.get()).unwrap(), None);
 }
 
+/// The eviction (at the top level, Feishu's), its `until_ms` checked by
+/// the tests that are about it and left out of the others' comparisons.
 fn evict(w: &World, token: &str) -> Eviction {
-    block_on(evict_refused(&w.kv, &AccessToken::new(token)))
+    Eviction {
+        until_ms: None,
+        ..evict_with_until(w, token, false)
+    }
+}
+
+fn evict_with_until(w: &World, token: &str, lark: bool) -> Eviction {
+    block_on(evict_refused(&w.kv, &AccessToken::new(token), lark))
 }
 
 fn evicted(keys: &[&str]) -> Eviction {
@@ -335,7 +344,14 @@ fn each_stored_token_is_indexed_by_its_digest_until_the_token_expires() {
     let reference = kv::token_ref_key(&AccessToken::new("t-1"));
     // The token is served for 5400 s, but clients may hold it for all 7200.
     assert_eq!(entries.get(&key()).map(|(_, ttl)| *ttl), Some(Some(5400)));
-    assert_eq!(entries.get(&reference), Some(&(key(), Some(7200))));
+    let (named, ttl) = entries.get(&reference).cloned().unwrap();
+    assert_eq!(ttl, Some(7200));
+    assert_eq!(kv::ref_keys(&named).collect::<Vec<_>>(), [key()]);
+    assert_eq!(
+        kv::ref_until(&named),
+        Some(T0 + 7_200_000),
+        "the token's own expiry"
+    );
     assert!(!reference.contains(":t-1"), "the token is not in the index");
     assert_eq!(entries.len(), 2, "the token's entry and its index entry");
 }
@@ -386,6 +402,22 @@ fn a_late_refusal_never_evicts_the_replacement() {
     assert_eq!((token.as_str(), trace.layer), ("t-2", Layer::Kv));
     assert!(!w.kv.deletes.borrow().contains(&key()));
     assert_eq!(evict(&w, "t-2"), evicted(&[&key()]));
+}
+
+#[test]
+fn an_eviction_states_the_tokens_own_expiry_and_touches_only_its_brand() {
+    let w = world();
+    w.fetch().unwrap();
+    let found = evict_with_until(&w, "t-1", true);
+    assert_eq!(found.until_ms, Some(T0 + 7_200_000));
+    assert_eq!(
+        (found.evicted, found.keys.len()),
+        (0, 0),
+        "Lark's refusal of a Feishu token names and deletes nothing"
+    );
+    assert!(w.kv.entries.borrow().contains_key(&key()));
+    let found = evict_with_until(&w, "t-1", false);
+    assert_eq!((found.evicted, found.keys.len()), (1, 1));
 }
 
 #[test]
