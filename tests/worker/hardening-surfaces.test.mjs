@@ -58,8 +58,8 @@ async function workers(vars = {}, opts = {}) {
       LARK_ACCOUNTS_URL: larkSb.url,
       UPSTREAM_TIMEOUT_MS: "3000",
       UPSTREAM_DEADLINE_MS: "3000",
-      SELF_BUILT_APPS: JSON.stringify({ [APP]: SECRET, [LARK_APP]: { secret: LARK_SECRET, brand: "lark" } }),
-      AGENT_KEYS: JSON.stringify([calendar.entry, chatsOnly.entry, poster.entry, rawTokens.entry]),
+      SELF_BUILT_APPS: JSON.stringify({ [APP]: SECRET }),
+      AGENT_KEYS: JSON.stringify([calendar.entry, chatsOnly.entry, poster.entry]),
       API_KEYS: API_KEY,
       USER_TOKEN_KEY,
       LOG_REQUESTS: "false",
@@ -154,12 +154,15 @@ test("3. an agent key gets a user's raw token only when its entry says user_toke
   const body = await refused.json();
   assert.equal(body.error, "KEY_NOT_ALLOWED");
   assert.ok(!JSON.stringify(body).includes("u-"), "no token in the refusal");
-  const allowed = await ask(rawTokens.key);
-  assert.equal(allowed.status, 200);
-  assert.match((await allowed.json()).user_access_token, /^u-/);
   // Within its allow-list the key still calls as Alice through the Worker.
   const call = await b.fetch("/open-apis/calendar/v4/calendars", { headers: { authorization: `Bearer ${calendar.key}`, "x-user-id": ALICE, "x-app-id": APP } });
   assert.equal((await call.json()).code, 0);
+  // An entry that says "user_tokens": true is handed the raw token.
+  const raw = await workers({ AGENT_KEYS: JSON.stringify([rawTokens.entry]) });
+  await signIn(raw.fronts[0]);
+  const allowed = await raw.fronts[1].fetch(`/v1/users/${ALICE}/user_access_token?app=${APP}`, { headers: { authorization: `Bearer ${rawTokens.key}` } });
+  assert.equal(allowed.status, 200);
+  assert.match((await allowed.json()).user_access_token, /^u-/);
 });
 
 test("4 and 8. escaped separators and `..;` segments are refused on user, agent, managed and passed-through calls alike", async () => {
@@ -213,9 +216,12 @@ test("5. an app's secret never goes to the other brand's host", async () => {
   const s = larkSb.stats();
   assert.equal(s.internalTenantTokenCalls + s.internalAppTokenCalls, 0);
   assert.equal(Object.keys(s.requests).filter((p) => p.includes("oauth") || p.includes("authen")).length, 0, "no code exchange at Lark");
-  // The Lark app is Lark's only.
-  assert.equal((await a.fetch(`/oauth/login?app=${LARK_APP}`, { redirect: "manual" })).status, 400);
-  assert.equal((await a.fetch(`/lark/oauth/login?app=${LARK_APP}`, { redirect: "manual" })).status, 302);
+  // A Lark app ("brand": "lark") is Lark's only.
+  const both = await workers({ SELF_BUILT_APPS: JSON.stringify({ [APP]: SECRET, [LARK_APP]: { secret: LARK_SECRET, brand: "lark" } }) });
+  const [c] = both.fronts;
+  assert.equal((await c.fetch(`/oauth/login?app=${LARK_APP}`, { redirect: "manual" })).status, 400);
+  assert.equal((await c.fetch(`/lark/oauth/login?app=${LARK_APP}`, { redirect: "manual" })).status, 302);
+  assert.equal((await c.fetch(`/lark/oauth/login?app=${APP}`, { redirect: "manual" })).status, 400);
   assert.equal(larkSb.stats().oauth.codeCalls, 0, "no code exchanged at Lark");
 });
 
@@ -240,6 +246,7 @@ test("6. agent keys, gateway tokens and API keys never reach Feishu, in any head
   for (const headers of headerCases) {
     const r = await a.fetch(chatsPath, { headers });
     assert.equal(r.status, 400, JSON.stringify(Object.keys(headers)));
+    assert.equal(sb.stats().apiCalls.length, start.apiCalls.length, `refused locally, nothing sent: ${Object.keys(headers)}`);
   }
   const bodies = [
     ["/open-apis/auth/v3/tenant_access_token", { app_access_token: chatsOnly.key, tenant_key: "t1" }, 99991664],
