@@ -27,6 +27,7 @@ const rawTokens = createAgentKey({ id: "raw-agent", app: APP, allow: ["GET /open
 
 let sb, larkSb;
 const started = [];
+const logs = [];
 const dirs = [];
 
 before(async () => {
@@ -65,6 +66,7 @@ async function workers(vars = {}, opts = {}) {
       LOG_REQUESTS: "false",
       ...vars,
     },
+    onLog: (l) => logs.push(String(l.message ?? l)),
     ...opts,
   });
   started.push(w);
@@ -274,6 +276,7 @@ test("6. agent keys, gateway tokens and API keys never reach Feishu, in any head
   }
   const end = sb.stats();
   assert.equal(end.apiCalls.length, start.apiCalls.length, "no API call");
+  for (const l of logs) for (const s of [chatsOnly.key, gateway, API_KEY]) assert.ok(!l.includes(s), `a log line holds a credential: ${l}`);
   assert.deepEqual(end.requests, start.requests, "nothing at all reached Feishu");
 });
 

@@ -214,3 +214,50 @@ fn rfc3339_times() {
         assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn user_tokens_is_off_by_default_and_needs_users() {
+    let entry = |extra: &str| {
+        format!(
+            r#"[{{"id":"a","sha256":"{}","app_id":"cli_a","allow":["GET /open-apis/im/v1/chats"]{extra}}}]"#,
+            "ab".repeat(32)
+        )
+    };
+    let parse = |extra: &str| parse_agent_keys(&entry(extra), |_| true, |_| false);
+    assert!(!parse(r#","users":["ou_a"]"#).unwrap()[0].user_tokens);
+    assert!(parse(r#","users":["ou_a"],"user_tokens":true"#).unwrap()[0].user_tokens);
+    assert!(!parse(r#","users":["ou_a"],"user_tokens":false"#).unwrap()[0].user_tokens);
+    let e = parse(r#","user_tokens":true"#).unwrap_err();
+    assert!(
+        e.contains("AGENT_KEYS[0].user_tokens") && e.contains("users"),
+        "{e}"
+    );
+    let e = parse(r#","users":["ou_a"],"user_tokens":"yes""#).unwrap_err();
+    assert!(e.contains("true or false"), "{e}");
+}
+
+#[test]
+fn a_path_that_could_be_read_two_ways_is_allowed_by_no_entry() {
+    let keys = parse_agent_keys(
+        &format!(
+            r#"[{{"id":"a","sha256":"{}","app_id":"cli_a","allow":["* /open-apis/im/"]}}]"#,
+            "cd".repeat(32)
+        ),
+        |_| true,
+        |_| false,
+    )
+    .unwrap();
+    assert!(keys[0].allows("GET", "/open-apis/im/v1/chats"));
+    assert!(
+        keys[0].allows("GET", "/open-apis/%69m/v1/chats"),
+        "escaped unreserved"
+    );
+    for hostile in [
+        "/open-apis/im/v1/chats/..%2F..%2Fx",
+        "/open-apis/im/v1/chats/..;/x",
+        "/open-apis/im/v1/chats/..%5Cx",
+        "/open-apis/im\\v1",
+    ] {
+        assert!(!keys[0].allows("GET", hostile), "{hostile}");
+    }
+}
