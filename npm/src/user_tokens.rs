@@ -9,7 +9,7 @@ use crate::options::{RawOptions, as_object, from_js, to_js};
 use crate::serve::start_now;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::user_token::{
-    self, MemoryStore, RefreshToken, UserAccess, UserGrant, UserStore, UserTokenFailure,
+    self, Claim, MemoryStore, RefreshToken, UserAccess, UserGrant, UserStore, UserTokenFailure,
     UserTokens, Versioned,
 };
 use feishu_tenant_token::{AccessToken, BaseUrl, Clock, Error};
@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
+
+/// Beyond the request timeout, how long a claim's lease lasts.
+const CLAIM_MARGIN_MS: u64 = 2_000;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -31,6 +34,11 @@ export interface UserGrant {
   refreshToken?: string;
   refreshExpiresAt?: number;
   scope: string;
+  /** A refresh under way (the claim a client stores before it sends the
+   * single-use refresh token): the claiming client's id, and when its lease
+   * ends. Store them with the grant, as they come; absent otherwise. */
+  refreshingBy?: string;
+  refreshingUntil?: number;
 }
 
 /** A stored grant and its version, for compare-and-set. */
@@ -45,7 +53,9 @@ export interface VersionedGrant {
  * per user). `put` must be compare-and-set: store only while the stored
  * version is still `expectedVersion` (`null`: nothing stored), then bump the
  * version and return true; otherwise store nothing and return false. Methods
- * may return promises.
+ * may return promises. Clients sharing a store refresh a user once: the one
+ * whose claim `put` stored sends the refresh token, the others read the
+ * store until its new grant is there (docs/users.md).
  */
 export interface UserTokenStore {
   get(userId: string): VersionedGrant | null | undefined | Promise<VersionedGrant | null | undefined>;
@@ -120,6 +130,10 @@ struct GrantJs {
     refresh_expires_at: Option<f64>,
     #[serde(default)]
     scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refreshing_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refreshing_until: Option<f64>,
 }
 
 impl GrantJs {
@@ -133,6 +147,8 @@ impl GrantJs {
                 .map(|r| r.expose_secret().to_owned()),
             refresh_expires_at: g.refresh_expires_at_ms.map(|t| t as f64),
             scope: g.scope.clone(),
+            refreshing_by: g.claim.as_ref().map(|c| c.by.clone()),
+            refreshing_until: g.claim.as_ref().map(|c| c.until_ms as f64),
         }
     }
     fn grant(self) -> UserGrant {
@@ -142,6 +158,13 @@ impl GrantJs {
             refresh_token: self.refresh_token.map(RefreshToken::new),
             refresh_expires_at_ms: self.refresh_expires_at.map(|t| t as u64),
             scope: self.scope,
+            claim: match (self.refreshing_by, self.refreshing_until) {
+                (Some(by), Some(until)) => Some(Claim {
+                    by,
+                    until_ms: until as u64,
+                }),
+                _ => None,
+            },
         }
     }
 }
@@ -216,8 +239,9 @@ impl UserStore for Store {
 }
 
 /// A user's token with single-flight refresh: one refresh per user in flight
-/// in this process, the rotated refresh token stored (compare-and-set)
-/// before anyone is answered, a lost race (20064/20073) re-reading the store
+/// in this process, and across processes sharing a `store` (the refresher
+/// claims the grant in the store first; the others wait for its grant), the
+/// rotated refresh token stored (compare-and-set) before anyone is answered, a lost race (20064/20073) re-reading the store
 /// instead of signing the user out, 20050 retried once, an expired or
 /// revoked grant rejected with `SIGNED_OUT`. Share a `store` to share users
 /// between processes.
@@ -271,6 +295,9 @@ impl JsUserTokenClient {
             s if s.is_object() => Store::Js(s.clone().unchecked_into()),
             _ => return Err(Error::invalid_input("store must be an object")),
         };
+        // A claim's lease covers the refresh request's own timeout, so a
+        // living holder is never taken over (docs/users.md).
+        let lease_ms = u64::from(o.timeout_ms).saturating_add(CLAIM_MARGIN_MS);
         let tokens = UserTokens::new(
             transport(&o)?,
             JsClock,
@@ -278,7 +305,8 @@ impl JsUserTokenClient {
             app,
             store,
             o.min_validity_secs,
-        );
+        )
+        .with_claim_lease(lease_ms);
         Ok(Self {
             tokens: Rc::new(tokens),
         })

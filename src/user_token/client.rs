@@ -11,8 +11,8 @@
 //! process and location refreshes through.
 
 use super::{
-    AfterRefresh, RefreshToken, UserGrant, after_refresh_failed, build_refresh, exchange_code,
-    parse_user_token_reply, still_the_refused_one,
+    AfterRefresh, Claim, RefreshToken, UserGrant, after_refresh_failed, build_refresh,
+    exchange_code, parse_user_token_reply, still_the_refused_one,
 };
 use crate::AppCredentials;
 use crate::client::single_flight::Flight;
@@ -116,6 +116,27 @@ type Outcome = Result<UserAccess, UserTokenFailure>;
 /// signed out: the winner, in another process, may still be storing.
 pub const RACE_GRACE_MS: u64 = 1_000;
 
+/// How long a claim holds before others may take it over, by default: the
+/// transport's default timeout (10 s) and a margin, so that a holder that
+/// is alive has its answer (or its timeout) before the lease ends.
+pub const DEFAULT_CLAIM_LEASE_MS: u64 = 12_000;
+
+/// Shortest lease accepted.
+pub const MIN_CLAIM_LEASE_MS: u64 = 1_000;
+
+/// While another client holds the claim, the store is read again after
+/// this long, doubling up to [`MAX_CLAIM_POLL_MS`].
+const FIRST_CLAIM_POLL_MS: u64 = 25;
+const MAX_CLAIM_POLL_MS: u64 = 500;
+
+/// What claiming a due grant came to.
+enum Claimed {
+    /// This client holds the claim: the grant as stored with it.
+    Mine(Versioned),
+    /// Another client refreshed meanwhile: its grant serves.
+    Served(UserAccess),
+}
+
 /// What a caller needs of the stored grant.
 enum Need {
     /// At least the minimum validity left.
@@ -135,6 +156,12 @@ pub struct UserTokens<T, C, S> {
     /// Served only with at least this much left; refreshed below it.
     min_validity_ms: u64,
     flights: RefCell<HashMap<String, Rc<Flight<Outcome>>>>,
+    /// Claims before refreshes (off where one place is every user's only
+    /// refresher, as the Worker's user objects are).
+    claims: bool,
+    /// This client's id in the claims it stores.
+    holder: String,
+    claim_lease_ms: u64,
 }
 
 impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
@@ -146,6 +173,10 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
         store: S,
         min_validity_secs: u64,
     ) -> Self {
+        // Unique enough among the processes sharing a store (two draws of
+        // the host's randomness, about 104 bits).
+        let draw = |t: &T| (t.random() * 9_007_199_254_740_992.0) as u64;
+        let holder = format!("{:013x}{:013x}", draw(&transport), draw(&transport));
         Self {
             transport,
             clock,
@@ -154,7 +185,24 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
             store,
             min_validity_ms: min_validity_secs * 1000,
             flights: RefCell::default(),
+            claims: true,
+            holder,
+            claim_lease_ms: DEFAULT_CLAIM_LEASE_MS,
         }
+    }
+
+    /// No claims: for a store only this client refreshes from (one object
+    /// per user), where its single flight is already the only one.
+    pub fn without_claims(mut self) -> Self {
+        self.claims = false;
+        self
+    }
+
+    /// The claim's lease (at least [`MIN_CLAIM_LEASE_MS`]): cover the
+    /// transport's timeout, so that a living holder is never taken over.
+    pub fn with_claim_lease(mut self, lease_ms: u64) -> Self {
+        self.claim_lease_ms = lease_ms.max(MIN_CLAIM_LEASE_MS);
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -233,9 +281,97 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
         outcome
     }
 
+    /// Claims `current` in the store before its refresh token is sent, or
+    /// waits for the client holding the claim: only the client whose claim
+    /// was stored (compare-and-set on the version it read) refreshes; every
+    /// other one reads the store again, backing off, until the new grant is
+    /// there, and takes the claim over only once its lease has passed.
+    async fn claim(&self, user: &str, mut current: Versioned) -> Result<Claimed, UserTokenFailure> {
+        let mut poll = FIRST_CLAIM_POLL_MS;
+        let waited = current.version;
+        loop {
+            let now = self.clock.now_ms();
+            if current.version != waited
+                && current.grant.claim.is_none()
+                && self.fresh(&current.grant)
+            {
+                return Ok(Claimed::Served(access(&current.grant)));
+            }
+            let held = current
+                .grant
+                .claim
+                .as_ref()
+                .filter(|c| c.by != self.holder && c.until_ms > now);
+            if let Some(held) = held {
+                // Never past the lease: then the holder is taken for dead.
+                let left = held.until_ms - now;
+                self.transport.sleep(poll.min(left)).await;
+                poll = (poll * 2).min(MAX_CLAIM_POLL_MS);
+            } else {
+                let claimed = UserGrant {
+                    claim: Some(Claim {
+                        by: self.holder.clone(),
+                        until_ms: now.saturating_add(self.claim_lease_ms),
+                    }),
+                    ..current.grant.clone()
+                };
+                let stored = self
+                    .store
+                    .put(user, Some(current.version), &claimed)
+                    .await
+                    .map_err(|e| {
+                        Error::invalid_input(&format!(
+                            "{} while claiming the grant for its refresh: nothing was sent to Feishu, the stored grant is unchanged",
+                            e.message()
+                        ))
+                    })?;
+                if stored {
+                    // The store chose the new version: read it back.
+                    match self.store.get(user).await? {
+                        Some(v) if v.grant.claim.as_ref().is_some_and(|c| c.by == self.holder) => {
+                            return Ok(Claimed::Mine(v));
+                        }
+                        Some(v) => {
+                            current = v;
+                            continue;
+                        }
+                        None => return Err(UserTokenFailure::SignedOut { feishu_code: None }),
+                    }
+                }
+            }
+            current = match self.store.get(user).await? {
+                Some(v) => v,
+                None => return Err(UserTokenFailure::SignedOut { feishu_code: None }),
+            };
+        }
+    }
+
     /// Refreshes `current`: at most one refresh token sent per rotation, a
     /// retry only after a server error, one re-read after a lost race.
-    async fn refresh(&self, user: &str, mut current: Versioned) -> Outcome {
+    async fn refresh(&self, user: &str, current: Versioned) -> Outcome {
+        if !self.claims {
+            return self.refresh_claimed(user, current).await;
+        }
+        let mine = match self.claim(user, current).await? {
+            Claimed::Mine(v) => v,
+            Claimed::Served(a) => return Ok(a),
+        };
+        let outcome = self.refresh_claimed(user, mine.clone()).await;
+        if let Err(UserTokenFailure::Failed(_)) = &outcome {
+            // Nothing stored: the claim goes, so the next caller need not
+            // wait out the lease (if the store refuses, the lease ends it).
+            let released = UserGrant {
+                claim: None,
+                ..mine.grant.clone()
+            };
+            let _ = self.store.put(user, Some(mine.version), &released).await;
+        }
+        outcome
+    }
+
+    /// [`refresh`](Self::refresh) once this client may send the refresh
+    /// token (its claim stored, or claims off).
+    async fn refresh_claimed(&self, user: &str, mut current: Versioned) -> Outcome {
         let mut attempt = 1;
         let mut reread = false;
         loop {
@@ -279,8 +415,16 @@ impl<T: Transport, C: Clock, S: UserStore> UserTokens<T, C, S> {
                                 return Ok(access(&v.grant));
                             }
                             // Another refresher stored a newer grant, itself
-                            // due: one more refresh, with its token.
-                            current = v;
+                            // due: one more refresh, with its token (claimed
+                            // first, as every refresh is).
+                            current = if self.claims {
+                                match self.claim(user, v).await? {
+                                    Claimed::Mine(m) => m,
+                                    Claimed::Served(a) => return Ok(a),
+                                }
+                            } else {
+                                v
+                            };
                             attempt = 1;
                         }
                         None => return self.signed_out(user, &current, error.feishu_code()).await,

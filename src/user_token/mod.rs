@@ -13,7 +13,10 @@ use crate::AppCredentials;
 mod client;
 pub mod sign_in;
 
-pub use client::{MemoryStore, UserAccess, UserStore, UserTokenFailure, UserTokens, Versioned};
+pub use client::{
+    DEFAULT_CLAIM_LEASE_MS, MIN_CLAIM_LEASE_MS, MemoryStore, UserAccess, UserStore,
+    UserTokenFailure, UserTokens, Versioned,
+};
 
 use crate::error::Error;
 use crate::json::{ReadJson, SerdeJson};
@@ -79,6 +82,22 @@ pub struct UserGrant {
     pub refresh_token: Option<RefreshToken>,
     pub refresh_expires_at_ms: Option<u64>,
     pub scope: String,
+    /// A refresh under way somewhere (`UserTokens` claims the grant in the
+    /// store before it sends the refresh token); `None` as Feishu grants it.
+    pub claim: Option<Claim>,
+}
+
+/// Who is refreshing a stored grant, and until when the others wait for
+/// it: the claim a client stores (compare-and-set) before it sends the
+/// single-use refresh token, so that processes sharing a store send it once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// The claiming client's random id.
+    pub by: String,
+    /// The lease's end: past it the holder is taken to have died, and the
+    /// claim may be taken over (the one case a refresh token can be sent
+    /// twice: a holder that did not die but stalled past its lease).
+    pub until_ms: u64,
 }
 
 /// A PKCE code verifier (RFC 7636): 43 to 128 unreserved characters.
@@ -301,6 +320,7 @@ pub fn parse_user_token_reply(
         refresh_token: refresh,
         refresh_expires_at_ms,
         scope: answer.scope.unwrap_or_default(),
+        claim: None,
     })
 }
 

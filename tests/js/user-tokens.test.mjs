@@ -1,9 +1,9 @@
 // `feishu-tenant-token/user-tokens` as built into pkg/, in Node, against the
 // sandbox's OAuth (tests/sandbox/oauth.mjs): a sign-in URL with PKCE, the
 // code exchange learning who signed in, one refresh for 200 callers at
-// expiry, a store shared by two clients (two processes) where the loser of
-// a refresh race re-reads instead of signing the user out and never sends
-// a refresh token twice, SIGNED_OUT for a revoked grant with no loop.
+// expiry, a store shared by two clients where one claims and refreshes and
+// the other waits (two Node processes: user-tokens-processes.test.mjs),
+// SIGNED_OUT for a revoked grant with no loop.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
@@ -90,11 +90,12 @@ test("200 callers at expiry make one refresh; the rotated refresh token is store
   assert.notEqual(all[0].userAccessToken, me.userAccessToken);
   assert.equal(sb.stats().oauth.refreshCalls, 1);
   const row = store.rows.get("ou_sandbox_alice");
-  assert.equal(row.version, 2);
+  assert.equal(row.version, 3, "claimed, then the rotated grant stored");
   assert.notEqual(row.grant.refreshToken, firstRefresh, "rotated and stored");
+  assert.equal(row.grant.refreshingBy, undefined, "the claim went with it");
 });
 
-test("two processes sharing a store: the loser of a refresh race re-reads, never resends, stays signed in", async () => {
+test("two clients sharing a store: one claims and refreshes, the other waits for its grant; no refresh token sent twice", async () => {
   sb.reset();
   await sandboxConfig({ userTokenSecs: 40 });
   const store = sharedStore();
@@ -103,12 +104,12 @@ test("two processes sharing a store: the loser of a refresh race re-reads, never
   const pkce = createPkce();
   await one.exchange(await signIn(one, "ou_sandbox_alice", pkce), { redirectUri: REDIRECT, codeVerifier: pkce.codeVerifier });
   await sleep(2100);
-  // Both read the same due grant and refresh with the same token: Feishu
-  // accepts one, answers 20064 to the other, which re-reads the store.
+  // Both read the same due grant: one's claim is stored, the other waits.
   const [a, b] = await Promise.all([one.accessToken("ou_sandbox_alice"), two.accessToken("ou_sandbox_alice")]);
-  assert.equal(a.userAccessToken, b.userAccessToken, "the loser serves the winner's token");
+  assert.equal(a.userAccessToken, b.userAccessToken, "the waiter serves the refresher's token");
   const o = sb.stats().oauth;
-  assert.ok(o.refreshCalls <= 2, String(o.refreshCalls));
+  assert.equal(o.refreshCalls, 1);
+  assert.equal(o.refreshTokensSentTwice, 0);
   assert.ok(store.rows.has("ou_sandbox_alice"), "not signed out");
   assert.equal((await two.accessToken("ou_sandbox_alice")).userAccessToken, a.userAccessToken);
 });

@@ -31,6 +31,10 @@ struct Feishu {
     /// What happens while the client waits (another process's write).
     on_sleep: RefCell<Option<Box<dyn FnOnce()>>>,
     slept: Cell<u64>,
+    /// Sleeping moves this clock (a wait for a claim's lease).
+    clock: RefCell<Option<Clk>>,
+    /// What `random` draws (a client's claim id is made of it).
+    draw: Cell<f64>,
 }
 
 /// Pending once, so that callers arriving meanwhile join the flight.
@@ -65,9 +69,14 @@ impl Transport for Rc<Feishu> {
         if let Some(f) = self.on_sleep.borrow_mut().take() {
             f();
         }
+        if let Some(c) = self.clock.borrow().as_ref() {
+            c.0.set(c.0.get() + ms);
+        }
+        // Others (another client holding a claim) go on meanwhile.
+        YieldOnce(false).await;
     }
     fn random(&self) -> f64 {
-        0.5
+        self.draw.get()
     }
 }
 
@@ -100,6 +109,7 @@ fn grant(n: u32, expires_at_ms: u64) -> UserGrant {
         refresh_token: Some(RefreshToken::new(format!("ur-{n}"))),
         refresh_expires_at_ms: Some(T0 + 7 * 86_400_000),
         scope: "offline_access".into(),
+        claim: None,
     }
 }
 
@@ -128,21 +138,44 @@ impl UserStore for Rc<MemoryStore> {
 }
 
 /// Alice signed in with grant 1, which is due for a refresh (5 minutes
-/// left, 30 wanted).
+/// left, 30 wanted). Claims on, as a client sharing a store runs.
 fn world() -> World {
-    let feishu = Rc::new(Feishu::default());
-    let clock = Clk(Rc::new(Cell::new(T0)));
-    let store = Rc::new(MemoryStore::default());
+    world_with(true)
+}
+
+/// A client over `store`, drawing `draw` for its claim id.
+fn client(
+    feishu: &Rc<Feishu>,
+    clock: &Clk,
+    store: &Rc<MemoryStore>,
+    draw: f64,
+) -> UserTokens<Rc<Feishu>, Clk, Rc<MemoryStore>> {
+    feishu.draw.set(draw);
     let app = AppCredentials::parse("cli_a", "s3cret", ["appId", "appSecret"]).unwrap();
     let base = BaseUrl::parse("https://open.feishu.cn").unwrap();
-    let tokens = UserTokens::new(
-        Rc::clone(&feishu),
+    UserTokens::new(
+        Rc::clone(feishu),
         clock.clone(),
         base,
         app,
-        Rc::clone(&store),
+        Rc::clone(store),
         1800,
-    );
+    )
+}
+
+/// `claims` off: the store's only refresher (the Worker's user objects),
+/// or a foreign writer that claims nothing.
+fn world_with(claims: bool) -> World {
+    let feishu = Rc::new(Feishu::default());
+    let clock = Clk(Rc::new(Cell::new(T0)));
+    *feishu.clock.borrow_mut() = Some(clock.clone());
+    let store = Rc::new(MemoryStore::default());
+    let tokens = client(&feishu, &clock, &store, 0.5);
+    let tokens = if claims {
+        tokens
+    } else {
+        tokens.without_claims()
+    };
     block_on(tokens.signed_in("alice", &grant(1, T0 + 300_000))).unwrap();
     World {
         feishu,
@@ -175,7 +208,16 @@ fn many_callers_at_expiry_make_one_refresh_stored_before_anyone_is_answered() {
     w.feishu.answers.borrow_mut().push_back(Box::new(move |t| {
         assert_eq!(t, "ur-1");
         let now = store.get("alice").now_or_never().unwrap().unwrap().unwrap();
-        assert_eq!(now.version, 1, "nothing stored yet");
+        let g = now.grant;
+        assert_eq!(
+            g.refresh_token.unwrap().expose_secret(),
+            "ur-1",
+            "nothing stored yet"
+        );
+        assert!(
+            g.claim.is_some(),
+            "claimed before the refresh token is sent"
+        );
         ok(2)(t)
     }));
     let all = block_on(join_all((0..200).map(|_| w.tokens.access_token("alice"))));
@@ -191,6 +233,7 @@ fn many_callers_at_expiry_make_one_refresh_stored_before_anyone_is_answered() {
         "ur-2",
         "the rotated token is stored"
     );
+    assert_eq!(g.claim, None, "and the claim gone with it");
     // Served from the store from now on.
     assert_eq!(token_of(&block_on(w.tokens.access_token("alice"))), "u-2");
     assert_eq!(w.feishu.sent.borrow().len(), 1);
@@ -198,7 +241,7 @@ fn many_callers_at_expiry_make_one_refresh_stored_before_anyone_is_answered() {
 
 #[test]
 fn a_lost_race_re_reads_the_store_and_serves_the_winners_grant() {
-    let w = world();
+    let w = world_with(false);
     let store = Rc::clone(&w.store);
     // Another process refreshes with ur-1 first and stores grant 3.
     w.feishu.answers.borrow_mut().push_back(Box::new(move |t| {
@@ -323,7 +366,7 @@ fn a_rotation_refreshes_a_fresh_grant_once() {
 
 #[test]
 fn a_winner_still_storing_is_waited_for_once_before_signing_out() {
-    let w = world();
+    let w = world_with(false);
     w.feishu.answers.borrow_mut().push_back(refused(20064));
     let store = Rc::clone(&w.store);
     // The other process stores its grant only while this one waits.
@@ -335,4 +378,93 @@ fn a_winner_still_storing_is_waited_for_once_before_signing_out() {
     assert_eq!(token_of(&block_on(w.tokens.access_token("alice"))), "u-3");
     assert_eq!(w.feishu.slept.get(), RACE_GRACE_MS);
     assert_eq!(*w.feishu.sent.borrow(), vec!["ur-1"]);
+}
+
+#[test]
+fn two_clients_over_one_store_send_the_refresh_token_once() {
+    let w = world();
+    let other = client(&w.feishu, &w.clock, &w.store, 0.25);
+    w.feishu.answers.borrow_mut().push_back(ok(2));
+    let here = (0..100).map(|_| w.tokens.access_token("alice").boxed_local());
+    let there = (0..100).map(|_| other.access_token("alice").boxed_local());
+    let all = block_on(join_all(here.chain(there)));
+    assert!(all.iter().all(|o| token_of(o) == "u-2"));
+    assert_eq!(
+        *w.feishu.sent.borrow(),
+        vec!["ur-1"],
+        "one refresh between both"
+    );
+    assert!(
+        w.clock.0.get() - T0 < DEFAULT_CLAIM_LEASE_MS,
+        "the waiter read the store, never waited out the lease"
+    );
+}
+
+#[test]
+fn a_claim_whose_holder_died_is_taken_over_after_its_lease() {
+    let w = world();
+    let dead = UserGrant {
+        claim: Some(Claim {
+            by: "dead".into(),
+            until_ms: T0 + 3_000,
+        }),
+        ..grant(1, T0 + 300_000)
+    };
+    assert!(block_on(w.store.put("alice", Some(1), &dead)).unwrap());
+    w.feishu.answers.borrow_mut().push_back(ok(2));
+    assert_eq!(token_of(&block_on(w.tokens.access_token("alice"))), "u-2");
+    assert!(w.clock.0.get() >= T0 + 3_000, "not before the lease ended");
+    assert!(w.clock.0.get() < T0 + 4_000, "nor long after");
+    assert_eq!(*w.feishu.sent.borrow(), vec!["ur-1"]);
+}
+
+#[test]
+fn a_failed_refresh_releases_its_claim_and_keeps_the_grant() {
+    let w = world();
+    for _ in 0..2 {
+        w.feishu.answers.borrow_mut().push_back(refused(20050));
+    }
+    assert!(block_on(w.tokens.access_token("alice")).is_err());
+    let g = stored(&w).unwrap();
+    assert_eq!(g.refresh_token.unwrap().expose_secret(), "ur-1", "kept");
+    assert_eq!(g.claim, None, "released: the next caller need not wait");
+}
+
+/// A store whose `put` fails: nothing is sent, nothing lost.
+struct FailingPuts(Rc<MemoryStore>);
+impl UserStore for FailingPuts {
+    async fn get(&self, user: &str) -> Result<Option<Versioned>, Error> {
+        self.0.get(user).await
+    }
+    async fn put(&self, _: &str, _: Option<u64>, _: &UserGrant) -> Result<bool, Error> {
+        Err(Error::invalid_input("store.put threw"))
+    }
+    async fn delete(&self, user: &str) -> Result<(), Error> {
+        self.0.delete(user).await
+    }
+}
+
+#[test]
+fn a_store_whose_put_fails_sends_nothing_and_loses_nothing() {
+    let w = world();
+    let app = AppCredentials::parse("cli_a", "s3cret", ["appId", "appSecret"]).unwrap();
+    let base = BaseUrl::parse("https://open.feishu.cn").unwrap();
+    let failing = UserTokens::new(
+        Rc::clone(&w.feishu),
+        w.clock.clone(),
+        base,
+        app,
+        FailingPuts(Rc::clone(&w.store)),
+        1800,
+    );
+    let Err(UserTokenFailure::Failed(e)) = block_on(failing.access_token("alice")) else {
+        panic!("a failure")
+    };
+    assert!(e.message().contains("store.put"), "{}", e.message());
+    assert!(
+        w.feishu.sent.borrow().is_empty(),
+        "the refresh token unsent"
+    );
+    let g = stored(&w).unwrap();
+    assert_eq!(g.refresh_token.unwrap().expose_secret(), "ur-1");
 }

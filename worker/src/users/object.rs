@@ -47,7 +47,10 @@ fn build(state: &State, env: &Env, who: &Who) -> Result<UserObject, String> {
         app,
         grants,
         config.freshness.min_validity_secs(),
-    );
+    )
+    // This object is its user's only refresher: its single flight is the
+    // one, so nothing is claimed in its storage.
+    .without_claims();
     Ok(UserObject {
         who: who.clone(),
         tokens,

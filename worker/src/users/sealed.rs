@@ -83,6 +83,8 @@ pub fn open(key: &DerivedKey, binding: &str, text: &str) -> Option<UserGrant> {
         refresh_token: p.r.map(RefreshToken::new),
         refresh_expires_at_ms: p.x,
         scope: p.s,
+        // The object is its users' only refresher: it claims nothing.
+        claim: None,
     })
 }
 
@@ -103,6 +105,7 @@ mod tests {
             refresh_token: Some(RefreshToken::new("ur-secret-refresh")),
             refresh_expires_at_ms: Some(9),
             scope: "offline_access".into(),
+            claim: None,
         }
     }
 
