@@ -58,18 +58,22 @@ export const DEV_USERS = Object.freeze({
 });
 
 /**
- * wrangler.toml with the coordinator's two blocks uncommented, written beside
- * it (ignored by git) for `wrangler dev`: user tokens need the binding.
+ * wrangler.toml with the Durable Objects' blocks uncommented, written beside
+ * it (ignored by git) for `wrangler dev`: user tokens need the bindings.
  */
 function devWranglerConfig() {
-  const text = readFileSync(join(root, "wrangler.toml"), "utf8")
-    .replace(/^# (\[\[durable_objects\.bindings\]\])$/m, "$1")
-    .replace(/^# (name = "COORDINATOR")$/m, "$1")
-    .replace(/^# (class_name = "TokenCoordinator")$/m, "$1")
-    .replace(/^# (\[\[migrations\]\])$/m, "$1")
-    .replace(/^# (tag = "v1")$/m, "$1")
-    .replace(/^# (new_sqlite_classes = \["TokenCoordinator"\])$/m, "$1");
-  if (!text.includes('\nname = "COORDINATOR"')) throw new Error("wrangler.toml: the coordinator's blocks were not found to uncomment");
+  const full = readFileSync(join(root, "wrangler.toml"), "utf8");
+  const start = full.indexOf("# --- The Durable Objects");
+  const end = full.indexOf("[vars]", start);
+  if (start < 0 || end < 0) throw new Error("wrangler.toml: the Durable Objects' section was not found");
+  // Every TOML line of the section, uncommented; its prose stays comments.
+  const section = full
+    .slice(start, end)
+    .replace(/^# (\[\[(?:durable_objects\.bindings|migrations)\]\]|(?:name|class_name|tag|new_sqlite_classes) = .*)$/gm, "$1");
+  const text = full.slice(0, start) + section + full.slice(end);
+  for (const name of ["COORDINATOR", "STORE_APP_KEEPER", "USER_OBJECTS"]) {
+    if (!text.includes(`\nname = "${name}"`)) throw new Error(`wrangler.toml: the ${name} binding was not found to uncomment`);
+  }
   const file = join(root, "wrangler.dev.toml");
   writeFileSync(file, `# Written by scripts/dev.mjs for \`make dev\` (wrangler.toml with the coordinator bound). Not in git.\n${text}`);
   return file;

@@ -129,3 +129,86 @@ test(`README.md is at most ${README_MAX_LINES} lines`, () => {
   const lines = readFileSync(join(root, "README.md"), "utf8").replace(/\n$/, "").split("\n").length;
   assert.ok(lines <= README_MAX_LINES, `README.md has ${lines} lines`);
 });
+
+// docs/design.md names code: every `path/to/file.rs` (or folder) and every
+// `module::name` written in it must exist, so that the next rename cannot
+// leave the page stale.
+
+/** Every Rust source of the three crates, as paths relative to the root. */
+function rustFiles() {
+  const out = [];
+  const walk = (dir) => {
+    for (const f of readdirSync(join(root, dir))) {
+      const p = `${dir}/${f}`;
+      if (statSync(join(root, p)).isDirectory()) walk(p);
+      else if (f.endsWith(".rs")) out.push(p);
+    }
+  };
+  for (const d of ["src", "npm/src", "worker/src"]) walk(d);
+  return out;
+}
+
+const RUST = rustFiles();
+const SOURCE = new Map(RUST.map((f) => [f, readFileSync(join(root, f), "utf8")]));
+
+/** A file's module path: its folders and its stem (`mod.rs` is its folder). */
+const modulePath = (file) => file.replace(/\.rs$/, "").split("/").filter((s, i, all) => !(s === "mod" && i === all.length - 1));
+
+/** Whether `names` occur in `path`, in order (a subsequence). */
+function within(names, path) {
+  let i = 0;
+  for (const p of path) if (p === names[i]) i += 1;
+  return i === names.length;
+}
+
+/** Whether `name` is defined in `text`: an item, a method, an enum variant or a field. */
+function defines(text, name) {
+  const items = new RegExp(`\\b(?:fn|struct|enum|trait|type|const|static|mod|macro_rules!)\\s+${name}\\b`);
+  const variant = new RegExp(`^\\s+${name}\\b\\s*(?:[({,]|$)`, "m");
+  return items.test(text) || variant.test(text);
+}
+
+/** Why a code name of design.md does not resolve, or null. */
+function unresolved(name) {
+  if (name.endsWith(".rs") && !name.includes("/")) return RUST.some((f) => f.endsWith(`/${name}`)) ? null : "no such file";
+  if (name.includes("/")) {
+    const bare = name.replace(/\/$/, "");
+    if (existsSync(join(root, bare))) return null;
+    // A path relative to a crate's `src/` (`http/cors.rs`, `cache/layer/tests.rs`).
+    return RUST.some((f) => f.endsWith(`/${bare}`)) || RUST.some((f) => f.includes(`/${bare}/`)) ? null : "no such file";
+  }
+  const parts = name.split("::");
+  const last = parts.at(-1);
+  const modules = parts.slice(0, -1).filter((p) => /^[a-z_][a-z0-9_]*$/.test(p));
+  const found = RUST.some((f) => within(modules, modulePath(f)) && defines(SOURCE.get(f), last));
+  return found ? null : `no \`${last}\` defined under ${modules.join("/") || "any module"}`;
+}
+
+/** The code names a Markdown page writes in backticks (outside fences). */
+function codeNames(md) {
+  const names = new Set();
+  for (const m of withoutFences(md).matchAll(/`([^`\s]+)`/g)) {
+    const t = m[1];
+    if (/^(?:[A-Za-z_][A-Za-z0-9_]*::)+[A-Za-z_][A-Za-z0-9_]*$/.test(t)) names.add(t);
+    else if (/^[a-z_][a-z0-9_./-]*\.rs$|^(?:src|npm|worker|tests|bench|scripts|www|fuzz|sandbox)\/[A-Za-z0-9_./-]*$/.test(t)) names.add(t);
+  }
+  return [...names];
+}
+
+test("the name checker sees stale names", () => {
+  assert.equal(unresolved("cache::evict::evict_refused"), null);
+  assert.equal(unresolved("worker/src/calls/forward.rs"), null);
+  assert.equal(unresolved("http/cors.rs"), null);
+  assert.match(unresolved("serve::token"), /no `token`/);
+  assert.match(unresolved("worker/src/gateway/forward.rs"), /no such file/);
+  assert.deepEqual(codeNames("`a::b` `x.rs` `Cache-Control: x`\n```\n`c::d`\n```\n"), ["a::b", "x.rs"]);
+});
+
+test("docs/design.md: every file and code name it writes exists", () => {
+  const md = readFileSync(join(root, "docs/design.md"), "utf8");
+  const stale = codeNames(md)
+    .map((n) => [n, unresolved(n)])
+    .filter(([, why]) => why)
+    .map(([n, why]) => `${n}: ${why}`);
+  assert.deepEqual(stale, [], `stale names in docs/design.md:\n${stale.join("\n")}`);
+});

@@ -106,7 +106,7 @@ export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules 
       compatibilityDate: "2026-11-01",
       kvNamespaces: ["TOKENS"],
       bindings: vars,
-      ...(coordinator && { durableObjects: { COORDINATOR: "TokenCoordinator" } }),
+      ...(coordinator && { durableObjects: OBJECT_CLASSES }),
       ...(serviceBindings && { serviceBindings }),
       ...(onLog && { handleStructuredLogs: onLog }),
       // Miniflare 5 calls kvPersist resourcePersistencePath (one root for every store).
@@ -135,6 +135,23 @@ export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules 
   }
 }
 
+/**
+ * The Worker's Durable Object bindings, each to its class (wrangler.toml's
+ * commented blocks): the token coordinator, the store app's keeper and each
+ * user's object. Tests and `make dev` bind all three together.
+ */
+export const OBJECT_CLASSES = Object.freeze({
+  COORDINATOR: "TokenCoordinator",
+  STORE_APP_KEEPER: "StoreAppKeeper",
+  USER_OBJECTS: "UserObject",
+});
+
+/** A stand-in's other classes behave as its coordinator does (one role each, one behaviour). */
+const STAND_IN_ROLES = `
+export class StoreAppKeeper extends TokenCoordinator {}
+export class UserObject extends TokenCoordinator {}
+`;
+
 /** A stand-in for the coordinator class whose every call throws (a fault). */
 const THROWING_COORDINATOR = `
 export class TokenCoordinator {
@@ -143,7 +160,7 @@ export class TokenCoordinator {
   }
 }
 export default { fetch: () => new Response("coordinator host") };
-`;
+${STAND_IN_ROLES}`;
 
 /**
  * A stand-in for the coordinator whose storage has failed: every question
@@ -157,7 +174,7 @@ export class TokenCoordinator {
   }
 }
 export default { fetch: () => new Response("coordinator host") };
-`;
+${STAND_IN_ROLES}`;
 
 /**
  * A stand-in for the coordinator that relays Feishu's refusal of every
@@ -173,13 +190,13 @@ export class TokenCoordinator {
   }
 }
 export default { fetch: () => new Response(String(questions)) };
-`;
+${STAND_IN_ROLES}`;
 
 /**
  * `fronts` copies of the built Worker, each its own isolate (its own
- * memory), and one more Worker hosting the TokenCoordinator Durable Object,
- * all in one workerd on one KV namespace, the fronts' COORDINATOR bound to
- * that object. `coordinator`: "ours" (the built Worker's class), "throws" (a
+ * memory), and one more Worker hosting the Durable Object classes
+ * (OBJECT_CLASSES), all in one workerd on one KV namespace, the fronts'
+ * bindings to those classes. `coordinator`: "ours" (the built Worker's class), "throws" (a
  * class whose every call throws), "storage-failed" (one that answers 503 to
  * everything), "refuses" (one relaying Feishu's refusal of everything and
  * counting the questions: `questions()` on the result) or "none" (no binding). `persist`: a directory keeping KV and
@@ -199,9 +216,11 @@ export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinat
       ...common,
       name,
       modules: BUILT_WORKER_MODULES,
-      ...(coordinator !== "none" && { durableObjects: { COORDINATOR: { className: "TokenCoordinator", scriptName: "coordinator" } } }),
+      ...(coordinator !== "none" && {
+        durableObjects: Object.fromEntries(Object.entries(OBJECT_CLASSES).map(([binding, className]) => [binding, { className, scriptName: "coordinator" }])),
+      }),
     })),
-    { ...common, name: "coordinator", modules: hostModules, durableObjects: { COORDINATOR: "TokenCoordinator" } },
+    { ...common, name: "coordinator", modules: hostModules, durableObjects: OBJECT_CLASSES },
   ];
   const mf = new Miniflare(
     convertV4MiniflareOptions({

@@ -3,15 +3,27 @@
 //! `TOKENS`), then Feishu; a gateway passing every other `/open-apis/*` call
 //! on; and, with an app's secrets, the whole store-app chain (managed mode).
 //! All token logic is the core crate's. `docs/design.md` walks a request
-//! through these folders:
+//! through these folders.
 //!
-//! - `http/`: routes, the way every request goes, reading bodies, replies, CORS;
-//! - `tokens/`: the token endpoints and how their clients are built;
-//! - `gateway/`: pass-through, forwarding rules, managed calls, eviction;
-//! - `managed/`: store-app mode (API keys, the chain, events);
-//! - `cache/`: the KV layer and its binding;
-//! - `coordinator/`: the optional Durable Object and what isolates ask it;
-//! - `state.rs`: the isolate's slots; `config.rs`: the settings.
+//! The folders are layered: each imports only folders below it (drawn from
+//! the imports by `python3 ../shared/tools/folder-graph.py worker/src`: no
+//! pair imports each other). From the ground up:
+//!
+//! 1. `config/` (the settings, read once per isolate), `log.rs`;
+//! 2. `cache/`: the KV layer, its binding, an object's storage, and the seam
+//!    through which the layer asks the coordinator (`cache::ask`);
+//! 3. `http/`: reading requests, every reply, CORS; `coordinator/`: how an
+//!    isolate asks the coordinator's objects (the front side);
+//! 4. `keys/`: the checks of the Worker's own credentials (API keys, agent
+//!    keys' and gateway tokens' shapes, gateway tokens, the bearer);
+//! 5. `sources/`: where tokens come from (request bodies, clients, the
+//!    store-app chain, the isolate's slots);
+//! 6. `calls/`: calling Feishu for a caller (send, examine, evict, replace,
+//!    replay: one `call_with` for managed, agent and user calls);
+//! 7. features: `agents/`, `managed/` (store-app mode), then `users/` and
+//!    `tokens/`, then `gateway/` (which hands calls to the others);
+//! 8. `objects/`: the Durable Object classes;
+//! 9. `router/`: the routes and the way every request goes; `lib.rs`.
 //!
 //! The pure parts (settings, routes, request bodies, forwarding rules, the KV
 //! layer's rules) build natively and are tested there; the rest is wasm32-only.
@@ -19,18 +31,21 @@
 
 mod agents;
 mod cache;
+mod calls;
 mod config;
 mod coordinator;
 mod gateway;
 mod http;
+mod keys;
 mod managed;
+mod objects;
+mod router;
+mod sources;
 mod tokens;
 mod users;
 
 #[cfg(target_arch = "wasm32")]
 mod log;
-#[cfg(target_arch = "wasm32")]
-mod state;
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]
@@ -39,5 +54,5 @@ async fn fetch(
     env: worker::Env,
     _ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
-    http::dispatch::handle(req, &env).await
+    router::dispatch::handle(req, &env).await
 }

@@ -4,12 +4,12 @@
 //! key and what it refused, with nothing sent. One audit line per call.
 
 use crate::agents::endpoints::settings;
-use crate::agents::gateway_token::Kind;
 use crate::agents::grants::{Denied, Grant};
+use crate::calls::managed_call::call_as;
+use crate::calls::replacement::Origin;
 use crate::config::{Brand, Config};
-use crate::gateway::managed_call::call_as;
-use crate::gateway::replacement::Origin;
 use crate::http::reply::{self, Local};
+use crate::keys::gateway_token::Kind;
 use crate::log;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::self_built::{self, SelfBuiltRequest};

@@ -3,11 +3,11 @@
 //! key but not one (unknown, expired) gets Feishu's answer to a wrong
 //! secret, and never reaches Feishu.
 
-use crate::agents::gateway_token::Kind;
 use crate::agents::grants::{Denied, Minted, Settings};
-use crate::agents::keys::carries_ours;
 use crate::config::{Brand, Config};
 use crate::http::reply::{self, Local, Member};
+use crate::keys::gateway_token::Kind;
+use crate::keys::ours::carries_ours;
 use crate::log;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::{AccessToken, AppCredentials, Clock, Served, TokenGrant, TokenRequest};

@@ -2,9 +2,10 @@
 //! plain functions over the settings, tested natively. The Worker's side
 //! (`endpoints.rs`, `calls.rs`) only answers and sends.
 
-use crate::agents::gateway_token::{self, Claims, Kind};
-use crate::agents::keys::{AgentKey, find_by_digest, shaped_as_ours};
 use crate::config::Agents;
+use crate::config::agent_keys::{AgentKey, find_by_digest};
+use crate::keys::gateway_token::{self, Claims, Kind};
+use crate::keys::ours::shaped_as_ours;
 use feishu_tenant_token::AppCredentials;
 use feishu_tenant_token::kv::MAX_TOKEN_LIFE_SECS;
 use sha2::{Digest, Sha256};

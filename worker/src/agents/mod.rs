@@ -1,17 +1,13 @@
 //! Agent keys: an operator gives each agent or service a key of its own,
-//! scoped to what it may call (`AGENT_KEYS`), and the agent works unchanged
-//! with the key where the official SDKs and lark-mcp take the app secret,
-//! while the Worker alone holds the app's secret (`SELF_BUILT_APPS`, or
-//! store-app mode's) and Feishu's tokens.
+//! scoped to what it may call (`AGENT_KEYS`, read in `config::agent_keys`),
+//! and the agent works unchanged with the key where the official SDKs and
+//! lark-mcp take the app secret, while the Worker alone holds the app's
+//! secret (`SELF_BUILT_APPS`, or store-app mode's) and Feishu's tokens.
 //!
-//! - `keys`: the settings, read into typed values; the allow-list rules;
-//! - `gateway_token`: what a key gets in place of a Feishu token (signed);
 //! - `grants`: what a key or gateway token may get and do (pure);
 //! - `endpoints`, `calls`: the token endpoints' and the gateway's side.
 
-pub mod gateway_token;
 pub mod grants;
-pub mod keys;
 
 #[cfg(target_arch = "wasm32")]
 pub mod calls;

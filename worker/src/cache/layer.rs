@@ -8,7 +8,7 @@
 //! formats and the stored value are the core's (`feishu_tenant_token::kv`).
 //! A KV miss asks the coordinator first when one is bound (`coordinator::Ask`).
 
-use crate::coordinator::{Ask, Want};
+use crate::cache::ask::{Ask, Want};
 use core::future::Future;
 use feishu_tenant_token::kv;
 use feishu_tenant_token::{

@@ -3,8 +3,11 @@
 //! (`tickets`), and the binding to the namespace (`workers_kv`). Everything
 //! but the binding is written over [`layer::KvHost`] and tested natively.
 
+pub mod ask;
 pub mod evict;
 pub mod layer;
+#[cfg(target_arch = "wasm32")]
+pub mod object_store;
 pub mod tickets;
 #[cfg(target_arch = "wasm32")]
 pub mod workers_kv;

@@ -8,7 +8,7 @@
 //! docs/size.md). Everything else in the Worker uses workers-rs' typed API.
 
 use crate::cache::layer::KvHost;
-use crate::coordinator::storage::ObjectStore;
+use crate::cache::object_store::ObjectStore;
 use crate::log;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::time::Duration;

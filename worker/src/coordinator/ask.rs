@@ -4,11 +4,12 @@
 //! fetching by itself, as without a coordinator, logged once per isolate per
 //! minute.
 
+use crate::cache::ask::{Ask, Asked, Want};
 use crate::config::{Brand, LARK_PREFIX};
+use crate::coordinator::binding_for_key;
 use crate::coordinator::protocol::{
     OBJECT_ORIGIN, REPLACE, REPLACING_HEADER, TICKET_PREFIX, is_feishus_word, relayed,
 };
-use crate::coordinator::{Ask, Asked, BINDING, Want};
 use crate::log;
 use core::cell::Cell;
 use feishu_tenant_token::cache_key::hex32;
@@ -23,13 +24,15 @@ use worker::{Env, ObjectNamespace, Stub};
 const FAULT_LOG_EVERY_MS: u64 = 60_000;
 
 /// The KV layer's `Ask` for requests of type `R` (`build` writes the question,
-/// see `protocol`), when `COORDINATOR` is bound.
+/// see `protocol`), of the objects bound as `binding` (`BINDING`, or the
+/// store app's keeper for its app token), when bound.
 pub fn ask<R: 'static>(
     env: &Env,
+    binding: &str,
     brand: Brand,
     build: fn(&BaseUrl, &R) -> HttpRequest,
 ) -> Option<Ask<R>> {
-    let namespace = env.durable_object(BINDING).ok()?;
+    let namespace = env.durable_object(binding).ok()?;
     // Lark's questions under the Worker's own Lark prefix: the object reads
     // the brand off the path as the Worker does.
     let origin = match brand {
@@ -54,7 +57,7 @@ pub fn ask<R: 'static>(
 /// `protocol::REPLACE`); `None` when it has none, cannot be asked or fails.
 /// Counted against the same refusal budget as the KV layer's questions.
 pub async fn replace(env: &Env, key: &str, refused: [u8; 32]) -> Option<TokenGrant> {
-    let namespace = env.durable_object(BINDING).ok()?;
+    let namespace = env.durable_object(binding_for_key(key)).ok()?;
     if refusals_spent(JsClock.now_ms()) {
         return None;
     }

@@ -14,14 +14,8 @@
 //! The KV layer sees the coordinator only as [`Ask`], so its rules are tested
 //! natively with a closure standing in for the object.
 
-use core::future::Future;
-use core::pin::Pin;
-use feishu_tenant_token::{Error, TokenGrant};
-
 #[cfg(target_arch = "wasm32")]
 pub mod ask;
-#[cfg(target_arch = "wasm32")]
-pub mod object;
 #[cfg(target_arch = "wasm32")]
 pub mod protocol;
 #[cfg(target_arch = "wasm32")]
@@ -29,32 +23,48 @@ pub mod storage;
 #[cfg(target_arch = "wasm32")]
 pub mod tickets;
 
-/// The binding's name in `wrangler.toml`.
+/// The token coordinator's binding in `wrangler.toml` (class
+/// `TokenCoordinator`): one object per KV key.
 pub const BINDING: &str = "COORDINATOR";
 
-/// The Durable Object coordinator, as the KV layer sees it: given a KV miss's
-/// key and request, the token the one object owning the key found or fetched
-/// (and stored in KV) for every isolate; `None` when it could not be asked or
-/// failed (reported by the implementation), and the layer then fetches by
-/// itself, as without a coordinator.
-pub type Ask<R> = Box<dyn Fn(&str, &R, Want) -> Asked>;
+/// The store app's keeper's binding (class `StoreAppKeeper`): the managed
+/// app's one object, named by its app token's KV key, keeping its ticket,
+/// resend claim and app token.
+pub const STORE_APP_BINDING: &str = "STORE_APP_KEEPER";
 
-/// What the coordinator is asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Want {
-    /// A servable token: the object's own, or one it fetches.
-    Servable,
-    /// A forced refresh (the caller was told the token is bad): the object
-    /// replaces its own copy, else it would hand the refused token to the
-    /// next isolate that misses KV. Its refreshes are throttled like any
-    /// client's, so fronts refreshing one token together make one fetch.
-    Fresh,
-    /// A replacement of the token with this digest, which the caller was
-    /// told is refused: the object replaces it when it is its own token
-    /// (unthrottled: the token it fetched moments ago may be the refused
-    /// one), else serves its own, newer one.
-    Replacing([u8; 32]),
+/// Each signed-in user's object (class `UserObject`), named by brand, app
+/// and user.
+pub const USER_BINDING: &str = "USER_OBJECTS";
+
+/// The binding of the object that owns KV key `key`: the store app's
+/// keeper for the managed app's own app token (`aat:v1:<app_id>`), the
+/// token coordinator for every other token key.
+pub fn binding_for_key(key: &str) -> &'static str {
+    let bare = key
+        .strip_prefix(feishu_tenant_token::kv::LARK_KEY_PREFIX)
+        .unwrap_or(key);
+    match bare.strip_prefix("aat:v1:") {
+        Some(rest) if !rest.contains(':') => STORE_APP_BINDING,
+        _ => BINDING,
+    }
 }
 
-/// What the coordinator answers, `'static` (it owns what it sends).
-pub type Asked = Pin<Box<dyn Future<Output = Option<Result<TokenGrant, Error>>>>>;
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_managed_apps_own_token_is_its_keepers_every_other_key_the_coordinators() {
+        use feishu_tenant_token::kv;
+        assert_eq!(
+            super::binding_for_key(&kv::app_token_key("cli_a")),
+            super::STORE_APP_BINDING
+        );
+        for key in [
+            kv::managed_tenant_key("cli_a", "t1"),
+            kv::internal_token_key(true, "cli_a", "ab"),
+            kv::store_app_token_key("cli_a", "ab"),
+            "tat:v1:abcd:t1".to_owned(),
+        ] {
+            assert_eq!(super::binding_for_key(&key), super::BINDING, "{key}");
+        }
+    }
+}

@@ -3,16 +3,17 @@
 //! locations, with KV as the copy the fallback path reads; without the
 //! binding, or when the object fails, KV alone.
 
+use crate::cache::ask::Want;
+use crate::cache::object_store::ObjectStore;
 use crate::cache::tickets::KvTickets;
 use crate::cache::workers_kv::WorkerKv;
-use crate::coordinator::BINDING;
-use crate::coordinator::Want;
+use crate::coordinator::STORE_APP_BINDING;
 use crate::coordinator::ask::{fault_seen, post, stub};
 use crate::coordinator::protocol::{
     OBJECT_ORIGIN, RESEND_CLAIM, RESEND_RELEASE, TICKET_DELETE, TICKET_GET, TICKET_PREFIX,
     TICKET_PUT,
 };
-use crate::coordinator::storage::ObjectStore;
+use crate::coordinator::storage::ticket_op;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::TicketStore;
@@ -34,7 +35,7 @@ enum Keeper {
 impl Tickets {
     pub fn new(env: &Env, kv: WorkerKv, app_id: String) -> Self {
         let object = env
-            .durable_object(BINDING)
+            .durable_object(STORE_APP_BINDING)
             .ok()
             .and_then(|namespace| stub(&namespace, &kv::app_token_key(&app_id)).ok());
         Self {
@@ -55,8 +56,7 @@ impl Tickets {
     /// fault (logged).
     async fn call(&self, op: &str, body: &str) -> Option<String> {
         let answer = match self.keeper.as_ref()? {
-            Keeper::Here(store) => store
-                .ticket_op(op, body, JsClock.now_ms())
+            Keeper::Here(store) => ticket_op(store, op, body, JsClock.now_ms())
                 .await
                 .map_err(|_| "the object's storage failed".to_owned()),
             Keeper::Object(stub) => {

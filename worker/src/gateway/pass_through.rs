@@ -4,19 +4,21 @@
 //! managed app stays here (its once-a-minute limit).
 
 use crate::agents;
-use crate::agents::gateway_token::is_gateway_token;
-use crate::agents::keys::carries_ours;
+use crate::calls::evict::evict;
+use crate::calls::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER, USER_HEADER};
+use crate::calls::managed_call::managed_call;
+use crate::calls::replacement::{self, Seen};
+use crate::calls::upstream::{Outgoing, examined, send};
 use crate::config::{Brand, Config};
-use crate::gateway::evict::evict;
-use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER, USER_HEADER};
-use crate::gateway::managed_call::managed_call;
-use crate::gateway::replacement::{self, Seen};
-use crate::gateway::upstream::{Outgoing, examined, send};
 use crate::http::reply::{self, Local};
 use crate::http::request::{MAX_BODY_BYTES, json_body, read_body};
+use crate::keys::api_keys::{holds_key, is_managed_app};
+use crate::keys::bearer::bearer;
+use crate::keys::gateway_token::is_gateway_token;
+use crate::keys::ours::carries_ours;
 use crate::log;
 use crate::managed;
-use crate::tokens::{body, endpoints::refused};
+use crate::sources::body::{self, refused};
 use feishu_tenant_token::{AccessToken, api_path, kv};
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
@@ -32,7 +34,7 @@ pub async fn open_api(req: Request, env: &Env, config: &Config) -> Result<Respon
         return pass_through_off();
     }
     let header = req.headers().get("authorization")?.unwrap_or_default();
-    let bearer = forward::bearer(&header);
+    let bearer = bearer(&header);
     if let Some(token) = bearer.filter(|t| is_gateway_token(t)) {
         // (Its allow-list check reads the path as below: 403 naming the key.)
         return agents::calls::call(req, env, config, token).await;
@@ -87,7 +89,7 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
         Ok(a) => a,
         Err(r) => return refused(r),
     };
-    if let Some(managed) = managed::is_managed_app(config, &app) {
+    if let Some(managed) = is_managed_app(config, &app) {
         return managed::endpoints::resend(env, config, managed).await;
     }
     if carries_ours(app.app_secret().expose_secret(), &config.api_keys) {
@@ -160,7 +162,7 @@ async fn forward_and_heal(
     rewrite: Option<AccessToken>,
 ) -> Result<Response> {
     // An API key is the Worker's secret: it is never sent on to Feishu.
-    if managed::holds_key(req, &config.api_keys) {
+    if holds_key(req, &config.api_keys) {
         return reply::local(
             Local::InvalidField,
             "an API key call needs `X-Tenant-Key: <tenant_key>`; the key is never sent to Feishu",

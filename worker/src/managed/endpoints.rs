@@ -2,14 +2,15 @@
 //! the managed app's own app token, and its ticket resend.
 
 use crate::cache::workers_kv::WorkerKv;
+use crate::calls::replacement::{Origin, handed_out};
 use crate::config::{Config, Managed};
 use crate::coordinator::tickets::Tickets;
-use crate::gateway::replacement::{Origin, handed_out};
 use crate::http::reply::{self, Local, Member};
 use crate::http::request::wants_refresh;
-use crate::managed::{ack, api_caller};
-use crate::state;
-use crate::tokens::clients::transport;
+use crate::keys::api_keys::api_caller;
+use crate::managed::ack;
+use crate::sources::clients::transport;
+use crate::sources::state;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::store_app::{self, TicketStore};
 use feishu_tenant_token::{AppCredentials, Clock, Error, TenantKey, TokenGrant};

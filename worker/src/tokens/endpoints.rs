@@ -3,26 +3,20 @@
 //! from (`gateway/replacement.rs`: replaced in flight if Feishu refuses it).
 
 use crate::agents::endpoints as agents;
-use crate::agents::keys::carries_ours;
+use crate::calls::replacement::{Origin, handed_out};
 use crate::config::Config;
-use crate::gateway::replacement::{Origin, handed_out};
 use crate::http::reply::{self, Local, Member};
 use crate::http::request::{json_body, wants_refresh};
+use crate::keys::api_keys::is_managed_app;
+use crate::keys::ours::carries_ours;
 use crate::managed;
-use crate::state;
-use crate::tokens::body::{self, Refusal};
-use crate::tokens::clients::store_app_token_key;
+use crate::sources::body::{self, Refusal, refused};
+use crate::sources::clients::store_app_token_key;
+use crate::sources::state;
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest};
 use feishu_tenant_token::store_app::CallerAppTokenRequest;
 use feishu_tenant_token::{Served, Source, TokenGrant};
 use worker::{Env, Request, Response, Result};
-
-pub fn refused(r: Refusal) -> Result<Response> {
-    match r {
-        Refusal::BadBody(msg) => reply::local(Local::BadBody, &msg),
-        Refusal::InvalidField(msg) => reply::local(Local::InvalidField, &msg),
-    }
-}
 
 /// The JSON body (within its limit) read by `parse`, or the answer refusing it.
 async fn parsed_body<T>(
@@ -81,7 +75,7 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
     if let Some(answer) = agents::key_token(config, &app, Member::AppAccessToken, true) {
         return answer;
     }
-    if let Some(managed) = managed::is_managed_app(config, &app) {
+    if let Some(managed) = is_managed_app(config, &app) {
         return managed::endpoints::own_app_token(&req, env, config, managed).await;
     }
     if ticket

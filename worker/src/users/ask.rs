@@ -1,8 +1,8 @@
 //! The front's side of a user's object: the question, and the object's
 //! answer or the failure to relay.
 
-use crate::coordinator::BINDING;
-use crate::coordinator::Want;
+use crate::cache::ask::Want;
+use crate::coordinator::USER_BINDING;
 use crate::coordinator::ask::{post, stub};
 use crate::coordinator::protocol::OBJECT_ORIGIN;
 use crate::http::reply::{self, Local};
@@ -12,11 +12,11 @@ use worker::{Env, ObjectNamespace, Response, Result};
 
 /// The coordinator's namespace, or the answer saying user tokens need it.
 pub fn namespace(env: &Env) -> Result<core::result::Result<ObjectNamespace, Response>> {
-    match env.durable_object(BINDING) {
+    match env.durable_object(USER_BINDING) {
         Ok(ns) => Ok(Ok(ns)),
         Err(_) => reply::local(
             Local::Misconfigured,
-            "user tokens need the COORDINATOR Durable Object binding (class TokenCoordinator, see wrangler.toml): each user's refreshes go through one object",
+            "user tokens need the USER_OBJECTS Durable Object binding (class UserObject, bound with COORDINATOR and STORE_APP_KEEPER: see wrangler.toml): each user's refreshes go through one object",
         )
         .map(Err),
     }

@@ -5,10 +5,10 @@
 //! the call replayed (the body kept as for any managed call).
 
 use crate::agents::calls::audit;
+use crate::calls::forward::{APP_HEADER, USER_HEADER};
+use crate::calls::managed_call::{TokenFor, call_with};
+use crate::calls::upstream::Verdict;
 use crate::config::{Brand, Config};
-use crate::gateway::forward::{APP_HEADER, USER_HEADER};
-use crate::gateway::managed_call::{TokenFor, call_with};
-use crate::gateway::upstream::Verdict;
 use crate::http::reply;
 use crate::users::ask::ask;
 use crate::users::directory;

@@ -13,7 +13,7 @@
 
 use crate::cache::layer::KvHost;
 use crate::cache::workers_kv::WorkerKv;
-use crate::tokens::clients::MAX_CACHED_TOKENS;
+use crate::sources::clients::MAX_CACHED_TOKENS;
 use crate::users::protocol::Who;
 use std::cell::RefCell;
 use std::collections::HashSet;

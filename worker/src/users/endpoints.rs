@@ -5,17 +5,17 @@
 
 use crate::agents::endpoints::settings;
 use crate::agents::grants::Denied;
-use crate::agents::keys::AGENT_KEY_PREFIX;
 use crate::config::Config;
-use crate::gateway::forward;
+use crate::config::agent_keys::AGENT_KEY_PREFIX;
+use crate::config::users::Users;
 use crate::http::reply::{self, Local};
-use crate::managed::auth::key_holder;
+use crate::keys::api_keys::key_holder;
+use crate::keys::bearer::bearer;
 use crate::users::app_credentials;
 use crate::users::ask::{ask, namespace};
 use crate::users::directory;
 use crate::users::protocol::{Answer, Question, SIGN_OUT, TOKEN, Who};
 use crate::users::query;
-use crate::users::settings::Users;
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::user_token::is_open_id;
@@ -28,7 +28,7 @@ pub fn users_on(config: &Config) -> Result<core::result::Result<&Users, Response
         Some(u) => Ok(Ok(u)),
         None => reply::local(
             Local::Misconfigured,
-            "user tokens are off: set the secret USER_TOKEN_KEY (`openssl rand -hex 32`) and bind COORDINATOR",
+            "user tokens are off: set the secret USER_TOKEN_KEY (`openssl rand -hex 32`) and bind the Durable Objects (USER_OBJECTS, with COORDINATOR and STORE_APP_KEEPER: see wrangler.toml)",
         )
         .map(Err),
     }
@@ -110,7 +110,7 @@ pub async fn prepared(
         Err(unbound) => return Ok(Err(unbound)),
     };
     let header = req.headers().get("authorization")?.unwrap_or_default();
-    let agent_key = forward::bearer(&header).filter(|b| b.starts_with(AGENT_KEY_PREFIX));
+    let agent_key = bearer(&header).filter(|b| b.starts_with(AGENT_KEY_PREFIX));
     if agent_key.is_none()
         && let Err(refusal) = key_holder(req, &config.api_keys)?
     {

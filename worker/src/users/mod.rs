@@ -1,5 +1,5 @@
 //! User access tokens at the edge (on with `USER_TOKEN_KEY`, and only with
-//! the `COORDINATOR` binding): a browser signs in through the Worker
+//! the `USER_OBJECTS` binding, class `UserObject`): a browser signs in through the Worker
 //! (`sign_in.rs`: `/oauth/login`, `/oauth/callback`); the user's grant then
 //! lives in that user's own Durable Object (`object.rs`, sealed at rest by
 //! `sealed.rs`, kept by `store.rs`), which runs the core's `UserTokens`:
@@ -13,7 +13,6 @@
 pub mod protocol;
 pub mod query;
 pub mod sealed;
-pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ask;

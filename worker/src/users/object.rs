@@ -1,14 +1,14 @@
-//! A user's side of the coordinator's objects (one object per brand, app
-//! and user, named by `Who::object_name`): the user's grant in the object's
+//! What a user's object (`objects::user_object`, one per brand, app and
+//! user, named by `Who::object_name`) does: the user's grant in the object's
 //! storage (sealed, `store.rs`), served by the core's `UserTokens`, so every
 //! refresh of the user, from any isolate or location, is this object's one
 //! flight; and the keep-alive alarm.
 
-use crate::coordinator::storage::ObjectStore;
+use crate::cache::object_store::ObjectStore;
 use crate::http::reply;
 use crate::log;
-use crate::state;
-use crate::tokens::clients::{Net, transport};
+use crate::sources::clients::{Net, transport};
+use crate::sources::state;
 use crate::users::protocol::{Answer, Question, SIGN_OUT, SIGNED_IN, TOKEN, Who};
 use crate::users::store::{GrantStore, Presence};
 use crate::users::{app_credentials, schedule_alarm};
@@ -22,7 +22,7 @@ use worker::{Env, Response, State};
 /// After a keep-alive refresh failed (Feishu unreachable), the next try.
 const KEEPALIVE_RETRY_MS: u64 = 5 * 60 * 1000;
 
-pub struct UserObject {
+pub struct User {
     who: Who,
     tokens: UserTokens<Net, JsClock, GrantStore>,
     presence: Presence,
@@ -30,9 +30,9 @@ pub struct UserObject {
 }
 
 /// The object's user, built on its first question (or alarm).
-pub type Slot = RefCell<Option<Rc<UserObject>>>;
+pub type Slot = RefCell<Option<Rc<User>>>;
 
-fn build(state: &State, env: &Env, who: &Who) -> Result<UserObject, String> {
+fn build(state: &State, env: &Env, who: &Who) -> Result<User, String> {
     let config = state::config_for(env, who.brand)?;
     let Some(users) = config.users.as_ref() else {
         return Err("user tokens are off".into());
@@ -51,7 +51,7 @@ fn build(state: &State, env: &Env, who: &Who) -> Result<UserObject, String> {
     // This object is its user's only refresher: its single flight is the
     // one, so nothing is claimed in its storage.
     .without_claims();
-    Ok(UserObject {
+    Ok(User {
         who: who.clone(),
         tokens,
         presence: Presence::new(store),
@@ -59,7 +59,7 @@ fn build(state: &State, env: &Env, who: &Who) -> Result<UserObject, String> {
     })
 }
 
-fn object(slot: &Slot, state: &State, env: &Env, who: &Who) -> Result<Rc<UserObject>, String> {
+fn object(slot: &Slot, state: &State, env: &Env, who: &Who) -> Result<Rc<User>, String> {
     if let Some(o) = slot.borrow().as_ref() {
         // One object per user: a question naming another is not for it.
         return if o.who == *who {
@@ -149,7 +149,7 @@ pub async fn fetch(
     }
 }
 
-impl UserObject {
+impl User {
     /// After a grant was stored (a sign-in, a refresh): the keep-alive's
     /// alarm for it, when the operator turned the keep-alive on.
     async fn keep_alive_after_store(&self, state: &State, now: u64) {
@@ -160,17 +160,18 @@ impl UserObject {
     }
 }
 
-/// The keep-alive, when this object is a user's (`None` otherwise: the
-/// alarm is the coordinator's). Refreshes the grant before its refresh
-/// token lapses while the user was served within `USER_KEEPALIVE_DAYS`.
-pub async fn alarm(slot: &Slot, state: &State, env: &Env) -> Option<worker::Result<Response>> {
+/// The keep-alive: refreshes the grant before its refresh token lapses
+/// while the user was served within `USER_KEEPALIVE_DAYS`.
+pub async fn alarm(slot: &Slot, state: &State, env: &Env) -> worker::Result<Response> {
     let presence = Presence::new(ObjectStore::of(state));
-    let (who, used_ms) = presence.read().await?;
+    let Some((who, used_ms)) = presence.read().await else {
+        return Response::empty();
+    };
     let o = match object(slot, state, env, &who) {
         Ok(o) => o,
         Err(why) => {
             log::warn("user_keepalive_failed", &why);
-            return Some(Response::empty());
+            return Response::empty();
         }
     };
     let now = JsClock.now_ms();
@@ -178,7 +179,7 @@ pub async fn alarm(slot: &Slot, state: &State, env: &Env) -> Option<worker::Resu
     if days == 0 || now.saturating_sub(used_ms) > days * 86_400_000 {
         // Off, or idle for longer than the operator keeps users: the grant
         // lapses by itself.
-        return Some(Response::empty());
+        return Response::empty();
     }
     match o.tokens.rotate(&who.user).await {
         Ok(_) => o.keep_alive_after_store(state, now).await,
@@ -188,5 +189,5 @@ pub async fn alarm(slot: &Slot, state: &State, env: &Env) -> Option<worker::Resu
             schedule_alarm(state, now.saturating_add(KEEPALIVE_RETRY_MS)).await;
         }
     }
-    Some(Response::empty())
+    Response::empty()
 }

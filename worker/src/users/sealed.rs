@@ -4,7 +4,7 @@
 //! grant copied to another user's storage does not open. Pure, so it is
 //! tested natively; the 12-byte nonce comes from the host's CSPRNG.
 
-use crate::users::settings::DerivedKey;
+use crate::config::users::DerivedKey;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -91,7 +91,7 @@ pub fn open(key: &DerivedKey, binding: &str, text: &str) -> Option<UserGrant> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::users::settings::parse_users;
+    use crate::config::users::parse_users;
 
     fn keys(hex: &str) -> DerivedKey {
         let get = |n: &str| (n == "USER_TOKEN_KEY").then(|| hex.to_owned());

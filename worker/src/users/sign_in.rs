@@ -7,7 +7,7 @@
 use crate::config::{Brand, Config, Origins};
 use crate::http::reply::{self, Local};
 use crate::log;
-use crate::tokens::clients::transport;
+use crate::sources::clients::transport;
 use crate::users::ask::{ask, namespace};
 use crate::users::directory;
 use crate::users::endpoints::users_on;

@@ -6,10 +6,10 @@
 //! The object runs one storage operation at a time (its input gate), and
 //! it is the only writer of its storage: a read-compare-write is atomic.
 
-use crate::coordinator::storage::ObjectStore;
+use crate::cache::object_store::ObjectStore;
+use crate::config::users::DerivedKey;
 use crate::log;
 use crate::users::protocol::Who;
-use crate::users::settings::DerivedKey;
 use crate::users::{random_bytes, sealed};
 use core::cell::Cell;
 use feishu_tenant_token::Error;

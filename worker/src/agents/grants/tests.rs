@@ -1,5 +1,5 @@
 use super::*;
-use crate::agents::keys::parse_agent_keys;
+use crate::config::agent_keys::parse_agent_keys;
 
 const NOW: u64 = 1_800_000_000_000;
 const SELF_KEY: &str = "ftt_ak_self-key-0123456789abcdef0123456789";

@@ -1,9 +1,9 @@
 //! The KV layer's rules over an in-memory KV and a hand-moved clock.
 
 use super::*;
+use crate::cache::ask::Asked;
 use crate::cache::evict::{Eviction, evict_refused};
 use crate::cache::tickets::KvTickets;
-use crate::coordinator::Asked;
 use feishu_tenant_token::kv::KV_MIN_EXPIRATION_TTL_SECS;
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::TicketStore;

@@ -24,8 +24,8 @@
 
 use crate::cache::evict::Eviction;
 use crate::config::{Brand, Config};
-use crate::state;
-use crate::tokens::clients::MAX_CACHED_TOKENS;
+use crate::sources::clients::MAX_CACHED_TOKENS;
+use crate::sources::state;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest};
 use feishu_tenant_token::store_app::CallerAppTokenRequest;

@@ -1,7 +1,12 @@
-//! The Worker's settings, from `wrangler.toml` vars (documented there).
+//! The Worker's settings, from `wrangler.toml` vars (documented there):
+//! read once per isolate into typed values, with errors naming the setting.
+//! `agent_keys` (`SELF_BUILT_APPS`, `AGENT_KEYS`) and `users` (user tokens)
+//! are theirs.
 
-use crate::agents::keys::{AgentKey, parse_agent_keys, parse_self_built_apps};
-use crate::users::settings::{Users, parse_users};
+pub mod agent_keys;
+pub mod users;
+
+use agent_keys::{AgentKey, parse_agent_keys, parse_self_built_apps};
 use feishu_tenant_token::event::{DEFAULT_MAX_AGE_SECS, EventConfig};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
 use feishu_tenant_token::retry::MAX_MAX_RETRIES;
@@ -12,6 +17,7 @@ use feishu_tenant_token::{BaseUrl, Freshness, RetryPolicy};
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
+use users::{Users, parse_users};
 
 /// Which of the two brands a request is for: Feishu (China) at the top
 /// level, Lark (international) under `/lark`. Each has its own base URL,

@@ -79,15 +79,6 @@ pub fn answer_header_kept(name: &str) -> bool {
     !(name.starts_with("access-control-") || name == "set-cookie")
 }
 
-/// The credential of `Authorization: Bearer <credential>` (scheme in any
-/// case; HTTP's optional whitespace is spaces and tabs only).
-pub fn bearer(header: &str) -> Option<&str> {
-    const OWS: [char; 2] = [' ', '\t'];
-    let (scheme, given) = header.trim_matches(OWS).split_once(' ')?;
-    let given = given.trim_matches(OWS);
-    (scheme.eq_ignore_ascii_case("bearer") && !given.is_empty()).then_some(given)
-}
-
 /// The path and query of the absolute URL the runtime hands a request with
 /// (`https://host/open-apis/x?y` -> `/open-apis/x?y`), already normalised
 /// by it. Read off the string rather than parsed again: the `url` crate's
@@ -128,7 +119,7 @@ pub fn body_plan(method: &str, content_length: Option<&str>, has_body: bool) -> 
 #[cfg(test)]
 mod secret_tests {
     use super::*;
-    use crate::agents::keys::carries_ours;
+    use crate::keys::ours::carries_ours;
     use feishu_tenant_token::secret::{ApiKey, contains_secret};
 
     #[test]
@@ -250,23 +241,6 @@ mod tests {
             "/open-apis/"
         );
         assert_eq!(path_and_query("http://worker"), "/");
-    }
-
-    #[test]
-    fn bearer_credentials() {
-        assert_eq!(bearer("Bearer t-abc"), Some("t-abc"));
-        assert_eq!(bearer(" bearer \tt-abc "), Some("t-abc"));
-        assert_eq!(bearer("BEARER t-abc"), Some("t-abc"));
-        for none in [
-            "",
-            "Bearer",
-            "Bearer ",
-            "Basic dXNlcg==",
-            "t-abc",
-            "Bearer\u{a0}t-abc",
-        ] {
-            assert_eq!(bearer(none), None, "{none:?}");
-        }
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! One request to Feishu on a caller's behalf, and a look at its answer for
 //! a refused token.
 
-use crate::agents::keys::carries_ours;
+use crate::calls::forward;
 use crate::config::{Brand, Config};
-use crate::gateway::forward;
 use crate::http::reply::{self, Local};
+use crate::keys::ours::carries_ours;
 use feishu_tenant_token::api_call;
 use feishu_tenant_token::host::answer_code;
 use feishu_tenant_token::{AccessToken, SerdeJson};

@@ -3,12 +3,16 @@
 //! disagree on which counts), a member of the wrong type is named. Pure, so
 //! it is tested natively.
 
-use crate::agents::keys::carries_ours;
+#[cfg(target_arch = "wasm32")]
+use crate::http::reply::{self, Local};
+use crate::keys::ours::carries_ours;
 use feishu_tenant_token::secret::ApiKey;
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::parse_ticket;
 use feishu_tenant_token::{AppCredentials, Loose, TokenRequest};
 use serde::Deserialize;
+#[cfg(target_arch = "wasm32")]
+use worker::{Response, Result};
 
 /// Why a body was refused: not Feishu's JSON at all, or a field that is wrong.
 #[derive(Debug, PartialEq, Eq)]
@@ -97,6 +101,15 @@ fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Refusa
         return Err(Refusal::BadBody("body must be a JSON object".to_owned()));
     }
     serde_json::from_str(text).map_err(|e| Refusal::BadBody(format!("body is not valid JSON: {e}")))
+}
+
+/// The answer refusing a body (400: not JSON, or a field Feishu would refuse).
+#[cfg(target_arch = "wasm32")]
+pub fn refused(r: Refusal) -> Result<Response> {
+    match r {
+        Refusal::BadBody(msg) => reply::local(Local::BadBody, &msg),
+        Refusal::InvalidField(msg) => reply::local(Local::InvalidField, &msg),
+    }
 }
 
 #[cfg(test)]

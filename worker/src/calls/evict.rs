@@ -4,7 +4,7 @@ use crate::cache::evict::{Eviction, evict_refused};
 use crate::cache::workers_kv::WorkerKv;
 use crate::config::Brand;
 use crate::log;
-use crate::state;
+use crate::sources::state;
 use feishu_tenant_token::AccessToken;
 use serde::Serialize;
 use worker::Env;

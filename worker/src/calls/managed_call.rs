@@ -3,20 +3,20 @@
 //! (a gateway token: its key's app or tenant token). The token goes in, and
 //! if Feishu refused it, the call is replayed once with its replacement.
 
+use crate::calls::evict::evict;
+use crate::calls::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
+use crate::calls::replacement::Origin;
+use crate::calls::upstream::{Outgoing, Verdict, examined, send};
 use crate::config::Config;
-use crate::gateway::evict::evict;
-use crate::gateway::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
-use crate::gateway::replacement::Origin;
-use crate::gateway::upstream::{Outgoing, Verdict, examined, send};
 use crate::http::reply::{self, Local};
 use crate::http::request::read_body;
-use crate::managed;
+use crate::keys::api_keys::api_caller;
 use feishu_tenant_token::{AccessToken, TenantKey};
 use worker::{Env, Request, Response, Result};
 
 /// A managed API call: API key, then the tenant's token in `Authorization`.
 pub async fn managed_call(req: Request, env: &Env, config: &Config) -> Result<Response> {
-    if let Err(refusal) = managed::api_caller(&req, config)? {
+    if let Err(refusal) = api_caller(&req, config)? {
         return Ok(refusal);
     }
     let raw_tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();

@@ -2,13 +2,14 @@
 //! tokens), each token layer behind KV, as it runs in each of three places.
 
 use crate::cache::layer::{KvThenUpstream, longest_fetch_ms};
+use crate::cache::object_store::ObjectStore;
 use crate::cache::workers_kv::WorkerKv;
 use crate::config::{Brand, Config, Managed};
 use crate::coordinator::ask::ask;
 use crate::coordinator::protocol::{managed_app, managed_tenant};
-use crate::coordinator::storage::ObjectStore;
 use crate::coordinator::tickets::Tickets;
-use crate::tokens::clients::{MAX_CACHED_TOKENS, Net, transport};
+use crate::coordinator::{BINDING, STORE_APP_BINDING};
+use crate::sources::clients::{MAX_CACHED_TOKENS, Net, transport};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::kv;
 use feishu_tenant_token::store_app::{
@@ -62,10 +63,10 @@ pub fn build_managed(
     // Store-app mode serves `FEISHU_BASE_URL`'s brand only (`managed_here`).
     let ask_app = match at {
         ManagedAt::AppObject(_) => None,
-        _ => ask(env, Brand::Feishu, managed_app),
+        _ => ask(env, STORE_APP_BINDING, Brand::Feishu, managed_app),
     };
     let ask_tenant = match at {
-        ManagedAt::Front => ask(env, Brand::Feishu, managed_tenant),
+        ManagedAt::Front => ask(env, BINDING, Brand::Feishu, managed_tenant),
         _ => None,
     };
     let chain = StoreAppBuilder::new(

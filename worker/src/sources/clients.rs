@@ -3,10 +3,10 @@
 //! over Feishu. A front's KV miss asks the coordinator when it is bound; the
 //! object's own clients never do.
 
+use crate::cache::ask::Ask;
 use crate::cache::layer::{KeyOf, KvThenUpstream, longest_fetch_ms};
 use crate::cache::workers_kv::WorkerKv;
 use crate::config::{Brand, Config};
-use crate::coordinator::Ask;
 use feishu_tenant_token::host::{FetchTransport, JsClock};
 use feishu_tenant_token::self_built::{Kind, SelfBuiltRequest, SelfBuiltSource};
 use feishu_tenant_token::store_app::{CallerAppTokenRequest, CallerAppTokenSource};
@@ -90,7 +90,9 @@ fn ask_if_front<R: 'static>(
     build: fn(&BaseUrl, &R) -> HttpRequest,
 ) -> Option<Ask<R>> {
     match role {
-        Role::Front => crate::coordinator::ask::ask(env, config.brand, build),
+        Role::Front => {
+            crate::coordinator::ask::ask(env, crate::coordinator::BINDING, config.brand, build)
+        }
         Role::Coordinator => None,
     }
 }

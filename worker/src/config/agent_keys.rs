@@ -5,45 +5,13 @@
 
 use feishu_tenant_token::api_path::normalised;
 use feishu_tenant_token::cache_key::parse_hex32;
-use feishu_tenant_token::secret::{ApiKey, constant_time_eq, contains_secret};
+use feishu_tenant_token::secret::constant_time_eq;
 use feishu_tenant_token::user_token::is_open_id;
 use serde_json::Value;
 
 /// What every agent key given out by `scripts/agent-key.mjs` starts with: an
 /// `app_secret` with this prefix is never sent on to Feishu.
 pub const AGENT_KEY_PREFIX: &str = "ftt_ak_";
-
-/// Whether `text` carries anything shaped as one of the Worker's own
-/// credentials: an agent key (`ftt_ak_`, any case) or a gateway token
-/// (`g1.` and at least 16 base64url characters of claims, then a `.`)
-/// anywhere in it. Such a value is the Worker's or nobody's: it never goes
-/// to Feishu, whatever the header or field that carries it.
-pub fn shaped_as_ours(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    if lower.contains(AGENT_KEY_PREFIX) {
-        return true;
-    }
-    let prefix = crate::agents::gateway_token::PREFIX;
-    lower.match_indices(prefix).any(|(at, _)| {
-        let rest = &text.as_bytes()[at + prefix.len()..];
-        let claims = rest
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'_')
-            .count();
-        claims >= 16 && rest.get(claims) == Some(&b'.')
-    })
-}
-
-/// Whether `text` (a header value, a credential field of a body) carries one
-/// of the Worker's own credentials: anything [`shaped_as_ours`], or a
-/// configured API key anywhere in it (each position compared in constant
-/// time). None of them ever goes to Feishu.
-pub fn carries_ours(text: &str, api_keys: &[ApiKey]) -> bool {
-    let key = api_keys.iter().fold(false, |found, k| {
-        found | contains_secret(text, k.expose_secret())
-    });
-    key || shaped_as_ours(text)
-}
 
 /// Most entries in `AGENT_KEYS`, and most `allow` / `tenants` items per
 /// entry: settings are read into every isolate's memory.

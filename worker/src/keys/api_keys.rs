@@ -2,9 +2,8 @@
 //! secret, each compared in constant time.
 
 use crate::config::{Config, Managed};
-use crate::gateway::forward;
 use crate::http::reply::{self, Local};
-use crate::managed::managed_off;
+use crate::keys::bearer::bearer;
 use feishu_tenant_token::AppCredentials;
 use feishu_tenant_token::secret::{ApiKey, constant_time_eq};
 use worker::{Request, Response, Result};
@@ -18,7 +17,7 @@ pub fn holds_key(req: &Request, keys: &[ApiKey]) -> bool {
         .ok()
         .flatten()
         .unwrap_or_default();
-    let Some(given) = forward::bearer(&header) else {
+    let Some(given) = bearer(&header) else {
         return false;
     };
     keys.iter().fold(false, |ok, k| {
@@ -71,4 +70,12 @@ pub fn is_managed_app<'c>(config: &'c Config, app: &AppCredentials) -> Option<&'
         app.app_secret().expose_secret().as_bytes(),
     );
     (ours.app_id() == app.app_id() && same_secret).then_some(managed)
+}
+
+/// The answer to a store-app mode request while it is off.
+pub fn managed_off() -> Result<Response> {
+    reply::local(
+        Local::NotFound,
+        "managed mode is off (set FEISHU_APP_ID and FEISHU_APP_SECRET)",
+    )
 }

@@ -4,9 +4,9 @@
 //! (`tokens/clients.rs`, `managed/chain.rs` say how).
 
 use crate::config::{Brand, Config, Managed};
-use crate::managed::chain::{ManagedAt, ManagedChain, build_managed};
-use crate::tokens::clients::MAX_CACHED_TOKENS;
-use crate::tokens::clients::{
+use crate::sources::chain::{ManagedAt, ManagedChain, build_managed};
+use crate::sources::clients::MAX_CACHED_TOKENS;
+use crate::sources::clients::{
     self, Internal, PassThrough, Role, StoreAppTokens, build_internal, build_pass_through,
 };
 use feishu_tenant_token::AccessToken;

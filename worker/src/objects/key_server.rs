@@ -1,30 +1,28 @@
-//! The Durable Object (class `TokenCoordinator`, one per KV key): fetches a
-//! token missing from every isolate's memory and from KV once for all
-//! isolates and locations, and renews a hot key's token by an alarm before
-//! requests would wait on Feishu; a managed app's object also keeps its
-//! ticket, resend limit and app token in its storage (`storage.rs`).
+//! What the two token-keeping objects share (`TokenCoordinator`, one per
+//! KV key; `StoreAppKeeper`, the managed app's one): serving a front's
+//! question about a key with the object's own clients, keeping the key hot
+//! and renewing its token by the object's alarm, and replacing a refused
+//! token with the question last served.
 //!
 //! The object serves a question with its own clients (memory, single-flight,
 //! KV, Feishu), never the isolate's: an object may share an isolate with
 //! front requests, and asking through the isolate's client would wait on
 //! itself.
 
+use crate::cache::ask::Want;
+use crate::cache::object_store::ObjectStore;
 use crate::config::{Brand, Config};
-use crate::coordinator::Want;
 use crate::coordinator::protocol::{
     MANAGED_APP_PATH, MANAGED_TENANT_PATH, REPLACE, REPLACING_HEADER, TICKET_PREFIX,
     is_feishus_word, relay_status,
 };
-use crate::coordinator::storage::ObjectStore;
-use crate::gateway::forward::path_and_query;
 use crate::http::reply::{self, Member};
 use crate::http::request::{MAX_BODY_BYTES, read_body, wants_refresh};
 use crate::log;
-use crate::managed::chain::{ManagedAt, ManagedChain, build_managed};
-use crate::state;
-use crate::tokens::body;
-use crate::tokens::clients::{Internal, PassThrough, Role, build_internal, build_pass_through};
-use crate::users;
+use crate::sources::body;
+use crate::sources::chain::{ManagedAt, ManagedChain, build_managed};
+use crate::sources::clients::{Internal, PassThrough, Role, build_internal, build_pass_through};
+use crate::sources::state;
 use core::cell::{Cell, RefCell};
 use feishu_tenant_token::cache_key::parse_hex32;
 use feishu_tenant_token::host::JsClock;
@@ -34,7 +32,7 @@ use feishu_tenant_token::self_built::{self, Kind, SelfBuiltRequest};
 use feishu_tenant_token::wire::TENANT_TOKEN_PATH;
 use feishu_tenant_token::{Clock, Error, Served, Source, TenantKey, TokenClient, TokenGrant};
 use std::rc::Rc;
-use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, durable_object};
+use worker::{Env, Request, Response, ScheduledTime, State};
 
 /// A key asked for within this long is hot: its object renews its token by
 /// an alarm. Colder keys are left to expire (their object is then evicted).
@@ -76,39 +74,42 @@ struct Clients {
     managed: Option<Rc<ManagedChain>>,
 }
 
-// Only `fetch` and `alarm`: the object takes no websockets or sockets.
-#[durable_object(alarm)]
-pub struct TokenCoordinator {
+/// Which object serves: each answers only its own questions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Keeps {
+    /// The token coordinator: tenant, self-built and managed tenants' keys.
+    Keys,
+    /// The store app's keeper: the managed app's own app token.
+    StoreApp,
+}
+
+/// A key's object: its clients, the question it last served (hot), its alarm.
+pub struct KeyServer {
     state: State,
     env: Env,
+    keeps: Keeps,
     clients: RefCell<Clients>,
     hot: RefCell<Option<Hot>>,
     alarm_at_ms: Cell<u64>,
-    /// When the object is a user's (`users::object`): that user.
-    user: users::object::Slot,
 }
 
-impl DurableObject for TokenCoordinator {
-    fn new(state: State, env: Env) -> Self {
+impl KeyServer {
+    pub fn new(state: State, env: Env, keeps: Keeps) -> Self {
         Self {
             state,
             env,
+            keeps,
             clients: RefCell::new(Clients::default()),
             hot: RefCell::new(None),
             alarm_at_ms: Cell::new(0),
-            user: RefCell::new(None),
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let full = path_and_query(&req.inner().url());
-        if let Some(op) = full.strip_prefix(users::protocol::USER_PREFIX) {
-            let Ok(body) = read_body(&mut req, MAX_BODY_BYTES).await? else {
-                return reply::json_response(400, String::new());
-            };
-            return users::object::fetch(&self.user, &self.state, &self.env, op, &body).await;
-        }
-        let (brand, path) = Brand::of_path(&full);
+    /// A front's question about the key (`path` as it came, under `/lark`
+    /// for Lark): the token, a replacement (`protocol::REPLACE`), or 404 for
+    /// a question this object does not keep.
+    pub async fn fetch(&self, mut req: Request, full: &str) -> worker::Result<Response> {
+        let (brand, path) = Brand::of_path(full);
         let path = path.to_owned();
         let replacing = req.headers().get(REPLACING_HEADER)?;
         let want = match replacing.as_deref().and_then(parse_hex32) {
@@ -122,9 +123,6 @@ impl DurableObject for TokenCoordinator {
         if path.strip_prefix(TICKET_PREFIX) == Some(REPLACE) {
             return self.replace(want).await;
         }
-        if let Some(op) = path.strip_prefix(TICKET_PREFIX) {
-            return self.ticket(op, body).await;
-        }
         let config = match state::config_for(&self.env, brand) {
             Ok(c) => c,
             Err(_) => return reply::json_response(503, String::new()),
@@ -134,14 +132,10 @@ impl DurableObject for TokenCoordinator {
         self.answer(&config, question, served).await
     }
 
-    async fn alarm(&self) -> worker::Result<Response> {
+    /// The alarm: the hot key's next token, fetched just after the current
+    /// one left the freshness window (a key no longer asked is let go).
+    pub async fn renew(&self) -> worker::Result<Response> {
         self.alarm_at_ms.set(0);
-        if self.hot.borrow().is_none()
-            && let Some(done) = users::object::alarm(&self.user, &self.state, &self.env).await
-        {
-            // A user's object: the keep-alive.
-            return done;
-        }
         let now = JsClock.now_ms();
         let hot = self
             .hot
@@ -173,9 +167,7 @@ impl DurableObject for TokenCoordinator {
             }
         }
     }
-}
 
-impl TokenCoordinator {
     /// The answer to `question`: the token (the key kept hot), Feishu's
     /// refusal, or a relayed failure.
     async fn answer(
@@ -218,11 +210,12 @@ impl TokenCoordinator {
                 )?;
                 return served(&client, &request, want).await;
             }
-            MANAGED_APP_PATH => {
+            MANAGED_APP_PATH if self.keeps == Keeps::StoreApp => {
                 let chain = self.managed(config, true)?;
                 let apps = chain.apps();
                 return served(apps.client(), apps.request(), want).await;
             }
+            _ if self.keeps == Keeps::StoreApp => return Err(refused()),
             MANAGED_TENANT_PATH => {
                 let tenant = core::str::from_utf8(&question.body)
                     .ok()
@@ -261,17 +254,8 @@ impl TokenCoordinator {
         self.answer(&config, question, served).await
     }
 
-    fn store(&self) -> ObjectStore {
+    pub fn store(&self) -> ObjectStore {
         ObjectStore::of(&self.state)
-    }
-
-    /// A ticket operation, in the object's storage (one object per app).
-    async fn ticket(&self, op: &str, body: Vec<u8>) -> worker::Result<Response> {
-        let body = String::from_utf8(body).unwrap_or_default();
-        match self.store().ticket_op(op, &body, JsClock.now_ms()).await {
-            Ok(text) => Response::ok(text),
-            Err(_) => reply::json_response(503, String::new()),
-        }
     }
 
     /// The managed app's chain as this object runs it: `app_object` when the
