@@ -130,7 +130,9 @@ export const CASES = {
     check(new Set(all.map((t) => t.userAccessToken)).size === 1, "one token for all");
     check(all[0].userAccessToken !== g.access_token, "a refreshed token");
     check(spy.calls === 1, `${spy.calls} requests`);
-    check(rows.get(user).version === 2 && rows.get(user).grant.refreshToken !== g.refresh_token, "the rotated grant is stored");
+    // Version 2 was this client's claim (#32), 3 the rotated grant, unclaimed.
+    const row = rows.get(user);
+    check(row.version === 3 && row.grant.refreshToken !== g.refresh_token && !row.grant.refreshingBy, "claimed, then the rotated grant stored");
     const e = await rejection(c.accessToken("ou_sandbox_bob"));
     check(e.code === "SIGNED_OUT", `never signed in: ${e.code}`);
   },
