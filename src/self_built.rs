@@ -40,14 +40,14 @@ pub fn build_internal_tenant_token_request(base: &BaseUrl, app: &AppCredentials)
 }
 
 pub fn build_internal_request(kind: Kind, base: &BaseUrl, app: &AppCredentials) -> HttpRequest {
-    HttpRequest {
-        url: base.join(kind.path()),
-        body: json_body(&AppBody {
+    HttpRequest::post_json(
+        base.join(kind.path()),
+        json_body(&AppBody {
             app_id: app.app_id(),
             app_secret: app.app_secret().expose_secret(),
             app_ticket: None,
         }),
-    }
+    )
 }
 
 /// The answer is the store-app endpoint's shape: the same parser and errors
@@ -136,7 +136,7 @@ mod tests {
             "https://open.feishu.cn/open-apis/auth/v3/tenant_access_token/internal"
         );
         assert_eq!(
-            r.body,
+            r.body_text(),
             r#"{"app_id":"cli_internal","app_secret":"s3cr\"t"}"#
         );
         assert!(!format!("{r:?}").contains("s3cr"));

@@ -121,7 +121,7 @@ pub(crate) async fn send<T: Transport>(
     transport: &T,
     http: crate::transport::HttpRequest,
 ) -> Result<crate::transport::HttpResponse, Error> {
-    transport.post_json(http).await.map_err(failure)
+    transport.send(http).await.map_err(failure)
 }
 
 /// A transport failure as the crate's error.

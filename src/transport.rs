@@ -4,6 +4,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::ops::Deref;
 
 /// How long a transport waits for a complete answer unless told otherwise.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -11,26 +12,72 @@ pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// `Content-Type` of every request body the core builds.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
-/// A JSON `POST` (the only kind the auth endpoints take).
+/// The methods of the requests the core builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// One request the core builds, of any method: its headers and an optional
+/// body. A host sends it as it is (never following a redirect).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
+    pub method: Method,
     pub url: String,
+    /// Values may be secrets (a bearer): `Debug` shows the names only.
+    pub headers: Vec<(&'static str, String)>,
     /// JSON; carries secrets, so `Debug` leaves it out.
-    pub body: String,
+    pub body: Option<String>,
 }
 
 impl HttpRequest {
-    pub const METHOD: &'static str = "POST";
-    pub const CONTENT_TYPE: &'static str = JSON_CONTENT_TYPE;
+    /// A JSON `POST` (every token endpoint's kind).
+    pub fn post_json(url: String, body: String) -> Self {
+        Self {
+            method: Method::Post,
+            url,
+            headers: vec![("content-type", JSON_CONTENT_TYPE.to_owned())],
+            body: Some(body),
+        }
+    }
+
+    /// `GET url` with `Authorization: Bearer <bearer>` (a user's token
+    /// asking who they are, at sign-in).
+    pub fn get_with_bearer(url: String, bearer: &str) -> Self {
+        Self {
+            method: Method::Get,
+            url,
+            headers: vec![("authorization", format!("Bearer {bearer}"))],
+            body: None,
+        }
+    }
+
+    /// The body as sent (empty without one).
+    pub fn body_text(&self) -> &str {
+        self.body.as_deref().unwrap_or_default()
+    }
 }
 
 impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
         f.debug_struct("HttpRequest")
+            .field("method", &self.method)
             .field("url", &self.url)
+            .field("headers", &names)
             .field(
                 "body",
-                &format_args!("[redacted; {} bytes]", self.body.len()),
+                &format_args!("[redacted; {} bytes]", self.body_text().len()),
             )
             .finish()
     }
@@ -66,35 +113,25 @@ pub enum TransportError {
     Timeout { after_ms: u64 },
 }
 
-/// Sends one request, and gives the host's timer and randomness to the retry
-/// loop. Single-threaded hosts (wasm) need no `Send` bound, so none is required.
-pub trait Transport {
-    fn post_json(
-        &self,
-        request: HttpRequest,
-    ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
-
-    /// `GET url` with `Authorization: Bearer <bearer>` (a user's token asking
-    /// who they are, at sign-in). A transport that never signs users in
-    /// keeps this default, which sends nothing.
-    fn get_with_bearer(
-        &self,
-        url: &str,
-        bearer: &str,
-    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
-        let _ = (url, bearer);
-        async {
-            Err(TransportError::Network(
-                "this transport sends no GET requests".to_owned(),
-            ))
-        }
-    }
-
+/// The host's timer and randomness (the retry loop's waits and jitter,
+/// a user-token client's waits), apart from the one I/O method.
+pub trait Timer {
     /// Waits `ms` milliseconds (between retries).
     fn sleep(&self, ms: u64) -> impl Future<Output = ()>;
 
     /// A random number in `[0, 1)` (backoff jitter).
     fn random(&self) -> f64;
+}
+
+/// The core's one seam to the network: [`send`](Transport::send) any
+/// request it builds. Hosts also give it their timer ([`Timer`]) and may
+/// read answers' JSON their own way. Single-threaded hosts (wasm) need no
+/// `Send` bound, so none is required.
+pub trait Transport: Timer {
+    fn send(
+        &self,
+        request: HttpRequest,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
 
     /// Reads an answer's JSON body as `T`; `None` when it is not a JSON
     /// object (of that shape). The default is serde_json, which refuses
@@ -107,51 +144,29 @@ pub trait Transport {
     }
 }
 
-impl<T: Transport + ?Sized> Transport for &T {
-    fn post_json(
-        &self,
-        request: HttpRequest,
-    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
-        (**self).post_json(request)
-    }
-    fn get_with_bearer(
-        &self,
-        url: &str,
-        bearer: &str,
-    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
-        (**self).get_with_bearer(url, bearer)
-    }
+/// Any pointer to a transport is one (`&T`, `Rc<T>`: the store-app chain's
+/// two sources share one): a single generic impl, not a copy per pointer.
+impl<P: Deref> Timer for P
+where
+    P::Target: Timer,
+{
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
         (**self).sleep(ms)
     }
     fn random(&self) -> f64 {
         (**self).random()
-    }
-    fn read_json<R: serde::de::DeserializeOwned>(&self, body: &str) -> Option<R> {
-        (**self).read_json(body)
     }
 }
 
-/// Lets the store-app chain's two sources share one transport.
-impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
-    fn post_json(
+impl<P: Deref> Transport for P
+where
+    P::Target: Transport,
+{
+    fn send(
         &self,
         request: HttpRequest,
     ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
-        (**self).post_json(request)
-    }
-    fn get_with_bearer(
-        &self,
-        url: &str,
-        bearer: &str,
-    ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
-        (**self).get_with_bearer(url, bearer)
-    }
-    fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
-        (**self).sleep(ms)
-    }
-    fn random(&self) -> f64 {
-        (**self).random()
+        (**self).send(request)
     }
     fn read_json<R: serde::de::DeserializeOwned>(&self, body: &str) -> Option<R> {
         (**self).read_json(body)

@@ -56,13 +56,13 @@ pub(crate) fn json_body(body: &impl Serialize) -> String {
 }
 
 pub fn build_tenant_token_request(base: &BaseUrl, request: &TokenRequest) -> HttpRequest {
-    HttpRequest {
-        url: base.join(TENANT_TOKEN_PATH),
-        body: json_body(&TenantTokenBody {
+    HttpRequest::post_json(
+        base.join(TENANT_TOKEN_PATH),
+        json_body(&TenantTokenBody {
             app_access_token: request.app_access_token.expose_secret(),
             tenant_key: request.tenant_key.as_str(),
         }),
-    }
+    )
 }
 
 /// Turns an answer into a grant or a typed error. `sent_at_ms` is when the
@@ -254,10 +254,13 @@ mod tests {
             http.url,
             "https://open.feishu.cn/open-apis/auth/v3/tenant_access_token"
         );
-        assert_eq!(HttpRequest::METHOD, "POST");
-        assert_eq!(HttpRequest::CONTENT_TYPE, "application/json; charset=utf-8");
+        assert_eq!(http.method.as_str(), "POST");
         assert_eq!(
-            http.body,
+            http.headers,
+            [("content-type", "application/json; charset=utf-8".to_owned())]
+        );
+        assert_eq!(
+            http.body_text(),
             r#"{"app_access_token":"a-32bd8551db2f081cbfd26293f27516390b9feb04","tenant_key":"73658811060f175d"}"#
         );
         assert!(!format!("{http:?}").contains("32bd8551"));
@@ -267,7 +270,7 @@ mod tests {
     fn json_special_characters_are_escaped() {
         let req = TokenRequest::parse(Some(r#"a-"\x"#), Some("t")).unwrap();
         let http = build_tenant_token_request(&BaseUrl::default(), &req);
-        let body: serde_json::Value = serde_json::from_str(&http.body).unwrap();
+        let body: serde_json::Value = serde_json::from_str(http.body_text()).unwrap();
         assert_eq!(body["app_access_token"], r#"a-"\x"#);
     }
 

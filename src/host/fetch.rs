@@ -4,7 +4,9 @@
 use super::record::Record;
 use crate::freshness::Clock;
 use crate::json::ReadJson;
-use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+use crate::transport::{
+    HttpRequest, HttpResponse, JSON_CONTENT_TYPE, Method, Timer, Transport, TransportError,
+};
 use crate::wire::RATELIMIT_RESET_HEADER;
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -94,22 +96,21 @@ impl FetchTransport {
 }
 
 impl<J: ReadJson> Transport for FetchTransport<J> {
-    async fn post_json(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.send(&request.url, |signal| {
-            HOST.with(|h| h.request_init(&request.body, signal))
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.exchange_within_timeout(&request.url, |signal| {
+            HOST.with(|h| h.request_init(&request, signal))
         })
         .await
     }
 
-    async fn get_with_bearer(
-        &self,
-        url: &str,
-        bearer: &str,
-    ) -> Result<HttpResponse, TransportError> {
-        self.send(url, |signal| HOST.with(|h| h.get_init(bearer, signal)))
-            .await
+    /// The host's `JSON.parse`, then serde-wasm-bindgen into `T`: in the npm
+    /// `.wasm` this measured smaller than linking serde_json's parser.
+    fn read_json<T: serde::de::DeserializeOwned>(&self, body: &str) -> Option<T> {
+        self.json.object(body)
     }
+}
 
+impl<J> Timer for FetchTransport<J> {
     async fn sleep(&self, ms: u64) {
         let ms = u32::try_from(ms).unwrap_or(u32::MAX);
         let timer = Promise::new(&mut |resolve, _reject| {
@@ -128,18 +129,12 @@ impl<J: ReadJson> Transport for FetchTransport<J> {
     fn random(&self) -> f64 {
         js_sys::Math::random()
     }
-
-    /// The host's `JSON.parse`, then serde-wasm-bindgen into `T`: in the npm
-    /// `.wasm` this measured smaller than linking serde_json's parser.
-    fn read_json<T: serde::de::DeserializeOwned>(&self, body: &str) -> Option<T> {
-        self.json.object(body)
-    }
 }
 
 impl<J> FetchTransport<J> {
     /// One request to `url` with the init `init` builds for an abort signal,
     /// under the transport's timeout.
-    async fn send(
+    async fn exchange_within_timeout(
         &self,
         url: &str,
         init: impl FnOnce(&AbortSignal) -> JsValue,
@@ -280,8 +275,8 @@ impl Host {
                 "window",
             ]
             .map(JsValue::from_str),
-            post: JsValue::from_str(HttpRequest::METHOD),
-            content_type: JsValue::from_str(HttpRequest::CONTENT_TYPE),
+            post: JsValue::from_str(Method::Post.as_str()),
+            content_type: JsValue::from_str(JSON_CONTENT_TYPE),
             redirect: JsValue::from_str(if no_window { "error" } else { "manual" }),
             no_window,
         }
@@ -308,7 +303,7 @@ impl Host {
 
     /// `{ method: "POST", headers: { "content-type": ... }, body, signal,
     /// redirect }`, and `window: null` with `redirect: "error"`.
-    fn request_init(&self, body: &str, signal: &AbortSignal) -> JsValue {
+    fn request_init(&self, request: &HttpRequest, signal: &AbortSignal) -> JsValue {
         let [
             method,
             headers,
@@ -319,33 +314,25 @@ impl Host {
             window,
         ] = &self.names;
         let h = Record::new();
-        h.set(content_type, &self.content_type);
-        let init = Record::new();
-        init.set(method, &self.post);
-        init.set(headers, &h);
-        init.set(body_key, &JsValue::from_str(body));
-        init.set(signal_key, signal);
-        init.set(redirect, &self.redirect);
-        if self.no_window {
-            init.set(window, &JsValue::NULL);
+        for (name, value) in &request.headers {
+            // The one header of every token request: its name and value interned.
+            if *name == "content-type" && value == JSON_CONTENT_TYPE {
+                h.set(content_type, &self.content_type);
+            } else {
+                h.set(&JsValue::from_str(name), &JsValue::from_str(value));
+            }
         }
-        init.into()
-    }
-
-    /// `{ method: "GET", headers: { authorization: "Bearer ..." }, signal,
-    /// redirect }` (and `window: null`): never following a redirect, which
-    /// would carry the user's token elsewhere.
-    fn get_init(&self, bearer: &str, signal: &AbortSignal) -> JsValue {
-        let [method, headers, _, signal_key, _, redirect, window] = &self.names;
-        let h = Record::new();
-        h.set(
-            &JsValue::from_str("authorization"),
-            &JsValue::from_str(&format!("Bearer {bearer}")),
-        );
         let init = Record::new();
-        init.set(method, &JsValue::from_str("GET"));
+        match request.method {
+            Method::Post => init.set(method, &self.post),
+            Method::Get => init.set(method, &JsValue::from_str(Method::Get.as_str())),
+        }
         init.set(headers, &h);
+        if let Some(body) = &request.body {
+            init.set(body_key, &JsValue::from_str(body));
+        }
         init.set(signal_key, signal);
+        // Never following a redirect, which would carry a secret elsewhere.
         init.set(redirect, &self.redirect);
         if self.no_window {
             init.set(window, &JsValue::NULL);

@@ -25,14 +25,14 @@ pub fn build_app_token_request(
     app: &AppCredentials,
     ticket: &AppTicket,
 ) -> HttpRequest {
-    HttpRequest {
-        url: base.join(APP_TOKEN_PATH),
-        body: json_body(&AppBody {
+    HttpRequest::post_json(
+        base.join(APP_TOKEN_PATH),
+        json_body(&AppBody {
             app_id: app.app_id(),
             app_secret: app.app_secret().expose_secret(),
             app_ticket: Some(ticket.expose_secret()),
         }),
-    }
+    )
 }
 
 /// `{"code":0,"app_access_token","expire"}` -> a grant (the token type is
@@ -54,14 +54,14 @@ pub(crate) fn parse_app_token_reply(
 }
 
 pub fn build_ticket_resend_request(base: &BaseUrl, app: &AppCredentials) -> HttpRequest {
-    HttpRequest {
-        url: base.join(TICKET_RESEND_PATH),
-        body: json_body(&AppBody {
+    HttpRequest::post_json(
+        base.join(TICKET_RESEND_PATH),
+        json_body(&AppBody {
             app_id: app.app_id(),
             app_secret: app.app_secret().expose_secret(),
             app_ticket: None,
         }),
-    }
+    )
 }
 
 pub fn parse_ticket_resend_response(response: &HttpResponse) -> Result<(), Error> {
@@ -94,7 +94,7 @@ mod tests {
             "https://open.feishu.cn/open-apis/auth/v3/app_access_token"
         );
         assert_eq!(
-            r.body,
+            r.body_text(),
             r#"{"app_id":"cli_a","app_secret":"s3cr\"t","app_ticket":"tkt-1"}"#
         );
         let r = build_ticket_resend_request(&base, &app());
@@ -102,7 +102,10 @@ mod tests {
             r.url,
             "https://open.feishu.cn/open-apis/auth/v3/app_ticket/resend"
         );
-        assert_eq!(r.body, r#"{"app_id":"cli_a","app_secret":"s3cr\"t"}"#);
+        assert_eq!(
+            r.body_text(),
+            r#"{"app_id":"cli_a","app_secret":"s3cr\"t"}"#
+        );
         assert!(!format!("{r:?} {:?}", app()).contains("s3cr"));
     }
 

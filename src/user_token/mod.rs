@@ -185,16 +185,16 @@ pub fn build_code_exchange(
     redirect_uri: &str,
     code_verifier: &str,
 ) -> HttpRequest {
-    HttpRequest {
-        url: base.join(OAUTH_TOKEN_PATH),
-        body: crate::wire::json_body(&TokenBody::AuthorizationCode {
+    HttpRequest::post_json(
+        base.join(OAUTH_TOKEN_PATH),
+        crate::wire::json_body(&TokenBody::AuthorizationCode {
             client_id: app.app_id(),
             client_secret: app.app_secret().expose_secret(),
             code,
             redirect_uri,
             code_verifier,
         }),
-    }
+    )
 }
 
 /// A refresh (`grant_type=refresh_token`): the token is spent by it.
@@ -203,14 +203,14 @@ pub fn build_refresh(
     app: &AppCredentials,
     refresh_token: &RefreshToken,
 ) -> HttpRequest {
-    HttpRequest {
-        url: base.join(OAUTH_TOKEN_PATH),
-        body: crate::wire::json_body(&TokenBody::RefreshToken {
+    HttpRequest::post_json(
+        base.join(OAUTH_TOKEN_PATH),
+        crate::wire::json_body(&TokenBody::RefreshToken {
             client_id: app.app_id(),
             client_secret: app.app_secret().expose_secret(),
             refresh_token: refresh_token.expose_secret(),
         }),
-    }
+    )
 }
 
 /// A code exchange's or a refresh's answer as read (by the host's JSON
@@ -391,13 +391,11 @@ pub async fn exchange_code<T: Transport>(
     let exchange = build_code_exchange(base, app, code, redirect_uri, code_verifier);
     let answer = send(transport, exchange).await?;
     let grant = parse_user_token_reply(&answer, transport.read_json(&answer.body), now_ms)?;
-    let who = transport
-        .get_with_bearer(
-            &base.join(USER_INFO_PATH),
-            grant.access_token.expose_secret(),
-        )
-        .await
-        .map_err(failure)?;
+    let ask = HttpRequest::get_with_bearer(
+        base.join(USER_INFO_PATH),
+        grant.access_token.expose_secret(),
+    );
+    let who = transport.send(ask).await.map_err(failure)?;
     let open_id = parse_user_info_reply(&who, transport.read_json(&who.body))?;
     Ok((open_id, grant))
 }
@@ -525,7 +523,7 @@ mod tests {
             r.url,
             "https://open.feishu.cn/open-apis/authen/v2/oauth/token"
         );
-        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let v: serde_json::Value = serde_json::from_str(r.body_text()).unwrap();
         assert_eq!(v["grant_type"], "authorization_code");
         assert_eq!(
             (
@@ -536,7 +534,7 @@ mod tests {
             (Some("cli_a"), Some("c0de"), Some("v"))
         );
         let r = build_refresh(&base, &app(), &RefreshToken::new("ur-1"));
-        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let v: serde_json::Value = serde_json::from_str(r.body_text()).unwrap();
         assert_eq!(
             (v["grant_type"].as_str(), v["refresh_token"].as_str()),
             (Some("refresh_token"), Some("ur-1"))
@@ -588,26 +586,33 @@ mod tests {
     }
 
     impl Transport for SignIn {
-        async fn post_json(
+        async fn send(
             &self,
             request: HttpRequest,
         ) -> Result<HttpResponse, crate::transport::TransportError> {
-            assert!(request.url.ends_with(OAUTH_TOKEN_PATH));
-            assert!(request.body.contains(r#""code_verifier":"v""#));
-            Ok(answer(
-                200,
-                r#"{"code":0,"access_token":"u-1","expires_in":7200,"refresh_token":"ur-1","refresh_token_expires_in":604800}"#,
-            ))
+            match request.method {
+                crate::transport::Method::Post => {
+                    assert!(request.url.ends_with(OAUTH_TOKEN_PATH));
+                    assert!(request.body_text().contains(r#""code_verifier":"v""#));
+                    Ok(answer(
+                        200,
+                        r#"{"code":0,"access_token":"u-1","expires_in":7200,"refresh_token":"ur-1","refresh_token_expires_in":604800}"#,
+                    ))
+                }
+                crate::transport::Method::Get => {
+                    assert!(request.url.ends_with(USER_INFO_PATH));
+                    assert_eq!(request.body, None);
+                    let (name, value) = &request.headers[0];
+                    assert_eq!(*name, "authorization");
+                    let bearer = value.strip_prefix("Bearer ").unwrap();
+                    *self.bearer_seen.borrow_mut() = Some(bearer.to_owned());
+                    Ok(self.user_info.clone())
+                }
+            }
         }
-        async fn get_with_bearer(
-            &self,
-            url: &str,
-            bearer: &str,
-        ) -> Result<HttpResponse, crate::transport::TransportError> {
-            assert!(url.ends_with(USER_INFO_PATH));
-            *self.bearer_seen.borrow_mut() = Some(bearer.to_owned());
-            Ok(self.user_info.clone())
-        }
+    }
+
+    impl crate::transport::Timer for SignIn {
         async fn sleep(&self, _ms: u64) {}
         fn random(&self) -> f64 {
             0.5

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import webpack from "webpack";
 import { chromium } from "playwright-core";
-import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../sandbox/sandbox.mjs";
-import { packedProject } from "../packed.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../../sandbox/sandbox.mjs";
+import { packedProject } from "../npm/packed.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let sb;

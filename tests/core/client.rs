@@ -2,8 +2,8 @@
 
 use feishu_tenant_token::{
     AccessToken, BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, JoinWait, Keyed,
-    RetryPolicy, Served, Source, TokenClient, TokenGrant, TokenRequest, Transport, TransportError,
-    Upstream,
+    RetryPolicy, Served, Source, Timer, TokenClient, TokenGrant, TokenRequest, Transport,
+    TransportError, Upstream,
 };
 use futures::executor::block_on;
 use futures::future::join_all;
@@ -73,16 +73,20 @@ impl<T: Unpin> Future for YieldOnce<T> {
 }
 
 impl Transport for Scripted {
-    fn post_json(&self, request: HttpRequest) -> impl Future<Output = Reply> {
+    fn send(&self, request: HttpRequest) -> impl Future<Output = Reply> {
         let n = self.calls();
         let reply = (self.answer)(&request, n);
         self.sent.borrow_mut().push(request);
         YieldOnce(Some(reply), false)
     }
+}
+
+impl Timer for Scripted {
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> {
         self.sleeps.borrow_mut().push(ms);
         std::future::ready(())
     }
+
     fn random(&self) -> f64 {
         0.5
     }
@@ -148,7 +152,7 @@ fn the_request_sent_is_the_built_one() {
     block_on(c.get(&req("a-1", "tenant1"))).unwrap();
     let t = &c_transport_sent(&c)[0];
     assert!(t.url.ends_with("/open-apis/auth/v3/tenant_access_token"));
-    assert!(t.body.contains(r#""tenant_key":"tenant1""#));
+    assert!(t.body_text().contains(r#""tenant_key":"tenant1""#));
 }
 
 fn c_transport_sent(c: &Client) -> Vec<HttpRequest> {
@@ -460,12 +464,16 @@ fn polling_joiners_get_the_leaders_result_without_being_woken() {
 fn polling_joiners_give_up_after_at_most_ms() {
     struct Never;
     impl Transport for Never {
-        fn post_json(&self, _: HttpRequest) -> impl Future<Output = Reply> {
+        fn send(&self, _: HttpRequest) -> impl Future<Output = Reply> {
             std::future::pending()
         }
+    }
+
+    impl Timer for Never {
         fn sleep(&self, _: u64) -> impl Future<Output = ()> {
             std::future::ready(())
         }
+
         fn random(&self) -> f64 {
             0.5
         }

@@ -8,7 +8,7 @@ use feishu_tenant_token::store_app::{
     TICKET_RETRY_AFTER_SECS, TicketStore,
 };
 use feishu_tenant_token::{
-    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, TenantKey, Transport,
+    BaseUrl, Clock, ErrorCode, Freshness, HttpRequest, HttpResponse, TenantKey, Timer, Transport,
     TransportError,
 };
 use futures::executor::block_on;
@@ -48,7 +48,7 @@ impl FakeFeishu {
     }
 
     fn answer(&self, req: &HttpRequest) -> HttpResponse {
-        let body = &req.body;
+        let body = req.body_text();
         let reply = |status: u16, body: String| HttpResponse {
             status,
             ratelimit_reset: None,
@@ -104,15 +104,19 @@ impl FakeFeishu {
 #[derive(Clone)]
 struct Net(Rc<FakeFeishu>);
 impl Transport for Net {
-    fn post_json(
+    fn send(
         &self,
         request: HttpRequest,
     ) -> impl Future<Output = Result<HttpResponse, TransportError>> {
         std::future::ready(Ok(self.0.answer(&request)))
     }
+}
+
+impl Timer for Net {
     fn sleep(&self, _ms: u64) -> impl Future<Output = ()> {
         std::future::ready(())
     }
+
     fn random(&self) -> f64 {
         0.5
     }

@@ -36,10 +36,7 @@ async fn global_fetch_posts_and_the_core_parses_the_answer() {
     let req = TokenRequest::parse(Some(APP), Some(&fresh_tenant("plain"))).unwrap();
     let http = build_tenant_token_request(&base(), &req);
     let sent = JsClock.now_ms();
-    let resp = transport(5_000)
-        .post_json(http)
-        .await
-        .expect("sandbox answers");
+    let resp = transport(5_000).send(http).await.expect("sandbox answers");
     assert_eq!(resp.status, 200);
     let grant = parse_tenant_token_response(&resp, sent).expect("a token");
     assert!(grant.token.expose_secret().starts_with("t-"));
@@ -51,7 +48,7 @@ async fn the_rate_limit_reset_header_is_readable() {
     // In a browser this needs the sandbox's CORS expose-headers, as with Feishu.
     let req = TokenRequest::parse(Some(APP), Some("fault-429")).unwrap();
     let resp = transport(5_000)
-        .post_json(build_tenant_token_request(&base(), &req))
+        .send(build_tenant_token_request(&base(), &req))
         .await
         .unwrap();
     assert_eq!(resp.status, 429);
@@ -63,7 +60,7 @@ async fn a_slow_answer_times_out() {
     let req = TokenRequest::parse(Some(APP), Some("fault-slow")).unwrap();
     let started = JsClock.now_ms();
     let err = transport(200)
-        .post_json(build_tenant_token_request(&base(), &req))
+        .send(build_tenant_token_request(&base(), &req))
         .await
         .unwrap_err();
     assert_eq!(err, TransportError::Timeout { after_ms: 200 });
@@ -75,7 +72,7 @@ async fn a_refused_connection_is_a_network_error() {
     // Port 9 (discard) has no listener on these machines.
     let req = TokenRequest::parse(Some(APP), Some("t")).unwrap();
     let http = build_tenant_token_request(&BaseUrl::parse("http://127.0.0.1:9").unwrap(), &req);
-    match transport(5_000).post_json(http).await {
+    match transport(5_000).send(http).await {
         Err(TransportError::Network(detail)) => assert!(!detail.contains(APP), "{detail}"),
         other => panic!("expected a network error, got {other:?}"),
     }

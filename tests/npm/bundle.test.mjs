@@ -9,7 +9,7 @@ import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { SANDBOX_APPS, SANDBOX_TENANT, startSandbox } from "./helpers.mjs";
-import { packedProject, repo, run } from "../packed.mjs";
+import { packedProject, repo, run } from "./packed.mjs";
 
 const esbuild = join(repo, "node_modules/.bin/esbuild");
 let project;

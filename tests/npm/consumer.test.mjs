@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { APP_ONE, SANDBOX_TENANT, startSandbox } from "./helpers.mjs";
-import { packedProject, repo, run } from "../packed.mjs";
+import { packedProject, repo, run } from "./packed.mjs";
 
 const tsc = join(repo, "node_modules/.bin/tsc");
 let dir;

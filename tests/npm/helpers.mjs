@@ -1,5 +1,5 @@
 // Shared by the JS test files: the built package and a sandbox per file.
-import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../../sandbox/sandbox.mjs";
 
 export { SANDBOX_APPS, SANDBOX_TENANT, startSandbox };
 export const APP_ONE = SANDBOX_APPS.cli_sandbox_app_one.appAccessToken;

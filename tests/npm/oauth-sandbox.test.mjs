@@ -1,16 +1,16 @@
-// The sandbox's user sign-in (tests/sandbox/oauth.mjs) behaves as Feishu's
+// The sandbox's user sign-in (sandbox/oauth.mjs) behaves as Feishu's
 // OAuth 2 does (../shared facts, "User access tokens"): the authorize page
 // signs a chosen user in and redirects with a one-time code; the v2 token
 // endpoint checks PKCE S256; refresh tokens are single-use (a reused one
 // answers 20064), expire (20037), die with a revoked grant; business APIs
 // answer 99991668 / 99991677 to bad user tokens. PKCE here is computed with
 // node:crypto, as RFC 7636 says, not with the sandbox's code.
-// Needs no build: run with `node --test tests/js/oauth-sandbox.test.mjs`.
+// Needs no build: run with `node --test tests/npm/oauth-sandbox.test.mjs`.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
-import { SANDBOX_USERS, OAUTH_PATHS } from "../sandbox/oauth.mjs";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
+import { SANDBOX_USERS, OAUTH_PATHS } from "../../sandbox/oauth.mjs";
 
 const APP = "cli_sandbox_internal_one";
 const SECRET = SANDBOX_SELF_BUILT_APPS[APP].appSecret;

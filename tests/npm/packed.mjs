@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 export const run = promisify(execFile);
-export const repo = fileURLToPath(new URL("..", import.meta.url));
+export const repo = fileURLToPath(new URL("../..", import.meta.url));
 
 /** A temporary project with the packed package installed. Returns { dir, remove() }. */
 export async function packedProject(label) {

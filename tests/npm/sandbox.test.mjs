@@ -1,14 +1,14 @@
-// The sandbox's store-app side (tests/sandbox/): rotating app_tickets,
+// The sandbox's store-app side (sandbox/): rotating app_tickets,
 // app_access_token and app_ticket/resend with Feishu's error codes, and
 // app_ticket events pushed to a callback receiver, plain or encrypted and
 // signed. The receiver here decrypts and verifies with node:crypto on its
 // own, following Feishu's published event encryption rules, not the sandbox's code.
-// Needs no build: run with `node --test tests/js/sandbox.test.mjs`.
+// Needs no build: run with `node --test tests/npm/sandbox.test.mjs`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { createDecipheriv, createHash, timingSafeEqual } from "node:crypto";
-import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT, PATHS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT, PATHS } from "../../sandbox/sandbox.mjs";
 
 const APP = "cli_sandbox_app_one";
 const APP_TWO = "cli_sandbox_app_two";

@@ -3,7 +3,7 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { APP_ONE, SANDBOX_TENANT, pkg, rejection, startSandbox } from "./helpers.mjs";
-import { SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 
 const { SelfBuiltAppClient, TenantTokenClient } = pkg;
 const APP_ID = "cli_sandbox_internal_one";

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { SANDBOX_APPS, rejection, sleep, startSandbox } from "./helpers.mjs";
-import { ticketEvent, seal, sign, encrypt } from "../sandbox/callback.mjs";
+import { ticketEvent, seal, sign, encrypt } from "../../sandbox/callback.mjs";
 
 const sa = await import(new URL("../../pkg/store-app.node.js", import.meta.url).href);
 

@@ -1,6 +1,6 @@
 // `feishu-tenant-token/user-tokens` across processes (#32): two Node
 // processes, each a UserTokenClient over one compare-and-set store
-// (tests/js/fixtures/cas-store.mjs, over HTTP on loopback), refresh a user
+// (tests/npm/fixtures/cas-store.mjs, over HTTP on loopback), refresh a user
 // exactly once per rotation: the client whose claim the store took sends the
 // refresh token, the others wait for its grant. A refresher that dies after
 // claiming is taken over once its lease ends; a store whose put fails sends
@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { fork } from "node:child_process";
-import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 import { startCasStore, casStoreClient } from "./fixtures/cas-store.mjs";
 
 const { UserTokenClient, createPkce } = await import(new URL("../../pkg/user-tokens.node.js", import.meta.url).href);

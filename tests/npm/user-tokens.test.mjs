@@ -1,12 +1,12 @@
 // `feishu-tenant-token/user-tokens` as built into pkg/, in Node, against the
-// sandbox's OAuth (tests/sandbox/oauth.mjs): a sign-in URL with PKCE, the
+// sandbox's OAuth (sandbox/oauth.mjs): a sign-in URL with PKCE, the
 // code exchange learning who signed in, one refresh for 200 callers at
 // expiry, a store shared by two clients where one claims and refreshes and
 // the other waits (two Node processes: user-tokens-processes.test.mjs),
 // SIGNED_OUT for a revoked grant with no loop.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 
 const ut = await import(new URL("../../pkg/user-tokens.node.js", import.meta.url).href);
 const { UserTokenClient, createPkce } = ut;

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { startSandbox } from "../sandbox/sandbox.mjs";
+import { startSandbox } from "../../sandbox/sandbox.mjs";
 import { CASES } from "./suite.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
 import { createAgentKey } from "../../scripts/agent-key.mjs";
 

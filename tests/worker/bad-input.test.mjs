@@ -11,8 +11,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { createHash, randomBytes } from "node:crypto";
-import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../sandbox/sandbox.mjs";
-import { ticketEvent, challengeEvent, encrypt, sign } from "../sandbox/callback.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../../sandbox/sandbox.mjs";
+import { ticketEvent, challengeEvent, encrypt, sign } from "../../sandbox/callback.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
 
 const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token";

@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import lark from "@larksuiteoapi/node-sdk";
-import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 import { startBuiltWorker, startCoordinatedWorkers } from "./built-worker.mjs";
 import { sendMessage as sendMessageAs, silent } from "./node-sdk.mjs";
 

@@ -6,7 +6,7 @@
 // fetching by themselves (logged once per isolate, no secret).
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 import { startCoordinatedWorkers } from "./built-worker.mjs";
 
 const TENANT = "/open-apis/auth/v3/tenant_access_token";

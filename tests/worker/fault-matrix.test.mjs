@@ -21,7 +21,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import net from "node:net";
-import { startSandbox, SANDBOX_APPS, PATHS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS, PATHS } from "../../sandbox/sandbox.mjs";
 import { startBuiltWorker, KV_MODES } from "./built-worker.mjs";
 
 const APP = SANDBOX_APPS.cli_sandbox_app_one.appAccessToken;

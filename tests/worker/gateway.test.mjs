@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT, downloadByte } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT, downloadByte } from "../../sandbox/sandbox.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
 
 const INTERNAL = "/open-apis/auth/v3/tenant_access_token/internal";

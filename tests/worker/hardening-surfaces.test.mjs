@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 import { startCoordinatedWorkers } from "./built-worker.mjs";
 import { createAgentKey } from "../../scripts/agent-key.mjs";
 

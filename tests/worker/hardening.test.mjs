@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { startSandbox, SANDBOX_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS } from "../../sandbox/sandbox.mjs";
 import { rssOf, startBuiltWorker, workerdPids } from "./built-worker.mjs";
 
 const STORE_ID = "cli_sandbox_app_one";

@@ -6,7 +6,7 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
 
 const TENANT_PATH = "/open-apis/auth/v3/tenant_access_token/internal";
@@ -127,7 +127,7 @@ test("malformed bodies are 4xx JSON and nothing goes to Feishu", async () => {
 });
 
 test("store app_access_token: cached under id + secret digest, not the ticket; a wrong secret gets Feishu's refusal", async () => {
-  const { SANDBOX_APPS } = await import("../sandbox/sandbox.mjs");
+  const { SANDBOX_APPS } = await import("../../sandbox/sandbox.mjs");
   const id = "cli_sandbox_app_one";
   const secret = SANDBOX_APPS[id].appSecret;
   const ticket = (await fetch(`${sb.url}/__sandbox/ticket`).then((r) => r.json()))[id];

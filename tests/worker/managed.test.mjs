@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../sandbox/sandbox.mjs";
-import { ticketEvent, challengeEvent, seal, encrypt, sign } from "../sandbox/callback.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_TENANT } from "../../sandbox/sandbox.mjs";
+import { ticketEvent, challengeEvent, seal, encrypt, sign } from "../../sandbox/callback.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
 
 const APP_ID = "cli_sandbox_app_one";

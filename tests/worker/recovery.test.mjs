@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import lark from "@larksuiteoapi/node-sdk";
-import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT } from "../../sandbox/sandbox.mjs";
 import { startBuiltWorker, startCoordinatedWorkers } from "./built-worker.mjs";
 import { sendMessage as sendMessageAs, silent } from "./node-sdk.mjs";
 

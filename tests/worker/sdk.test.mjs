@@ -12,7 +12,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
 import lark from "@larksuiteoapi/node-sdk";
-import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT, downloadByte } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT, downloadByte } from "../../sandbox/sandbox.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
 import { sdkCall, sendMessage as sendMessageAs, silent } from "./node-sdk.mjs";
 

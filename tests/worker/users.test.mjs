@@ -5,13 +5,13 @@
 // twice, a revoked grant answered 401 with the sign-in URL and no loop,
 // X-User-Id calls recovering once, the keep-alive alarm, refused states,
 // and no user token or refresh token in any log line, KV value or object
-// storage file. The sandbox plays Feishu's OAuth (tests/sandbox/oauth.mjs).
+// storage file. The sandbox plays Feishu's OAuth (sandbox/oauth.mjs).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
 import { startCoordinatedWorkers } from "./built-worker.mjs";
 import { createAgentKey } from "../../scripts/agent-key.mjs";
 

@@ -3,7 +3,7 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { startSandbox, SANDBOX_APPS } from "../sandbox/sandbox.mjs";
+import { startSandbox, SANDBOX_APPS } from "../../sandbox/sandbox.mjs";
 import { startBuiltWorker } from "./built-worker.mjs";
 
 const APP_ONE = SANDBOX_APPS.cli_sandbox_app_one.appAccessToken;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::transport::{HttpRequest, HttpResponse, TransportError};
+use crate::transport::{HttpRequest, HttpResponse, Timer, TransportError};
 use crate::user_token::RefreshToken;
 use core::cell::Cell;
 use core::pin::Pin;
@@ -51,10 +51,10 @@ impl Future for YieldOnce {
     }
 }
 
-impl Transport for Rc<Feishu> {
-    async fn post_json(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+impl Transport for Feishu {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         YieldOnce(false).await;
-        let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        let body: serde_json::Value = serde_json::from_str(request.body_text()).unwrap();
         let token = body["refresh_token"].as_str().unwrap().to_owned();
         self.sent.borrow_mut().push(token.clone());
         let answer = self
@@ -64,6 +64,9 @@ impl Transport for Rc<Feishu> {
             .expect("an answer queued");
         answer(&token)
     }
+}
+
+impl Timer for Feishu {
     async fn sleep(&self, ms: u64) {
         self.slept.set(self.slept.get() + ms);
         if let Some(f) = self.on_sleep.borrow_mut().take() {

@@ -3,11 +3,12 @@
 //! call made with a key's gateway token must pass (method and path prefix,
 //! tenant, expiry). Pure, so they are tested natively.
 
+use crate::config::rfc3339::parse_rfc3339_ms;
 use feishu_tenant_token::api_path::normalised;
 use feishu_tenant_token::cache_key::parse_hex32;
 use feishu_tenant_token::secret::constant_time_eq;
 use feishu_tenant_token::user_token::is_open_id;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// What every agent key given out by `scripts/agent-key.mjs` starts with: an
 /// `app_secret` with this prefix is never sent on to Feishu.
@@ -106,79 +107,6 @@ pub fn find_by_digest<'k>(
     found
 }
 
-/// One entry of `SELF_BUILT_APPS`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SelfBuiltEntry {
-    pub app_id: String,
-    pub secret: String,
-    /// The app is Lark's (`"brand": "lark"`), served under `/lark` only;
-    /// otherwise Feishu's, served at the top level only. Its secret never
-    /// goes to the other brand's host.
-    pub lark: bool,
-}
-
-/// `SELF_BUILT_APPS`: a JSON object of app ids to their secrets, each either
-/// the secret itself (a Feishu app) or `{"secret": "...", "brand":
-/// "feishu" | "lark"}`.
-pub fn parse_self_built_apps(text: &str) -> Result<Vec<SelfBuiltEntry>, String> {
-    let bad = |why: &str| format!("SELF_BUILT_APPS: {why}");
-    let value: Value = serde_json::from_str(text).map_err(|_| {
-        bad("not JSON: a JSON object of app ids to their secrets, e.g. {\"cli_xxx\": \"<secret>\"} or {\"cli_xxx\": {\"secret\": \"<secret>\", \"brand\": \"lark\"}}")
-    })?;
-    let Value::Object(map) = value else {
-        return Err(bad("must be a JSON object of app ids to their secrets"));
-    };
-    if map.len() > MAX_AGENT_KEYS {
-        return Err(bad(&format!("at most {MAX_AGENT_KEYS} apps")));
-    }
-    let mut apps = Vec::with_capacity(map.len());
-    for (app_id, entry) in map {
-        if !app_id.starts_with("cli_") || app_id.len() > MAX_ID_CHARS {
-            return Err(bad(&format!("{app_id:?} is not an app id (cli_...)")));
-        }
-        let (secret, lark) = match entry {
-            Value::String(s) => (s, false),
-            Value::Object(o) => {
-                if let Some(unknown) = o
-                    .keys()
-                    .find(|k| !["secret", "brand"].contains(&k.as_str()))
-                {
-                    return Err(bad(&format!(
-                        "{app_id}: unknown field {unknown:?} (fields: secret, brand)"
-                    )));
-                }
-                let lark = match o.get("brand").and_then(Value::as_str) {
-                    None if o.get("brand").is_none() => false,
-                    Some("feishu") => false,
-                    Some("lark") => true,
-                    _ => {
-                        return Err(bad(&format!(
-                            "{app_id}.brand must be \"feishu\" (the default) or \"lark\""
-                        )));
-                    }
-                };
-                match o.get("secret") {
-                    Some(Value::String(s)) => (s.clone(), lark),
-                    _ => (String::new(), lark),
-                }
-            }
-            _ => (String::new(), false),
-        };
-        if secret.trim().is_empty() {
-            // The secret itself is never shown.
-            return Err(bad(&format!(
-                "the secret of {app_id} must be a non-empty string"
-            )));
-        }
-        apps.push(SelfBuiltEntry {
-            app_id,
-            secret,
-            lark,
-        });
-    }
-    Ok(apps)
-}
-
 /// `AGENT_KEYS`: a JSON array, one object per key. `holds_secret(app_id)`
 /// says whether the Worker holds that app's secret (a self-built app in
 /// `SELF_BUILT_APPS`, or store-app mode's app); `is_store_app(app_id)`
@@ -269,7 +197,27 @@ fn parse_entry(
             ),
         ));
     }
-    let allow = match o.get("allow") {
+    let allow = allow_of(o)?;
+    let tenants = tenants_of(o, app_id, is_store_app)?;
+    let users = users_of(o)?;
+    let user_tokens = user_tokens_of(o, &users)?;
+    let expires_at_ms = expiry_of(o)?;
+    Ok(AgentKey {
+        id: id.to_owned(),
+        digest,
+        app_id: app_id.to_owned(),
+        allow,
+        tenants,
+        users,
+        user_tokens,
+        expires_at_ms,
+    })
+}
+
+/// `allow`: at least one "<METHOD or *> <path prefix>" (a key allows
+/// nothing by default).
+fn allow_of(o: &Map<String, Value>) -> Result<Vec<Allow>, FieldError> {
+    Ok(match o.get("allow") {
         Some(Value::Array(a)) if !a.is_empty() && a.len() <= MAX_ITEMS => a
             .iter()
             .map(|v| v.as_str().and_then(parse_allow))
@@ -280,8 +228,16 @@ fn parse_entry(
             ))?,
         Some(_) => return Err(("allow", format!("must be a non-empty array of at most {MAX_ITEMS} items"))),
         None => return Err(("allow", "is missing (a key allows nothing by default)".to_owned())),
-    };
-    let tenants = match o.get("tenants") {
+    })
+}
+
+/// `tenants`: store-app mode's app only; absent, every tenant.
+fn tenants_of(
+    o: &Map<String, Value>,
+    app_id: &str,
+    is_store_app: &impl Fn(&str) -> bool,
+) -> Result<Option<Vec<String>>, FieldError> {
+    Ok(match o.get("tenants") {
         None | Some(Value::Null) => None,
         Some(_) if !is_store_app(app_id) => {
             return Err((
@@ -304,8 +260,12 @@ fn parse_entry(
                 format!("must be a non-empty array of at most {MAX_ITEMS} tenant keys"),
             ));
         }
-    };
-    let users = match o.get("users") {
+    })
+}
+
+/// `users`: the signed-in users the key may act for (none by default).
+fn users_of(o: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
+    Ok(match o.get("users") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(u)) if u.len() <= MAX_ITEMS => u
             .iter()
@@ -321,8 +281,12 @@ fn parse_entry(
                 format!("must be an array of at most {MAX_ITEMS} open_ids"),
             ));
         }
-    };
-    let user_tokens = match o.get("user_tokens") {
+    })
+}
+
+/// `user_tokens`: whether the key is handed those users' raw tokens.
+fn user_tokens_of(o: &Map<String, Value>, users: &[String]) -> Result<bool, FieldError> {
+    Ok(match o.get("user_tokens") {
         None | Some(Value::Null | Value::Bool(false)) => false,
         Some(Value::Bool(true)) if !users.is_empty() => true,
         Some(Value::Bool(true)) => {
@@ -332,24 +296,18 @@ fn parse_entry(
             ));
         }
         Some(_) => return Err(("user_tokens", "must be true or false".to_owned())),
-    };
-    let expires_at_ms = match o.get("expires_at") {
+    })
+}
+
+/// `expires_at`: an RFC 3339 time, or none.
+fn expiry_of(o: &Map<String, Value>) -> Result<Option<u64>, FieldError> {
+    Ok(match o.get("expires_at") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(parse_rfc3339_ms(s).ok_or((
             "expires_at",
             "must be an RFC 3339 time, e.g. \"2027-01-31T00:00:00Z\"".to_owned(),
         ))?),
         Some(_) => return Err(("expires_at", "must be an RFC 3339 time string".to_owned())),
-    };
-    Ok(AgentKey {
-        id: id.to_owned(),
-        digest,
-        app_id: app_id.to_owned(),
-        allow,
-        tenants,
-        users,
-        user_tokens,
-        expires_at_ms,
     })
 }
 
@@ -376,89 +334,6 @@ fn parse_allow(text: &str) -> Option<Allow> {
         method,
         prefix: prefix.to_owned(),
     })
-}
-
-/// Milliseconds since the Unix epoch of an RFC 3339 time
-/// (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`); `None` for anything else.
-pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
-    let b = text.as_bytes();
-    if b.len() < 20 || !text.is_ascii() {
-        return None;
-    }
-    let num = |r: core::ops::Range<usize>| -> Option<i64> {
-        let s = text.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let sep = |i: usize, c: &[u8]| c.contains(&b[i]);
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let frac = text.get(start..i)?;
-        if frac.is_empty() {
-            return None;
-        }
-        let padded = format!("{:0<3}", &frac[..frac.len().min(3)]);
-        millis = padded.parse().ok()?;
-    }
-    let offset_secs = match text.get(i..)? {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && &tz[3..4] == ":" => {
-            let h = num(i + 1..i + 3)?;
-            let m = num(i + 4..i + 6)?;
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let s = h * 3600 + m * 60;
-            if tz.starts_with('-') { -s } else { s }
-        }
-        _ => return None,
-    };
-    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in = [
-        31,
-        if leap(year) { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in[usize::try_from(month - 1).ok()?]
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    // Days from the civil date (H. Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    u64::try_from(secs.checked_mul(1000)?.checked_add(millis)?).ok()
 }
 
 #[cfg(test)]

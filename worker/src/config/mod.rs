@@ -4,9 +4,19 @@
 //! are theirs.
 
 pub mod agent_keys;
+pub mod api_keys;
+pub mod brand;
+mod origins;
+pub mod rfc3339;
+pub mod self_built;
 pub mod users;
 
-use agent_keys::{AgentKey, parse_agent_keys, parse_self_built_apps};
+use api_keys::{MIN_API_KEY_CHARS, parse_api_keys};
+pub use brand::Brand;
+use brand::DEFAULT_LARK_BASE_URL;
+pub use origins::Origins;
+
+use agent_keys::{AgentKey, parse_agent_keys};
 use feishu_tenant_token::event::{DEFAULT_MAX_AGE_SECS, EventConfig};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
 use feishu_tenant_token::retry::MAX_MAX_RETRIES;
@@ -14,63 +24,11 @@ use feishu_tenant_token::secret::{ApiKey, EncryptKey, VerificationToken};
 use feishu_tenant_token::store_app::AppCredentials;
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
 use feishu_tenant_token::{BaseUrl, Freshness, RetryPolicy};
+use self_built::parse_self_built_apps;
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 use users::{Users, parse_users};
-
-/// Which of the two brands a request is for: Feishu (China) at the top
-/// level, Lark (international) under `/lark`. Each has its own base URL,
-/// isolate memory, KV keys and coordinator objects: a token of one brand is
-/// never served for the other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Brand {
-    Feishu,
-    Lark,
-}
-
-/// Where Lark's paths live on the Worker: an SDK given
-/// `https://<worker>/lark` as its domain calls `/lark/open-apis/...`.
-pub const LARK_PREFIX: &str = "/lark";
-
-/// Lark's open platform (Feishu, "Server-side API": the international base).
-pub const DEFAULT_LARK_BASE_URL: &str = "https://open.larksuite.com";
-
-impl Brand {
-    pub fn name(self) -> &'static str {
-        match self {
-            Brand::Feishu => "feishu",
-            Brand::Lark => "lark",
-        }
-    }
-
-    /// The Worker's paths for this brand start with this.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Brand::Feishu => "",
-            Brand::Lark => LARK_PREFIX,
-        }
-    }
-
-    /// The brand a request path is for, and the path the brand's API knows.
-    pub fn of_path(path: &str) -> (Brand, &str) {
-        match path.strip_prefix(LARK_PREFIX) {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => (Brand::Lark, rest),
-            _ => (Brand::Feishu, path),
-        }
-    }
-
-    /// A KV key (or coordinator object name) for this brand: Feishu's as the
-    /// core writes it (unchanged since before there were two), Lark's under
-    /// `kv::LARK_KEY_PREFIX`.
-    pub fn kv_key(self, key: String) -> String {
-        match self {
-            Brand::Feishu => key,
-            Brand::Lark => format!("{}{key}", feishu_tenant_token::kv::LARK_KEY_PREFIX),
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -209,27 +167,6 @@ where
 /// Longest accepted `EVENT_MAX_AGE_SECS` (the replay window).
 const MAX_EVENT_MAX_AGE_SECS: u64 = 3600;
 
-/// Shortest API key accepted: 32 characters (`openssl rand -hex 32` makes
-/// 64), so that a key is worth its name against guessing.
-pub const MIN_API_KEY_CHARS: usize = 32;
-
-/// `API_KEYS`: comma-separated, each at least `min` characters. The
-/// position of a short one is named, never the key.
-fn parse_api_keys(text: &str, min: usize) -> Result<Vec<ApiKey>, String> {
-    let keys: Vec<&str> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .collect();
-    if let Some(at) = keys.iter().position(|k| k.len() < min) {
-        return Err(format!(
-            "API_KEYS: key {} is shorter than {min} characters (make each with `openssl rand -hex 32`)",
-            at + 1
-        ));
-    }
-    Ok(keys.into_iter().map(ApiKey::new).collect())
-}
-
 fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>, String> {
     let (id, secret) = match (get("FEISHU_APP_ID"), get("FEISHU_APP_SECRET")) {
         (None, None) => return Ok(None),
@@ -254,22 +191,6 @@ fn parse_managed(get: impl Fn(&str) -> Option<String>) -> Result<Option<Managed>
     Ok(Some(Managed { app, events }))
 }
 
-/// Which browser origins may call the Worker (CORS).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origins {
-    Any,
-    Listed(Vec<String>),
-}
-
-impl Origins {
-    pub fn allows(&self, origin: &str) -> bool {
-        match self {
-            Origins::Any => true,
-            Origins::Listed(list) => list.iter().any(|o| o == origin),
-        }
-    }
-}
-
 /// One KV read per key per isolate per minute: what it costs for a token
 /// evicted elsewhere to leave every isolate's memory within a minute (KV
 /// itself may take up to 60 s to show the eviction in other locations).
@@ -289,17 +210,8 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let base_url = match get("FEISHU_BASE_URL") {
-            Some(u) => {
-                BaseUrl::parse(&u).map_err(|e| format!("FEISHU_BASE_URL: {}", e.message()))?
-            }
-            None => BaseUrl::default(),
-        };
-        let lark_base_url = match get("LARK_BASE_URL") {
-            Some(u) => BaseUrl::parse(&u).map_err(|e| format!("LARK_BASE_URL: {}", e.message()))?,
-            None => BaseUrl::parse(DEFAULT_LARK_BASE_URL)
-                .map_err(|e| format!("LARK_BASE_URL: {}", e.message()))?,
-        };
+        let base_url = base_url_of(&get, "FEISHU_BASE_URL", None)?;
+        let lark_base_url = base_url_of(&get, "LARK_BASE_URL", Some(DEFAULT_LARK_BASE_URL))?;
         let min_validity = whole(
             &get,
             "MIN_VALIDITY_SECS",
@@ -318,37 +230,9 @@ impl Config {
             1..=MAX_MEMORY_REVALIDATE_SECS,
             DEFAULT_MEMORY_REVALIDATE_SECS,
         )?;
-        let defaults = RetryPolicy::default();
-        let retry = RetryPolicy {
-            max_retries: whole(
-                &get,
-                "UPSTREAM_RETRIES",
-                0..=MAX_MAX_RETRIES,
-                defaults.max_retries,
-            )?,
-            deadline_ms: whole(
-                &get,
-                "UPSTREAM_DEADLINE_MS",
-                0..=u64::from(MAX_TIMEOUT_MS) * 10,
-                defaults.deadline_ms,
-            )?,
-            ..defaults
-        };
-        let allowed_origins = match get("ALLOWED_ORIGINS").as_deref() {
-            Some("*") => Origins::Any,
-            Some(list) => Origins::Listed(
-                list.split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect(),
-            ),
-            None => Origins::Listed(Vec::new()),
-        };
-        let switch = |name: &str| match get(name).as_deref() {
-            None | Some("1" | "true" | "on") => Ok(true),
-            Some("0" | "false" | "off") => Ok(false),
-            Some(_) => Err(format!("{name} must be true or false")),
-        };
+        let retry = retry_policy(&get)?;
+        let allowed_origins = Origins::parse(get("ALLOWED_ORIGINS").as_deref());
+        let switch = |name: &str| switch(&get, name);
         let log_requests = switch("LOG_REQUESTS")?;
         let pass_through = switch("PASS_THROUGH")?;
         let replace_refused = switch("REPLACE_REFUSED")?;
@@ -376,6 +260,49 @@ impl Config {
     }
 }
 
+/// The base URL set as `name`, or `default` (Feishu's when `None`).
+fn base_url_of(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: Option<&str>,
+) -> Result<BaseUrl, String> {
+    let named = |e: feishu_tenant_token::Error| format!("{name}: {}", e.message());
+    match (get(name), default) {
+        (Some(u), _) => BaseUrl::parse(&u).map_err(named),
+        (None, Some(d)) => BaseUrl::parse(d).map_err(named),
+        (None, None) => Ok(BaseUrl::default()),
+    }
+}
+
+/// `UPSTREAM_RETRIES` and `UPSTREAM_DEADLINE_MS` over the core's defaults.
+fn retry_policy(get: &impl Fn(&str) -> Option<String>) -> Result<RetryPolicy, String> {
+    let defaults = RetryPolicy::default();
+    Ok(RetryPolicy {
+        max_retries: whole(
+            get,
+            "UPSTREAM_RETRIES",
+            0..=MAX_MAX_RETRIES,
+            defaults.max_retries,
+        )?,
+        deadline_ms: whole(
+            get,
+            "UPSTREAM_DEADLINE_MS",
+            0..=u64::from(MAX_TIMEOUT_MS) * 10,
+            defaults.deadline_ms,
+        )?,
+        ..defaults
+    })
+}
+
+/// An on/off setting: on unless set to `0`, `false` or `off`.
+fn switch(get: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
+    match get(name).as_deref() {
+        None | Some("1" | "true" | "on") => Ok(true),
+        Some("0" | "false" | "off") => Ok(false),
+        Some(_) => Err(format!("{name} must be true or false")),
+    }
+}
+
 impl Config {
     /// The settings as they serve `brand`. Store-app mode's app belongs to
     /// `FEISHU_BASE_URL`'s brand: under `/lark` its API keys are still
@@ -395,30 +322,6 @@ impl Config {
         self.managed
             .as_ref()
             .filter(|_| self.brand == Brand::Feishu)
-    }
-}
-
-#[cfg(test)]
-mod brand_tests {
-    use super::Brand;
-
-    #[test]
-    fn lark_paths_are_under_the_prefix_and_keys_carry_the_brand() {
-        assert_eq!(
-            Brand::of_path("/lark/open-apis/x"),
-            (Brand::Lark, "/open-apis/x")
-        );
-        assert_eq!(Brand::of_path("/lark"), (Brand::Lark, ""));
-        assert_eq!(
-            Brand::of_path("/larks/open-apis/x"),
-            (Brand::Feishu, "/larks/open-apis/x")
-        );
-        assert_eq!(
-            Brand::of_path("/open-apis/x"),
-            (Brand::Feishu, "/open-apis/x")
-        );
-        assert_eq!(Brand::Feishu.kv_key("tat:v1:a:b".into()), "tat:v1:a:b");
-        assert_eq!(Brand::Lark.kv_key("tat:v1:a:b".into()), "lark:tat:v1:a:b");
     }
 }
 

@@ -5,7 +5,8 @@
 //! minute.
 
 use crate::cache::ask::{Ask, Asked, Want};
-use crate::config::{Brand, LARK_PREFIX};
+use crate::config::Brand;
+use crate::config::brand::LARK_PREFIX;
 use crate::coordinator::binding_for_key;
 use crate::coordinator::protocol::{
     OBJECT_ORIGIN, REPLACE, REPLACING_HEADER, TICKET_PREFIX, is_feishus_word, relayed,
@@ -61,10 +62,10 @@ pub async fn replace(env: &Env, key: &str, refused: [u8; 32]) -> Option<TokenGra
     if refusals_spent(JsClock.now_ms()) {
         return None;
     }
-    let question = HttpRequest {
-        url: format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{REPLACE}"),
-        body: String::new(),
-    };
+    let question = HttpRequest::post_json(
+        format!("{OBJECT_ORIGIN}{TICKET_PREFIX}{REPLACE}"),
+        String::new(),
+    );
     consult(&namespace, key, question, Want::Replacing(refused))
         .await?
         .ok()
@@ -168,7 +169,7 @@ async fn ask_object(
 ) -> Result<Result<TokenGrant, Error>, Fault> {
     let stub = stub(namespace, key)?;
     let sent_at = JsClock.now_ms();
-    let answer = post(&stub, &question.url, &question.body, want)
+    let answer = post(&stub, &question.url, question.body_text(), want)
         .await
         .map_err(|e| e.to_string())?;
     if let Some(relayed) = relayed(answer.status, &answer.body) {

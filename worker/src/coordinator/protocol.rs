@@ -33,17 +33,14 @@ pub const MANAGED_APP_PATH: &str = "/managed/app_access_token";
 pub const MANAGED_TENANT_PATH: &str = "/managed/tenant_access_token";
 
 pub fn managed_app(base: &BaseUrl, _: &AppTokenRequest) -> HttpRequest {
-    HttpRequest {
-        url: base.join(MANAGED_APP_PATH),
-        body: String::new(),
-    }
+    HttpRequest::post_json(base.join(MANAGED_APP_PATH), String::new())
 }
 
 pub fn managed_tenant(base: &BaseUrl, r: &StoreAppRequest) -> HttpRequest {
-    HttpRequest {
-        url: base.join(MANAGED_TENANT_PATH),
-        body: r.tenant_key.as_str().to_owned(),
-    }
+    HttpRequest::post_json(
+        base.join(MANAGED_TENANT_PATH),
+        r.tenant_key.as_str().to_owned(),
+    )
 }
 
 /// Where ticket operations go: a path of the object's own, never Feishu's.

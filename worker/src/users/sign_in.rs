@@ -4,6 +4,7 @@
 //! `user_token::sign_in`), comes back with a code, which is exchanged for
 //! the user's grant; the grant goes, sealed, to the user's object.
 
+use crate::config::users::Users;
 use crate::config::{Brand, Config, Origins};
 use crate::http::reply::{self, Local};
 use crate::log;
@@ -15,7 +16,7 @@ use crate::users::protocol::{Question, SIGNED_IN, Who};
 use crate::users::{app_credentials, query, random_bytes, sealed};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::user_token::sign_in::{self, Refused};
-use feishu_tenant_token::user_token::{authorize_url, exchange_code};
+use feishu_tenant_token::user_token::{UserGrant, authorize_url, exchange_code};
 use feishu_tenant_token::{Clock, Error};
 use worker::{Env, Request, Response, Result};
 
@@ -123,93 +124,13 @@ pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Respon
         Ok(ns) => ns,
         Err(unbound) => return Ok(unbound),
     };
-    let brand = config.brand;
-    let url = req.inner().url();
-    if let Some(error) = query::param(&url, "error") {
-        let error: String = error
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(64)
-            .collect();
-        return refused(
-            &req,
-            brand,
-            &format!(
-                "Feishu's sign-in ended without a code ({error}): start again at /oauth/login"
-            ),
-        );
-    }
-    let (Some(code), Some(state)) = (query::param(&url, "code"), query::param(&url, "state"))
-    else {
-        return refused(
-            &req,
-            brand,
-            "the callback needs `code` and `state`: start at /oauth/login",
-        );
-    };
-    let now = JsClock.now_ms();
-    let returned = match sign_in::finish(
-        users.state_key.bytes(),
-        &state,
-        cookie_value(&req).as_deref(),
-        now,
-    ) {
+    let (code, returned) = match returned(&req, config.brand, users) {
         Ok(r) => r,
-        Err(Refused::Malformed) => {
-            return refused(
-                &req,
-                brand,
-                "this sign-in's state is not one of this Worker's: start again at /oauth/login",
-            );
-        }
-        Err(Refused::NotThisBrowser) => {
-            return refused(
-                &req,
-                brand,
-                "this sign-in was not started in this browser (or its state was altered): start again at /oauth/login",
-            );
-        }
-        Err(Refused::Expired) => {
-            return refused(
-                &req,
-                brand,
-                "this sign-in took longer than 10 minutes: start again at /oauth/login",
-            );
-        }
+        Err(refusal) => return refusal,
     };
-    let app = match app_credentials(config, &returned.app_id) {
-        Ok(a) => a,
-        Err(why) => return refused(&req, brand, &why),
-    };
-    let net = match transport(config) {
-        Ok(n) => n,
-        Err(why) => return reply::local(Local::Misconfigured, &why),
-    };
-    let exchanged = exchange_code(
-        &net,
-        JsClock.now_ms(),
-        &config.base_url,
-        &app,
-        &code,
-        &callback_url(&req, brand),
-        &returned.code_verifier,
-    )
-    .await;
-    let (open_id, grant) = match exchanged {
-        Ok(e) => e,
-        Err(e) => return feishu_refused(&req, brand, &e),
-    };
-    if !feishu_tenant_token::user_token::is_open_id(&open_id) {
-        return refused(
-            &req,
-            brand,
-            "Feishu named the user with an open_id this Worker does not accept",
-        );
-    }
-    let who = Who {
-        brand,
-        app: app.app_id().to_owned(),
-        user: open_id,
+    let (who, grant) = match signed_in_user(&req, config, &code, &returned).await {
+        Ok(g) => g,
+        Err(refusal) => return refusal,
     };
     let question = Question {
         sealed: Some(sealed::seal(
@@ -231,7 +152,97 @@ pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Respon
         user: &question.who.user,
     });
     let to = query::with_param(&returned.redirect, "signed_in", &question.who.user);
-    redirect(&to, &cookie(&req, brand, "", 0))
+    redirect(&to, &cookie(&req, config.brand, "", 0))
+}
+
+/// The callback's code and the sign-in it finishes (app, return address,
+/// PKCE verifier), once its state checks out against this browser's
+/// cookie; `Err`: the refusal (Feishu said no, the state is not ours, not
+/// this browser's, or too old), nothing exchanged.
+fn returned(
+    req: &Request,
+    brand: Brand,
+    users: &Users,
+) -> core::result::Result<(String, sign_in::Returned), Result<Response>> {
+    let url = req.inner().url();
+    if let Some(error) = query::param(&url, "error") {
+        let error: String = error
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(64)
+            .collect();
+        return Err(refused(
+            req,
+            brand,
+            &format!(
+                "Feishu's sign-in ended without a code ({error}): start again at /oauth/login"
+            ),
+        ));
+    }
+    let (Some(code), Some(state)) = (query::param(&url, "code"), query::param(&url, "state"))
+    else {
+        return Err(refused(
+            req,
+            brand,
+            "the callback needs `code` and `state`: start at /oauth/login",
+        ));
+    };
+    let now = JsClock.now_ms();
+    let why = match sign_in::finish(
+        users.state_key.bytes(),
+        &state,
+        cookie_value(req).as_deref(),
+        now,
+    ) {
+        Ok(r) => return Ok((code, r)),
+        Err(Refused::Malformed) => {
+            "this sign-in's state is not one of this Worker's: start again at /oauth/login"
+        }
+        Err(Refused::NotThisBrowser) => {
+            "this sign-in was not started in this browser (or its state was altered): start again at /oauth/login"
+        }
+        Err(Refused::Expired) => {
+            "this sign-in took longer than 10 minutes: start again at /oauth/login"
+        }
+    };
+    Err(refused(req, brand, why))
+}
+
+/// The code exchanged (with the PKCE verifier) for the user's grant at the
+/// app's brand, and who signed in (`user_info`'s `open_id`).
+async fn signed_in_user(
+    req: &Request,
+    config: &Config,
+    code: &str,
+    returned: &sign_in::Returned,
+) -> core::result::Result<(Who, UserGrant), Result<Response>> {
+    let brand = config.brand;
+    let app = app_credentials(config, &returned.app_id).map_err(|why| refused(req, brand, &why))?;
+    let net = transport(config).map_err(|why| reply::local(Local::Misconfigured, &why))?;
+    let (open_id, grant) = exchange_code(
+        &net,
+        JsClock.now_ms(),
+        &config.base_url,
+        &app,
+        code,
+        &callback_url(req, brand),
+        &returned.code_verifier,
+    )
+    .await
+    .map_err(|e| feishu_refused(req, brand, &e))?;
+    if !feishu_tenant_token::user_token::is_open_id(&open_id) {
+        return Err(refused(
+            req,
+            brand,
+            "Feishu named the user with an open_id this Worker does not accept",
+        ));
+    }
+    let who = Who {
+        brand,
+        app: app.app_id().to_owned(),
+        user: open_id,
+    };
+    Ok((who, grant))
 }
 
 #[derive(serde::Serialize)]

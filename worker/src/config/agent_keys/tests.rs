@@ -1,4 +1,6 @@
 use super::*;
+use crate::config::rfc3339::parse_rfc3339_ms;
+use crate::config::self_built::{SelfBuiltEntry, parse_self_built_apps};
 
 const D: &str = "6e1e9a2b2f0cb4f6c1bbd0c2f1a5e8d7c3b2a1908f7e6d5c4b3a29180f7e6d5c";
 
