@@ -9,14 +9,15 @@
 //! segment that is `.` or `..` once its `;` parameters are removed
 //! (`..;`: servers of the Tomcat / Spring family read it as `..`). What
 //! remains is normalised for matching: an escaped unreserved character
-//! (`%63` for `c`) is decoded, and a full URL (`HTTPS://host/...`, the
+//! (`%63` for `c`) is decoded, any other escape (`%40` in a calendar id,
+//! non-ASCII) is kept as written, and a full URL (`HTTPS://host/...`, the
 //! scheme in any case) is cut to its path.
 
 /// Why a path is refused (said to the caller; never echoes the path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PathRefusal {
-    /// `%2F`, `%5C`, `%2E`, `%25`, `%3B`, `%3F`, `%23`, `%C0`/`%C1`, a
-    /// control character, or a malformed escape.
+    /// `%2F`, `%5C`, `%2E`, `%25`, `%3B`, `%3F`, `%23`, `%C0`/`%C1`, an
+    /// escaped control character, or a malformed escape.
     EscapedSeparator,
     /// A backslash, which some servers read as `/`.
     Backslash,
@@ -53,6 +54,18 @@ fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'~'
 }
 
+/// What an escape may not stand for: a character that separates or
+/// ends a path or a segment (`/`, `\\`, `.`, `;`, `?`, `#`), an escape (`%`,
+/// read again by a second decoder), a control character, or an overlong
+/// UTF-8 lead byte (`%C0%AE` is a dot to some decoders).
+fn disguised(b: u8) -> bool {
+    matches!(
+        b,
+        b'/' | b'\\' | b'.' | b';' | b'?' | b'#' | b'%' | 0xc0 | 0xc1
+    ) || b < 0x20
+        || b == 0x7f
+}
+
 /// The path (no query) as it is matched against an allow-list, or why it
 /// is refused. `path` may also be a full URL (any scheme case); the query
 /// and fragment, if any, are cut off first.
@@ -82,13 +95,14 @@ pub fn normalised(path: &str) -> Result<String, PathRefusal> {
                 let decoded = hi * 16 + lo;
                 if unreserved(decoded) {
                     out.push(decoded);
-                } else if decoded >= 0x80 && decoded != 0xc0 && decoded != 0xc1 {
-                    // A UTF-8 byte of a non-ASCII character: kept escaped.
-                    out.extend_from_slice(&bytes[i..i + 3]);
-                } else {
+                } else if disguised(decoded) {
                     // A separator, dot, escape, parameter or control
                     // character in disguise, or an overlong lead byte.
                     return Err(PathRefusal::EscapedSeparator);
+                } else {
+                    // Anything else (`%40` in a calendar id, a UTF-8 byte of
+                    // a non-ASCII character): kept as written.
+                    out.extend_from_slice(&bytes[i..i + 3]);
                 }
                 i += 3;
                 continue;
@@ -149,6 +163,12 @@ mod tests {
             normalised("/open-apis/im/v1/chats/%E4%B8%AD").as_deref(),
             Ok("/open-apis/im/v1/chats/%E4%B8%AD"),
             "non-ASCII stays escaped"
+        );
+        assert_eq!(
+            normalised("/open-apis/calendar/v4/calendars/feishu.cn_x%40group.calendar.feishu.cn")
+                .as_deref(),
+            Ok("/open-apis/calendar/v4/calendars/feishu.cn_x%40group.calendar.feishu.cn"),
+            "other escapes (an escaped @ in a calendar id) stay as written"
         );
     }
 
