@@ -1,18 +1,17 @@
-//! The optional Durable Object coordinator (binding `COORDINATOR`, class
-//! `TokenCoordinator`): one object per KV key, so that a token missing from
-//! every isolate's memory and from KV is fetched once for all isolates and
-//! locations, and a hot key's token is renewed by an alarm before requests
-//! would wait on Feishu. Without the binding nothing here is asked.
+//! How an isolate asks the Durable Objects (the front side; the classes
+//! are `objects/`): each object's binding (`BINDING` for the token
+//! coordinator, one object per KV key; `STORE_APP_BINDING` for the store
+//! app's keeper; `USER_BINDING` for each user's object) and which one owns a
+//! KV key (`binding_for_key`). Without the bindings nothing here is asked.
 //!
-//! - `protocol`: what fronts and the object say to each other (Feishu's token
-//!   API, managed questions, ticket operations, relayed failures);
-//! - `ask`: the front side, what an isolate's KV layer asks on a miss;
-//! - `object`: the object itself, serving questions with its own clients;
-//! - `tickets`, `storage`: a managed app's ticket, resend limit and app token
-//!   in the storage of the app's object.
+//! - `protocol`: what fronts and the objects say to each other (Feishu's
+//!   token API, managed questions, ticket operations, relayed failures);
+//! - `ask`: what an isolate's KV layer asks on a miss, and a replacement;
+//! - `tickets`, `storage`: store-app mode's ticket, resend limit and app
+//!   token, through the keeper or, in the keeper itself, its storage.
 //!
-//! The KV layer sees the coordinator only as [`Ask`], so its rules are tested
-//! natively with a closure standing in for the object.
+//! The KV layer sees the objects only as `cache::ask::Ask`, so its rules are
+//! tested natively with a closure standing in for the object.
 
 #[cfg(target_arch = "wasm32")]
 pub mod ask;
