@@ -50,10 +50,11 @@ pub fn resolve(base: &BaseUrl, input: &str) -> Result<String, Error> {
     ))
 }
 
-/// Whether an answer is read for a refusal: JSON by its content type, and
-/// declared no larger than [`MAX_INSPECTED_BYTES`]. An answer without a
-/// length is read only when it is an error (HTTP 4xx/5xx): Feishu's
-/// refusals are small, and a successful stream is never buffered.
+/// Whether an answer is read for a refusal: an error (HTTP 4xx/5xx: Feishu
+/// refuses a token with 400, so an answer with a 2xx or 3xx status is never
+/// read nor copied, whatever its size), JSON by its content type, and not
+/// declared larger than [`MAX_INSPECTED_BYTES`] (one of unknown length is
+/// read from a bounded copy).
 pub fn worth_inspecting(
     status: u16,
     content_type: Option<&str>,
@@ -67,9 +68,9 @@ pub fn worth_inspecting(
     let small = match content_length.map(|l| l.trim().parse::<u64>()) {
         Some(Ok(l)) => l <= MAX_INSPECTED_BYTES,
         Some(Err(_)) => false,
-        None => status >= 400,
+        None => true,
     };
-    json && small
+    status >= 400 && json && small
 }
 
 #[derive(Deserialize)]
@@ -186,12 +187,17 @@ mod tests {
             Some("application/json; charset=utf-8"),
             None
         ));
-        assert!(worth_inspecting(200, Some("Application/JSON"), Some("120")));
+        assert!(worth_inspecting(400, Some("Application/JSON"), Some("120")));
         assert!(worth_inspecting(
-            200,
+            400,
             Some("application/problem+json"),
             Some("65536")
         ));
+        assert!(
+            !worth_inspecting(200, Some("application/json"), Some("120")),
+            "a success is never read"
+        );
+        assert!(!worth_inspecting(302, Some("application/json"), Some("2")));
         assert!(!worth_inspecting(
             400,
             Some("application/json"),

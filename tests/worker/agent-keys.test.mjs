@@ -84,7 +84,8 @@ test("an SDK given an agent key lists chats; Feishu sees the app's real token, t
   const audit = logs.filter((l) => l.includes('"agent_call"'));
   assert.ok(audit.length >= 1);
   const line = JSON.parse(audit[0]);
-  assert.deepEqual([line.key, line.method, line.path, line.status, line.code], ["support-bot", "GET", "/open-apis/im/v1/chats", 200, 0]);
+  // A success goes back unread (#34): the line says so instead of a code.
+  assert.deepEqual([line.key, line.method, line.path, line.status, line.code, line.answer], ["support-bot", "GET", "/open-apis/im/v1/chats", 200, undefined, "not read"]);
   assert.equal(typeof line.ms, "number");
   for (const l of logs) for (const s of [bot.key, SECRET, real, held]) assert.ok(!l.includes(s), `nothing secret in a log line: ${l}`);
 });

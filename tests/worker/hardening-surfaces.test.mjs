@@ -313,10 +313,10 @@ test("9. a user-token refusal in a chunked answer heals as a declared-length one
     const body = await healed.json();
     assert.equal(body.code, 0, JSON.stringify(body));
     assert.equal(sb.stats().oauth.refreshCalls, 1, "one refresh replaced the expired token");
-    // And at the next expiry, from the other front.
+    // And at the next expiry, from the front holding the current token.
     const before = sb.stats().oauth.refreshCalls;
     await fetch(`${sb.url}/__sandbox/advance`, { method: "POST", body: JSON.stringify({ secs: 7300 }) });
-    assert.equal((await (await call(b)).json()).code, 0);
+    assert.equal((await (await call(a)).json()).code, 0);
     assert.equal(sb.stats().oauth.refreshCalls, before + 1);
   } finally {
     await config(sb, { chunkedRefusals: 0 });

@@ -310,6 +310,27 @@ test("an agent key listing a user gets that user's token and calls as them withi
   assert.equal((await userToken(b, ALICE, agent.key)).status, 200);
 });
 
+test("a user's fresh token serves 100 calls from the isolate's memory, no object question after the first; a sign-out elsewhere is seen within MEMORY_REVALIDATE_SECS", async () => {
+  sb.reset();
+  const w = await workers({ MEMORY_REVALIDATE_SECS: "2" });
+  const [a, b] = w.fronts;
+  await finish(a, await signIn(a, ALICE));
+  assert.equal((await chats(a)).body.code, 0, "the first call asks the user's object");
+  const refreshes = sb.stats().oauth.refreshCalls;
+  // Signed out through the other front: from now on the object answers SIGNED_OUT,
+  // so every call front a still serves did not ask it.
+  const out = await b.fetch(`/v1/users/${ALICE}?app=${APP}`, { method: "DELETE", headers: { authorization: `Bearer ${API_KEY}` } });
+  assert.equal(out.status, 200);
+  for (let i = 0; i < 100; i++) assert.equal((await chats(a)).body.code, 0, `call ${i}: from memory`);
+  assert.equal((await userToken(a)).status, 200, "the token endpoint too");
+  assert.equal((await userToken(b)).status, 401, "the front that saw the sign-out forgot at once");
+  await sleep(2100);
+  const later = await chats(a);
+  assert.equal(later.status, 401, "past MEMORY_REVALIDATE_SECS the object is asked again");
+  assert.equal(later.body.error, "SIGNED_OUT");
+  assert.equal(sb.stats().oauth.refreshCalls, refreshes, "nothing refreshed meanwhile");
+});
+
 test("Lark beside Feishu: /lark/oauth/login signs in at Lark's accounts site; the user's grant is Lark's only", async () => {
   sb.reset();
   // The sandbox stands in for both brands' sign-in sites; Feishu's points elsewhere.

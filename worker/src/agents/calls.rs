@@ -94,6 +94,10 @@ pub fn audit(
         status: u16,
         #[serde(skip_serializing_if = "Option::is_none")]
         code: Option<i64>,
+        /// `"not read"` when Feishu's answer was passed on unread (a
+        /// success, or not JSON): there is no code to tell.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answer: Option<&'static str>,
         ms: u64,
     }
     log::info(&Line {
@@ -104,6 +108,7 @@ pub fn audit(
         path: path.get(..MAX_LOGGED_PATH).unwrap_or(path),
         status,
         code,
+        answer: code.is_none().then_some("not read"),
         ms: JsClock.now_ms().saturating_sub(started),
     });
 }

@@ -41,11 +41,13 @@ pub struct Verdict {
     pub code: Option<i64>,
 }
 
-/// The answer, and whether it says the token was refused. A JSON answer
-/// declared at most 64 KiB (`api_call::worth_inspecting`) is read whole and
-/// passed on as the same bytes (cheaper than copying its stream, and its
-/// `Content-Length` stays); one of unknown length (an error) is checked on a
-/// bounded copy by `host::answer_code`; anything else is not read.
+/// The answer, and whether it says the token was refused. A success (any
+/// status below 400) goes back as Feishu's stream, never read nor copied:
+/// Feishu refuses a token with HTTP 400. An error that is JSON declared at
+/// most 64 KiB (`api_call::worth_inspecting`) is read whole and passed on as
+/// the same bytes (cheaper than copying its stream, and its `Content-Length`
+/// stays); one of unknown length is read from a bounded copy
+/// (`host::answer_code`); anything else is not read.
 pub async fn examined(
     resp: web_sys::Response,
 ) -> Result<core::result::Result<(web_sys::Response, Verdict), Response>> {

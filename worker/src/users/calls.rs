@@ -11,32 +11,47 @@ use crate::calls::upstream::Verdict;
 use crate::config::{Brand, Config};
 use crate::http::reply;
 use crate::users::ask::ask;
-use crate::users::directory;
 use crate::users::endpoints::{prepared, sign_in_url, signed_out};
 use crate::users::protocol::{Answer, Question, TOKEN, Who};
+use crate::users::{directory, held};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::user_token::user_token_refused;
 use feishu_tenant_token::{AccessToken, Clock};
 use worker::{Env, ObjectNamespace, Request, Response, Result};
 
-struct UserToken {
+struct UserToken<'a> {
     ns: ObjectNamespace,
+    config: &'a Config,
     who: Who,
     sign_in_url: String,
 }
 
-impl TokenFor for UserToken {
+impl TokenFor for UserToken<'_> {
     async fn token(
         &self,
         bad: Option<&AccessToken>,
     ) -> Result<core::result::Result<AccessToken, Response>> {
+        // A fresh token this isolate holds costs no object hop.
+        if bad.is_none()
+            && let Some((token, _)) = held::fresh(&self.who)
+        {
+            return Ok(Ok(token));
+        }
         let question = Question {
             refused: bad.map(|t| t.expose_secret().to_owned()),
             ..Question::about(self.who.clone())
         };
         Ok(match ask(&self.ns, TOKEN, &question).await? {
-            Ok(Answer::Token { access_token, .. }) => Ok(AccessToken::new(access_token)),
+            Ok(Answer::Token {
+                access_token,
+                expires_at_ms,
+            }) => {
+                let token = AccessToken::new(access_token);
+                held::handed(self.config, &self.who, &token, expires_at_ms);
+                Ok(token)
+            }
             Ok(Answer::SignedOut { feishu_code }) => {
+                held::forget(&self.who);
                 directory::forget(&self.who);
                 Err(signed_out(&self.sign_in_url, feishu_code)?)
             }
@@ -49,9 +64,11 @@ impl TokenFor for UserToken {
         verdict.code.is_some_and(user_token_refused)
     }
 
-    /// Nothing here: the replacement's question names the refused token,
-    /// and the object refreshes only while it still holds that one.
-    async fn forget(&self, _token: &AccessToken) {}
+    /// This isolate's copy goes; the object is told in the replacement's
+    /// question, and refreshes only while it still holds that token.
+    async fn forget(&self, _token: &AccessToken) {
+        held::forget(&self.who);
+    }
 }
 
 pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Response> {
@@ -70,6 +87,7 @@ pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Respo
         return signed_out(&sign_in_url(&req, &p.who), None);
     }
     let source = UserToken {
+        config,
         sign_in_url: sign_in_url(&req, &p.who),
         ns: p.ns,
         who: p.who,

@@ -23,6 +23,8 @@ pub mod directory;
 #[cfg(target_arch = "wasm32")]
 pub mod endpoints;
 #[cfg(target_arch = "wasm32")]
+pub mod held;
+#[cfg(target_arch = "wasm32")]
 pub mod object;
 #[cfg(target_arch = "wasm32")]
 pub mod sign_in;
