@@ -39,18 +39,11 @@ pub fn key_token(
     let now = JsClock.now_ms();
     let secret = app.app_secret().expose_secret();
     match settings(config).token_for_key(app.app_id(), secret, kind, store, now) {
-        // An API key where a secret goes is the Worker's: never sent on.
-        Ok(None) if carries_ours(secret, &config.api_keys) => Some(reply::json_response(
-            400,
-            r#"{"code":10015,"msg":"app secret invalid"}"#.to_owned(),
-        )),
-        Ok(None) => None,
+        Ok(None) if !carries_ours(secret, &config.api_keys) => None,
         Ok(Some(minted)) => Some(answer(minted, now, member)),
-        // Feishu's own answer to a wrong secret.
-        Err(_) => Some(reply::json_response(
-            400,
-            r#"{"code":10015,"msg":"app secret invalid"}"#.to_owned(),
-        )),
+        // Feishu's own answer to a wrong secret: for a key unknown or
+        // expired, and for an API key where a secret goes (never sent on).
+        Ok(None) | Err(_) => Some(reply::wrong_secret()),
     }
 }
 
@@ -61,19 +54,15 @@ pub fn tenant_token(config: &Config, request: &TokenRequest) -> Option<Result<Re
     let app_token = request.app_access_token.expose_secret();
     let tenant = request.tenant_key.as_str();
     match settings(config).tenant_token_for(app_token, tenant, now) {
-        // An agent key or API key where an app token goes: never sent on.
-        Ok(None) if carries_ours(app_token, &config.api_keys) => Some(reply::json_response(
-            400,
-            r#"{"code":99991664,"msg":"invalid app_access_token"}"#.to_owned(),
-        )),
-        Ok(None) => None,
+        Ok(None) if !carries_ours(app_token, &config.api_keys) => None,
         Ok(Some(minted)) => Some(answer(minted, now, Member::TenantAccessToken)),
         Err(Denied::TenantNotAllowed { key_id }) => Some(reply::local(
             Local::KeyNotAllowed,
             &format!("agent key {key_id:?} does not allow this tenant"),
         )),
-        // Feishu's own answer to an app token it does not accept.
-        Err(_) => Some(reply::json_response(
+        // Feishu's own answer to an app token it does not accept: also for
+        // an agent key or API key where an app token goes (never sent on).
+        Ok(None) | Err(_) => Some(reply::json_response(
             400,
             r#"{"code":99991664,"msg":"invalid app_access_token"}"#.to_owned(),
         )),

@@ -95,10 +95,7 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
     if carries_ours(app.app_secret().expose_secret(), &config.api_keys) {
         // One of the Worker's own credentials as a secret: Feishu's answer
         // to a wrong secret, and nothing sent.
-        return reply::json_response(
-            400,
-            r#"{"code":10015,"msg":"app secret invalid"}"#.to_owned(),
-        );
+        return reply::wrong_secret();
     }
     if !config.pass_through {
         return pass_through_off();

@@ -93,6 +93,15 @@ impl Local {
     }
 }
 
+/// Feishu's own answer to a wrong app secret (10015), given where the
+/// Worker refuses a secret itself and sends nothing.
+pub fn wrong_secret() -> Result<Response> {
+    json_response(
+        400,
+        r#"{"code":10015,"msg":"app secret invalid"}"#.to_owned(),
+    )
+}
+
 pub fn json_response(status: u16, body: String) -> Result<Response> {
     let mut resp = Response::from_bytes(body.into_bytes())?.with_status(status);
     let h = resp.headers_mut();
