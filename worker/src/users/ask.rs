@@ -1,13 +1,17 @@
 //! The front's side of a user's object: the question, and the object's
-//! answer or the failure to relay.
+//! answer or the failure to relay; and the user's token as a front serves
+//! it (`token`: this isolate's copy, the directory, then the object).
 
 use crate::cache::ask::Want;
+use crate::config::Config;
 use crate::coordinator::USER_BINDING;
 use crate::coordinator::ask::{post, stub};
 use crate::coordinator::protocol::OBJECT_ORIGIN;
 use crate::http::reply::{self, Local};
 use crate::log;
-use crate::users::protocol::{Answer, Question, USER_PREFIX};
+use crate::users::protocol::{Answer, Question, TOKEN, USER_PREFIX, Who};
+use crate::users::{directory, held};
+use feishu_tenant_token::AccessToken;
 use worker::{Env, ObjectNamespace, Response, Result};
 
 /// The coordinator's namespace, or the answer saying user tokens need it.
@@ -57,4 +61,60 @@ pub async fn ask(
     }
     // Feishu's failure, as the object's `reply::upstream_error` wrote it.
     reply::json_response(answer.status, answer.body).map(Err)
+}
+
+/// `who`'s token as a front serves it: this isolate's copy while fresh
+/// (when no API call `refused` it), else, for a user the directory knows,
+/// the user's object (which replaces `refused` if it still holds it); the
+/// isolate keeps what the object hands out and forgets a signed-out user.
+/// `Answer::Token` or `Answer::SignedOut`, or the answer to relay.
+pub async fn token(
+    env: &Env,
+    namespace: &ObjectNamespace,
+    config: &Config,
+    who: &Who,
+    refused: Option<&AccessToken>,
+) -> Result<core::result::Result<Answer, Response>> {
+    match refused {
+        None => {
+            if let Some((token, expires_at_ms)) = held::fresh(who) {
+                return Ok(Ok(Answer::Token {
+                    access_token: token.expose_secret().to_owned(),
+                    expires_at_ms,
+                }));
+            }
+        }
+        Some(_) => held::forget(who),
+    }
+    if !directory::may_be_signed_in(env, who).await {
+        return Ok(Ok(Answer::SignedOut { feishu_code: None }));
+    }
+    let question = Question {
+        refused: refused.map(|t| t.expose_secret().to_owned()),
+        ..Question::about(who.clone())
+    };
+    Ok(match ask(namespace, TOKEN, &question).await? {
+        Ok(Answer::Token {
+            access_token,
+            expires_at_ms,
+        }) => {
+            held::handed(
+                config,
+                who,
+                &AccessToken::new(access_token.clone()),
+                expires_at_ms,
+            );
+            Ok(Answer::Token {
+                access_token,
+                expires_at_ms,
+            })
+        }
+        Ok(Answer::SignedOut { feishu_code }) => {
+            held::forget(who);
+            directory::forget(who);
+            Ok(Answer::SignedOut { feishu_code })
+        }
+        Ok(Answer::Done) => Err(reply::json_response(503, String::new())?),
+        Err(relayed) => Err(relayed),
+    })
 }

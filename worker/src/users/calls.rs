@@ -10,16 +10,17 @@ use crate::calls::managed_call::{TokenFor, call_with};
 use crate::calls::upstream::Verdict;
 use crate::config::{Brand, Config};
 use crate::http::reply;
-use crate::users::ask::ask;
+use crate::users::ask::token;
 use crate::users::endpoints::{prepared, sign_in_url, signed_out};
-use crate::users::protocol::{Answer, Question, TOKEN, Who};
-use crate::users::{directory, held};
+use crate::users::held;
+use crate::users::protocol::{Answer, Who};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::user_token::user_token_refused;
 use feishu_tenant_token::{AccessToken, Clock};
 use worker::{Env, ObjectNamespace, Request, Response, Result};
 
 struct UserToken<'a> {
+    env: &'a Env,
     ns: ObjectNamespace,
     config: &'a Config,
     who: Who,
@@ -31,33 +32,16 @@ impl TokenFor for UserToken<'_> {
         &self,
         bad: Option<&AccessToken>,
     ) -> Result<core::result::Result<AccessToken, Response>> {
-        // A fresh token this isolate holds costs no object hop.
-        if bad.is_none()
-            && let Some((token, _)) = held::fresh(&self.who)
-        {
-            return Ok(Ok(token));
-        }
-        let question = Question {
-            refused: bad.map(|t| t.expose_secret().to_owned()),
-            ..Question::about(self.who.clone())
-        };
-        Ok(match ask(&self.ns, TOKEN, &question).await? {
-            Ok(Answer::Token {
-                access_token,
-                expires_at_ms,
-            }) => {
-                let token = AccessToken::new(access_token);
-                held::handed(self.config, &self.who, &token, expires_at_ms);
-                Ok(token)
-            }
-            Ok(Answer::SignedOut { feishu_code }) => {
-                held::forget(&self.who);
-                directory::forget(&self.who);
-                Err(signed_out(&self.sign_in_url, feishu_code)?)
-            }
-            Ok(Answer::Done) => Err(reply::json_response(503, String::new())?),
-            Err(relayed) => Err(relayed),
-        })
+        Ok(
+            match token(self.env, &self.ns, self.config, &self.who, bad).await? {
+                Ok(Answer::Token { access_token, .. }) => Ok(AccessToken::new(access_token)),
+                Ok(Answer::SignedOut { feishu_code }) => {
+                    Err(signed_out(&self.sign_in_url, feishu_code)?)
+                }
+                Ok(Answer::Done) => Err(reply::json_response(503, String::new())?),
+                Err(relayed) => Err(relayed),
+            },
+        )
     }
 
     fn refused(&self, verdict: &Verdict) -> bool {
@@ -83,10 +67,8 @@ pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Respo
         Ok(p) => p,
         Err(refusal) => return Ok(refusal),
     };
-    if !directory::may_be_signed_in(env, &p.who).await {
-        return signed_out(&sign_in_url(&req, &p.who), None);
-    }
     let source = UserToken {
+        env,
         config,
         sign_in_url: sign_in_url(&req, &p.who),
         ns: p.ns,

@@ -12,13 +12,13 @@ use crate::http::reply::{self, Local};
 use crate::keys::api_keys::key_holder;
 use crate::keys::bearer::bearer;
 use crate::users::app_credentials;
-use crate::users::ask::{ask, namespace};
-use crate::users::protocol::{Answer, Question, SIGN_OUT, TOKEN, Who};
+use crate::users::ask::{ask, namespace, token};
+use crate::users::protocol::{Answer, Question, SIGN_OUT, Who};
 use crate::users::query;
 use crate::users::{directory, held};
+use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::user_token::is_open_id;
-use feishu_tenant_token::{AccessToken, Clock};
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
 
@@ -179,24 +179,11 @@ pub async fn user_token(
         Ok(q) => q,
         Err(refusal) => return Ok(refusal),
     };
-    if !directory::may_be_signed_in(env, &question.who).await {
-        return signed_out(&sign_in_url(&req, &question.who), None);
-    }
-    // A fresh token this isolate holds costs no object hop.
-    let answer = match held::fresh(&question.who) {
-        Some((token, expires_at_ms)) => Ok(Answer::Token {
-            access_token: token.expose_secret().to_owned(),
-            expires_at_ms,
-        }),
-        None => ask(&ns, TOKEN, &question).await?,
-    };
-    match answer {
+    match token(env, &ns, config, &question.who, None).await? {
         Ok(Answer::Token {
             access_token,
             expires_at_ms,
         }) => {
-            let token = AccessToken::new(access_token.clone());
-            held::handed(config, &question.who, &token, expires_at_ms);
             let expire = expires_at_ms.saturating_sub(JsClock.now_ms()) / 1000;
             reply::json_response(
                 200,
@@ -209,8 +196,6 @@ pub async fn user_token(
             )
         }
         Ok(Answer::SignedOut { feishu_code }) => {
-            held::forget(&question.who);
-            directory::forget(&question.who);
             signed_out(&sign_in_url(&req, &question.who), feishu_code)
         }
         Ok(Answer::Done) => reply::json_response(503, String::new()),
