@@ -50,11 +50,18 @@ pub fn resolve(base: &BaseUrl, input: &str) -> Result<String, Error> {
     ))
 }
 
-/// Whether an answer is read for a refusal: an error (HTTP 4xx/5xx: Feishu
-/// refuses a token with 400, so an answer with a 2xx or 3xx status is never
-/// read nor copied, whatever its size), JSON by its content type, and not
-/// declared larger than [`MAX_INSPECTED_BYTES`] (one of unknown length is
-/// read from a bounded copy).
+/// Whether an answer with this status can be a refusal: an error (HTTP
+/// 4xx/5xx). Feishu refuses a token with 400, so an answer with a 2xx or 3xx
+/// status is never read nor copied, whatever its size. Asked first, before
+/// any header is read: a header read is a crossing into the host and a copy,
+/// the most of what a passed-on success cost (`bench/RESULTS.md` row 3b).
+pub fn may_refuse(status: u16) -> bool {
+    status >= 400
+}
+
+/// Whether an answer is read for a refusal: one that [`may_refuse`], JSON by
+/// its content type, and not declared larger than [`MAX_INSPECTED_BYTES`]
+/// (one of unknown length is read from a bounded copy).
 pub fn worth_inspecting(
     status: u16,
     content_type: Option<&str>,
@@ -70,7 +77,7 @@ pub fn worth_inspecting(
         Some(Err(_)) => false,
         None => true,
     };
-    status >= 400 && json && small
+    may_refuse(status) && json && small
 }
 
 #[derive(Deserialize)]
@@ -219,6 +226,16 @@ mod tests {
         ));
         assert!(!worth_inspecting(401, Some("text/html"), None));
         assert!(!worth_inspecting(400, None, Some("10")));
+    }
+
+    #[test]
+    fn only_errors_may_refuse() {
+        for status in [200, 201, 204, 206, 301, 302, 304, 399] {
+            assert!(!may_refuse(status), "{status}");
+        }
+        for status in [400, 401, 403, 429, 500, 503] {
+            assert!(may_refuse(status), "{status}");
+        }
     }
 
     #[test]

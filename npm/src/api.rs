@@ -1,14 +1,14 @@
 //! What the npm package's main entry exports. Doc comments here become the
 //! JSDoc of the generated `.d.ts`, so they speak to JS users.
 
-use crate::api_fetch::{self, ApiCalls};
+use crate::api_fetch::{ApiCalls, ClientFetch};
 use crate::errors;
-use crate::fast_path;
+use crate::fast_path::KeyMemo;
 use crate::options::{self, Options};
 use crate::serve::{self, Client, settle, start_now};
 use crate::types::{InitArg, InputArg, OptionsArg, RequestArg};
 use feishu_tenant_token::host::{FetchTransport, JsClock};
-use feishu_tenant_token::{BindingMemo, Error, Freshness, TokenClient, Upstream};
+use feishu_tenant_token::{Error, Freshness, TokenClient, TokenRequest, Upstream};
 use js_sys::Promise;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -54,8 +54,19 @@ pub fn get_tenant_access_token(request: RequestArg, options: Option<OptionsArg>)
 #[wasm_bindgen(js_name = TenantTokenClient)]
 pub struct JsTenantTokenClient {
     inner: Rc<Client<Tenants>>,
-    api: Rc<ApiCalls>,
-    bindings: BindingMemo,
+    fetch: ClientFetch,
+    keys: KeyMemo,
+}
+
+/// A `fetch` call's request, and the tenant whose entries a refused token
+/// may leave.
+fn fetch_request(value: &JsValue) -> (Result<TokenRequest, Error>, Option<String>) {
+    let request = options::token_request(value);
+    let tenant = request
+        .as_ref()
+        .ok()
+        .map(|r| r.tenant_key.as_str().to_owned());
+    (request, tenant)
 }
 
 #[wasm_bindgen(js_class = TenantTokenClient)]
@@ -67,11 +78,12 @@ impl JsTenantTokenClient {
             let o = options::options(&arg(options))?;
             let freshness = Freshness::new(o.min_validity_secs);
             let api = ApiCalls::new(o.base_url.clone(), transport(&o)?);
-            let client = TokenClient::new(upstream(&o)?, JsClock, freshness);
+            let inner = Rc::new(TokenClient::new(upstream(&o)?, JsClock, freshness));
+            let fetch = ClientFetch::new(&inner, api, fetch_request);
             Ok(Self {
-                inner: Rc::new(client),
-                api: Rc::new(api),
-                bindings: BindingMemo::default(),
+                inner,
+                fetch,
+                keys: KeyMemo::default(),
             })
         };
         build().map_err(|e| errors::to_js(&e))
@@ -81,17 +93,16 @@ impl JsTenantTokenClient {
     /// `FeishuTokenError`; errors are never cached.
     #[wasm_bindgen(unchecked_return_type = "Promise<TenantToken>")]
     pub fn get(&self, request: &RequestArg) -> Promise {
-        let usual = fast_path::usual_key(request, &self.bindings);
-        if let Some(hit) = usual
-            .as_ref()
-            .and_then(|key| serve::cached(&self.inner, key))
-        {
+        let usual = self
+            .keys
+            .with_usual_key(request, |key| serve::cached(&self.inner, key));
+        if let Some(Some(hit)) = usual {
             return hit;
         }
         match options::token_request(request) {
             // The usual request's key was looked up already: a miss.
             Ok(r) if usual.is_some() => serve::fetch(&self.inner, r),
-            Ok(r) => serve::cached(&self.inner, &self.bindings.key(&r))
+            Ok(r) => serve::cached(&self.inner, &self.keys.bindings.key(&r))
                 .unwrap_or_else(|| serve::fetch(&self.inner, r)),
             Err(e) => Promise::reject(&errors::to_js(&e)),
         }
@@ -120,18 +131,18 @@ impl JsTenantTokenClient {
     /// sent once more with a fresh one (unless its body is a stream).
     #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
     pub fn fetch(&self, request: RequestArg, input: InputArg, init: Option<InitArg>) -> Promise {
-        let req = options::token_request(&request);
-        let tenant = req.as_ref().ok().map(|r| r.tenant_key.as_str().to_owned());
-        let (input, init) = (
-            JsValue::from(input),
-            init.map_or(JsValue::UNDEFINED, JsValue::from),
-        );
-        api_fetch::call(&self.inner, &self.api, req, tenant, input, init)
+        let cached = self
+            .keys
+            .with_usual_key(&request, |key| {
+                self.inner.with_cached(key, |g, _| g.token.clone())
+            })
+            .flatten();
+        self.fetch.call(cached, &request, input, init)
     }
 
     /// Counters since the client was made.
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
-        serve::stats(&self.inner, self.api.recoveries())
+        serve::stats(&self.inner, self.fetch.recoveries())
     }
 }

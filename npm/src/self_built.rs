@@ -3,7 +3,7 @@
 //! `TenantTokenClient` (single-flight, freshness, retries, stale-if-error).
 
 use crate::api::{transport, upstream};
-use crate::api_fetch::{self, ApiCalls};
+use crate::api_fetch::{ApiCalls, ClientFetch};
 use crate::errors;
 use crate::options::{RawOptions, as_object, from_js};
 use crate::serve::{self, Client};
@@ -24,7 +24,7 @@ type Source = SelfBuiltSource<FetchTransport, JsClock>;
 pub struct JsSelfBuiltAppClient {
     inner: Rc<Client<Source>>,
     request: SelfBuiltRequest,
-    api: Rc<ApiCalls>,
+    fetch: ClientFetch,
 }
 
 #[wasm_bindgen(js_class = SelfBuiltAppClient)]
@@ -50,10 +50,13 @@ impl JsSelfBuiltAppClient {
         let source = SelfBuiltSource::new(Kind::TenantToken, upstream(&o)?);
         let request = SelfBuiltRequest::new(app);
         let client = TokenClient::new(source, JsClock, Freshness::new(o.min_validity_secs));
+        let inner = Rc::new(client);
+        let again = request.clone();
+        let fetch = ClientFetch::new(&inner, api, move |_| (Ok(again.clone()), None));
         Ok(Self {
-            inner: Rc::new(client),
+            inner,
             request,
-            api: Rc::new(api),
+            fetch,
         })
     }
 
@@ -81,23 +84,15 @@ impl JsSelfBuiltAppClient {
     /// request sent once more with a fresh one. See `TenantTokenClient.fetch`.
     #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
     pub fn fetch(&self, input: InputArg, init: Option<InitArg>) -> Promise {
-        let (input, init) = (
-            JsValue::from(input),
-            init.map_or(JsValue::UNDEFINED, JsValue::from),
-        );
-        api_fetch::call(
-            &self.inner,
-            &self.api,
-            Ok(self.request.clone()),
-            None,
-            input,
-            init,
-        )
+        let cached = self
+            .inner
+            .with_cached(self.request.key(), |g, _| g.token.clone());
+        self.fetch.call(cached, &JsValue::UNDEFINED, input, init)
     }
 
     /// Counters since the client was made.
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
-        serve::stats(&self.inner, self.api.recoveries())
+        serve::stats(&self.inner, self.fetch.recoveries())
     }
 }

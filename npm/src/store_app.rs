@@ -2,11 +2,12 @@
 //! the whole chain over the same core as the Worker's managed mode.
 
 use crate::api::{arg, transport};
-use crate::api_fetch::{self, ApiCalls};
+use crate::api_fetch::{ApiCalls, ClientFetch};
 use crate::errors;
+use crate::fast_path::TenantMemo;
 use crate::options::{self, RawOptions, as_object, credentials, from_js, to_js, whole_number};
 use crate::serve::{self, start_now};
-use crate::types::{InitArg, InputArg, OptionsArg};
+use crate::types::{InitArg, InputArg, OptionsArg, TenantKeyArg};
 use feishu_tenant_token::event::{self, Event, EventConfig, SignatureHeaders};
 use feishu_tenant_token::host::{FetchTransport, HostJson, JsClock};
 use feishu_tenant_token::secret::{AppTicket, EncryptKey, VerificationToken};
@@ -417,7 +418,18 @@ type Chain = StoreAppChain<Apps, TenantTokenSource<Apps, FetchTransport, JsClock
 pub struct JsStoreAppClient {
     chain: Rc<Chain>,
     tickets: Rc<Tickets>,
-    api: Rc<ApiCalls>,
+    fetch: ClientFetch,
+    tenant_keys: TenantMemo,
+}
+
+/// A `fetch` call's request for `tenant_key`, and the tenant whose entries
+/// a refused token may leave.
+fn fetch_request(
+    chain: &Chain,
+    tenant_key: &str,
+) -> (Result<StoreAppRequest, Error>, Option<String>) {
+    let request = TenantKey::parse(tenant_key).map(|t| chain.request(t));
+    (request, Some(tenant_key.to_owned()))
 }
 
 #[wasm_bindgen(js_class = StoreAppClient)]
@@ -452,10 +464,16 @@ impl JsStoreAppClient {
         .retry(o.retry)
         .freshness(Freshness::new(o.min_validity_secs))
         .build();
+        let chain = Rc::new(chain);
+        let again = Rc::clone(&chain);
+        let fetch = ClientFetch::new(chain.tenants(), api, move |tenant_key| {
+            fetch_request(&again, &tenant_key.as_string().unwrap_or_default())
+        });
         Ok(Self {
-            chain: Rc::new(chain),
+            chain,
             tickets,
-            api: Rc::new(api),
+            fetch,
+            tenant_keys: TenantMemo::default(),
         })
     }
 
@@ -463,8 +481,30 @@ impl JsStoreAppClient {
     /// a `FeishuTokenError`; `APP_TICKET_MISSING` (with `retryAfterSecs`) means
     /// no ticket has arrived yet and Feishu was asked to push one.
     #[wasm_bindgen(js_name = tenantToken, unchecked_return_type = "Promise<TenantToken>")]
-    pub fn tenant_token(&self, #[wasm_bindgen(js_name = tenantKey)] tenant_key: &str) -> Promise {
-        let tenant = match TenantKey::parse(tenant_key) {
+    pub fn tenant_token(
+        &self,
+        #[wasm_bindgen(js_name = tenantKey)] tenant_key: TenantKeyArg,
+    ) -> Promise {
+        let tenants = self.chain.tenants();
+        let memoised = self.tenant_keys.with_key(
+            &tenant_key,
+            |tenant| {
+                let StoreAppRequest { app, tenant_key } = self.chain.request(tenant);
+                CacheKey {
+                    app,
+                    tenant: tenant_key,
+                }
+            },
+            |key| serve::cached(tenants, key),
+        );
+        if let Some(Some(hit)) = memoised {
+            return hit;
+        }
+        let Some(tenant_key) = tenant_key.as_string() else {
+            let e = Error::invalid_input("tenantKey must be a string");
+            return Promise::reject(&errors::to_js(&e));
+        };
+        let tenant = match TenantKey::parse(&tenant_key) {
             Ok(t) => t,
             Err(e) => return Promise::reject(&errors::to_js(&e)),
         };
@@ -475,7 +515,6 @@ impl JsStoreAppClient {
             app,
             tenant: tenant_key,
         };
-        let tenants = self.chain.tenants();
         serve::cached(tenants, &key).unwrap_or_else(|| {
             let request = StoreAppRequest {
                 app: key.app,
@@ -526,25 +565,23 @@ impl JsStoreAppClient {
         input: InputArg,
         init: Option<InitArg>,
     ) -> Promise {
-        let request = TenantKey::parse(tenant_key).map(|t| self.chain.request(t));
-        let (input, init) = (
-            JsValue::from(input),
-            init.map_or(JsValue::UNDEFINED, JsValue::from),
-        );
-        let tenant = Some(tenant_key.to_owned());
-        api_fetch::call(
-            self.chain.tenants(),
-            &self.api,
-            request,
-            tenant,
-            input,
-            init,
-        )
+        let request = fetch_request(&self.chain, tenant_key);
+        let cached = request.0.as_ref().ok().and_then(|r| {
+            let key = CacheKey {
+                app: r.app,
+                tenant: r.tenant_key.clone(),
+            };
+            self.chain
+                .tenants()
+                .with_cached(&key, |g, _| g.token.clone())
+        });
+        self.fetch
+            .call(cached, &JsValue::from_str(tenant_key), input, init)
     }
 
     /// Tenant-token counters since the client was made.
     #[wasm_bindgen(unchecked_return_type = "ClientStats")]
     pub fn stats(&self) -> JsValue {
-        serve::stats(self.chain.tenants(), self.api.recoveries())
+        serve::stats(self.chain.tenants(), self.fetch.recoveries())
     }
 }

@@ -135,6 +135,10 @@ extern "C" {
     #[wasm_bindgen(typescript_type = "RequestInit")]
     pub type InitArg;
 
+    /// A tenant key as received (a string); checked by `TenantKey::parse`.
+    #[wasm_bindgen(typescript_type = "string")]
+    pub type TenantKeyArg;
+
     /// A `TokenRequest` as received; checked by `options::token_request`.
     #[wasm_bindgen(typescript_type = "TokenRequest")]
     pub type RequestArg;

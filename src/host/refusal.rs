@@ -22,6 +22,9 @@ pub async fn refuses_token(response: &Response, json: &impl ReadJson) -> bool {
 /// alike), whether the answer declared its length or came chunked. `None`
 /// for anything unexpected (not JSON, too large, unreadable).
 pub async fn answer_code(response: &Response, json: &impl ReadJson) -> Option<i64> {
+    if !api_call::may_refuse(response.status()) {
+        return None;
+    }
     let h = response.headers();
     let (ct, len) = (
         h.get("content-type").ok().flatten(),

@@ -46,6 +46,39 @@ test("the token goes in Authorization; method, query, headers and body pass unch
   assert.equal(tokenCalls(), 1, "the cached token was used");
 });
 
+test("an answer below 400 is the host's own Response, never cloned nor read, cold or cached; an error is looked at", async () => {
+  const answers = [];
+  const watched = async (url, init) => {
+    const made = /\/made\/(\d+)$/.exec(url);
+    const r = made ? new Response(null, { status: Number(made[1]), headers: { location: "/elsewhere" } }) : await fetch(url, init);
+    // Sealed against any look: a clone or a read of a success fails the call.
+    if (init?.headers instanceof Headers && r.status < 400) {
+      r.clone = () => { throw new Error("a success was cloned"); };
+      r.json = r.text = r.arrayBuffer = () => { throw new Error("a success was read"); };
+    }
+    answers.push(r);
+    return r;
+  };
+  const c = selfBuilt({ fetch: watched });
+  for (const when of ["cold", "cached", "cached again"]) {
+    const res = await c.fetch(MESSAGES, { method: "POST", body: "{}" });
+    assert.equal(res, answers.at(-1), `${when}: the same object`);
+    assert.equal(res.status, 200);
+    assert.equal(res.bodyUsed, false, when);
+  }
+  // 204 and a redirect: passed on as they came.
+  for (const path of ["/open-apis/made/204", "/open-apis/made/302"]) {
+    const res = await c.fetch(path);
+    assert.equal(res, answers.at(-1), path);
+  }
+  const old = (await c.tenantToken()).tenantAccessToken;
+  await control("token/revoke", { token: old });
+  const healed = await c.fetch(MESSAGES, { method: "POST", body: "{}" });
+  assert.equal(healed.status, 200, "a refusal (400) is read, and the call replayed");
+  assert.equal(healed, answers.at(-1));
+  assert.equal(c.stats().recoveries, 1);
+});
+
 test("an absolute URL on baseUrl's origin works; any other origin, a Request or an init Authorization is INVALID_INPUT and nothing is sent", async () => {
   const c = selfBuilt();
   assert.equal((await c.fetch(`${sb.url}/open-apis/contact/v3/users/u1`)).status, 200);

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { SANDBOX_APPS, rejection, sleep, startSandbox } from "./helpers.mjs";
+import { APP_TWO, SANDBOX_APPS, pkg, rejection, sleep, startSandbox } from "./helpers.mjs";
 import { ticketEvent, seal, sign, encrypt } from "../../sandbox/callback.mjs";
 
 const sa = await import(new URL("../../pkg/store-app.node.js", import.meta.url).href);
@@ -72,6 +72,35 @@ test("the chain in Node: a pushed ticket, then tenant tokens with one app token,
   const s = client.stats();
   assert.equal(s.hits, 1);
   assert.equal(s.upstreamCalls, 4);
+});
+
+test("the main entry and store-app in one process: each cache hit reads its own caller's strings", async () => {
+  // The entries' .wasm instances share one JS snippet module; each must write
+  // its scratch into its own memory, and remember the strings it wrote itself.
+  const store = (feed = newClient());
+  await callback(true);
+  assert.equal((await control("push", { app_id: APP_ID })).status, 200);
+  const main = new pkg.TenantTokenClient({ baseUrl: sb.url });
+  const keys = [tenant(), tenant(), tenant()];
+  const first = new Map();
+  for (const k of keys) {
+    first.set(`store ${k}`, (await store.tenantToken(k)).tenantAccessToken);
+    first.set(`main ${k}`, (await main.get({ appAccessToken: APP_TWO, tenantKey: k })).tenantAccessToken);
+  }
+  assert.equal(new Set(first.values()).size, keys.length * 2, "a token per app and tenant");
+  const [storeHits, mainHits] = [store.stats().hits, main.stats().hits];
+  for (let i = 0; i < 300; i++) {
+    const k = keys[i % keys.length];
+    // The same tenant twice in a row from each, then the other entry between.
+    for (let j = 0; j < 2; j++) {
+      assert.equal((await store.tenantToken(k)).tenantAccessToken, first.get(`store ${k}`), `store ${k}`);
+      assert.equal((await main.get({ appAccessToken: APP_TWO, tenantKey: k })).tenantAccessToken, first.get(`main ${k}`), `main ${k}`);
+    }
+  }
+  assert.equal(store.stats().hits - storeHits, 600);
+  assert.equal(main.stats().hits - mainHits, 600);
+  assert.equal(store.stats().upstreamCalls, keys.length, "nothing fetched again");
+  await assert.rejects(store.tenantToken(42), (e) => e.code === "INVALID_INPUT" && /string/.test(e.message));
 });
 
 test("no ticket: APP_TICKET_MISSING with retryAfterSecs, one resend a minute, then the resent ticket works", async () => {

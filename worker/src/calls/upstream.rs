@@ -51,6 +51,10 @@ pub struct Verdict {
 pub async fn examined(
     resp: web_sys::Response,
 ) -> Result<core::result::Result<(web_sys::Response, Verdict), Response>> {
+    // A success is passed on before any header is read.
+    if !api_call::may_refuse(resp.status()) {
+        return Ok(Ok((resp, Verdict::default())));
+    }
     let h = resp.headers();
     let (ct, len) = (h.get("content-type")?, h.get("content-length")?);
     // No body to read (HEAD, 204, 304: the runtime gives those a null body).
