@@ -24,8 +24,12 @@ test:
 dev: build
 	@node scripts/dev.mjs
 
+# BEFORE=<commit>: the gateway, cache-hit and fetch rows also measure that
+# commit's builds in the same run (scripts/bench-before.sh).
+bench: export BENCH_BEFORE = $(if $(BEFORE),target/bench-before,)
 bench:
 	@scripts/setup.sh --bench
+	@$(if $(BEFORE),scripts/bench-before.sh $(BEFORE),true)
 	@scripts/build-npm.sh
 	@scripts/build-worker.sh
 	@node scripts/size-table.mjs

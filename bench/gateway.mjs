@@ -12,14 +12,25 @@
 //     replacement costs every call), and the same call made by an agent with
 //     a gateway token (its key's checks and the real token put in),
 //     alternating in blocks, p50 and p99;
-//  3. a 10 MiB answer passed through several times: throughput, and
-//     workerd's resident memory sampled before, during and after.
+//     Keys at scale: the agent's call with 1,000 AGENT_KEYS entries (the
+//     documented maximum) against the same call with one; a managed call
+//     (store-app mode) with 10 API_KEYS against one. A user's call: an
+//     X-User-Id call with the user's fresh token against a plain
+//     passed-through call on the same Worker (user objects bound);
+//  3. a 10 MiB answer passed through several times, through ours and
+//     through the hand-written proxy: throughput, and workerd's resident
+//     memory sampled before, during and after.
+// With BENCH_BEFORE=<dir> (bench/before.sh builds an earlier commit there),
+// the gateway and its agent call also run on that build, in the same blocks:
+// a same-run A/B.
 // Prints figures and writes bench/out/gateway.json; asserts nothing.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { rssOf, startBuiltWorker, workerdPids } from "../tests/worker/built-worker.mjs";
+import { existsSync } from "node:fs";
 import { root, sandboxProcess, writeJson } from "./lib.mjs";
 import { createAgentKey } from "../scripts/agent-key.mjs";
+import { SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS } from "../sandbox/sandbox.mjs";
 
 const FLEET = Number(process.env.BENCH_FLEET ?? 8);
 const FLEET_CALLS = 10;
@@ -37,10 +48,44 @@ const percentile = (xs, p) => {
 
 const sb = await sandboxProcess();
 const APP = "cli_sandbox_internal_one";
-const SECRET = "sandbox-internal-secret-one";
+const SECRET = SANDBOX_SELF_BUILT_APPS[APP].appSecret;
 const agentKey = createAgentKey({ id: "bench", app: APP, allow: ["GET /open-apis/im/v1/chats"] });
-const w = await startBuiltWorker({
-  vars: { FEISHU_BASE_URL: sb.url, LOG_REQUESTS: "false", SELF_BUILT_APPS: JSON.stringify({ [APP]: SECRET }), AGENT_KEYS: JSON.stringify([agentKey.entry]) },
+const gatewayVars = { FEISHU_BASE_URL: sb.url, LOG_REQUESTS: "false", SELF_BUILT_APPS: JSON.stringify({ [APP]: SECRET }), AGENT_KEYS: JSON.stringify([agentKey.entry]) };
+const w = await startBuiltWorker({ vars: gatewayVars });
+// An earlier build, when bench/before.sh made one: the same Worker, same vars.
+const beforeDir = process.env.BENCH_BEFORE;
+const before = beforeDir && existsSync(`${beforeDir}/worker/build/index.js`)
+  ? await startBuiltWorker({
+      vars: gatewayVars,
+      modules: [
+        { type: "ESModule", path: `${beforeDir}/worker/build/index.js` },
+        { type: "CompiledWasm", path: `${beforeDir}/worker/build/index_bg.wasm` },
+      ],
+    })
+  : null;
+// The same agent among 1,000 keys (the documented maximum, MAX_AGENT_KEYS).
+const others = Array.from({ length: 999 }, (_, i) => createAgentKey({ id: `other-${i}`, app: APP, allow: ["GET /open-apis/im/v1/chats"] }).entry);
+const manyAgents = await startBuiltWorker({ vars: { ...gatewayVars, AGENT_KEYS: JSON.stringify([...others.slice(0, 500), agentKey.entry, ...others.slice(500)]) } });
+// Store-app mode for managed calls: one API key, and the same key among 10.
+const STORE_APP = "cli_sandbox_app_one";
+const TENANT = "73658811060f175d";
+const API_KEY = "bench-api-key-".padEnd(64, "0");
+const tenKeys = [...Array.from({ length: 9 }, (_, i) => `bench-api-key-other-${i}-`.padEnd(64, "0")), API_KEY];
+const storeVars = {
+  FEISHU_BASE_URL: sb.url,
+  LOG_REQUESTS: "false",
+  FEISHU_APP_ID: STORE_APP,
+  FEISHU_APP_SECRET: SANDBOX_APPS[STORE_APP].appSecret,
+  FEISHU_ENCRYPT_KEY: "bench-encrypt-key",
+  FEISHU_VERIFICATION_TOKEN: "bench-verification-token",
+};
+const managedOne = await startBuiltWorker({ vars: { ...storeVars, API_KEYS: API_KEY } });
+const managedTen = await startBuiltWorker({ vars: { ...storeVars, API_KEYS: tenKeys.join(",") } });
+// User tokens: Alice signed in through the Worker (user objects bound).
+const USER = "ou_sandbox_alice";
+const users = await startBuiltWorker({
+  coordinator: true,
+  vars: { ...gatewayVars, FEISHU_ACCOUNTS_URL: sb.url, API_KEYS: API_KEY, USER_TOKEN_KEY: "be".repeat(32) },
 });
 // The same Worker without the in-flight replacement: no digest and lookup of the bearer token per call.
 const noLookup = await startBuiltWorker({ vars: { FEISHU_BASE_URL: sb.url, LOG_REQUESTS: "false", REPLACE_REFUSED: "false" } });
@@ -79,25 +124,63 @@ try {
     })).json()).tenant_access_token;
   const token = await tokenFor(SECRET);
   const gatewayToken = await tokenFor(agentKey.key);
-  const once = async (url) => {
+  // Each store-app Worker gets the app's ticket pushed (the sandbox has one
+  // callback per app: pointed at each in turn) and makes its first managed
+  // call before the next is pushed to.
+  const managed = { authorization: `Bearer ${API_KEY}`, "x-tenant-key": TENANT };
+  for (const m of [managedOne, managedTen]) {
+    const control = (p, body) => fetch(`${sb.url}/__sandbox/${p}`, { method: "POST", body: JSON.stringify(body) });
+    await control("callback", { appId: STORE_APP, url: `${m.url}/feishu/events`, encryptKey: storeVars.FEISHU_ENCRYPT_KEY, verificationToken: storeVars.FEISHU_VERIFICATION_TOKEN });
+    if ((await control("push", { app_id: STORE_APP })).status !== 200) throw new Error("the ticket push failed");
+    for (let tries = 0; ; tries++) {
+      const r = await fetch(`${m.url}/open-apis/im/v1/chats`, { headers: managed });
+      await r.arrayBuffer();
+      if (r.status === 200) break;
+      if (tries > 100) throw new Error(`managed call: HTTP ${r.status}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+  // Alice signs in through the Worker, then the Worker's own tenant token for the plain call.
+  const login = await fetch(`${users.url}/oauth/login?app=${APP}`, { redirect: "manual" });
+  const cookie = login.headers.get("set-cookie").split(";")[0];
+  const authorize = new URL(login.headers.get("location"));
+  authorize.searchParams.set("user", USER);
+  const back = new URL((await fetch(authorize, { redirect: "manual" })).headers.get("location"));
+  const signedIn = await fetch(`${users.url}${back.pathname}${back.search}`, { redirect: "manual", headers: { cookie } });
+  if (signedIn.status !== 302) throw new Error(`sign-in failed: HTTP ${signedIn.status}`);
+  const usersToken = (await (await fetch(`${users.url}/open-apis/auth/v3/tenant_access_token/internal`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ app_id: APP, app_secret: SECRET }),
+  })).json()).tenant_access_token;
+  const asUser = { authorization: `Bearer ${API_KEY}`, "x-user-id": USER, "x-app-id": APP };
+  const once = async ([url, headers]) => {
     const t = performance.now();
-    // An agent's call: the same Worker and path, with the key's gateway token.
-    const [target, bearer] = url.startsWith("agent:") ? [url.slice(6), gatewayToken] : [url, token];
-    const r = await fetch(target, { headers: { authorization: `Bearer ${bearer}` } });
+    const r = await fetch(url, { headers });
     await r.arrayBuffer();
     if (r.status !== 200) throw new Error(`HTTP ${r.status} from ${url}`);
     return performance.now() - t;
   };
   const api = "/open-apis/im/v1/chats?page_size=20";
+  const bearer = (t) => ({ authorization: `Bearer ${t}` });
   // The Worker answering by itself (no upstream): the cost of the hop into workerd alone.
   const targets = {
-    direct: `${sb.url}${api}`,
-    gateway: `${w.url}${api}`,
-    gatewayNoLookup: `${noLookup.url}${api}`,
-    agentCall: `agent:${w.url}${api}`,
-    jsProxy: `${proxy.url}${api}`,
-    workerAlone: `${w.url}/healthz`,
-    emptyWorker: `${empty.url}/`,
+    direct: [`${sb.url}${api}`, bearer(token)],
+    gateway: [`${w.url}${api}`, bearer(token)],
+    gatewayNoLookup: [`${noLookup.url}${api}`, bearer(token)],
+    agentCall: [`${w.url}${api}`, bearer(gatewayToken)],
+    agentAmong1000: [`${manyAgents.url}${api}`, bearer(gatewayToken)],
+    managedOneKey: [`${managedOne.url}${api}`, managed],
+    managedTenKeys: [`${managedTen.url}${api}`, managed],
+    userPlain: [`${users.url}${api}`, bearer(usersToken)],
+    userCall: [`${users.url}${api}`, asUser],
+    jsProxy: [`${proxy.url}${api}`, bearer(token)],
+    workerAlone: [`${w.url}/healthz`, {}],
+    emptyWorker: [`${empty.url}/`, {}],
+    ...(before && {
+      gatewayBefore: [`${before.url}${api}`, bearer(token)],
+      agentCallBefore: [`${before.url}${api}`, bearer(gatewayToken)],
+    }),
   };
   const n = Object.keys(targets).length;
   for (let i = 0; i < 100 * n; i++) await once(Object.values(targets)[i % n]);
@@ -120,33 +203,51 @@ try {
   // What an agent key's checks cost: a gateway-token call over the plain pass-through call.
   results.latency.agentOverP50 = results.latency.agentCall.p50 - results.latency.gateway.p50;
   results.latency.agentOverP99 = results.latency.agentCall.p99 - results.latency.gateway.p99;
+  // Keys at scale: the same calls with 1,000 agent keys / 10 API keys configured.
+  results.latency.agentKeysOverP50 = results.latency.agentAmong1000.p50 - results.latency.agentCall.p50;
+  results.latency.apiKeysOverP50 = results.latency.managedTenKeys.p50 - results.latency.managedOneKey.p50;
+  // A user's call with a fresh token over the plain passed-through call.
+  results.latency.userOverP50 = results.latency.userCall.p50 - results.latency.userPlain.p50;
 
-  // 3. A large answer, streamed: workerd's RSS while it passes through.
+  // 3. A large answer, streamed: workerd's RSS while it passes through, and
+  // the same answers through the hand-written proxy (alternating, warmed).
   const pids = workerdPids();
   const rss = () => rssOf(pids);
-  const before = rss();
-  let peak = before;
+  const download = `/open-apis/drive/v1/files/big/download?size=${BIG}`;
+  const through = async (base) => {
+    const t = performance.now();
+    let got = 0;
+    const r = await fetch(`${base}${download}`, { headers: { authorization: `Bearer ${token}` } });
+    for await (const chunk of r.body) got += chunk.length;
+    if (got !== BIG) throw new Error(`${got} bytes from ${base}`);
+    return performance.now() - t;
+  };
+  await through(w.url);
+  await through(proxy.url);
+  const rssBefore = rss();
+  let peak = rssBefore;
   const sampler = setInterval(() => (peak = Math.max(peak, rss())), 10);
-  const t = performance.now();
-  let bytes = 0;
+  const oursMs = [];
+  const proxyMs = [];
   for (let i = 0; i < BIG_TIMES; i++) {
-    const r = await fetch(`${w.url}/open-apis/drive/v1/files/big/download?size=${BIG}`, { headers: { authorization: `Bearer ${token}` } });
-    for await (const chunk of r.body) bytes += chunk.length;
+    oursMs.push(await through(w.url));
+    proxyMs.push(await through(proxy.url));
   }
-  const ms = performance.now() - t;
   clearInterval(sampler);
+  const perSec = (ms) => (BIG_TIMES * BIG) / 1048576 / (ms.reduce((a, b) => a + b, 0) / 1000);
   results.large = {
     bytesEach: BIG,
     times: BIG_TIMES,
-    bytesReceived: bytes,
-    mibPerSec: bytes / 1048576 / (ms / 1000),
-    rssBefore: before,
+    bytesReceived: BIG * BIG_TIMES,
+    mibPerSec: perSec(oursMs),
+    proxyMibPerSec: perSec(proxyMs),
+    rssBefore,
     rssPeak: peak,
     rssAfter: rss(),
-    workerdProcesses: workerdPids.length,
+    workerdProcesses: pids.length,
   };
 } finally {
-  await w.mf.dispose();
+  for (const x of [w, before, manyAgents, managedOne, managedTen, users]) await x?.mf.dispose();
   await noLookup.mf.dispose();
   await empty.mf.dispose();
   await proxy.mf.dispose();
@@ -166,5 +267,8 @@ console.log(`  added by the gateway: p50 ${f(l.addedP50)} ms, p99 ${f(l.addedP99
 console.log(`  a minimal hand-written JS proxy Worker (bench/proxy-worker.js): p50 ${f(l.jsProxy.p50)} ms, p99 ${f(l.jsProxy.p99)} ms; the gateway's own work, ours less it: ${f(l.overJsProxyP50)} ms p50, ${f(l.overJsProxyP99)} ms p99  (target <= 0.5 ms p50: ${l.overJsProxyP50 <= 0.5 ? "met" : "MISSED"})`);
 console.log(`  the in-flight replacement's lookup per call: with it p50 ${f(l.gateway.p50)} ms p99 ${f(l.gateway.p99)} ms; without (REPLACE_REFUSED off) p50 ${f(l.gatewayNoLookup.p50)} ms p99 ${f(l.gatewayNoLookup.p99)} ms; difference ${f(l.lookupP50)} ms p50, ${f(l.lookupP99)} ms p99`);
 console.log(`  an agent's call with a gateway token: p50 ${f(l.agentCall.p50)} ms p99 ${f(l.agentCall.p99)} ms; over the plain pass-through call: ${f(l.agentOverP50)} ms p50, ${f(l.agentOverP99)} ms p99`);
-console.log(`  ${g.times} x ${mib(g.bytesEach)} MiB through the Worker: ${g.mibPerSec.toFixed(0)} MiB/s; workerd RSS ${mib(g.rssBefore)} -> peak ${mib(g.rssPeak)} -> ${mib(g.rssAfter)} MiB\n`);
+console.log(`  keys at scale: an agent's call among 1,000 keys p50 ${f(l.agentAmong1000.p50)} ms (+${f(l.agentKeysOverP50)} over one key); a managed call with 10 API keys p50 ${f(l.managedTenKeys.p50)} ms (+${f(l.apiKeysOverP50)} over one)`);
+console.log(`  an X-User-Id call with a fresh token p50 ${f(l.userCall.p50)} ms; the plain passed-through call on the same Worker p50 ${f(l.userPlain.p50)} ms (+${f(l.userOverP50)})`);
+if (l.gatewayBefore) console.log(`  A/B against ${beforeDir}: passed-through p50 ${f(l.gatewayBefore.p50)} -> ${f(l.gateway.p50)} ms; agent call p50 ${f(l.agentCallBefore.p50)} -> ${f(l.agentCall.p50)} ms`);
+console.log(`  ${g.times} x ${mib(g.bytesEach)} MiB through the Worker: ${g.mibPerSec.toFixed(0)} MiB/s (the hand-written proxy: ${g.proxyMibPerSec.toFixed(0)} MiB/s); workerd RSS ${mib(g.rssBefore)} -> peak ${mib(g.rssPeak)} -> ${mib(g.rssAfter)} MiB\n`);
 writeJson("gateway", { node: process.version, ...results });

@@ -3,7 +3,7 @@
 // Map, in one Node process, against the same sandbox (its own process).
 // Prints figures and writes bench/out/peers.json; asserts nothing.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -12,6 +12,9 @@ import { root, sandboxProcess, summary, writeJson } from "./lib.mjs";
 
 const { TenantTokenClient, SelfBuiltAppClient } = await import(`${root}pkg/node.js`);
 const { StoreAppClient } = await import(`${root}pkg/store-app.node.js`);
+// An earlier commit's package (scripts/bench-before.sh), for a same-run A/B.
+const beforePkg = process.env.BENCH_BEFORE && existsSync(`${root}${process.env.BENCH_BEFORE}/pkg/node.js`) ? `${root}${process.env.BENCH_BEFORE}/pkg/` : null;
+const earlier = beforePkg && { ...(await import(`${beforePkg}node.js`)), ...(await import(`${beforePkg}store-app.node.js`)) };
 const APP_ID = "cli_sandbox_app_one";
 const APP_SECRET = "sandbox-secret-one";
 const APP_TOKEN = "a-sandbox-app-one";
@@ -43,8 +46,8 @@ async function sdkClient(domain) {
   return (tenantKey) => client.tokenManager.getTenantAccessToken(lark.withTenantKey(tenantKey).lark);
 }
 
-const ours = (baseUrl) => {
-  const c = new TenantTokenClient({ baseUrl });
+const ours = (baseUrl, Client = TenantTokenClient) => {
+  const c = new Client({ baseUrl });
   return (tenantKey) => c.get({ appAccessToken: APP_TOKEN, tenantKey }).then((t) => t.tenantAccessToken);
 };
 
@@ -80,6 +83,23 @@ try {
     sdk: await nsPerCall(() => sdkGet(TENANT)),
     map: await nsPerCall(async () => map.get(TENANT)),
   };
+  if (earlier) {
+    const get = ours(sb.url, earlier.TenantTokenClient);
+    const sbEarlier = new earlier.SelfBuiltAppClient({ appId: "cli_sandbox_internal_one", appSecret: "sandbox-internal-secret-one", baseUrl: sb.url });
+    const saEarlier = new earlier.StoreAppClient({ appId: APP_ID, appSecret: APP_SECRET, baseUrl: sb.url });
+    await saEarlier.putAppTicket((await (await fetch(`${sb.url}/__sandbox/ticket`)).json())[APP_ID]);
+    await get(TENANT);
+    await sbEarlier.tenantToken();
+    await saEarlier.tenantToken(TENANT);
+    out.hitBefore = {
+      dir: process.env.BENCH_BEFORE,
+      ours: await nsPerCall(() => get(TENANT)),
+      selfBuilt: await nsPerCall(() => sbEarlier.tenantToken().then((t) => t.tenantAccessToken)),
+      storeApp: await nsPerCall(() => saEarlier.tenantToken(TENANT).then((t) => t.tenantAccessToken)),
+      // The ratio's floor again, after them.
+      map: await nsPerCall(async () => map.get(TENANT)),
+    };
+  }
 
   // 2. Cold stampedes: upstream calls per endpoint, and time until all answered.
   const stampede = async (make, tenants, perTenant) => {
@@ -142,6 +162,9 @@ try {
   const api = "/open-apis/im/v1/chats?page_size=20";
   const bareApi = [];
   const oursApi = [];
+  const beforeApi = [];
+  const fcBefore = earlier && new earlier.TenantTokenClient({ baseUrl: sb.url });
+  if (fcBefore) await fcBefore.get(req);
   for (let i = 0; i < 500 + 2000; i++) {
     let t = performance.now();
     const r = await fetch(`${sb.url}${api}`, { headers: { authorization: bearer } });
@@ -152,8 +175,14 @@ try {
     await o.arrayBuffer();
     if (i >= 500) oursApi.push(performance.now() - t);
     if (r.status !== 200 || o.status !== 200) throw new Error(`fetch rows: HTTP ${r.status} / ${o.status}`);
+    if (fcBefore) {
+      t = performance.now();
+      const b = await fcBefore.fetch(req, api);
+      await b.arrayBuffer();
+      if (i >= 500) beforeApi.push(performance.now() - t);
+    }
   }
-  out.fetch = { bare: summary(bareApi), ours: summary(oursApi) };
+  out.fetch = { bare: summary(bareApi), ours: summary(oursApi), ...(fcBefore && { before: summary(beforeApi) }) };
 
   // 5. Installed size: our packed package vs the SDK with its dependencies, each in a fresh project.
   const installedBytes = (spec) => {

@@ -174,6 +174,23 @@ export function grantUser(state, body, now) {
   return grant(state, { openId: body.open_id, clientId: body.client_id, scope: "offline_access" }, now);
 }
 
+/**
+ * `POST /__sandbox/user/token/invalidate` `{open_id}`: Feishu ends the user's
+ * live user tokens early (API calls with them answer 99991668); their refresh
+ * token still works, so a client that refreshes heals.
+ */
+export function invalidateUserTokens(state, body) {
+  if (!Object.hasOwn(SANDBOX_USERS, body.open_id)) return { error: `unknown user ${body.open_id}` };
+  let n = 0;
+  for (const [token, t] of state.oauth.accessTokens) {
+    if (t.openId === body.open_id) {
+      state.oauth.accessTokens.delete(token);
+      n++;
+    }
+  }
+  return { invalidated: n };
+}
+
 /** `POST /__sandbox/user/revoke` `{open_id}`: the user's grants stop working (refresh 20064, API 99991668). */
 export function revokeUser(state, body) {
   if (!Object.hasOwn(SANDBOX_USERS, body.open_id)) return { error: `unknown user ${body.open_id}` };

@@ -11,7 +11,7 @@
 // injection, request counters and a movable clock, under /__sandbox/.
 import http from "node:http";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { freshOAuthState, grantUser, oauth, oauthStats, revokeUser, userTokenVerdict } from "./oauth.mjs";
+import { freshOAuthState, grantUser, invalidateUserTokens, oauth, oauthStats, revokeUser, userTokenVerdict } from "./oauth.mjs";
 import { challengeEvent, postEvent, ticketEvent } from "./callback.mjs";
 
 /** Seeded store apps. Their app_access_tokens are fixed so tests and the demo can use them directly. */
@@ -95,6 +95,7 @@ const CONTROLS = Object.freeze({
   "POST /__sandbox/advance": '{"secs"}: moves the sandbox clock (token lifetimes)',
   "GET /__sandbox/ticket": "the current app_ticket of each app",
   "POST /__sandbox/user/revoke": '{"open_id"}: the user revoked the app: their refresh token answers 20064, their user tokens 99991668',
+  "POST /__sandbox/user/token/invalidate": '{"open_id"}: Feishu ends the user\'s live user tokens early (API calls answer 99991668); their refresh token still works',
   "POST /__sandbox/user/grant": '{"open_id", "client_id"}: a signed-in user\'s grant (access and refresh token, with offline_access) without the sign-in pages, for clients under test',
   "POST /__sandbox/token/revoke": '{"token"}: Feishu stops accepting that tenant token (business APIs answer 99991663); the token endpoints hand out a new one',
   "POST /__sandbox/ticket/revoke": '{"app_id"?}: a new ticket, not pushed, previous dropped: the receiver\'s is stale',
@@ -381,8 +382,9 @@ export const downloadByte = (i) => (i * 31 + 7) & 0xff;
  * request (method, path, query, content type, body as text, its length and
  * SHA-256, the header names received). Paths ending in /rate-limited and
  * /quota-exceeded answer 99991400 and 99991403 (both HTTP 429); paths ending
- * in /download answer `?size=` bytes (default 1024) of application/octet-stream,
- * byte i being downloadByte(i), streamed in 64 KiB chunks.
+ * in /download answer `?size=` bytes (default 1024) of application/octet-stream
+ * (`&type=json`: labelled application/json, as a large JSON export is; `&chunked=1`:
+ * no Content-Length), byte i being downloadByte(i), streamed in 64 KiB chunks.
  */
 async function businessApi(state, req, res) {
   const url = new URL(req.url, "http://sandbox");
@@ -431,7 +433,9 @@ function echo(req, res, url, body, headerNames) {
 
 function download(res, url) {
   const size = Math.min(Math.max(Number(url.searchParams.get("size") ?? 1024) | 0, 0), MAX_DOWNLOAD_BYTES);
-  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(size) });
+  const type = url.searchParams.get("type") === "json" ? "application/json; charset=utf-8" : "application/octet-stream";
+  const chunked = url.searchParams.get("chunked") === "1";
+  res.writeHead(200, { "content-type": type, ...(!chunked && { "content-length": String(size) }) });
   let sent = 0;
   const more = () => {
     while (sent < size) {
@@ -741,6 +745,10 @@ async function control(state, req, res, pathname) {
       return send(res, 200, snapshot(state));
     case "POST /__sandbox/user/grant": {
       const r = grantUser(state, body, () => now(state));
+      return send(res, r.error ? 400 : 200, r);
+    }
+    case "POST /__sandbox/user/token/invalidate": {
+      const r = invalidateUserTokens(state, body);
       return send(res, r.error ? 400 : 200, r);
     }
     case "POST /__sandbox/user/revoke": {

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startSandbox, SANDBOX_APPS, SANDBOX_SELF_BUILT_APPS, SANDBOX_TENANT, downloadByte } from "../../sandbox/sandbox.mjs";
-import { startBuiltWorker } from "./built-worker.mjs";
+import { rssOf, startBuiltWorker, workerdPids } from "./built-worker.mjs";
 
 const INTERNAL = "/open-apis/auth/v3/tenant_access_token/internal";
 const APP_TOKEN = "/open-apis/auth/v3/app_access_token";
@@ -139,6 +139,41 @@ test("pass-through streams multipart uploads and binary answers byte for byte", 
   }
   assert.equal(got, size);
   assert.equal(wrong, -1, `byte ${wrong} differs`);
+});
+
+test("a 50 MiB success read slowly reaches the caller as Feishu's stream: the same bytes, workerd's memory flat, JSON or not, declared or chunked", async () => {
+  sb.reset();
+  const others = new Set(workerdPids());
+  const w = await worker();
+  const mine = workerdPids().filter((p) => !others.has(p));
+  assert.ok(mine.length > 0, "this Worker's workerd process");
+  const token = await selfToken(w);
+  const size = 50 * 1024 * 1024 + 3;
+  for (const query of ["type=bytes", "type=json", "chunked=1"]) {
+    // Before the call: a Worker that buffered the answer would do so before its first byte.
+    const start = rssOf(mine);
+    const res = await fetch(`${w.url}/open-apis/drive/v1/export_tasks/file/download?size=${size}&${query}`, { headers: bearer(token) });
+    assert.equal(res.status, 200);
+    // (A compressible type may be re-framed by workerd on the way out, for any Worker.)
+    if (query === "type=bytes") assert.equal(res.headers.get("content-length"), String(size), "the length as Feishu declared it");
+    let peak = Math.max(start, rssOf(mine));
+    let got = 0;
+    let wrong = -1;
+    let n = 0;
+    for await (const chunk of res.body) {
+      for (let i = 0; i < chunk.length && wrong < 0; i++) if (chunk[i] !== downloadByte(got + i)) wrong = got + i;
+      got += chunk.length;
+      // A slow reader: a pause every 16 chunks; the Worker must hold back, not buffer.
+      if (++n % 16 === 0) {
+        peak = Math.max(peak, rssOf(mine));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    assert.equal(got, size, query);
+    assert.equal(wrong, -1, `${query}: byte ${wrong} differs`);
+    const grew = peak - start;
+    assert.ok(grew < 16 * 1024 * 1024, `${query}: workerd grew ${(grew / 1048576).toFixed(1)} MiB while 50 MiB passed`);
+  }
 });
 
 test("Feishu's refusals pass through unchanged: rate limit with its headers, monthly quota", async () => {

@@ -298,7 +298,7 @@ test("7. method overrides are never forwarded", async () => {
   assert.ok(!sb.stats().apiCalls.at(-1).headers.includes("x-http-method-override"), "nor on a passed-through call");
 });
 
-test("9. a user-token refusal in a chunked answer heals as a declared-length one does", async () => {
+test("9. a user-token refusal in a chunked answer (99991677 and 99991668) heals as a declared-length one does", async () => {
   sb.reset();
   const w = await workers();
   const [a, b] = w.fronts;
@@ -318,6 +318,13 @@ test("9. a user-token refusal in a chunked answer heals as a declared-length one
     await fetch(`${sb.url}/__sandbox/advance`, { method: "POST", body: JSON.stringify({ secs: 7300 }) });
     assert.equal((await (await call(a)).json()).code, 0);
     assert.equal(sb.stats().oauth.refreshCalls, before + 1);
+    // 99991668: Feishu ends the token early (it is not yet due anywhere), chunked too,
+    // seen by the front holding the user's current token.
+    const invalidated = await (await fetch(`${sb.url}/__sandbox/user/token/invalidate`, { method: "POST", body: JSON.stringify({ open_id: ALICE }) })).json();
+    assert.ok(invalidated.invalidated >= 1, JSON.stringify(invalidated));
+    const healed668 = await (await call(a)).json();
+    assert.equal(healed668.code, 0, JSON.stringify(healed668));
+    assert.equal(sb.stats().oauth.refreshCalls, before + 2, "one refresh replaced the invalidated token");
   } finally {
     await config(sb, { chunkedRefusals: 0 });
   }

@@ -263,3 +263,35 @@ fn a_path_that_could_be_read_two_ways_is_allowed_by_no_entry() {
         assert!(!keys[0].allows("GET", hostile), "{hostile}");
     }
 }
+
+#[test]
+fn every_one_of_a_thousand_keys_is_found_by_its_digest_and_app_only() {
+    // Digests in no order (a multiplicative scramble of the index).
+    let digest = |i: u32| format!("{:08x}", i.wrapping_mul(2_654_435_761)).repeat(8);
+    let entries: Vec<String> = (0..MAX_AGENT_KEYS as u32)
+        .map(|i| {
+            let app = if i % 2 == 0 { "cli_self" } else { "cli_store" };
+            format!(
+                r#"{{"id":"k{i}","sha256":"{}","app_id":"{app}","allow":["GET /open-apis/im/"]}}"#,
+                digest(i)
+            )
+        })
+        .collect();
+    let keys = parse(&format!("[{}]", entries.join(","))).unwrap();
+    for i in 0..MAX_AGENT_KEYS as u32 {
+        let d = parse_hex32(&digest(i)).unwrap();
+        let (app, other) = if i % 2 == 0 {
+            ("cli_self", "cli_store")
+        } else {
+            ("cli_store", "cli_self")
+        };
+        assert_eq!(
+            find_by_digest(&keys, app, &d).map(|k| k.id.as_str()),
+            Some(format!("k{i}").as_str())
+        );
+        assert!(find_by_digest(&keys, other, &d).is_none(), "another app's");
+    }
+    let mut unknown = parse_hex32(&digest(7)).unwrap();
+    unknown[31] ^= 1;
+    assert!(find_by_digest(&keys, "cli_store", &unknown).is_none());
+}
