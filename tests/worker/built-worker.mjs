@@ -136,6 +136,48 @@ export async function startBuiltWorker({ vars = {}, host = "127.0.0.1", modules 
 }
 
 /**
+ * Several Workers in one workerd process, each on its own loopback port
+ * (Miniflare's direct sockets), for comparisons where a second process's
+ * own scheduling would be noise (bench/gateway.mjs: ours against a
+ * hand-written proxy). `workers` maps a name to { vars, modules (default
+ * the built Worker), coordinator }; each gets a KV namespace of its own.
+ * Resolves to { mf, urls: { name: url } }.
+ */
+export async function startWorkersTogether(workers, { host = "127.0.0.1" } = {}) {
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  const names = Object.keys(workers);
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      rootPath: root,
+      workers: names.map((name) => {
+        const { vars = {}, modules = BUILT_WORKER_MODULES, coordinator = false } = workers[name];
+        return {
+          name,
+          modules,
+          compatibilityDate: "2026-11-01",
+          kvNamespaces: { TOKENS: `tokens-${name}` },
+          bindings: vars,
+          unsafeDirectSockets: [{ host, port: 0 }],
+          ...(coordinator && { durableObjects: OBJECT_CLASSES }),
+        };
+      }),
+    }),
+  );
+  try {
+    await Promise.race([
+      mf.ready,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("workerd did not start within 20 s")), 20_000).unref()),
+    ]);
+    const urls = {};
+    for (const name of names) urls[name] = (await mf.unsafeGetDirectURL(name)).href.replace(/\/$/, "");
+    return { mf, urls };
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw e;
+  }
+}
+
+/**
  * The Worker's Durable Object bindings, each to its class (wrangler.toml's
  * commented blocks): the token coordinator, the store app's keeper and each
  * user's object. Tests and `make dev` bind all three together.

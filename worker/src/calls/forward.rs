@@ -69,15 +69,24 @@ pub fn forwarded(name: &str, connection: &str) -> bool {
         || METHOD_OVERRIDES.contains(&name.as_str()))
 }
 
-/// Whether an answer header from Feishu comes back to the caller. Not:
+/// Whether an answer header from Feishu comes back to the caller (the rule
+/// the runtime applies in one step, `calls::upstream::passed_on`, with the
+/// two lists below; spelt out here for the native tests). Not:
 /// `Access-Control-*` (CORS is the Worker's own, by `ALLOWED_ORIGINS`, on
 /// every answer) and `Set-Cookie` (a cookie Feishu sets would be stored for
 /// the Worker's origin, shared by every page of it, and sent back to a
 /// Worker that forwards no `Cookie`: nothing but risk).
+#[cfg(test)]
 pub fn answer_header_kept(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    !(name.starts_with("access-control-") || name == "set-cookie")
+    !(ANSWER_DROPPED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || ANSWER_DROPPED_NAMES.contains(&name.as_str()))
 }
+
+/// The answer headers that never come back, by prefix and by name (lower
+/// case, as `Headers` gives names).
+pub const ANSWER_DROPPED_PREFIXES: [&str; 1] = ["access-control-"];
+pub const ANSWER_DROPPED_NAMES: [&str; 1] = ["set-cookie"];
 
 /// The path and query of the absolute URL the runtime hands a request with
 /// (`https://host/open-apis/x?y` -> `/open-apis/x?y`), already normalised

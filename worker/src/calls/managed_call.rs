@@ -6,7 +6,7 @@
 use crate::calls::evict::evict;
 use crate::calls::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
 use crate::calls::replacement::Origin;
-use crate::calls::upstream::{Outgoing, Verdict, examined, send};
+use crate::calls::upstream::{Outgoing, Verdict, examined, passed_on, send};
 use crate::config::Config;
 use crate::http::reply::{self, Local};
 use crate::http::request::read_body;
@@ -122,12 +122,12 @@ pub(crate) async fn call_with(
         Err(failed) => return Ok((failed, none)),
     };
     if !source.refused(&verdict) {
-        return Ok((resp.into(), verdict));
+        return Ok((passed_on(resp), verdict));
     }
     source.forget(&token).await;
     if plan == BodyPlan::Stream {
         // The body went with the first send: the refusal goes back as it is.
-        return Ok((resp.into(), verdict));
+        return Ok((passed_on(resp), verdict));
     }
     let fresh = match source.token(Some(&token)).await? {
         Ok(t) => t,
@@ -138,7 +138,7 @@ pub(crate) async fn call_with(
         Err(refusal) => return Ok((refusal, none)),
     };
     Ok(match examined(resp).await? {
-        Ok((r, v)) => (r.into(), v),
+        Ok((r, v)) => (passed_on(r), v),
         Err(failed) => (failed, none),
     })
 }

@@ -8,9 +8,10 @@ use crate::keys::ours::carries_ours;
 use feishu_tenant_token::api_call;
 use feishu_tenant_token::host::answer_code;
 use feishu_tenant_token::{AccessToken, SerdeJson};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use worker::{Fetch, Request, Response, Result};
+use worker::{Request, Response, Result};
 
 /// The body sent upstream.
 pub enum Outgoing {
@@ -158,27 +159,67 @@ pub async fn send(
         // The runtime would not build it (a method or header fetch refuses).
         return reply::local(Local::BadBody, "this request cannot be passed on to Feishu").map(Err);
     };
-    match Fetch::Request(upstream.into()).send().await {
-        Ok(r) => Ok(Ok(mutable(r)?)),
+    // The runtime's own fetch, straight: its answer as it came (headers
+    // immutable; `passed_on` makes the caller's), no conversions between.
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let answered = JsFuture::from(global.fetch_with_request(&upstream))
+        .await
+        .and_then(|r| r.dyn_into::<web_sys::Response>());
+    match answered {
+        Ok(r) => Ok(Ok(r)),
         // The runtime's message names the failure, never a header value.
         Err(e) => reply::local(
             Local::UpstreamUnreachable,
-            &format!("Feishu could not be reached: {e}"),
+            &format!("Feishu could not be reached: {}", worker::Error::from(e)),
         )
         .map(Err),
     }
 }
 
-/// The same answer (status, status text, headers, the body stream
-/// untouched) with headers the Worker may add to (CORS, `vary`): a fetched
-/// answer's own headers are immutable.
-fn mutable(resp: Response) -> Result<web_sys::Response> {
-    let edge = web_sys::Response::from(resp);
-    let body = edge.body();
-    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
-        body.as_ref(),
-        &init_like(&edge)?,
-    )?)
+/// Feishu's answer as the caller gets it: its status, the headers that come
+/// back (`forward::answer_header_kept`, applied by the runtime in one step),
+/// mutable for the Worker's own (CORS, `vary`), and its body stream
+/// untouched. The only copy of the answer's head on the way out: building
+/// it through intermediate `Response`s, and reading the headers name by
+/// name from wasm, were most of the gateway's own work per call (profiled
+/// in workerd; `bench/RESULTS.md`, the gateway's own work).
+pub fn passed_on(resp: web_sys::Response) -> Response {
+    let headers = KEPT.with(|(prefixes, names)| kept_headers(&resp.headers(), prefixes, names));
+    let builder = worker::ResponseBuilder::new()
+        .with_status(resp.status())
+        .with_headers(worker::Headers(headers));
+    match resp.body() {
+        Some(stream) => builder.stream(stream),
+        None => builder.empty(),
+    }
+}
+
+thread_local! {
+    /// `forward::ANSWER_DROPPED_PREFIXES` and `_NAMES` as JS arrays, made once.
+    static KEPT: (js_sys::Array, js_sys::Array) = (
+        forward::ANSWER_DROPPED_PREFIXES.iter().map(|p| JsValue::from_str(p)).collect(),
+        forward::ANSWER_DROPPED_NAMES.iter().map(|n| JsValue::from_str(n)).collect(),
+    );
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function keptHeaders(from, prefixes, names) {
+  const h = new Headers(from);
+  for (const name of [...h.keys()]) {
+    if (names.includes(name) || prefixes.some((p) => name.startsWith(p))) h.delete(name);
+  }
+  return h;
+}
+")]
+extern "C" {
+    /// A mutable copy of `from` without the names in `names` or starting
+    /// with one of `prefixes` (lower case, as `Headers` gives names).
+    #[wasm_bindgen(js_name = keptHeaders)]
+    fn kept_headers(
+        from: &web_sys::Headers,
+        prefixes: &js_sys::Array,
+        names: &js_sys::Array,
+    ) -> web_sys::Headers;
 }
 
 /// `resp`'s status, status text and a mutable copy of the headers that come
@@ -188,14 +229,7 @@ pub fn init_like(resp: &web_sys::Response) -> core::result::Result<web_sys::Resp
     let init = web_sys::ResponseInit::new();
     init.set_status(resp.status());
     init.set_status_text(&resp.status_text());
-    let headers = web_sys::Headers::new_with_headers(&resp.headers())?;
-    let dropped: Vec<String> = worker::Headers(headers.clone())
-        .keys()
-        .filter(|name| !forward::answer_header_kept(name))
-        .collect();
-    for name in dropped {
-        headers.delete(&name)?;
-    }
+    let headers = KEPT.with(|(prefixes, names)| kept_headers(&resp.headers(), prefixes, names));
     init.set_headers(&headers.into());
     Ok(init)
 }

@@ -8,7 +8,7 @@ use crate::calls::evict::evict;
 use crate::calls::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER, USER_HEADER};
 use crate::calls::managed_call::managed_call;
 use crate::calls::replacement::{self, Seen};
-use crate::calls::upstream::{Outgoing, examined, send};
+use crate::calls::upstream::{Outgoing, examined, passed_on, send};
 use crate::config::{Brand, Config};
 use crate::http::reply::{self, Local};
 use crate::http::request::{MAX_BODY_BYTES, json_body, read_body};
@@ -170,22 +170,22 @@ async fn forward_and_heal(
         Err(refusal) => return Ok(refusal),
     };
     let Some(sent) = rewrite.or(bearer) else {
-        return Ok(resp.into());
+        return Ok(passed_on(resp));
     };
     let (resp, verdict) = match examined(resp).await? {
         Ok(r) => r,
         Err(failed) => return Ok(failed),
     };
     if !verdict.refused {
-        return Ok(resp.into());
+        return Ok(passed_on(resp));
     }
     let evicted = evict(env, config.brand, &sent, "pass_through").await;
     let Some(digest) = digest else {
-        return Ok(resp.into());
+        return Ok(passed_on(resp));
     };
     let Some((fresh, current, found)) = replacement::replacement(env, config, &sent, evicted).await
     else {
-        return Ok(resp.into());
+        return Ok(passed_on(resp));
     };
     replacement::record_moved(config.brand, digest, current, fresh.until_refused_ms);
     let fresh = fresh.grant;
@@ -204,10 +204,10 @@ async fn forward_and_heal(
         replayed,
     });
     if !replayed {
-        return Ok(resp.into());
+        return Ok(passed_on(resp));
     }
     Ok(match send(req, config, Some(&fresh.token), &body).await? {
-        Ok(r) => r.into(),
+        Ok(r) => passed_on(r),
         Err(refusal) => refusal,
     })
 }
