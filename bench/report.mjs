@@ -81,7 +81,7 @@ const keysRows = (l) => [
     : []),
   ...(l.gatewayBefore
     ? [[
-        "A/B, same blocks: passed-through / agent call, the earlier build → this one (ms, p50 · p99)",
+        "A/B in the same run: passed-through / agent call, the earlier build → this one (ms, p50 · p99)",
         `${pp(l.gatewayBefore)} → ${pp(l.gateway)} / ${pp(l.agentCallBefore)} → ${pp(l.agentCall)}`,
         `${(l.gateway.p50 - l.gatewayBefore.p50).toFixed(2)} / ${(l.agentCall.p50 - l.agentCallBefore.p50).toFixed(2)} ms p50`,
         "",
@@ -288,7 +288,8 @@ shipped \`pkg/\`, self time summed by where the code lives; the shipped \`.wasm\
   digests, matched in constant time), \`subtle\`'s volatile read per byte in that match, SipHash for the
   map, four crossings to build the result (now one JS object literal) and the token's UTF-8 decode
   (now kept while hot), five crossings and two allocations to read the request (now one crossing that
-  copies both strings into a scratch buffer). What is left is the floor of a promise-returning wasm
+  copies both strings into a scratch buffer; none when they are the strings it copied last, and the
+  client's memoised key serves). What is left is the floor of a promise-returning wasm
   call: the call in, one read of the request, \`Date.now\`, one call out for the result, \`Promise.resolve\`,
   and the caller's \`await\` plus \`.then\` (two microtask turns; \`await Map.get\` has one). "Our JS"
   above is wasm-bindgen's glue and the two snippets. This machine also switches between a fast and a
