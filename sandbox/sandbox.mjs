@@ -12,6 +12,7 @@
 import http from "node:http";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { freshOAuthState, grantUser, invalidateUserTokens, oauth, oauthStats, revokeUser, userTokenVerdict } from "./oauth.mjs";
+import { enforce, freshLimits, limitsOn, setLimits } from "./limits.mjs";
 import { challengeEvent, postEvent, ticketEvent } from "./callback.mjs";
 
 /** Seeded store apps. Their app_access_tokens are fixed so tests and the demo can use them directly. */
@@ -97,6 +98,8 @@ const CONTROLS = Object.freeze({
   "POST /__sandbox/user/revoke": '{"open_id"}: the user revoked the app: their refresh token answers 20064, their user tokens 99991668',
   "POST /__sandbox/user/token/invalidate": '{"open_id"}: Feishu ends the user\'s live user tokens early (API calls answer 99991668); their refresh token still works',
   "POST /__sandbox/user/grant": '{"open_id", "client_id"}: a signed-in user\'s grant (access and refresh token, with offline_access) without the sign-in pages, for clients under test',
+  "POST /__sandbox/limits":
+    '{"routes"?: {"<METHOD> /open-apis/...{id}...": {"limit", "per"?: "s"|"min", "style"?: "429"|"400"}}, "updatesPerMessage"?, "sendsPerSecond"?}: Feishu\'s frequency limits per app, tenant (or user) and API, enforced from now (stats: limits.refused, limits.sent)',
   "POST /__sandbox/token/revoke": '{"token"}: Feishu stops accepting that tenant token (business APIs answer 99991663); the token endpoints hand out a new one',
   "POST /__sandbox/ticket/revoke": '{"app_id"?}: a new ticket, not pushed, previous dropped: the receiver\'s is stale',
   "POST /__sandbox/callback":
@@ -177,6 +180,8 @@ function freshState(config, callbacks) {
     wsConnections: [],
     // Users' sign-ins and tokens (oauth.mjs).
     oauth: freshOAuthState(),
+    // Frequency limits (limits.mjs): none until a test sets them.
+    limits: freshLimits(),
   };
 }
 
@@ -211,6 +216,7 @@ function snapshot(state) {
     internalAppTokenCalls: state.counters[PATHS.internalAppToken] ?? 0,
     appTokenCalls: state.counters[PATHS.appToken] ?? 0,
     apiCalls: state.apiCalls.map((c) => ({ ...c })),
+    limits: { refused: state.limits.refused.map((r) => ({ ...r })), sent: state.limits.sent },
     config: { ...state.config },
     clockOffsetMs: state.clockOffsetMs,
     pushes: { ...state.pushes },
@@ -399,11 +405,19 @@ async function businessApi(state, req, res) {
   if (token.startsWith("u-")) {
     const verdict = userTokenVerdict(state, token, () => now(state));
     if (verdict !== 0) return refuseToken(state, res, { code: verdict, msg: "user access token invalid or expired" });
+    const limited = limitsOn(state.limits) && enforce(state.limits, { who: `user ${state.oauth.accessTokens.get(token)?.openId}`, method: req.method, pathname: url.pathname, nowMs: now(state) });
+    if (limited) return send(res, limited.status, limited.body, limited.headers);
     return echo(req, res, url, body, headerNames);
   }
   const live = [...state.tenantTokens.values()].some((e) => e.token === token && e.expiresAt > now(state));
   if (!live || state.revokedTokens.has(token)) {
     return refuseToken(state, res, { code: 99991663, msg: "Invalid access token for authorization. Please make a request with token attached." });
+  }
+  // Limits count per app and tenant: the token stands for them.
+  if (limitsOn(state.limits)) {
+    const holder = [...state.tenantTokens.entries()].find(([, e]) => e.token === token)?.[0] ?? token;
+    const limited = enforce(state.limits, { who: holder, method: req.method, pathname: url.pathname, nowMs: now(state) });
+    if (limited) return send(res, limited.status, limited.body, limited.headers);
   }
   if (url.pathname.endsWith("/rate-limited")) {
     return send(res, 429, { code: 99991400, msg: "request trigger frequency limit" }, { ...rateLimitHeaders(state), "x-ogw-ratelimit-reset": "1" });
@@ -753,6 +767,10 @@ async function control(state, req, res, pathname) {
     }
     case "POST /__sandbox/user/revoke": {
       const r = revokeUser(state, body);
+      return send(res, r.error ? 400 : 200, r);
+    }
+    case "POST /__sandbox/limits": {
+      const r = setLimits(state.limits, body);
       return send(res, r.error ? 400 : 200, r);
     }
     case "POST /__sandbox/token/revoke": {

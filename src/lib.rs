@@ -20,6 +20,7 @@ pub mod fast_path;
 pub mod freshness;
 pub mod json;
 pub mod kv;
+pub mod rate_limit;
 pub mod retry;
 pub mod secret;
 pub mod self_built;

@@ -1,8 +1,9 @@
-// The sandbox's store-app side (sandbox/): rotating app_tickets,
+// The sandbox (sandbox/): its store-app side (rotating app_tickets,
 // app_access_token and app_ticket/resend with Feishu's error codes, and
 // app_ticket events pushed to a callback receiver, plain or encrypted and
-// signed. The receiver here decrypts and verifies with node:crypto on its
-// own, following Feishu's published event encryption rules, not the sandbox's code.
+// signed), and its frequency limits (sandbox/limits.mjs). The receiver here
+// decrypts and verifies with node:crypto on its own, following Feishu's
+// published event encryption rules, not the sandbox's code.
 // Needs no build: run with `node --test tests/npm/sandbox.test.mjs`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -389,4 +390,49 @@ test("callbacks at runtime, faults on the store-app endpoints, and reset keeping
   for (const c of ["POST /__sandbox/push", "POST /__sandbox/verify-url", "POST /__sandbox/ticket/revoke", "POST /__sandbox/callback"]) {
     assert.ok(c in index.json.controls, c);
   }
+});
+
+test("frequency limits as Feishu answers them: per app, tenant and API, 429 with its headers (or 400), 230020 per message, 11232 per app", async (t) => {
+  const sb = await startSandbox({ quiet: true });
+  t.after(() => sb.close());
+  const { SANDBOX_SELF_BUILT_APPS } = await import("../../sandbox/sandbox.mjs");
+  const ask = (path, body) =>
+    fetch(`${sb.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json());
+  const tokenOf = async (app) =>
+    (await ask("/open-apis/auth/v3/tenant_access_token/internal", { app_id: app, app_secret: SANDBOX_SELF_BUILT_APPS[app].appSecret })).tenant_access_token;
+  const [one, two] = Object.keys(SANDBOX_SELF_BUILT_APPS);
+  const [a, b] = [await tokenOf(one), await tokenOf(two)];
+  const call = (token, method, path) =>
+    fetch(`${sb.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: method === "GET" ? undefined : "{}" });
+  const set = await ask("/__sandbox/limits", {
+    routes: { "GET /open-apis/im/v1/chats": { limit: 2 }, "GET /open-apis/contact/v3/users/{id}": { limit: 1, style: "400" } },
+    updatesPerMessage: 1,
+    sendsPerSecond: 1,
+  });
+  assert.equal(set.error, undefined, JSON.stringify(set));
+  // Run inside one second of the sandbox's clock: wait for the next second to begin.
+  await sleep(1000 - (Date.now() % 1000) + 20);
+  const statuses = [];
+  for (let i = 0; i < 3; i++) statuses.push((await call(a, "GET", "/open-apis/im/v1/chats")).status);
+  assert.deepEqual(statuses, [200, 200, 429]);
+  const limited = await call(a, "GET", "/open-apis/im/v1/chats");
+  assert.equal(limited.headers.get("x-ogw-ratelimit-limit"), "2");
+  assert.ok(Number(limited.headers.get("x-ogw-ratelimit-reset")) >= 1);
+  assert.equal((await limited.json()).code, 99991400);
+  assert.equal((await call(b, "GET", "/open-apis/im/v1/chats")).status, 200, "another app's count is its own");
+  assert.equal((await call(a, "GET", "/open-apis/contact/v3/users/ou_1")).status, 200);
+  const old = await call(a, "GET", "/open-apis/contact/v3/users/ou_2");
+  assert.equal(old.status, 400, "ids replaced: the same API; the older style answers 400");
+  assert.equal((await old.json()).code, 99991400);
+  assert.equal((await call(a, "PATCH", "/open-apis/im/v1/messages/om_1")).status, 200);
+  const busy = await call(a, "PATCH", "/open-apis/im/v1/messages/om_1");
+  assert.deepEqual([busy.status, (await busy.json()).code], [400, 230020]);
+  assert.equal((await call(a, "PATCH", "/open-apis/im/v1/messages/om_2")).status, 200, "another message is not held");
+  assert.equal((await call(a, "POST", "/open-apis/im/v1/messages")).status, 200);
+  const sends = await call(a, "POST", "/open-apis/im/v1/messages");
+  assert.deepEqual([sends.status, (await sends.json()).code], [400, 11232]);
+  const kinds = sb.stats().limits.refused.map((r) => r.kind);
+  assert.deepEqual(kinds, ["99991400", "99991400", "99991400", "230020", "11232"]);
+  const bad = await ask("/__sandbox/limits", { routes: { "/open-apis/x": { limit: 1 } } });
+  assert.match(bad.error, /METHOD/);
 });
