@@ -94,9 +94,8 @@ pub async fn examined(
         refused: code.is_some_and(api_call::refuses_token),
         code,
     };
-    let same = init_like(&resp).and_then(|init| {
-        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init)
-    });
+    let same =
+        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init_like(&resp));
     let Ok(same) = same else {
         return reply::local(
             Local::UpstreamBadAnswer,
@@ -184,10 +183,9 @@ pub async fn send(
 /// name from wasm, were most of the gateway's own work per call (profiled
 /// in workerd; `bench/RESULTS.md`, the gateway's own work).
 pub fn passed_on(resp: web_sys::Response) -> Response {
-    let headers = KEPT.with(|(prefixes, names)| kept_headers(&resp.headers(), prefixes, names));
     let builder = worker::ResponseBuilder::new()
         .with_status(resp.status())
-        .with_headers(worker::Headers(headers));
+        .with_headers(worker::Headers(kept(&resp)));
     match resp.body() {
         Some(stream) => builder.stream(stream),
         None => builder.empty(),
@@ -225,11 +223,15 @@ extern "C" {
 /// `resp`'s status, status text and a mutable copy of the headers that come
 /// back (`forward::answer_header_kept`): the head of an answer whose body the
 /// Worker supplies.
-pub fn init_like(resp: &web_sys::Response) -> core::result::Result<web_sys::ResponseInit, JsValue> {
+fn init_like(resp: &web_sys::Response) -> web_sys::ResponseInit {
     let init = web_sys::ResponseInit::new();
     init.set_status(resp.status());
     init.set_status_text(&resp.status_text());
-    let headers = KEPT.with(|(prefixes, names)| kept_headers(&resp.headers(), prefixes, names));
-    init.set_headers(&headers.into());
-    Ok(init)
+    init.set_headers(&kept(resp).into());
+    init
+}
+
+/// A mutable copy of the headers of `resp` that come back to the caller.
+fn kept(resp: &web_sys::Response) -> web_sys::Headers {
+    KEPT.with(|(prefixes, names)| kept_headers(&resp.headers(), prefixes, names))
 }
