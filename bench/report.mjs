@@ -16,6 +16,14 @@ const soak = load("soak");
 const gateway = load("gateway");
 const profile = load("profile");
 const coord = load("coordinator");
+/** bench/limits.mjs's figures, when this run made them. */
+const limits = (() => {
+  try {
+    return load("limits");
+  } catch {
+    return null;
+  }
+})();
 /** Shares of the named places among the busy (not idle) samples. */
 const busy = (shares, keys) => {
   const idle = Object.entries(shares).filter(([k]) => k.startsWith("idle")).reduce((a, [, v]) => a + v, 0);
@@ -88,6 +96,31 @@ const keysRows = (l) => [
       ]]
     : []),
 ];
+
+/** Section 9: Feishu's limits at the gateway (bench/limits.mjs). */
+function limitsRows(lim, l) {
+  const fleetRow = (name, f) => [
+    `the fleet, the limit ${name}: ${f.offered} calls from 10 SDK processes at 20/s to a 5/s API`,
+    `${f.succeeded} succeeded, ${f.refusedByFeishu} refused by Feishu; each call's answer p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms`,
+    "",
+    goal("every call succeeds", f.succeeded === f.offered),
+  ];
+  return [
+    ["**9. Feishu's limits at the gateway** (bench/limits.mjs: the sandbox enforcing 5 calls a second per app, tenant and API, and 5 updates a second per message)", "", "", ""],
+    ...(l.gatewayBefore
+      ? [["a call on a route with no limit: this build over the earlier one, same run (the A/B above)", `${l.gatewayBefore.p50.toFixed(2)} → ${l.gateway.p50.toFixed(2)} ms p50`, `${(l.gateway.p50 - l.gatewayBefore.p50).toFixed(2)} ms`, goal("≤ +0.1 ms p50", l.gateway.p50 - l.gatewayBefore.p50 <= 0.1)]]
+      : []),
+    fleetRow("known (`RATE_LIMITS`), one Worker", lim.fleet.known),
+    fleetRow("learnt from Feishu's refusal, one Worker", lim.fleet.learnt),
+    fleetRow("known, two fronts with the limits' object", lim.fleet.twoFronts),
+    [
+      "a card streamed: updates offered / sent / coalesced / refused by Feishu",
+      `${lim.card.offered} / ${lim.card.sent} / ${lim.card.coalesced} / ${lim.card.refusedByFeishu}; the last content landed: ${lim.card.lastLanded ? "yes" : "no"}`,
+      "",
+      goal("no 230020, the last content lands", lim.card.refusedByFeishu === 0 && lim.card.lastLanded),
+    ],
+  ];
+}
 
 const rows = [
   ["**1. Cache hit** (Node, ns per call, median (min–max) of 15 × 10k)", "", "", ""],
@@ -208,6 +241,7 @@ const rows = [
         ],
       ]
     : []),
+  ...(limits ? limitsRows(limits, gateway.latency) : []),
 ];
 
 const table = ["| measure | figure | ratio | target | met? |", "|---|---|---|---|---|", ...rows.map((r) => `| ${cells(r).join(" | ")} |`)].join("\n");

@@ -11,7 +11,7 @@ export const ARTEFACTS = [
     dir: "worker/build",
     file: "index_bg.wasm",
     build: "scripts/build-worker.sh",
-    gate: 327_680,
+    gate: 360_448,
   },
   {
     key: "npmMain",

@@ -82,6 +82,31 @@ impl Pacer {
         self.closed_until_ms
     }
 
+    /// Holds the key closed for `reopens_in_ms` from `now_ms` and paces it
+    /// at least `learnt_interval_ms` apart afterwards: a closure another
+    /// pacer saw and learnt from (the cross-isolate object takes each
+    /// front's closure this way). Returns when it reopens.
+    pub fn hold(
+        &mut self,
+        now_ms: u64,
+        reopens_in_ms: u64,
+        learnt_interval_ms: Option<u64>,
+    ) -> u64 {
+        self.closed_until_ms = self
+            .closed_until_ms
+            .max(now_ms.saturating_add(reopens_in_ms));
+        if let Some(l) = learnt_interval_ms {
+            self.learnt_interval_ms = Some(self.learnt_interval_ms.map_or(l, |k| k.max(l)));
+        }
+        self.next_free_ms = self.next_free_ms.max(self.closed_until_ms);
+        self.closed_until_ms
+    }
+
+    /// The spacing learnt from Feishu's closures, if any.
+    pub fn learnt_interval_ms(&self) -> Option<u64> {
+        self.learnt_interval_ms
+    }
+
     /// A call under this key succeeded at `now_ms`: the backoff starts over,
     /// and the success counts towards a rate learnt later.
     pub fn succeeded(&mut self, now_ms: u64) {
@@ -184,6 +209,26 @@ mod tests {
             3_000,
             "the next closure backs off"
         );
+    }
+
+    #[test]
+    fn a_closure_seen_elsewhere_holds_this_pacer_and_sets_its_pace() {
+        let mut front = Pacer::default();
+        let reopens = front.close(0, Some("1"), Some("5"));
+        let mut object = Pacer::default();
+        assert_eq!(
+            object.hold(10, reopens - 10, front.learnt_interval_ms()),
+            1_000
+        );
+        assert_eq!(object.admit(10, None), 990);
+        assert_eq!(
+            object.admit(10, None),
+            1_190,
+            "paced at what the front learnt"
+        );
+        // A shorter hold never shortens a closure.
+        assert_eq!(object.hold(20, 5, None), 1_000);
+        assert!(!object.idle(5_000), "a learnt rate is kept");
     }
 
     #[test]

@@ -75,6 +75,21 @@ pub const DEFAULT_LIMITS: &[(&str, &str, &str)] = &[
         "1000/min, 50/s",
         "https://open.feishu.cn/document/server-docs/group/chat/create (创建群: 1000 次/分钟、50 次/秒)",
     ),
+    (
+        "POST /open-apis/docx/v1/documents/{id}/blocks/{id}/children",
+        "3/s",
+        "https://open.feishu.cn/document/server-docs/docs/docs/docx-v1/document-block-children/create (创建块: 单个应用 3 次/秒)",
+    ),
+    (
+        "POST /open-apis/drive/v1/files/upload_all",
+        "5/s",
+        "https://open.feishu.cn/document/server-docs/docs/drive-v1/upload/upload_all (上传文件: 5 次/秒)",
+    ),
+    (
+        "POST /open-apis/bitable/v1/apps/{id}/tables/{id}/records",
+        "1000/min, 50/s",
+        "https://open.feishu.cn/document/server-docs/docs/bitable-v1/app-table-record/create (新增记录: 1000 次/分钟、50 次/秒)",
+    ),
 ];
 
 /// The limits in force: the defaults, and `RATE_LIMITS` over them.

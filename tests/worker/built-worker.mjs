@@ -186,12 +186,14 @@ export const OBJECT_CLASSES = Object.freeze({
   COORDINATOR: "TokenCoordinator",
   STORE_APP_KEEPER: "StoreAppKeeper",
   USER_OBJECTS: "UserObject",
+  LIMIT_KEEPERS: "LimitKeeper",
 });
 
 /** A stand-in's other classes behave as its coordinator does (one role each, one behaviour). */
 const STAND_IN_ROLES = `
 export class StoreAppKeeper extends TokenCoordinator {}
 export class UserObject extends TokenCoordinator {}
+export class LimitKeeper extends TokenCoordinator {}
 `;
 
 /** A stand-in for the coordinator class whose every call throws (a fault). */
@@ -242,10 +244,11 @@ ${STAND_IN_ROLES}`;
  * class whose every call throws), "storage-failed" (one that answers 503 to
  * everything), "refuses" (one relaying Feishu's refusal of everything and
  * counting the questions: `questions()` on the result) or "none" (no binding). `persist`: a directory keeping KV and
- * the objects' storage across a restart. Resolves to { mf, fronts } where
- * each front has `fetch(path, init)`.
+ * the objects' storage across a restart. `sockets`: each front also on a
+ * loopback port of its own (its `url`, for other processes). Resolves to
+ * { mf, fronts } where each front has `fetch(path, init)` (and `url`).
  */
-export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog, persist } = {}) {
+export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog, persist, sockets = false } = {}) {
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
   const common = { compatibilityDate: "2026-11-01", kvNamespaces: { TOKENS: "tokens" }, bindings: vars };
   const standIn = { throws: THROWING_COORDINATOR, "storage-failed": STORAGE_FAILED_COORDINATOR, refuses: REFUSING_COORDINATOR }[coordinator];
@@ -258,6 +261,7 @@ export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinat
       ...common,
       name,
       modules: BUILT_WORKER_MODULES,
+      ...(sockets && { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] }),
       ...(coordinator !== "none" && {
         durableObjects: Object.fromEntries(Object.entries(OBJECT_CLASSES).map(([binding, className]) => [binding, { className, scriptName: "coordinator" }])),
       }),
@@ -283,7 +287,8 @@ export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinat
     const handles = await Promise.all(names.map((n) => mf.getWorker(n)));
     const host = await mf.getWorker("coordinator");
     const questions = async () => Number(await (await host.fetch("http://coordinator/questions")).text());
-    return { mf, fronts: handles.map((w) => ({ fetch: (p, init) => w.fetch(`http://worker${p}`, init) })), questions };
+    const urls = sockets ? await Promise.all(names.map(async (n) => (await mf.unsafeGetDirectURL(n)).href.replace(/\/$/, ""))) : [];
+    return { mf, fronts: handles.map((w, i) => ({ fetch: (p, init) => w.fetch(`http://worker${p}`, init), url: urls[i] })), questions };
   } catch (e) {
     await mf.dispose().catch(() => {});
     throw e;

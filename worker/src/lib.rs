@@ -17,7 +17,9 @@
 //! 4. `keys/`: the checks of the Worker's own credentials (API keys, agent
 //!    keys' and gateway tokens' shapes, gateway tokens, the bearer);
 //! 5. `sources/`: where tokens come from (request bodies, clients, the
-//!    store-app chain, the isolate's slots);
+//!    store-app chain, the isolate's slots); `limits/`: Feishu's frequency
+//!    limits met per limit key (the isolate's pacers, the waiting, the
+//!    question to the limits' object across isolates);
 //! 6. `calls/`: calling Feishu for a caller (send, examine, evict, replace,
 //!    replay: one `call_with` for managed, agent and user calls);
 //! 7. features: `agents/`, `managed/` (store-app mode), then `users/` and
@@ -37,6 +39,8 @@ mod coordinator;
 mod gateway;
 mod http;
 mod keys;
+#[cfg(target_arch = "wasm32")]
+mod limits;
 mod managed;
 mod objects;
 mod router;

@@ -5,8 +5,9 @@
 
 use crate::calls::evict::evict;
 use crate::calls::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER};
+use crate::calls::limited::{answer, send_within_limits};
 use crate::calls::replacement::Origin;
-use crate::calls::upstream::{Outgoing, Verdict, examined, passed_on, send};
+use crate::calls::upstream::{Outgoing, Verdict};
 use crate::config::Config;
 use crate::http::reply::{self, Local};
 use crate::http::request::read_body;
@@ -80,6 +81,7 @@ pub async fn call_as(
 ) -> Result<(Response, Verdict)> {
     call_with(
         req,
+        env,
         config,
         &Tenant {
             env,
@@ -94,6 +96,7 @@ pub async fn call_as(
 /// when Feishu refused it and the body was kept.
 pub(crate) async fn call_with(
     mut req: Request,
+    env: &Env,
     config: &Config,
     source: &impl TokenFor,
 ) -> Result<(Response, Verdict)> {
@@ -113,32 +116,31 @@ pub(crate) async fn call_with(
         Ok(t) => t,
         Err(answer) => return Ok((answer, none)),
     };
-    let resp = match send(&req, config, Some(&token), &body).await? {
-        Ok(r) => r,
-        Err(refusal) => return Ok((refusal, none)),
-    };
-    let (resp, verdict) = match examined(resp).await? {
-        Ok(r) => r,
-        Err(failed) => return Ok((failed, none)),
-    };
+    let first =
+        match send_within_limits(&req, env, config, Some(&token), Some(&token), &body).await? {
+            Ok(s) => s,
+            Err(refusal) => return Ok((refusal, none)),
+        };
+    let verdict = first.verdict;
     if !source.refused(&verdict) {
-        return Ok((passed_on(resp), verdict));
+        return Ok((answer(first)?, verdict));
     }
     source.forget(&token).await;
     if plan == BodyPlan::Stream {
         // The body went with the first send: the refusal goes back as it is.
-        return Ok((passed_on(resp), verdict));
+        return Ok((answer(first)?, verdict));
     }
     let fresh = match source.token(Some(&token)).await? {
         Ok(t) => t,
         Err(answer) => return Ok((answer, none)),
     };
-    let resp = match send(&req, config, Some(&fresh), &body).await? {
-        Ok(r) => r,
-        Err(refusal) => return Ok((refusal, none)),
-    };
-    Ok(match examined(resp).await? {
-        Ok((r, v)) => (passed_on(r), v),
-        Err(failed) => (failed, none),
-    })
+    Ok(
+        match send_within_limits(&req, env, config, Some(&fresh), Some(&fresh), &body).await? {
+            Ok(s) => {
+                let verdict = s.verdict;
+                (answer(s)?, verdict)
+            }
+            Err(failed) => (failed, none),
+        },
+    )
 }

@@ -19,6 +19,7 @@ pub use origins::Origins;
 use agent_keys::{AgentKey, parse_agent_keys};
 use feishu_tenant_token::event::{DEFAULT_MAX_AGE_SECS, EventConfig};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
+use feishu_tenant_token::rate_limit::rules::RateLimits;
 use feishu_tenant_token::retry::MAX_MAX_RETRIES;
 use feishu_tenant_token::secret::{ApiKey, EncryptKey, VerificationToken};
 use feishu_tenant_token::store_app::AppCredentials;
@@ -65,6 +66,16 @@ pub struct Config {
     pub api_keys: Vec<ApiKey>,
     /// User tokens (sign-in, each user's object): on with `USER_TOKEN_KEY`.
     pub users: Option<Users>,
+    /// Feishu's frequency limits met at the gateway (`limits/`): the limits
+    /// known before Feishu refuses (`RATE_LIMITS` over the built-in
+    /// defaults, `feishu_tenant_token::rate_limit::rules`).
+    pub rate_limits: RateLimits,
+    /// The longest a call waits for its limits (`RATE_LIMIT_WAIT_MS`,
+    /// default 10,000); past it, Feishu's own 429 goes back at once.
+    pub rate_limit_wait_ms: u64,
+    /// Updates to one message or card go one at a time, the newest of those
+    /// waiting sent in place of the others (`COALESCE_UPDATES`, default on).
+    pub coalesce_updates: bool,
 }
 
 /// `SELF_BUILT_APPS` and `AGENT_KEYS` (`agents/`): agents and services
@@ -198,6 +209,12 @@ const DEFAULT_MEMORY_REVALIDATE_SECS: u64 = 60;
 /// Beyond an hour the memory would outlive most of a token's freshness window anyway.
 const MAX_MEMORY_REVALIDATE_SECS: u64 = 3600;
 
+/// `RATE_LIMIT_WAIT_MS`: how long a call may wait for Feishu's frequency
+/// limits by default (a window of one second, reopened several times), and
+/// at most (a minute's window, Feishu's longest).
+const DEFAULT_RATE_LIMIT_WAIT_MS: u64 = 10_000;
+const MAX_RATE_LIMIT_WAIT_MS: u64 = 60_000;
+
 /// Longest accepted `UPSTREAM_TIMEOUT_MS`: Workers' own subrequest limits make
 /// anything longer moot.
 const MAX_TIMEOUT_MS: u32 = 60_000;
@@ -240,7 +257,21 @@ impl Config {
         let agents = parse_agents(&get, managed.as_ref())?;
         let api_keys = parse_api_keys(&get("API_KEYS").unwrap_or_default(), MIN_API_KEY_CHARS)?;
         let users = parse_users(&get)?;
+        let rate_limits = match get("RATE_LIMITS") {
+            Some(text) => RateLimits::parse(&text)?,
+            None => RateLimits::default(),
+        };
+        let rate_limit_wait_ms = whole(
+            &get,
+            "RATE_LIMIT_WAIT_MS",
+            0..=MAX_RATE_LIMIT_WAIT_MS,
+            DEFAULT_RATE_LIMIT_WAIT_MS,
+        )?;
+        let coalesce_updates = switch("COALESCE_UPDATES")?;
         Ok(Self {
+            rate_limits,
+            rate_limit_wait_ms,
+            coalesce_updates,
             api_keys,
             users,
             brand: Brand::Feishu,

@@ -35,6 +35,10 @@ pub const STORE_APP_BINDING: &str = "STORE_APP_KEEPER";
 /// and user.
 pub const USER_BINDING: &str = "USER_OBJECTS";
 
+/// The limits' objects (class `LimitKeeper`, `limits::keeper`), one per
+/// app and tenant or user, pacing Feishu's limits for every isolate.
+pub const LIMIT_BINDING: &str = "LIMIT_KEEPERS";
+
 /// The binding of the object that owns KV key `key`: the store app's
 /// keeper for the managed app's own app token (`aat:v1:<app_id>`), the
 /// token coordinator for every other token key.

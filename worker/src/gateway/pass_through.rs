@@ -6,9 +6,10 @@
 use crate::agents;
 use crate::calls::evict::evict;
 use crate::calls::forward::{self, BodyPlan, MAX_REPLAY_BODY_BYTES, TENANT_HEADER, USER_HEADER};
+use crate::calls::limited::{answer, send_within_limits};
 use crate::calls::managed_call::managed_call;
 use crate::calls::replacement::{self, Seen};
-use crate::calls::upstream::{Outgoing, examined, passed_on, send};
+use crate::calls::upstream::{Outgoing, passed_on};
 use crate::config::{Brand, Config};
 use crate::http::reply::{self, Local};
 use crate::http::request::{MAX_BODY_BYTES, json_body, read_body};
@@ -165,20 +166,19 @@ async fn forward_and_heal(
             "an API key call needs `X-Tenant-Key: <tenant_key>`; the key is never sent to Feishu",
         );
     }
-    let resp = match send(req, config, rewrite.as_ref(), &body).await? {
-        Ok(r) => r,
-        Err(refusal) => return Ok(refusal),
+    let sent = rewrite.clone().or(bearer);
+    let first =
+        match send_within_limits(req, env, config, sent.as_ref(), rewrite.as_ref(), &body).await? {
+            Ok(s) => s,
+            Err(answer) => return Ok(answer),
+        };
+    let Some(sent) = sent else {
+        return answer(first);
     };
-    let Some(sent) = rewrite.or(bearer) else {
-        return Ok(passed_on(resp));
-    };
-    let (resp, verdict) = match examined(resp).await? {
-        Ok(r) => r,
-        Err(failed) => return Ok(failed),
-    };
-    if !verdict.refused {
-        return Ok(passed_on(resp));
+    if !first.verdict.refused {
+        return answer(first);
     }
+    let resp = first.resp;
     let evicted = evict(env, config.brand, &sent, "pass_through").await;
     let Some(digest) = digest else {
         return Ok(passed_on(resp));
@@ -206,8 +206,17 @@ async fn forward_and_heal(
     if !replayed {
         return Ok(passed_on(resp));
     }
-    Ok(match send(req, config, Some(&fresh.token), &body).await? {
-        Ok(r) => passed_on(r),
-        Err(refusal) => refusal,
-    })
+    match send_within_limits(
+        req,
+        env,
+        config,
+        Some(&fresh.token),
+        Some(&fresh.token),
+        &body,
+    )
+    .await?
+    {
+        Ok(s) => answer(s),
+        Err(refusal) => Ok(refusal),
+    }
 }

@@ -122,6 +122,30 @@ pub fn local(kind: Local, msg: &str) -> Result<Response> {
     )
 }
 
+/// A call that would wait past `RATE_LIMIT_WAIT_MS` for Feishu's frequency
+/// limit: Feishu's own refusal shape (HTTP 429, code 99991400), with
+/// `Retry-After` and `x-ogw-ratelimit-reset` in whole seconds, so a client
+/// that handles Feishu's limit handles this one.
+pub fn rate_limited(retry_after_secs: u64, waited_ms: u64) -> Result<Response> {
+    let msg = format!(
+        "request trigger frequency limit: the gateway held this call {waited_ms} ms and it would wait {retry_after_secs} s more, past RATE_LIMIT_WAIT_MS"
+    );
+    let mut resp = json_response(
+        429,
+        json(&Refusal {
+            code: feishu_tenant_token::rate_limit::FREQUENCY_LIMITED,
+            msg: &msg,
+            error: "RATE_LIMITED",
+        }),
+    )?;
+    let secs = retry_after_secs.max(1).to_string();
+    let h = resp.headers_mut();
+    h.set("retry-after", &secs)?;
+    h.set(feishu_tenant_token::rate_limit::RESET_HEADER, &secs)?;
+    h.set("x-ratelimit-waited-ms", &waited_ms.to_string())?;
+    Ok(resp)
+}
+
 pub fn with_headers(mut resp: Response, headers: &Headers) -> Result<Response> {
     for (k, v) in headers.entries() {
         resp.headers_mut().set(&k, &v)?;

@@ -74,7 +74,7 @@ pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Respo
         ns: p.ns,
         who: p.who,
     };
-    let (resp, verdict) = call_with(req, config, &source).await?;
+    let (resp, verdict) = call_with(req, env, config, &source).await?;
     if let Some(key) = p.agent.as_deref() {
         audit(
             Some(key),
