@@ -204,7 +204,7 @@ test("two fronts with the limits' object bound: the same fleet split between the
   // (Each front pacing alone would send 10 a second between them: five refusals a second.)
 });
 
-test("with the limits' object bound, a route with no known or learnt limit makes no object question; a limited one asks it", async () => {
+test("with the limits' object bound, a route with no known or learnt limit makes no object question, nor does a made-up token; the app's token on a limited route asks it", async () => {
   sb.reset();
   // The stand-in counts every question to any object (and refuses them all:
   // the front then paces alone, as with a fault).
@@ -213,14 +213,20 @@ test("with the limits' object bound, a route with no known or learnt limit makes
     coordinator: "refuses",
   });
   workers.push(w);
-  // A token of the sandbox's own: the Worker's token objects are not asked either.
+  // A token of the sandbox's own, not handed out by the Worker: the token objects are not asked either.
   const token = (
     await (await fetch(`${sb.url}/open-apis/auth/v3/tenant_access_token/internal`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ app_id: APP, app_secret: SECRET }) })).json()
   ).tenant_access_token;
-  const get = (p) => w.fronts[0].fetch(p, { headers: { authorization: `Bearer ${token}` } });
+  const get = (p, bearer = token) => w.fronts[0].fetch(p, { headers: { authorization: `Bearer ${bearer}` } });
   for (let i = 0; i < 20; i++) assert.equal((await get(`/open-apis/contact/v3/users/ou_${i}`)).status, 200);
   assert.equal(await w.questions(), 0, "an unlimited route asked no object");
+  // An anonymous caller with made-up tokens on the limited route: Feishu refuses them, no object is asked.
+  for (let i = 0; i < 5; i++) assert.equal((await get("/open-apis/im/v1/chats", `t-madeup${i}`.padEnd(40, "x"))).status, 400);
+  assert.equal(await w.questions(), 0, "a made-up token never costs an object question");
+  // The app's token: accepted by Feishu once (paced by the isolate), then its limits ask the object.
+  assert.equal((await get("/open-apis/im/v1/chats")).status, 200);
+  assert.equal(await w.questions(), 0, "not yet vouched for");
   const limited = await get("/open-apis/im/v1/chats");
   assert.equal(limited.status, 200, "a fault of the object leaves the front pacing alone");
-  assert.equal(await w.questions(), 1, "a limited route asks the limits' object");
+  assert.equal(await w.questions(), 1, "a vouched token's limited call asks the limits' object");
 });

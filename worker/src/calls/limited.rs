@@ -8,7 +8,7 @@
 use crate::calls::upstream::{Outgoing, Verdict, examined, send};
 use crate::config::Config;
 use crate::http::reply;
-use crate::limits::admit::{admit, answered};
+use crate::limits::admit::{admit, answered, vouch, vouched_here};
 use crate::limits::coalesce::{self, Next};
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
@@ -83,7 +83,11 @@ fn who(config: &Config, token: &AccessToken) -> String {
 }
 
 /// The call with `token` (sent as the bearer when `put` is given, else as
-/// the caller's own), within its limits.
+/// the caller's own), within its limits. `vouched`: the token is the app's
+/// (the Worker's own, or one it handed out); else it is vouched for once
+/// Feishu accepted it on a limited route in this isolate. Only a vouched
+/// token's limits ask the limits' object: a caller with a made-up token
+/// never makes the Worker spend an object question.
 pub async fn send_within_limits(
     req: &Request,
     env: &Env,
@@ -91,6 +95,7 @@ pub async fn send_within_limits(
     token: Option<&AccessToken>,
     put: Option<&AccessToken>,
     body: &Outgoing,
+    vouched: bool,
 ) -> Result<core::result::Result<Sent, Response>> {
     let Some(key_token) = token else {
         // No token: Feishu refuses it whatever the rate (99991661).
@@ -109,6 +114,7 @@ pub async fn send_within_limits(
         });
     };
     let who = who(config, key_token);
+    let mut vouched = vouched || vouched_here(&who);
     let method = req.inner().method();
     let url = req.inner().url();
     let path = crate::calls::forward::path_and_query(&url);
@@ -135,7 +141,7 @@ pub async fn send_within_limits(
     let mut waited_ms = JsClock.now_ms().saturating_sub(started);
     let mut replays = 0;
     loop {
-        let place = match admit(env, config, &who, &method, &path).await {
+        let place = match admit(env, config, &who, &method, &path, vouched).await {
             Ok(p) => p,
             Err(too_long) => {
                 return reply::rate_limited(too_long.retry_after_secs, waited_ms).map(Err);
@@ -155,8 +161,13 @@ pub async fn send_within_limits(
             h.get(RESET_HEADER).ok().flatten(),
             h.get(LIMIT_HEADER).ok().flatten(),
         );
+        if resp.status() < 400 && place.limited && !vouched {
+            vouch(&who);
+            vouched = true;
+        }
         let reopens = answered(
             env,
+            vouched,
             &place,
             resp.status(),
             verdict.code,

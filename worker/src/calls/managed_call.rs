@@ -116,11 +116,12 @@ pub(crate) async fn call_with(
         Ok(t) => t,
         Err(answer) => return Ok((answer, none)),
     };
-    let first =
-        match send_within_limits(&req, env, config, Some(&token), Some(&token), &body).await? {
-            Ok(s) => s,
-            Err(refusal) => return Ok((refusal, none)),
-        };
+    let first = match send_within_limits(&req, env, config, Some(&token), Some(&token), &body, true)
+        .await?
+    {
+        Ok(s) => s,
+        Err(refusal) => return Ok((refusal, none)),
+    };
     let verdict = first.verdict;
     if !source.refused(&verdict) {
         return Ok((answer(first)?, verdict));
@@ -135,7 +136,8 @@ pub(crate) async fn call_with(
         Err(answer) => return Ok((answer, none)),
     };
     Ok(
-        match send_within_limits(&req, env, config, Some(&fresh), Some(&fresh), &body).await? {
+        match send_within_limits(&req, env, config, Some(&fresh), Some(&fresh), &body, true).await?
+        {
             Ok(s) => {
                 let verdict = s.verdict;
                 (answer(s)?, verdict)

@@ -75,7 +75,7 @@ pub async fn callback(mut req: Request, env: &Env, config: &Config) -> Result<Re
             r#"{"code":514,"msg":"auth failed: an agent key, gateway token or API key cannot open a long connection (it needs the app's own secret), and none is sent to Feishu","data":{}}"#.to_owned(),
         );
     }
-    forward_and_heal(&req, env, config, Outgoing::Bytes(bytes), None, None, None).await
+    forward_and_heal(&req, env, config, Outgoing::Bytes(bytes), Bearer::none()).await
 }
 
 /// `POST /open-apis/auth/v3/app_ticket/resend`: for the managed app (same id
@@ -101,7 +101,7 @@ pub async fn ticket_resend(mut req: Request, env: &Env, config: &Config) -> Resu
     if !config.pass_through {
         return pass_through_off();
     }
-    forward_and_heal(&req, env, config, Outgoing::Bytes(bytes), None, None, None).await
+    forward_and_heal(&req, env, config, Outgoing::Bytes(bytes), Bearer::none()).await
 }
 
 /// Passes the request on as it is. A bearer token the Worker replaced after
@@ -140,11 +140,44 @@ async fn pass_on(
         }
         _ => Outgoing::Stream(stream),
     };
+    // A token this isolate handed out or saw replaced is the app's: its
+    // limits may ask the limits' object (a made-up one never does).
+    let vouched = matches!(seen, Seen::Known(_));
     let rewrite = match seen {
         Seen::Known(Some(current)) => current.token(env, config).await,
         _ => None,
     };
-    forward_and_heal(&req, env, config, body, bearer, digest, rewrite).await
+    let bearer = Bearer {
+        token: bearer,
+        digest,
+        rewrite,
+        vouched,
+    };
+    forward_and_heal(&req, env, config, body, bearer).await
+}
+
+/// The caller's bearer token as this isolate knows it.
+struct Bearer {
+    token: Option<AccessToken>,
+    /// Its digest, when calls bearing it may be replaced (`REPLACE_REFUSED`).
+    digest: Option<[u8; 32]>,
+    /// The token sent in its place (Feishu refused it and the Worker knows
+    /// its replacement).
+    rewrite: Option<AccessToken>,
+    /// The app's own: handed out or replaced by this isolate
+    /// (`calls::limited::send_within_limits`).
+    vouched: bool,
+}
+
+impl Bearer {
+    fn none() -> Self {
+        Self {
+            token: None,
+            digest: None,
+            rewrite: None,
+            vouched: false,
+        }
+    }
 }
 
 /// Sends the request (with `rewrite` in place of the bearer token when
@@ -155,10 +188,14 @@ async fn forward_and_heal(
     env: &Env,
     config: &Config,
     body: Outgoing,
-    bearer: Option<AccessToken>,
-    digest: Option<[u8; 32]>,
-    rewrite: Option<AccessToken>,
+    bearer: Bearer,
 ) -> Result<Response> {
+    let Bearer {
+        token: bearer,
+        digest,
+        rewrite,
+        vouched,
+    } = bearer;
     // An API key is the Worker's secret: it is never sent on to Feishu.
     if holds_key(req, &config.api_keys) {
         return reply::local(
@@ -167,11 +204,20 @@ async fn forward_and_heal(
         );
     }
     let sent = rewrite.clone().or(bearer);
-    let first =
-        match send_within_limits(req, env, config, sent.as_ref(), rewrite.as_ref(), &body).await? {
-            Ok(s) => s,
-            Err(answer) => return Ok(answer),
-        };
+    let first = match send_within_limits(
+        req,
+        env,
+        config,
+        sent.as_ref(),
+        rewrite.as_ref(),
+        &body,
+        vouched,
+    )
+    .await?
+    {
+        Ok(s) => s,
+        Err(answer) => return Ok(answer),
+    };
     let Some(sent) = sent else {
         return answer(first);
     };
@@ -213,6 +259,7 @@ async fn forward_and_heal(
         Some(&fresh.token),
         Some(&fresh.token),
         &body,
+        true,
     )
     .await?
     {

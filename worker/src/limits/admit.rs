@@ -20,6 +20,8 @@ pub struct Place {
     route_key: String,
     /// The target's key (a message or chat the call updates), if any.
     target_key: Option<String>,
+    /// Whether a known or learnt limit applied (else nothing was looked up).
+    pub limited: bool,
     pub waited_ms: u64,
 }
 
@@ -42,6 +44,7 @@ pub async fn admit(
     who: &str,
     method: &str,
     path: &str,
+    vouched: bool,
 ) -> Result<Place, TooLong> {
     let route = route_of(method, path);
     let interval = config.rate_limits.interval_ms(&route);
@@ -49,19 +52,20 @@ pub async fn admit(
     let target_key = target_of(method, path).map(|t| format!("{who} {t}"));
     // Updates to one message or card are paced per message.
     let target_interval = update_target(method, path).map(|_| UPDATES_PER_TARGET_INTERVAL_MS);
-    let place = |waited_ms| Place {
+    let place = |waited_ms, limited| Place {
         who: who.to_owned(),
         route_key: route_key.clone(),
         target_key: target_key.clone(),
+        limited,
         waited_ms,
     };
     // Nothing known anywhere: no map, no object, no wait.
     let known = interval.is_some() || target_interval.is_some();
     if !known && isolate::is_empty() {
-        return Ok(place(0));
+        return Ok(place(0, false));
     }
     let learnt = isolate::knows(&route_key) || target_key.as_deref().is_some_and(isolate::knows);
-    let everywhere = match keeper::bound(env).filter(|_| known || learnt) {
+    let everywhere = match keeper::bound(env).filter(|_| vouched && (known || learnt)) {
         Some(namespace) => {
             let mut ops = vec![keeper::Op::Admit {
                 key: route_key.clone(),
@@ -99,7 +103,7 @@ pub async fn admit(
         let _held = isolate::Held::new(&route_key, JsClock.now_ms());
         Delay::from(core::time::Duration::from_millis(wait)).await;
     }
-    Ok(place(wait))
+    Ok(place(wait, known || learnt))
 }
 
 /// After Feishu's answer (`status`, its `code` when read, its
@@ -110,6 +114,7 @@ pub async fn admit(
 /// Returns when the key reopens, for a limit.
 pub async fn answered(
     env: &Env,
+    vouched: bool,
     place: &Place,
     status: u16,
     code: Option<i64>,
@@ -135,7 +140,7 @@ pub async fn answered(
         let reopens = s.pacer.close(now, reset, limit);
         (was_open, reopens, s.pacer.learnt_interval_ms())
     });
-    if let Some(namespace) = keeper::bound(env) {
+    if let Some(namespace) = keeper::bound(env).filter(|_| vouched) {
         let hold = keeper::Op::Hold {
             key: key.clone(),
             reopens_in_ms: reopens.saturating_sub(now),
@@ -165,4 +170,15 @@ pub async fn answered(
         });
     }
     Some(reopens)
+}
+
+/// Whether `who`'s token was vouched for in this isolate (Feishu accepted
+/// it on a limited route).
+pub fn vouched_here(who: &str) -> bool {
+    isolate::vouched(who, JsClock.now_ms())
+}
+
+/// `who`'s token is the app's: Feishu accepted it.
+pub fn vouch(who: &str) {
+    isolate::vouch(who, JsClock.now_ms());
 }

@@ -47,8 +47,34 @@ impl Drop for Held {
     }
 }
 
+/// A token Feishu accepted is vouched for this long (a token lives at most
+/// two hours).
+const VOUCHED_FOR_MS: u64 = 2 * 60 * 60 * 1000;
+
 thread_local! {
     static KEYS: RefCell<HashMap<String, KeyState>> = RefCell::new(HashMap::new());
+    /// Whose tokens Feishu accepted (`who` -> until when), bounded as `KEYS`.
+    static VOUCHED: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
+}
+
+/// Whether `who`'s token is vouched for at `now_ms`.
+pub fn vouched(who: &str, now_ms: u64) -> bool {
+    VOUCHED.with(|v| v.borrow().get(who).is_some_and(|&until| until > now_ms))
+}
+
+/// `who`'s token was accepted by Feishu at `now_ms`.
+pub fn vouch(who: &str, now_ms: u64) {
+    VOUCHED.with(|v| {
+        let mut map = v.borrow_mut();
+        if map.len() >= MAX_KEYS {
+            map.retain(|_, &mut until| until > now_ms);
+            if map.len() >= MAX_KEYS {
+                // Still full: the forgotten are paced by this isolate alone.
+                map.clear();
+            }
+        }
+        map.insert(who.to_owned(), now_ms.saturating_add(VOUCHED_FOR_MS));
+    });
 }
 
 /// `f` on `key`'s state (a fresh one when none is kept); kept afterwards
