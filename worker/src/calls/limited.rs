@@ -8,14 +8,14 @@
 use crate::calls::upstream::{Outgoing, Verdict, examined, send};
 use crate::config::Config;
 use crate::http::reply;
-use crate::limits::admit::{admit, answered, vouch, vouched_here};
+use crate::limits::admit::{Answered, Who, admit, answered};
 use crate::limits::coalesce::{self, Next};
 use feishu_tenant_token::Clock;
+use feishu_tenant_token::api_call::may_refuse;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::rate_limit::route::update_target;
 use feishu_tenant_token::rate_limit::{LIMIT_HEADER, RESET_HEADER};
-use feishu_tenant_token::{AccessToken, api_path, kv};
-use std::fmt::Write;
+use feishu_tenant_token::{AccessToken, api_path};
 use worker::{Env, Request, Response, Result};
 
 /// Sends after a limit answer at most this many times more (each after
@@ -71,17 +71,6 @@ impl Drop for InLine {
     }
 }
 
-/// Whose limits a call counts against: the token it bears stands for one
-/// app and tenant (or user) of one brand; its digest, never the token.
-fn who(config: &Config, token: &AccessToken) -> String {
-    let digest = kv::token_digest(token);
-    let mut out = format!("{}:", config.brand.name());
-    for b in &digest[..8] {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
 /// The call with `token` (sent as the bearer when `put` is given, else as
 /// the caller's own), within its limits. `vouched`: the token is the app's
 /// (the Worker's own, or one it handed out); else it is vouched for once
@@ -95,7 +84,7 @@ pub async fn send_within_limits(
     token: Option<&AccessToken>,
     put: Option<&AccessToken>,
     body: &Outgoing,
-    vouched: bool,
+    mut vouched: bool,
 ) -> Result<core::result::Result<Sent, Response>> {
     let Some(key_token) = token else {
         // No token: Feishu refuses it whatever the rate (99991661).
@@ -113,19 +102,19 @@ pub async fn send_within_limits(
             Err(failed) => Err(failed),
         });
     };
-    let who = who(config, key_token);
-    let mut vouched = vouched || vouched_here(&who);
+    let mut who = Who::of(config, key_token);
     let method = req.inner().method();
     let url = req.inner().url();
     let path = crate::calls::forward::path_and_query(&url);
     let (_, path) = crate::config::Brand::of_path(&path);
     let path = api_path::normalised(path.split('?').next().unwrap_or_default()).unwrap_or_default();
-    let started = JsClock.now_ms();
     let target = update_target(&method, &path).filter(|_| config.coalesce_updates);
-    let line = match target {
+    let (line, started) = match target {
         Some(t) => {
-            match coalesce::line_up(&format!("{who} {t}"), config.rate_limit_wait_ms).await {
-                Next::Send(turn) => InLine(Some(turn)),
+            let started = JsClock.now_ms();
+            let target = format!("{} {t}", who.get());
+            match coalesce::line_up(&target, config.rate_limit_wait_ms).await {
+                Next::Send(turn) => (InLine(Some(turn)), Some(started)),
                 Next::Superseded(resp) => {
                     return Ok(Ok(Sent {
                         resp,
@@ -136,12 +125,12 @@ pub async fn send_within_limits(
                 }
             }
         }
-        None => InLine(None),
+        None => (InLine(None), None),
     };
-    let mut waited_ms = JsClock.now_ms().saturating_sub(started);
+    let mut waited_ms = started.map_or(0, |s| JsClock.now_ms().saturating_sub(s));
     let mut replays = 0;
     loop {
-        let place = match admit(env, config, &who, &method, &path, vouched).await {
+        let place = match admit(env, config, &mut who, &method, &path, vouched).await {
             Ok(p) => p,
             Err(too_long) => {
                 return reply::rate_limited(too_long.retry_after_secs, waited_ms).map(Err);
@@ -156,25 +145,28 @@ pub async fn send_within_limits(
             Ok(r) => r,
             Err(failed) => return Ok(Err(failed)),
         };
-        let h = resp.headers();
-        let (reset, limit) = (
-            h.get(RESET_HEADER).ok().flatten(),
-            h.get(LIMIT_HEADER).ok().flatten(),
-        );
-        if resp.status() < 400 && place.limited && !vouched {
-            vouch(&who);
+        // A limit's headers are read only from a refusal (a success is
+        // never read: `api_call::may_refuse`).
+        let status = resp.status();
+        let (reset, limit) = if may_refuse(status) {
+            let h = resp.headers();
+            (
+                h.get(RESET_HEADER).ok().flatten(),
+                h.get(LIMIT_HEADER).ok().flatten(),
+            )
+        } else {
+            (None, None)
+        };
+        let read = Answered {
+            status,
+            code: verdict.code,
+            reset: reset.as_deref(),
+            limit: limit.as_deref(),
+        };
+        let reopens = answered(env, vouched, &place, &mut who, &method, &path, &read).await;
+        if status < 400 && place.limited {
             vouched = true;
         }
-        let reopens = answered(
-            env,
-            vouched,
-            &place,
-            resp.status(),
-            verdict.code,
-            reset.as_deref(),
-            limit.as_deref(),
-        )
-        .await;
         let more = reopens.map(|r| r.saturating_sub(JsClock.now_ms()));
         let replayable = !matches!(body, Outgoing::Stream(_));
         let again = more.is_some_and(|more| {
