@@ -4,7 +4,11 @@
 // AGENT_KEYS secret (which holds the key's SHA-256, never the key).
 //
 //   node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...]
-//                                     [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339 time>] [--json]
+//                                     [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339 time>]
+//                                     [--per-minute <n>] [--per-day <n>] [--per-month <n>] [--json]
+//
+// --per-minute / --per-day / --per-month: the key's own limits, counted by
+// its Durable Object (KEY_LEDGERS) across isolates; over one, 429 KEY_LIMITED.
 //
 // --user: the key may make calls as that signed-in user (X-User-Id), within
 // its --allow list (docs/users.md). --user-tokens: it may also be handed
@@ -22,7 +26,7 @@ export const AGENT_KEY_PREFIX = "ftt_ak_";
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"];
 
 /** A new key and its AGENT_KEYS entry; throws an Error naming the option to fix. */
-export function createAgentKey({ id, app, allow = [], tenants = [], users = [], userTokens = false, expires }) {
+export function createAgentKey({ id, app, allow = [], tenants = [], users = [], userTokens = false, expires, perMinute, perDay, perMonth }) {
   if (!id || id.length > 64 || /[\u0000-\u001f]/.test(id)) throw new Error("--id: a label of at most 64 printable characters (it appears in the audit log)");
   if (!/^cli_[0-9A-Za-z_]+$/.test(app ?? "")) throw new Error("--app: the app id (cli_...) whose secret the Worker holds");
   if (allow.length === 0) throw new Error('--allow: at least one "<METHOD or *> <path prefix>", e.g. --allow "GET /open-apis/im/v1/chats" (a key allows nothing by default)');
@@ -37,6 +41,13 @@ export function createAgentKey({ id, app, allow = [], tenants = [], users = [], 
     throw new Error("--expires: an RFC 3339 time, e.g. 2027-06-30T00:00:00Z");
   }
   if (expires !== undefined && !(Date.parse(expires) > Date.now())) throw new Error("--expires: a time in the future");
+  const limits = {};
+  for (const [name, flag, v] of [["per_minute", "--per-minute", perMinute], ["per_day", "--per-day", perDay], ["per_month", "--per-month", perMonth]]) {
+    if (v === undefined) continue;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 100_000_000) throw new Error(`${flag}: a whole number of calls from 1 to 100000000`);
+    limits[name] = n;
+  }
   const key = AGENT_KEY_PREFIX + randomBytes(32).toString("base64url");
   const entry = {
     id,
@@ -47,12 +58,13 @@ export function createAgentKey({ id, app, allow = [], tenants = [], users = [], 
     ...(users.length > 0 && { users }),
     ...(userTokens && { user_tokens: true }),
     ...(expires !== undefined && { expires_at: expires }),
+    ...(Object.keys(limits).length > 0 && { limits }),
   };
   return { key, entry };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const usage = 'usage: node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...] [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339>] [--json]';
+  const usage = 'usage: node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...] [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339>] [--per-minute <n>] [--per-day <n>] [--per-month <n>] [--json]';
   let parsed;
   try {
     parsed = parseArgs({
@@ -65,6 +77,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         user: { type: "string", multiple: true },
         "user-tokens": { type: "boolean" },
         expires: { type: "string" },
+        "per-minute": { type: "string" },
+        "per-day": { type: "string" },
+        "per-month": { type: "string" },
         json: { type: "boolean" },
       },
     });
@@ -78,7 +93,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   try {
-    const { key, entry } = createAgentKey({ id: values.id, app: values.app, allow: values.allow, tenants: values.tenant, users: values.user, userTokens: values["user-tokens"], expires: values.expires });
+    const { key, entry } = createAgentKey({ id: values.id, app: values.app, allow: values.allow, tenants: values.tenant, users: values.user, userTokens: values["user-tokens"], expires: values.expires, perMinute: values["per-minute"], perDay: values["per-day"], perMonth: values["per-month"] });
     if (values.json) {
       console.log(JSON.stringify({ key, entry }));
     } else {

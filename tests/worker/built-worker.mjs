@@ -187,6 +187,7 @@ export const OBJECT_CLASSES = Object.freeze({
   STORE_APP_KEEPER: "StoreAppKeeper",
   USER_OBJECTS: "UserObject",
   LIMIT_KEEPERS: "LimitKeeper",
+  KEY_LEDGERS: "KeyLedger",
 });
 
 /** A stand-in's other classes behave as its coordinator does (one role each, one behaviour). */
@@ -194,6 +195,7 @@ const STAND_IN_ROLES = `
 export class StoreAppKeeper extends TokenCoordinator {}
 export class UserObject extends TokenCoordinator {}
 export class LimitKeeper extends TokenCoordinator {}
+export class KeyLedger extends TokenCoordinator {}
 `;
 
 /** A stand-in for the coordinator class whose every call throws (a fault). */

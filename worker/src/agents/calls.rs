@@ -5,6 +5,7 @@
 
 use crate::agents::endpoints::settings;
 use crate::agents::grants::{Denied, Grant};
+use crate::agents::ledger;
 use crate::calls::managed_call::call_as;
 use crate::calls::replacement::Origin;
 use crate::config::{Brand, Config};
@@ -29,8 +30,14 @@ pub async fn call(req: Request, env: &Env, config: &Config, token: &str) -> Resu
                 Some(o) => o,
                 None => return reply::local(Local::InvalidField, "tenant_key is not valid"),
             };
-            let (resp, verdict) = call_as(req, env, config, &origin).await?;
-            (resp, Some(key_id), verdict.code)
+            // A key with its own limits: counted at its object first (an
+            // anonymous caller never gets here: the gateway token was checked).
+            if let Some(refusal) = ledger::admit(env, grant.key, started).await? {
+                (refusal, Some(key_id), None)
+            } else {
+                let (resp, verdict) = call_as(req, env, config, &origin).await?;
+                (resp, Some(key_id), verdict.code)
+            }
         }
         Err(Denied::NotAllowed { key_id } | Denied::TenantNotAllowed { key_id }) => {
             let why = format!("agent key {key_id:?} does not allow {method} {path}");

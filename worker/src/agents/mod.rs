@@ -5,7 +5,8 @@
 //! secret (`SELF_BUILT_APPS`, or store-app mode's) and Feishu's tokens.
 //!
 //! - `grants`: what a key or gateway token may get and do (pure);
-//! - `endpoints`, `calls`: the token endpoints' and the gateway's side.
+//! - `endpoints`, `calls`: the token endpoints' and the gateway's side;
+//! - `ledger`: a limited key's calls counted at its object.
 
 pub mod grants;
 
@@ -13,3 +14,5 @@ pub mod grants;
 pub mod calls;
 #[cfg(target_arch = "wasm32")]
 pub mod endpoints;
+#[cfg(target_arch = "wasm32")]
+pub mod ledger;

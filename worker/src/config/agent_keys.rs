@@ -1,13 +1,17 @@
 //! Agent keys: the settings `SELF_BUILT_APPS` and `AGENT_KEYS`, read into
 //! typed values with errors naming the entry and field, and the rules a
 //! call made with a key's gateway token must pass (method and path prefix,
-//! tenant, expiry). Pure, so they are tested natively.
+//! tenant, expiry; its own limits in `limits`). Pure, so they are tested
+//! natively.
+
+pub mod limits;
 
 use crate::config::rfc3339::parse_rfc3339_ms;
 use feishu_tenant_token::api_path::normalised;
 use feishu_tenant_token::cache_key::parse_hex32;
 use feishu_tenant_token::secret::constant_time_eq;
 use feishu_tenant_token::user_token::is_open_id;
+use limits::{KeyLimits, MAX_LIMIT};
 use serde_json::{Map, Value};
 
 /// What every agent key given out by `scripts/agent-key.mjs` starts with: an
@@ -62,6 +66,8 @@ pub struct AgentKey {
     /// `allow`, so only an entry that says so gets one.
     pub user_tokens: bool,
     pub expires_at_ms: Option<u64>,
+    /// Its own limits (`limits`), counted by its object across isolates.
+    pub limits: Option<KeyLimits>,
 }
 
 impl AgentKey {
@@ -160,7 +166,7 @@ fn parse_entry(
     let Value::Object(o) = item else {
         return Err(("", "must be an object".to_owned()));
     };
-    const FIELDS: [&str; 8] = [
+    const FIELDS: [&str; 9] = [
         "id",
         "sha256",
         "app_id",
@@ -169,6 +175,7 @@ fn parse_entry(
         "users",
         "user_tokens",
         "expires_at",
+        "limits",
     ];
     if let Some(unknown) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err((
@@ -205,6 +212,7 @@ fn parse_entry(
     let users = users_of(o)?;
     let user_tokens = user_tokens_of(o, &users)?;
     let expires_at_ms = expiry_of(o)?;
+    let limits = limits_of(o)?;
     Ok(AgentKey {
         id: id.to_owned(),
         digest,
@@ -214,7 +222,48 @@ fn parse_entry(
         users,
         user_tokens,
         expires_at_ms,
+        limits,
     })
+}
+
+/// `limits`: `{"per_minute": n, "per_day": n, "per_month": n}`, at least
+/// one, each a whole number from 1 to `ledger::MAX_LIMIT`.
+fn limits_of(o: &Map<String, Value>) -> Result<Option<KeyLimits>, FieldError> {
+    let Some(value) = o.get("limits").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let shape = || {
+        (
+            "limits",
+            format!(
+                "an object such as {{\"per_minute\": 60, \"per_month\": 20000}}: per_minute, per_day, per_month, at least one, each 1 to {MAX_LIMIT}"
+            ),
+        )
+    };
+    let Value::Object(l) = value else {
+        return Err(shape());
+    };
+    if l.is_empty()
+        || l.keys()
+            .any(|k| !matches!(k.as_str(), "per_minute" | "per_day" | "per_month"))
+    {
+        return Err(shape());
+    }
+    let one = |name: &str| -> Result<Option<u32>, FieldError> {
+        match l.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|&n| n >= 1 && n <= u64::from(MAX_LIMIT))
+                .map(|n| Some(n as u32))
+                .ok_or_else(shape),
+        }
+    };
+    Ok(Some(KeyLimits {
+        per_minute: one("per_minute")?,
+        per_day: one("per_day")?,
+        per_month: one("per_month")?,
+    }))
 }
 
 /// `allow`: at least one "<METHOD or *> <path prefix>" (a key allows

@@ -39,6 +39,10 @@ pub const USER_BINDING: &str = "USER_OBJECTS";
 /// app and tenant or user, pacing Feishu's limits for every isolate.
 pub const LIMIT_BINDING: &str = "LIMIT_KEEPERS";
 
+/// Each limited agent key's object (class `KeyLedger`): its calls counted
+/// against its `limits` for every isolate.
+pub const KEY_LEDGER_BINDING: &str = "KEY_LEDGERS";
+
 /// The binding of the object that owns KV key `key`: the store app's
 /// keeper for the managed app's own app token (`aat:v1:<app_id>`), the
 /// token coordinator for every other token key.

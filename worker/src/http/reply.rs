@@ -63,6 +63,11 @@ pub enum Local {
     TicketMissing,
     /// An agent key's gateway token used outside the key's allow-list.
     KeyNotAllowed,
+    /// An agent key over one of its own `limits`.
+    KeyLimited,
+    /// An agent key's limits could not be counted (its object unbound or
+    /// unreachable): the call is not sent.
+    KeyLedgerUnavailable,
     /// User tokens: the user must sign in (again).
     SignedOut,
     /// User tokens: a sign-in's callback that cannot finish.
@@ -87,6 +92,8 @@ impl Local {
             Local::Unauthorized => (40100, 401, "UNAUTHORIZED"),
             Local::TicketMissing => (50300, 503, "APP_TICKET_MISSING"),
             Local::KeyNotAllowed => (40301, 403, "KEY_NOT_ALLOWED"),
+            Local::KeyLimited => (42901, 429, "KEY_LIMITED"),
+            Local::KeyLedgerUnavailable => (50301, 503, "KEY_LEDGER_UNAVAILABLE"),
             Local::SignedOut => (40102, 401, "SIGNED_OUT"),
             Local::SignInRefused => (40002, 400, "SIGN_IN_REFUSED"),
         }

@@ -2,10 +2,12 @@
 //! storage layout: the token coordinator (`token_coordinator`: one object
 //! per KV key), the store app's keeper (`store_app_keeper`: the managed
 //! app's ticket, resend claim and app token) and each user's object
-//! (`user_object`), and the limits' object per app and tenant
-//! (`limit_keeper`). The first two serve token questions the same way
+//! (`user_object`), the limits' object per app and tenant
+//! (`limit_keeper`), and each limited agent key's ledger (`key_ledger`). The first two serve token questions the same way
 //! (`key_server`).
 
+#[cfg(target_arch = "wasm32")]
+pub mod key_ledger;
 #[cfg(target_arch = "wasm32")]
 pub mod key_server;
 #[cfg(target_arch = "wasm32")]

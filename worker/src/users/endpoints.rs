@@ -127,12 +127,19 @@ pub async fn prepared(
             agent: None,
         }));
     };
-    match settings(config).for_user(key, &who.app, &who.user, call, JsClock.now_ms()) {
-        Ok(k) => Ok(Ok(Prepared {
-            agent: Some(k.id.clone()),
-            ns,
-            who,
-        })),
+    let now = JsClock.now_ms();
+    match settings(config).for_user(key, &who.app, &who.user, call, now) {
+        Ok(k) => {
+            // A key with its own limits: each call counted at its object.
+            if let Some(refusal) = crate::agents::ledger::admit(env, k, now).await? {
+                return Ok(Err(refusal));
+            }
+            Ok(Ok(Prepared {
+                agent: Some(k.id.clone()),
+                ns,
+                who,
+            }))
+        }
         Err(Denied::NotAllowed { key_id }) => {
             let what = call.map_or(String::new(), |(m, p)| format!(" with {m} {p}"));
             let why = format!("agent key {key_id:?} may not act for {}{what}", who.user);

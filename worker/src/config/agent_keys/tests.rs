@@ -295,3 +295,31 @@ fn every_one_of_a_thousand_keys_is_found_by_its_digest_and_app_only() {
     unknown[31] ^= 1;
     assert!(find_by_digest(&keys, "cli_store", &unknown).is_none());
 }
+
+#[test]
+fn limits_are_read_whole_and_refused_by_name() {
+    let keys = parse(&entry("")).unwrap();
+    assert_eq!(keys[0].limits, None, "no limits by default");
+    let keys = parse(&entry(r#","limits":{"per_minute":60,"per_month":20000}"#)).unwrap();
+    assert_eq!(
+        keys[0].limits,
+        Some(limits::KeyLimits {
+            per_minute: Some(60),
+            per_day: None,
+            per_month: Some(20_000),
+        })
+    );
+    for bad in [
+        r#","limits":{}"#,
+        r#","limits":60"#,
+        r#","limits":{"per_hour":60}"#,
+        r#","limits":{"per_minute":0}"#,
+        r#","limits":{"per_minute":-1}"#,
+        r#","limits":{"per_minute":1.5}"#,
+        r#","limits":{"per_minute":"60"}"#,
+        r#","limits":{"per_day":100000001}"#,
+    ] {
+        let err = parse(&entry(bad)).unwrap_err();
+        assert!(err.starts_with("AGENT_KEYS[0].limits: "), "{bad}: {err}");
+    }
+}
