@@ -86,6 +86,7 @@ test("an SDK given an agent key lists chats; Feishu sees the app's real token, t
   const line = JSON.parse(audit[0]);
   // A success goes back unread (#34): the line says so instead of a code.
   assert.deepEqual([line.key, line.method, line.path, line.status, line.code, line.answer], ["support-bot", "GET", "/open-apis/im/v1/chats", 200, undefined, "not read"]);
+  assert.equal(line.key_sha256, bot.entry.sha256.slice(0, 8), "which key of that id: its digest's first 8 hex digits, never the key");
   assert.equal(typeof line.ms, "number");
   for (const l of logs) for (const s of [bot.key, SECRET, real, held]) assert.ok(!l.includes(s), `nothing secret in a log line: ${l}`);
 });

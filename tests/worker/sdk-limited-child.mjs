@@ -4,17 +4,10 @@
 // ms after argv[5] ms, without waiting for the one before (a service under
 // load). Prints one JSON line {ok, failed, codes, ms}: each call's time
 // from being made to its answer.
-import * as lark from "@larksuiteoapi/node-sdk";
+import { fleetClient } from "./node-sdk.mjs";
 
 const [domain, calls, everyMs, afterMs, path] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), process.argv[6]];
-const silent = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
-const client = new lark.Client({
-  appId: "cli_sandbox_internal_one",
-  appSecret: "sandbox-internal-secret-one",
-  domain,
-  cache: new lark.DefaultCache(),
-  logger: silent,
-});
+const client = await fleetClient(domain);
 // The token first, as a running service has it: the calls measure the API.
 await client.tokenManager.getTenantAccessToken();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -54,6 +54,7 @@ pub async fn call(req: Request, env: &Env, config: &Config, token: &str) -> Resu
         ),
     };
     audit(
+        config,
         key_id.as_deref(),
         &method,
         &path,
@@ -82,9 +83,25 @@ fn origin_of(grant: &Grant<'_>) -> Option<Origin> {
 
 const MAX_LOGGED_PATH: usize = 512;
 
-/// One line per call made with a gateway token: who, what, how it went;
-/// never a key, secret or token (the path is the caller's, without query).
+/// The first 8 hex digits of key `id`'s SHA-256 (its entry's `sha256`):
+/// which key of that id made a call, after a rotation too; never the key.
+fn digest_prefix(config: &Config, id: &str) -> Option<String> {
+    use core::fmt::Write;
+    let key = config.agents.keys.iter().find(|k| k.id == id)?;
+    let mut out = String::with_capacity(8);
+    for b in &key.digest[..4] {
+        let _ = write!(out, "{b:02x}");
+    }
+    Some(out)
+}
+
+/// One line per call made with a gateway token (or an agent key acting for
+/// a user): who (the key's id and the first 8 hex digits of its SHA-256),
+/// what, how it went; never a key, secret or token (the path is the
+/// caller's, without query). The shape docs/agents.md documents for
+/// Logpush.
 pub fn audit(
+    config: &Config,
     key: Option<&str>,
     method: &str,
     path: &str,
@@ -96,6 +113,8 @@ pub fn audit(
     struct Line<'a> {
         event: &'static str,
         key: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_sha256: Option<String>,
         method: &'a str,
         path: &'a str,
         status: u16,
@@ -110,6 +129,7 @@ pub fn audit(
     log::info(&Line {
         event: "agent_call",
         key,
+        key_sha256: key.and_then(|id| digest_prefix(config, id)),
         method,
         // Bounded: the path is the caller's.
         path: path.get(..MAX_LOGGED_PATH).unwrap_or(path),

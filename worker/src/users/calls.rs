@@ -77,6 +77,7 @@ pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Respo
     let (resp, verdict) = call_with(req, env, config, &source).await?;
     if let Some(key) = p.agent.as_deref() {
         audit(
+            config,
             Some(key),
             &method,
             &path,
