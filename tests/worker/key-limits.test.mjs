@@ -1,9 +1,10 @@
-// An agent key's own limits (#36: AGENT_KEYS entry `limits`), in workerd
-// against the sandbox: counted by the key's one object (KEY_LEDGERS, class
-// KeyLedger) across two fronts, so that exactly the limit passes, the rest
-// answered 429 KEY_LIMITED naming the key, the limit and when it reopens,
-// with nothing sent; without the binding a limited key's calls are refused
-// (503), never let through uncounted.
+// What operators steer (#36), in workerd against the sandbox: an agent
+// key's own limits (AGENT_KEYS entry `limits`), counted by the key's one
+// object (KEY_LEDGERS, class KeyLedger) across two fronts, so that exactly
+// the limit passes, the rest answered 429 KEY_LIMITED naming the key, the
+// limit and when it reopens, with nothing sent; without the binding a
+// limited key's calls are refused (503), never let through uncounted; and
+// Feishu's spent monthly quota (99991403) relayed with what it means.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
@@ -79,4 +80,23 @@ test("without the KEY_LEDGERS binding a limited key's calls are refused (503), n
   assert.equal(chatCalls(), 0, "nothing sent");
   const other = await gatewayToken(front, free.key);
   assert.equal((await front.fetch(CHATS, { headers: { authorization: `Bearer ${other}` } })).status, 200);
+});
+
+test("Feishu's 99991403 (the monthly quota spent) comes back in Feishu's shape with what it means in msg", async () => {
+  sb.reset();
+  const w = await startBuiltWorker({ vars: vars() });
+  started.push(w);
+  const token = (
+    await (await fetch(`${w.url}${INTERNAL}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ app_id: APP, app_secret: SECRET }) })).json()
+  ).tenant_access_token;
+  const r = await fetch(`${w.url}/open-apis/im/v1/chats/quota-exceeded`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 429, "Feishu's status");
+  const body = await r.json();
+  assert.equal(body.code, 99991403);
+  assert.match(body.msg, /^monthly API call quota exceeded \(/, "Feishu's own words first");
+  assert.match(body.msg, /every call of this app, from every caller/);
+  assert.match(body.msg, /next calendar month \(UTC\+8\)/);
+  // Never Feishu's old length on the longer body (absent, or the new one).
+  const length = r.headers.get("content-length");
+  assert.ok(length === null || Number(length) === Buffer.byteLength(JSON.stringify(body)), `content-length ${length}`);
 });

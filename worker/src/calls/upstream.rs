@@ -87,13 +87,28 @@ pub async fn examined(
     };
     let bytes = js_sys::Uint8Array::new(&buffer);
     // (`token_refused` itself ignores anything over the inspection bound.)
-    let code = String::from_utf8(bytes.to_vec())
-        .ok()
-        .and_then(|text| api_call::answer_code(&SerdeJson, &text));
+    let text = String::from_utf8(bytes.to_vec()).ok();
+    let code = text
+        .as_deref()
+        .and_then(|text| api_call::answer_code(&SerdeJson, text));
     let verdict = Verdict {
         refused: code.is_some_and(api_call::refuses_token),
         code,
     };
+    // The monthly quota spent: Feishu's answer with what it means in `msg`.
+    if code == Some(forward::QUOTA_EXHAUSTED)
+        && let Some(explained) = text.as_deref().and_then(forward::quota_explained)
+    {
+        let headers = kept(&resp);
+        // The length changed: the runtime declares the new one.
+        headers.delete("content-length")?;
+        let init = web_sys::ResponseInit::new();
+        init.set_status(resp.status());
+        init.set_headers(&headers.into());
+        if let Ok(answer) = web_sys::Response::new_with_opt_str_and_init(Some(&explained), &init) {
+            return Ok(Ok((answer, verdict)));
+        }
+    }
     let same =
         web_sys::Response::new_with_opt_buffer_source_and_init(Some(&bytes), &init_like(&resp));
     let Ok(same) = same else {
