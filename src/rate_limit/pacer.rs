@@ -59,7 +59,6 @@ impl Pacer {
         }
         let wait = reopens_in_ms(reset, self.closures);
         self.closures = self.closures.saturating_add(1);
-        self.closed_until_ms = now_ms.saturating_add(wait);
         let stated = limit
             .and_then(|l| l.trim().parse::<u64>().ok())
             .filter(|&l| l > 0)
@@ -77,15 +76,14 @@ impl Pacer {
             .filter(|&&t| t + LEARNING_WINDOW_MS > now_ms)
             .count() as u64;
         let learnt = stated.unwrap_or_else(|| LEARNING_WINDOW_MS.div_ceil(passed.max(1)));
-        self.learnt_interval_ms = Some(self.learnt_interval_ms.map_or(learnt, |l| l.max(learnt)));
-        self.next_free_ms = self.next_free_ms.max(self.closed_until_ms);
-        self.closed_until_ms
+        self.hold(now_ms, wait, Some(learnt))
     }
 
     /// Holds the key closed for `reopens_in_ms` from `now_ms` and paces it
     /// at least `learnt_interval_ms` apart afterwards: a closure another
     /// pacer saw and learnt from (the cross-isolate object takes each
-    /// front's closure this way). Returns when it reopens.
+    /// front's closure this way; `close` ends here too). Returns when it
+    /// reopens.
     pub fn hold(
         &mut self,
         now_ms: u64,

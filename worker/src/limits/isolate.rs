@@ -3,7 +3,7 @@
 //! remember (no closure, no learnt rate, no slot ahead, no update waiting)
 //! is not kept, so a route without a known or learnt limit costs a lookup.
 
-use super::coalesce::Line;
+use super::line::Line;
 use feishu_tenant_token::rate_limit::pacer::Pacer;
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -12,3 +12,4 @@ pub mod admit;
 pub mod coalesce;
 mod isolate;
 pub mod keeper;
+mod line;
