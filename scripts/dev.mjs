@@ -58,6 +58,17 @@ export const DEV_USERS = Object.freeze({
 });
 
 /**
+ * The operator page (/admin) against the sandbox (dev-only values): the
+ * admin key signs in; the sandbox's Alice signs in with Feishu as an admin;
+ * a small monthly quota for the store app, so the page's quota bar moves.
+ */
+export const DEV_OPERATORS = Object.freeze({
+  ADMIN_KEY: "dev-only-admin-key-not-for-production-use",
+  ADMINS: "ou_sandbox_alice",
+  MONTHLY_QUOTA: JSON.stringify({ [DEV_MANAGED.FEISHU_APP_ID]: 1000 }),
+});
+
+/**
  * wrangler.toml with the Durable Objects' blocks uncommented, written beside
  * it (ignored by git) for `wrangler dev`: user tokens need the bindings.
  */
@@ -71,7 +82,7 @@ function devWranglerConfig() {
     .slice(start, end)
     .replace(/^# (\[\[(?:durable_objects\.bindings|migrations)\]\]|(?:name|class_name|tag|new_sqlite_classes) = .*)$/gm, "$1");
   const text = full.slice(0, start) + section + full.slice(end);
-  for (const name of ["COORDINATOR", "STORE_APP_KEEPER", "USER_OBJECTS", "LIMIT_KEEPERS", "KEY_LEDGERS"]) {
+  for (const name of ["COORDINATOR", "STORE_APP_KEEPER", "USER_OBJECTS", "LIMIT_KEEPERS", "KEY_LEDGERS", "KEY_REGISTRY"]) {
     if (!text.includes(`\nname = "${name}"`)) throw new Error(`wrangler.toml: the ${name} binding was not found to uncomment`);
   }
   const file = join(root, "wrangler.dev.toml");
@@ -137,7 +148,7 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
   const sandbox = await startSandbox({ port: sandboxPort, host });
   // Managed mode and user tokens only against the sandbox: real Feishu needs
   // your own app's secrets.
-  const managed = upstream ? undefined : { ...DEV_MANAGED, ...DEV_USERS, FEISHU_ACCOUNTS_URL: sandbox.url, LARK_ACCOUNTS_URL: sandbox.url };
+  const managed = upstream ? undefined : { ...DEV_MANAGED, ...DEV_USERS, ...DEV_OPERATORS, FEISHU_ACCOUNTS_URL: sandbox.url, LARK_ACCOUNTS_URL: sandbox.url };
   const config = { workerUrl: null };
   const demo = http.createServer(async (req, res) => {
     const { pathname } = new URL(req.url, "http://demo");
@@ -212,7 +223,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   Demo page       ${dev.url}      <- open this
   Worker          ${dev.workerUrl ?? "(not started)"}  (upstream: ${upstream ?? "the sandbox"})
   Feishu sandbox  ${dev.sandbox.url}  (controls: ${dev.sandbox.url}/__sandbox/)
-
+${
+  dev.managed
+    ? `  Operator page   ${dev.workerUrl}/admin  (admin key: ${DEV_OPERATORS.ADMIN_KEY}, or "Sign in with Feishu" as Alice)
+`
+    : ""
+}
   Try:  curl -si ${tokenUrl} -H 'content-type: application/json' \\
           -d '{"app_access_token":"a-sandbox-app-one","tenant_key":"73658811060f175d"}'
 ${

@@ -188,6 +188,7 @@ export const OBJECT_CLASSES = Object.freeze({
   USER_OBJECTS: "UserObject",
   LIMIT_KEEPERS: "LimitKeeper",
   KEY_LEDGERS: "KeyLedger",
+  KEY_REGISTRY: "KeyRegistry",
 });
 
 /** A stand-in's other classes behave as its coordinator does (one role each, one behaviour). */
@@ -196,6 +197,7 @@ export class StoreAppKeeper extends TokenCoordinator {}
 export class UserObject extends TokenCoordinator {}
 export class LimitKeeper extends TokenCoordinator {}
 export class KeyLedger extends TokenCoordinator {}
+export class KeyRegistry extends TokenCoordinator {}
 `;
 
 /** A stand-in for the coordinator class whose every call throws (a fault). */

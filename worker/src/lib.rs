@@ -31,6 +31,7 @@
 //! layer's rules) build natively and are tested there; the rest is wasm32-only.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+mod admin;
 mod agents;
 mod cache;
 mod calls;
@@ -46,6 +47,7 @@ mod objects;
 mod router;
 mod sources;
 mod tokens;
+mod usage;
 mod users;
 
 #[cfg(target_arch = "wasm32")]
@@ -56,7 +58,11 @@ mod log;
 async fn fetch(
     req: worker::Request,
     env: worker::Env,
-    _ctx: worker::Context,
+    ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
-    router::dispatch::handle(req, &env).await
+    let resp = router::dispatch::handle(req, &env).await;
+    // The calls counted while serving it go to their objects in the
+    // background, a second later with the others (`usage::tally`).
+    usage::tally::flush_later(&ctx, &env);
+    resp
 }

@@ -23,3 +23,8 @@ pub fn info(line: &impl Serialize) {
 pub fn json(value: &impl Serialize) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
+
+/// One line at warning level.
+pub fn warn_line(line: &impl Serialize) {
+    console_warn!("{}", json(line));
+}

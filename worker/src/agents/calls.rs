@@ -3,15 +3,18 @@
 //! if Feishu refused it, as managed calls are), or answered 403 naming the
 //! key and what it refused, with nothing sent. One audit line per call.
 
-use crate::agents::endpoints::settings;
+use crate::agents::endpoints::{settings, settings_with};
 use crate::agents::grants::{Denied, Grant};
 use crate::agents::ledger;
+use crate::agents::registry;
 use crate::calls::managed_call::call_as;
 use crate::calls::replacement::Origin;
+use crate::config::agent_keys::limits::Window;
 use crate::config::{Brand, Config};
 use crate::http::reply::{self, Local};
 use crate::keys::gateway_token::Kind;
 use crate::log;
+use crate::usage::tally::{self, Caller};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::self_built::{self, SelfBuiltRequest};
 use feishu_tenant_token::{Clock, TenantKey};
@@ -23,25 +26,43 @@ pub async fn call(req: Request, env: &Env, config: &Config, token: &str) -> Resu
     let method = req.inner().method();
     let full = req.path();
     let path = Brand::of_path(&full).1.to_owned();
-    let (resp, key_id, code) = match settings(config).authorize(token, &method, &path, started) {
+    let keys = registry::keys(env, config, |agents| {
+        settings_with(config, agents).signed_by_us(token)
+    })
+    .await;
+    let (resp, key_id, code, digest) = match settings(config, &keys).authorize(token, &method, &path, started) {
         Ok(grant) => {
             let key_id = grant.key.id.clone();
             let origin = match origin_of(&grant) {
                 Some(o) => o,
                 None => return reply::local(Local::InvalidField, "tenant_key is not valid"),
             };
+            let app = grant.app.app_id();
+            let digest = Some(grant.key.digest);
+            // The monthly quota's share kept for services: refused here.
+            if let Some((calls, quota)) = tally::reserved(config, app) {
+                (quota_reserved(app, calls, quota, started)?, Some(key_id), None, digest)
             // A key with its own limits: counted at its object first (an
             // anonymous caller never gets here: the gateway token was checked).
-            if let Some(refusal) = ledger::admit(env, grant.key, started).await? {
-                (refusal, Some(key_id), None)
+            } else if let Some(refusal) = ledger::admit(env, grant.key, started).await? {
+                (refusal, Some(key_id), None, digest)
             } else {
+                let caller = Caller {
+                    tenant: grant.tenant.as_deref(),
+                    key: Some(&key_id),
+                    user: None,
+                };
+                let app = app.to_owned();
+                let tenant = grant.tenant.clone();
                 let (resp, verdict) = call_as(req, env, config, &origin).await?;
-                (resp, Some(key_id), verdict.code)
+                let caller = Caller { tenant: tenant.as_deref(), ..caller };
+                tally::count(config, &app, caller, &method, &path, &resp);
+                (resp, Some(key_id), verdict.code, digest)
             }
         }
         Err(Denied::NotAllowed { key_id } | Denied::TenantNotAllowed { key_id }) => {
             let why = format!("agent key {key_id:?} does not allow {method} {path}");
-            (reply::local(Local::KeyNotAllowed, &why)?, Some(key_id), None)
+            (reply::local(Local::KeyNotAllowed, &why)?, Some(key_id), None, None)
         }
         // Feishu's own answer to a token it does not accept.
         Err(Denied::Invalid) => (
@@ -51,11 +72,12 @@ pub async fn call(req: Request, env: &Env, config: &Config, token: &str) -> Resu
             )?,
             None,
             Some(99_991_663),
+            None,
         ),
     };
     audit(
-        config,
         key_id.as_deref(),
+        digest.as_ref(),
         &method,
         &path,
         resp.status_code(),
@@ -83,16 +105,28 @@ fn origin_of(grant: &Grant<'_>) -> Option<Origin> {
 
 const MAX_LOGGED_PATH: usize = 512;
 
-/// The first 8 hex digits of key `id`'s SHA-256 (its entry's `sha256`):
+/// The first 8 hex digits of a key's SHA-256 (its entry's `sha256`):
 /// which key of that id made a call, after a rotation too; never the key.
-fn digest_prefix(config: &Config, id: &str) -> Option<String> {
+pub fn digest_prefix(digest: &[u8; 32]) -> String {
     use core::fmt::Write;
-    let key = config.agents.keys.iter().find(|k| k.id == id)?;
     let mut out = String::with_capacity(8);
-    for b in &key.digest[..4] {
+    for b in &digest[..4] {
         let _ = write!(out, "{b:02x}");
     }
-    Some(out)
+    out
+}
+
+/// 429 `QUOTA_RESERVED`: the app's calls this month reached the agents'
+/// share of its quota; `Retry-After` until the month turns (UTC+8).
+pub fn quota_reserved(app: &str, calls: u64, quota: u64, now_ms: u64) -> Result<Response> {
+    let (_, month_ends) = Window::Month.bounds(now_ms);
+    let secs = month_ends.saturating_sub(now_ms).div_ceil(1000).max(1);
+    let msg = format!(
+        "app {app} made {calls} calls this month of its MONTHLY_QUOTA {quota}: past QUOTA_AGENT_SHARE, the rest is kept for services with API keys; agent keys call again when the month turns (UTC+8), in {secs} s"
+    );
+    let mut resp = reply::local(Local::QuotaReserved, &msg)?;
+    resp.headers_mut().set("retry-after", &secs.to_string())?;
+    Ok(resp)
 }
 
 /// One line per call made with a gateway token (or an agent key acting for
@@ -101,8 +135,8 @@ fn digest_prefix(config: &Config, id: &str) -> Option<String> {
 /// caller's, without query). The shape docs/agents.md documents for
 /// Logpush.
 pub fn audit(
-    config: &Config,
     key: Option<&str>,
+    digest: Option<&[u8; 32]>,
     method: &str,
     path: &str,
     status: u16,
@@ -129,7 +163,7 @@ pub fn audit(
     log::info(&Line {
         event: "agent_call",
         key,
-        key_sha256: key.and_then(|id| digest_prefix(config, id)),
+        key_sha256: digest.map(digest_prefix),
         method,
         // Bounded: the path is the caller's.
         path: path.get(..MAX_LOGGED_PATH).unwrap_or(path),

@@ -4,29 +4,28 @@
 //! secret, and never reaches Feishu.
 
 use crate::agents::grants::{Denied, Minted, Settings};
-use crate::config::{Brand, Config};
+use crate::agents::registry::{self, Keys};
+use crate::config::{Agents, Brand, Config};
 use crate::http::reply::{self, Local, Member};
 use crate::keys::gateway_token::Kind;
-use crate::keys::ours::carries_ours;
+use crate::keys::ours::{carries_ours, shaped_as_ours};
 use crate::log;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::{AccessToken, AppCredentials, Clock, Served, TokenGrant, TokenRequest};
 use serde::Serialize;
-use worker::{Response, Result};
+use worker::{Env, Response, Result};
 
-/// The decisions' view of the settings, for this request's brand.
-pub fn settings(config: &Config) -> Settings<'_> {
-    Settings {
-        agents: &config.agents,
-        store_app: config.managed_here().map(|m| &m.app),
-        lark: config.brand == Brand::Lark,
-    }
+/// The decisions' view of the settings, for this request's brand, with
+/// `keys` (`agents::registry::keys`).
+pub fn settings<'a>(config: &'a Config, keys: &'a Keys) -> Settings<'a> {
+    settings_with(config, keys.agents(config))
 }
 
 /// `Some(answer)` when `app`'s secret is an agent key (or shaped as one):
 /// the `.../internal` endpoints (`store` false) and a store app's
 /// `app_access_token` (`store` true). `None`: the usual way on.
-pub fn key_token(
+pub async fn key_token(
+    env: &Env,
     config: &Config,
     app: &AppCredentials,
     member: Member,
@@ -38,7 +37,15 @@ pub fn key_token(
     };
     let now = JsClock.now_ms();
     let secret = app.app_secret().expose_secret();
-    match settings(config).token_for_key(app.app_id(), secret, kind, store, now) {
+    if config.agents.keys.is_empty() && !shaped_as_ours(secret) {
+        // No keys, nothing shaped as one: the usual way on, at no cost.
+        return None;
+    }
+    let keys = registry::keys(env, config, |agents| {
+        settings_with(config, agents).key_made_by_us(secret, app.app_id())
+    })
+    .await;
+    match settings(config, &keys).token_for_key(app.app_id(), secret, kind, store, now) {
         Ok(None) if !carries_ours(secret, &config.api_keys) => None,
         Ok(Some(minted)) => Some(answer(minted, now, member)),
         // Feishu's own answer to a wrong secret: for a key unknown or
@@ -49,11 +56,19 @@ pub fn key_token(
 
 /// `Some(answer)` when `tenant_access_token` was asked with a gateway app
 /// token; `None`: the usual way on.
-pub fn tenant_token(config: &Config, request: &TokenRequest) -> Option<Result<Response>> {
+pub async fn tenant_token(
+    env: &Env,
+    config: &Config,
+    request: &TokenRequest,
+) -> Option<Result<Response>> {
     let now = JsClock.now_ms();
     let app_token = request.app_access_token.expose_secret();
     let tenant = request.tenant_key.as_str();
-    match settings(config).tenant_token_for(app_token, tenant, now) {
+    let keys = registry::keys(env, config, |agents| {
+        settings_with(config, agents).signed_by_us(app_token)
+    })
+    .await;
+    match settings(config, &keys).tenant_token_for(app_token, tenant, now) {
         Ok(None) if !carries_ours(app_token, &config.api_keys) => None,
         Ok(Some(minted)) => Some(answer(minted, now, Member::TenantAccessToken)),
         Err(Denied::TenantNotAllowed { key_id }) => Some(reply::local(
@@ -66,6 +81,15 @@ pub fn tenant_token(config: &Config, request: &TokenRequest) -> Option<Result<Re
             400,
             r#"{"code":99991664,"msg":"invalid app_access_token"}"#.to_owned(),
         )),
+    }
+}
+
+/// The decisions' view over `agents` (a registry view being read).
+pub fn settings_with<'a>(config: &'a Config, agents: &'a Agents) -> Settings<'a> {
+    Settings {
+        agents,
+        store_app: config.managed_here().map(|m| &m.app),
+        lark: config.brand == Brand::Lark,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::config::Agents;
 use crate::config::agent_keys::{AgentKey, find_by_digest};
+use crate::keys::agent_key;
 use crate::keys::gateway_token::{self, Claims, Kind};
 use crate::keys::ours::shaped_as_ours;
 use feishu_tenant_token::AppCredentials;
@@ -132,6 +133,7 @@ impl Settings<'_> {
             kind,
             lark: self.lark,
             expires_at_ms: expiry(key, now_ms, None),
+            key_digest: Some(gateway_token::digest_claim(&key.digest)),
         };
         Ok(Some(self.mint(key, app, claims)))
     }
@@ -174,11 +176,18 @@ impl Settings<'_> {
         now_ms: u64,
     ) -> Result<(&AgentKey, &AppCredentials, Claims), Denied> {
         let claims = gateway_token::claims(token).ok_or(Denied::Invalid)?;
+        // The key that signed: the one of that id with the digest the
+        // claims state (a rotated key's former one too, within its grace).
+        let stated = gateway_token::stated_digest(&claims);
         let key = self
             .agents
             .keys
             .iter()
-            .find(|k| k.id == claims.key_id && k.app_id == claims.app_id)
+            .find(|k| {
+                k.id == claims.key_id
+                    && k.app_id == claims.app_id
+                    && stated.is_none_or(|d| d == k.digest)
+            })
             .ok_or(Denied::Invalid)?;
         let app = self.app(&claims.app_id).ok_or(Denied::Invalid)?;
         let genuine = gateway_token::verify(token, app.app_secret().expose_secret(), &key.digest);
@@ -229,6 +238,48 @@ impl Settings<'_> {
             kind: claims.kind,
             tenant: claims.tenant,
         })
+    }
+}
+
+impl Settings<'_> {
+    /// Whether `token` is a gateway token this Worker signed (for an app
+    /// whose secret it holds), whatever its key's fate: then, and only then,
+    /// is it worth asking the key registry about a key this isolate does not
+    /// know or may have revoked. A made-up token costs no object question.
+    pub fn signed_by_us(&self, token: &str) -> bool {
+        let Some(claims) = gateway_token::claims(token) else {
+            return false;
+        };
+        let (Some(digest), Some(app)) = (
+            gateway_token::stated_digest(&claims),
+            self.app(&claims.app_id),
+        ) else {
+            return false;
+        };
+        gateway_token::verify(token, app.app_secret().expose_secret(), &digest)
+    }
+
+    /// Whether agent key `key` for `app_id` is one this isolate knows, or
+    /// one this Worker made (its tag checks): see `signed_by_us`.
+    pub fn key_made_by_us(&self, key: &str, app_id: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        find_by_digest(&self.agents.keys, app_id, &digest).is_some()
+            || self
+                .app(app_id)
+                .is_some_and(|a| agent_key::tagged(key, app_id, a.app_secret().expose_secret()))
+    }
+
+    /// The entry of agent key `key` (presented as a bearer, for its own
+    /// usage), whatever its app.
+    pub fn key_entry(&self, key: &str, now_ms: u64) -> Option<&AgentKey> {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let at = self
+            .agents
+            .keys
+            .binary_search_by(|k| k.digest.cmp(&digest))
+            .ok()?;
+        let k = self.agents.keys.get(at)?;
+        find_by_digest(&self.agents.keys, &k.app_id, &digest).filter(|k| !k.expired(now_ms))
     }
 }
 

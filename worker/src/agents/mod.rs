@@ -6,7 +6,9 @@
 //!
 //! - `grants`: what a key or gateway token may get and do (pure);
 //! - `endpoints`, `calls`: the token endpoints' and the gateway's side;
-//! - `ledger`: a limited key's calls counted at its object.
+//! - `ledger`: a limited key's calls counted at its object;
+//! - `registry`: the keys as this isolate knows them (`AGENT_KEYS` and the
+//!   key registry's).
 
 pub mod grants;
 
@@ -16,3 +18,5 @@ pub mod calls;
 pub mod endpoints;
 #[cfg(target_arch = "wasm32")]
 pub mod ledger;
+#[cfg(target_arch = "wasm32")]
+pub mod registry;

@@ -12,20 +12,31 @@ use crate::config::Config;
 use crate::http::reply::{self, Local};
 use crate::http::request::read_body;
 use crate::keys::api_keys::api_caller;
+use crate::usage::tally::{self, Caller};
 use feishu_tenant_token::{AccessToken, TenantKey};
 use worker::{Env, Request, Response, Result};
 
 /// A managed API call: API key, then the tenant's token in `Authorization`.
 pub async fn managed_call(req: Request, env: &Env, config: &Config) -> Result<Response> {
-    if let Err(refusal) = api_caller(&req, config)? {
-        return Ok(refusal);
-    }
+    let app = match api_caller(&req, config)? {
+        Ok(managed) => managed.app.app_id().to_owned(),
+        Err(refusal) => return Ok(refusal),
+    };
     let raw_tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
     let tenant_key = match TenantKey::parse(raw_tenant.trim()) {
         Ok(t) => t,
         Err(e) => return reply::local(Local::InvalidField, e.message()),
     };
+    let tenant = tenant_key.as_str().to_owned();
+    let method = req.inner().method();
+    let full = req.path();
+    let path = crate::config::Brand::of_path(&full).1.to_owned();
     let (resp, _) = call_as(req, env, config, &Origin::ManagedTenant(tenant_key)).await?;
+    let caller = Caller {
+        tenant: Some(&tenant),
+        ..Caller::default()
+    };
+    tally::count(config, &app, caller, &method, &path, &resp);
     Ok(resp)
 }
 

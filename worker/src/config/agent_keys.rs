@@ -5,6 +5,7 @@
 //! natively.
 
 pub mod limits;
+pub mod registry;
 
 use crate::config::rfc3339::parse_rfc3339_ms;
 use feishu_tenant_token::api_path::normalised;
@@ -156,9 +157,9 @@ pub fn parse_agent_keys(
     Ok(keys)
 }
 
-type FieldError = (&'static str, String);
+pub(crate) type FieldError = (&'static str, String);
 
-fn parse_entry(
+pub(crate) fn parse_entry(
     item: &Value,
     holds_secret: &impl Fn(&str) -> bool,
     is_store_app: &impl Fn(&str) -> bool,

@@ -6,6 +6,7 @@
 pub mod agent_keys;
 pub mod api_keys;
 pub mod brand;
+pub mod operators;
 mod origins;
 pub mod rfc3339;
 pub mod self_built;
@@ -25,6 +26,7 @@ use feishu_tenant_token::secret::{ApiKey, EncryptKey, VerificationToken};
 use feishu_tenant_token::store_app::AppCredentials;
 use feishu_tenant_token::transport::DEFAULT_TIMEOUT_MS;
 use feishu_tenant_token::{BaseUrl, Freshness, RetryPolicy};
+use operators::{Operators, parse_operators};
 use self_built::parse_self_built_apps;
 use std::fmt::Display;
 use std::ops::RangeInclusive;
@@ -76,6 +78,8 @@ pub struct Config {
     /// Updates to one message or card go one at a time, the newest of those
     /// waiting sent in place of the others (`COALESCE_UPDATES`, default on).
     pub coalesce_updates: bool,
+    /// The admin surface and the quota's guard (`config::operators`).
+    pub operators: Operators,
 }
 
 /// `SELF_BUILT_APPS` and `AGENT_KEYS` (`agents/`): agents and services
@@ -268,7 +272,9 @@ impl Config {
             DEFAULT_RATE_LIMIT_WAIT_MS,
         )?;
         let coalesce_updates = switch("COALESCE_UPDATES")?;
+        let operators = parse_operators(&get)?;
         Ok(Self {
+            operators,
             rate_limits,
             rate_limit_wait_ms,
             coalesce_updates,

@@ -32,6 +32,8 @@ pub struct Users {
     pub seal_key: DerivedKey,
     /// Signs sign-in states (HMAC-SHA256).
     pub state_key: DerivedKey,
+    /// Signs the operator page's sessions of `ADMINS` signed in with Feishu.
+    pub admin_session_key: DerivedKey,
     /// Asked at sign-in besides `offline_access` (always asked).
     pub scopes: Vec<String>,
     pub feishu_accounts: BaseUrl,
@@ -108,6 +110,7 @@ pub fn parse_users(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Users
     };
     Ok(Some(Users {
         seal_key: derive(&secret, "seal"),
+        admin_session_key: derive(&secret, "admin-session"),
         state_key: derive(&secret, "state"),
         scopes,
         feishu_accounts: url("FEISHU_ACCOUNTS_URL", DEFAULT_FEISHU_ACCOUNTS_URL)?,

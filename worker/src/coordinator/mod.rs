@@ -43,6 +43,10 @@ pub const LIMIT_BINDING: &str = "LIMIT_KEEPERS";
 /// against its `limits` for every isolate.
 pub const KEY_LEDGER_BINDING: &str = "KEY_LEDGERS";
 
+/// The key registry's one object (class `KeyRegistry`): agent keys made,
+/// rotated and revoked at run time, and the admin actions' last lines.
+pub const KEY_REGISTRY_BINDING: &str = "KEY_REGISTRY";
+
 /// The binding of the object that owns KV key `key`: the store app's
 /// keeper for the managed app's own app token (`aat:v1:<app_id>`), the
 /// token coordinator for every other token key.

@@ -68,6 +68,16 @@ pub enum Local {
     /// An agent key's limits could not be counted (its object unbound or
     /// unreachable): the call is not sent.
     KeyLedgerUnavailable,
+    /// An app past `QUOTA_AGENT_SHARE` of its `MONTHLY_QUOTA`: agent-key
+    /// calls wait for the next month (services with API keys go on).
+    QuotaReserved,
+    /// The admin API: no, or a wrong, admin credential.
+    AdminUnauthorized,
+    /// The admin API: a state-changing call from another origin, or
+    /// without the page's own header (CSRF).
+    AdminForbidden,
+    /// The admin API: the key registry could not be asked or refused.
+    RegistryUnavailable,
     /// User tokens: the user must sign in (again).
     SignedOut,
     /// User tokens: a sign-in's callback that cannot finish.
@@ -94,6 +104,10 @@ impl Local {
             Local::KeyNotAllowed => (40301, 403, "KEY_NOT_ALLOWED"),
             Local::KeyLimited => (42901, 429, "KEY_LIMITED"),
             Local::KeyLedgerUnavailable => (50301, 503, "KEY_LEDGER_UNAVAILABLE"),
+            Local::QuotaReserved => (42902, 429, "QUOTA_RESERVED"),
+            Local::AdminUnauthorized => (40103, 401, "ADMIN_UNAUTHORIZED"),
+            Local::AdminForbidden => (40302, 403, "ADMIN_FORBIDDEN"),
+            Local::RegistryUnavailable => (50302, 503, "KEY_REGISTRY_UNAVAILABLE"),
             Local::SignedOut => (40102, 401, "SIGNED_OUT"),
             Local::SignInRefused => (40002, 400, "SIGN_IN_REFUSED"),
         }

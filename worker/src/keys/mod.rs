@@ -3,6 +3,8 @@
 //! as one of ours that must never reach Feishu (`ours`), and the gateway
 //! tokens agent keys are given (`gateway_token`).
 
+pub mod admin_session;
+pub mod agent_key;
 pub mod bearer;
 pub mod gateway_token;
 pub mod ours;

@@ -3,11 +3,15 @@
 //! per KV key), the store app's keeper (`store_app_keeper`: the managed
 //! app's ticket, resend claim and app token) and each user's object
 //! (`user_object`), the limits' object per app and tenant
-//! (`limit_keeper`), and each limited agent key's ledger (`key_ledger`). The first two serve token questions the same way
+//! (`limit_keeper`), each limited agent key's ledger and each app's month of usage
+//! (`key_ledger`), and the key registry (`key_registry`: keys made at run
+//! time, admin actions' last lines). The first two serve token questions the same way
 //! (`key_server`).
 
 #[cfg(target_arch = "wasm32")]
 pub mod key_ledger;
+#[cfg(target_arch = "wasm32")]
+pub mod key_registry;
 #[cfg(target_arch = "wasm32")]
 pub mod key_server;
 #[cfg(target_arch = "wasm32")]

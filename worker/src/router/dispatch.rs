@@ -1,6 +1,7 @@
 //! Every request's way through the Worker: settings, the [`Route`], CORS,
 //! the endpoint, then one log line. Nothing a caller sends can produce a 500.
 
+use crate::admin;
 use crate::config::{Brand, Config};
 use crate::gateway::pass_through;
 use crate::http::cors::Cors;
@@ -105,6 +106,16 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         (Method::Get, Route::Callback) => return sign_in::callback(req, env, config).await,
         (Method::Get, Route::UserToken(u)) => users::user_token(req, env, config, u).await,
         (Method::Delete, Route::User(u)) => users::sign_out(req, env, config, u).await,
+        (Method::Get, Route::Usage) => admin::usage::usage(req, env, config).await,
+        // The operators' page and API: same origin only (no CORS).
+        (Method::Get, Route::AdminPage(name)) => {
+            return if config.operators.on() {
+                admin::page::file(name)
+            } else {
+                admin::auth::off()
+            };
+        }
+        (_, Route::AdminApi(rest)) => return admin::api(req, env, config, rest).await,
         (Method::Get | Method::Head, Route::Health) => {
             reply::json_response(200, r#"{"code":0,"msg":"ok"}"#.to_owned())
         }

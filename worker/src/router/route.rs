@@ -20,6 +20,11 @@ const LOGIN_PATH: &str = "/oauth/login";
 const CALLBACK_PATH: &str = "/oauth/callback";
 const USERS_PREFIX: &str = "/v1/users/";
 const USER_TOKEN_SUFFIX: &str = "/user_access_token";
+/// Usage this month (`GET`, API key or agent key).
+const USAGE_PATH: &str = "/v1/usage";
+/// The operator page and its files, and the admin API under it.
+const ADMIN_PATH: &str = "/admin";
+const ADMIN_API_PREFIX: &str = "/admin/api/";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -56,6 +61,13 @@ pub enum Route {
     UserToken(String),
     /// `DELETE /v1/users/{open_id}`: signed out.
     User(String),
+    /// `GET /v1/usage`.
+    Usage,
+    /// `GET /admin`, `/admin/app.js`, `/admin/app.css`: the operator page
+    /// (the file's name; empty for the page).
+    AdminPage(String),
+    /// `/admin/api/{rest}`: the admin API (`admin/`), the raw rest.
+    AdminApi(String),
     /// Anything else: 404.
     Unknown,
 }
@@ -73,6 +85,14 @@ impl Route {
             WS_ENDPOINT_PATH => Route::WsEndpoint,
             LOGIN_PATH => Route::Login,
             CALLBACK_PATH => Route::Callback,
+            USAGE_PATH => Route::Usage,
+            ADMIN_PATH | "/admin/" => Route::AdminPage(String::new()),
+            p if p.starts_with(ADMIN_API_PREFIX) => {
+                Route::AdminApi(p[ADMIN_API_PREFIX.len()..].to_owned())
+            }
+            p if p.starts_with("/admin/") && !p[7..].contains('/') => {
+                Route::AdminPage(p[7..].to_owned())
+            }
             p if p.starts_with(OPEN_APIS_PREFIX) => Route::OpenApi,
             p if p.starts_with(USERS_PREFIX) => {
                 let rest = &p[USERS_PREFIX.len()..];
@@ -112,6 +132,10 @@ impl Route {
             // Never a user's own id.
             Route::UserToken(_) => "/v1/users/{open_id}/user_access_token",
             Route::User(_) => "/v1/users/{open_id}",
+            Route::Usage => USAGE_PATH,
+            Route::AdminPage(_) => ADMIN_PATH,
+            // Key ids and users are not logged; the admin's own line says.
+            Route::AdminApi(_) => "/admin/api/*",
             Route::Unknown => "(other)",
         }
     }
@@ -131,6 +155,10 @@ impl Route {
             Route::Login | Route::Callback => Some("GET"),
             Route::UserToken(_) => Some("GET, OPTIONS"),
             Route::User(_) => Some("DELETE, OPTIONS"),
+            Route::Usage => Some("GET, OPTIONS"),
+            Route::AdminPage(_) => Some("GET"),
+            // Each admin call says its own.
+            Route::AdminApi(_) => None,
             // Every method is Feishu's to judge.
             Route::OpenApi => None,
             Route::Unknown => None,
@@ -150,6 +178,7 @@ impl Route {
                 | Route::ManagedTenant(_)
                 | Route::UserToken(_)
                 | Route::User(_)
+                | Route::Usage
                 | Route::TicketResend
                 | Route::OpenApi
         )
@@ -230,6 +259,25 @@ mod tests {
             Route::ManagedTenant(String::new()),
             "an empty key is the handler's to refuse, with a field-named message"
         );
+    }
+
+    #[test]
+    fn the_operators_paths() {
+        assert_eq!(Route::parse("/v1/usage"), Route::Usage);
+        assert_eq!(Route::parse("/admin"), Route::AdminPage(String::new()));
+        assert_eq!(
+            Route::parse("/admin/app.js"),
+            Route::AdminPage("app.js".into())
+        );
+        assert_eq!(Route::parse("/admin/a/b"), Route::Unknown);
+        let api = Route::parse("/admin/api/keys/bot/rotate");
+        assert_eq!(api, Route::AdminApi("keys/bot/rotate".into()));
+        assert!(!api.log_name().contains("bot"));
+        assert!(
+            !Route::AdminApi(String::new()).takes_cors(),
+            "same origin only"
+        );
+        assert!(!Route::AdminPage(String::new()).takes_cors());
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub async fn internal_token(
         Kind::TenantToken => Member::TenantAccessToken,
         Kind::AppToken => Member::AppAccessToken,
     };
-    if let Some(answer) = agents::key_token(config, &app, member, false) {
+    if let Some(answer) = agents::key_token(env, config, &app, member, false).await {
         return answer;
     }
     let client = match state::internal(env, config, kind) {
@@ -72,7 +72,7 @@ pub async fn store_app_token(mut req: Request, env: &Env, config: &Config) -> Re
         Ok(v) => v,
         Err(refusal) => return Ok(refusal),
     };
-    if let Some(answer) = agents::key_token(config, &app, Member::AppAccessToken, true) {
+    if let Some(answer) = agents::key_token(env, config, &app, Member::AppAccessToken, true).await {
         return answer;
     }
     if let Some(managed) = is_managed_app(config, &app) {
@@ -128,7 +128,7 @@ pub async fn tenant_token(mut req: Request, env: &Env, config: &Config) -> Resul
         Ok(v) => v,
         Err(refusal) => return Ok(refusal),
     };
-    if let Some(answer) = agents::tenant_token(config, &request) {
+    if let Some(answer) = agents::tenant_token(env, config, &request).await {
         return answer;
     }
     let client = match state::pass_through(env, config) {

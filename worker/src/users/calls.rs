@@ -4,12 +4,13 @@
 //! invalid, 99991677 expired) is replaced by the user's object, once, and
 //! the call replayed (the body kept as for any managed call).
 
-use crate::agents::calls::audit;
+use crate::agents::calls::{audit, quota_reserved};
 use crate::calls::forward::{APP_HEADER, USER_HEADER};
 use crate::calls::managed_call::{TokenFor, call_with};
 use crate::calls::upstream::Verdict;
 use crate::config::{Brand, Config};
 use crate::http::reply;
+use crate::usage::tally::{self, Caller};
 use crate::users::ask::token;
 use crate::users::endpoints::{prepared, sign_in_url, signed_out};
 use crate::users::held;
@@ -74,11 +75,33 @@ pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Respo
         ns: p.ns,
         who: p.who,
     };
-    let (resp, verdict) = call_with(req, env, config, &source).await?;
-    if let Some(key) = p.agent.as_deref() {
+    let agent = p.agent;
+    if let Some((key, digest)) = &agent
+        && let Some((calls, quota)) = tally::reserved(config, &source.who.app)
+    {
+        let resp = quota_reserved(&source.who.app, calls, quota, started)?;
         audit(
-            config,
             Some(key),
+            Some(digest),
+            &method,
+            &path,
+            resp.status_code(),
+            None,
+            started,
+        );
+        return Ok(resp);
+    }
+    let (resp, verdict) = call_with(req, env, config, &source).await?;
+    let caller = Caller {
+        tenant: None,
+        key: agent.as_ref().map(|(k, _)| k.as_str()),
+        user: Some(&source.who.user),
+    };
+    tally::count(config, &source.who.app, caller, &method, &path, &resp);
+    if let Some((key, digest)) = &agent {
+        audit(
+            Some(key),
+            Some(digest),
             &method,
             &path,
             resp.status_code(),

@@ -3,8 +3,9 @@
 //! user's object) and `DELETE /v1/users/{open_id}` (signed out), each with
 //! one of `API_KEYS`.
 
-use crate::agents::endpoints::settings;
+use crate::agents::endpoints::{settings, settings_with};
 use crate::agents::grants::Denied;
+use crate::agents::registry;
 use crate::config::Config;
 use crate::config::agent_keys::AGENT_KEY_PREFIX;
 use crate::config::users::Users;
@@ -86,8 +87,8 @@ pub fn signed_out(sign_in_url: &str, feishu_code: Option<i64>) -> Result<Respons
 pub struct Prepared {
     pub ns: worker::ObjectNamespace,
     pub who: Who,
-    /// The agent key's id when an agent asked.
-    pub agent: Option<String>,
+    /// The agent key's id and digest when an agent asked.
+    pub agent: Option<(String, [u8; 32])>,
 }
 
 /// The checks every user endpoint makes: on, bound, a user of an app (`app`
@@ -128,14 +129,18 @@ pub async fn prepared(
         }));
     };
     let now = JsClock.now_ms();
-    match settings(config).for_user(key, &who.app, &who.user, call, now) {
+    let keys = registry::keys(env, config, |agents| {
+        settings_with(config, agents).key_made_by_us(key, &who.app)
+    })
+    .await;
+    match settings(config, &keys).for_user(key, &who.app, &who.user, call, now) {
         Ok(k) => {
             // A key with its own limits: each call counted at its object.
             if let Some(refusal) = crate::agents::ledger::admit(env, k, now).await? {
                 return Ok(Err(refusal));
             }
             Ok(Ok(Prepared {
-                agent: Some(k.id.clone()),
+                agent: Some((k.id.clone(), k.digest)),
                 ns,
                 who,
             }))
@@ -225,17 +230,30 @@ pub async fn sign_out(
     if let Err(refusal) = key_holder(&req, &config.api_keys)? {
         return Ok(refusal);
     }
+    match sign_out_who(env, &ns, question).await? {
+        Ok(()) => reply::json_response(200, r#"{"code":0,"msg":"signed out"}"#.to_owned()),
+        Err(relayed) => Ok(relayed),
+    }
+}
+
+/// Signs `question.who` out: this isolate's copy forgotten, the grant
+/// deleted by the user's object, the directory's entry removed (also the
+/// operator page's "sign out").
+pub async fn sign_out_who(
+    env: &Env,
+    ns: &worker::ObjectNamespace,
+    question: Question,
+) -> Result<core::result::Result<(), Response>> {
     held::forget(&question.who);
-    let done = || reply::json_response(200, r#"{"code":0,"msg":"signed out"}"#.to_owned());
     if !directory::may_be_signed_in(env, &question.who).await {
         // Never signed in here: nothing to delete, no object to make.
-        return done();
+        return Ok(Ok(()));
     }
-    match ask(&ns, SIGN_OUT, &question).await? {
+    match ask(ns, SIGN_OUT, &question).await? {
         Ok(_) => {
             directory::signed_out(env, &question.who).await;
-            done()
+            Ok(Ok(()))
         }
-        Err(relayed) => Ok(relayed),
+        Err(relayed) => Ok(Err(relayed)),
     }
 }

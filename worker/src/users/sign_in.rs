@@ -7,6 +7,7 @@
 use crate::config::users::Users;
 use crate::config::{Brand, Config, Origins};
 use crate::http::reply::{self, Local};
+use crate::keys::admin_session;
 use crate::log;
 use crate::sources::clients::transport;
 use crate::users::ask::{ask, namespace};
@@ -146,13 +147,33 @@ pub async fn callback(req: Request, env: &Env, config: &Config) -> Result<Respon
         return Ok(failed);
     }
     directory::signed_in(env, &question.who).await;
+    crate::usage::tally::seen(config, &question.who.app, &question.who.user);
     log::info(&SignedIn {
         event: "user_signed_in",
         app: &question.who.app,
         user: &question.who.user,
     });
     let to = query::with_param(&returned.redirect, "signed_in", &question.who.user);
-    redirect(&to, &cookie(&req, config.brand, "", 0))
+    let mut resp = redirect(&to, &cookie(&req, config.brand, "", 0))?;
+    // An `ADMINS` open_id signing in for the operator page: its session too.
+    let user = &question.who.user;
+    if returned.redirect.starts_with("/admin") && config.operators.admins.iter().any(|a| a == user)
+    {
+        let expires = JsClock.now_ms() + admin_session::SESSION_MS;
+        let session = admin_session::mint(users.admin_session_key.bytes(), user, expires);
+        let secure = req.inner().url().starts_with("https:");
+        let max_age = admin_session::SESSION_MS / 1000;
+        resp.headers_mut().append(
+            "set-cookie",
+            &admin_session::set_cookie(&session, max_age, secure),
+        )?;
+        log::info(&SignedIn {
+            event: "admin_signed_in",
+            app: &question.who.app,
+            user,
+        });
+    }
+    Ok(resp)
 }
 
 /// The callback's code and the sign-in it finishes (app, return address,

@@ -61,6 +61,20 @@ impl Window {
     }
 }
 
+/// The calendar month in UTC+8 holding `now_ms`, as `YYYY-MM` (how usage
+/// names its months).
+pub fn month_name(now_ms: u64) -> String {
+    use time::{OffsetDateTime, UtcOffset};
+    let zone = UtcOffset::from_whole_seconds(FEISHU_UTC_OFFSET_SECS).unwrap_or(UtcOffset::UTC);
+    match OffsetDateTime::from_unix_timestamp((now_ms / 1000) as i64) {
+        Ok(t) => {
+            let local = t.to_offset(zone);
+            format!("{:04}-{:02}", local.year(), local.month() as u8)
+        }
+        Err(_) => "0000-00".to_owned(),
+    }
+}
+
 /// The calendar month in UTC+8 holding `now_ms`, in ms since the epoch.
 fn month_bounds(now_ms: u64) -> (u64, u64) {
     use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
