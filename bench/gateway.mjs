@@ -16,7 +16,8 @@
 //     documented maximum) against the same call with one; a managed call
 //     (store-app mode) with 10 API_KEYS against one. A user's call: an
 //     X-User-Id call with the user's fresh token against a plain
-//     passed-through call on the same Worker (user objects bound);
+//     passed-through call on the same Worker (user objects bound). Usage
+//     counting: an agent's call with COUNT_USAGE on and off (ledgers bound);
 //  3. a 10 MiB answer passed through several times, through ours and
 //     through the hand-written proxy: throughput, and workerd's resident
 //     memory sampled before, during and after.
@@ -85,6 +86,10 @@ const { mf, urls } = await startWorkersTogether({
   // its agent's calls (a Worker taking more calls measured faster).
   oneAgent: { vars: gatewayVars },
   manyAgents: { vars: { ...gatewayVars, AGENT_KEYS: JSON.stringify([...others.slice(0, 500), agentKey.entry, ...others.slice(500)]) } },
+  // Usage counting (#36): the same agent with counting on and off, the
+  // ledgers bound so the counts really go to their objects in the background.
+  counted: { coordinator: true, vars: gatewayVars },
+  uncounted: { coordinator: true, vars: { ...gatewayVars, COUNT_USAGE: "false" } },
   managedOne: { vars: { ...storeVars, API_KEYS: API_KEY } },
   managedTen: { vars: { ...storeVars, API_KEYS: tenKeys.join(",") } },
   // User tokens: Alice signs in through this one (user objects bound).
@@ -100,7 +105,7 @@ const { mf, urls } = await startWorkersTogether({
   }),
 });
 const at = (name) => ({ url: urls[name] });
-const [w, noLookup, empty, proxy, oneAgent, manyAgents, managedOne, managedTen, users] = ["ours", "noLookup", "empty", "proxy", "oneAgent", "manyAgents", "managedOne", "managedTen", "users"].map(at);
+const [w, noLookup, empty, proxy, oneAgent, manyAgents, managedOne, managedTen, users, counted, uncounted] = ["ours", "noLookup", "empty", "proxy", "oneAgent", "manyAgents", "managedOne", "managedTen", "users", "counted", "uncounted"].map(at);
 const before = hasBefore ? at("before") : null;
 const results = {};
 try {
@@ -179,6 +184,8 @@ try {
     agentCall: [`${w.url}${api}`, bearer(gatewayToken)],
     agentOneKey: [`${oneAgent.url}${api}`, bearer(gatewayToken)],
     agentAmong1000: [`${manyAgents.url}${api}`, bearer(gatewayToken)],
+    agentCounted: [`${counted.url}${api}`, bearer(gatewayToken)],
+    agentUncounted: [`${uncounted.url}${api}`, bearer(gatewayToken)],
     managedOneKey: [`${managedOne.url}${api}`, managed],
     managedTenKeys: [`${managedTen.url}${api}`, managed],
     userPlain: [`${users.url}${api}`, bearer(usersToken)],
@@ -222,6 +229,8 @@ try {
   // Keys at scale: the same calls with 1,000 agent keys / 10 API keys configured.
   results.latency.agentKeysOverP50 = results.latency.agentAmong1000.p50 - results.latency.agentOneKey.p50;
   results.latency.apiKeysOverP50 = results.latency.managedTenKeys.p50 - results.latency.managedOneKey.p50;
+  // Usage counting: the same agent call counted and not (ledgers bound both).
+  results.latency.countingOverP50 = results.latency.agentCounted.p50 - results.latency.agentUncounted.p50;
   // A user's call with a fresh token over the plain passed-through call.
   results.latency.userOverP50 = results.latency.userCall.p50 - results.latency.userPlain.p50;
 
@@ -299,6 +308,7 @@ console.log(`  a minimal hand-written JS proxy Worker (bench/proxy-worker.js): p
 console.log(`  the in-flight replacement's lookup per call: with it p50 ${f(l.gateway.p50)} ms p99 ${f(l.gateway.p99)} ms; without (REPLACE_REFUSED off) p50 ${f(l.gatewayNoLookup.p50)} ms p99 ${f(l.gatewayNoLookup.p99)} ms; difference ${f(l.lookupP50)} ms p50, ${f(l.lookupP99)} ms p99`);
 console.log(`  an agent's call with a gateway token: p50 ${f(l.agentCall.p50)} ms p99 ${f(l.agentCall.p99)} ms; over the plain pass-through call: ${f(l.agentOverP50)} ms p50, ${f(l.agentOverP99)} ms p99`);
 console.log(`  keys at scale: an agent's call among 1,000 keys p50 ${f(l.agentAmong1000.p50)} ms (+${f(l.agentKeysOverP50)} over one key, ${f(l.agentOneKey.p50)} ms); a managed call with 10 API keys p50 ${f(l.managedTenKeys.p50)} ms (+${f(l.apiKeysOverP50)} over one)`);
+console.log(`  usage counting: an agent's call counted p50 ${f(l.agentCounted.p50)} ms, not counted (COUNT_USAGE off) ${f(l.agentUncounted.p50)} ms (+${f(l.countingOverP50)})`);
 console.log(`  an X-User-Id call with a fresh token p50 ${f(l.userCall.p50)} ms; the plain passed-through call on the same Worker p50 ${f(l.userPlain.p50)} ms (+${f(l.userOverP50)})`);
 if (l.gatewayBefore) console.log(`  A/B against ${beforeDir}: passed-through p50 ${f(l.gatewayBefore.p50)} -> ${f(l.gateway.p50)} ms; agent call p50 ${f(l.agentCallBefore.p50)} -> ${f(l.agentCall.p50)} ms`);
 console.log(`  ${g.times} x ${mib(g.bytesEach)} MiB through the Worker: ${g.mibPerSec.toFixed(0)} MiB/s (the hand-written proxy: ${g.proxyMibPerSec.toFixed(0)} MiB/s; ours over it pair by pair ${g.pairRatio.toFixed(3)}x, 95 % interval ${g.pairRatioLow.toFixed(3)}-${g.pairRatioHigh.toFixed(3)}); workerd RSS ${mib(g.rssBefore)} -> peak ${mib(g.rssPeak)} -> ${mib(g.rssAfter)} MiB\n`);

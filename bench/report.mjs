@@ -84,6 +84,9 @@ const keysRows = (l) => [
     ? [
         ["an agent's call among 1,000 `AGENT_KEYS` entries / the same call with one (ms, p50 · p99)", `${pp(l.agentAmong1000)} / ${pp(l.agentOneKey ?? l.agentCall)}`, `+${l.agentKeysOverP50.toFixed(3)} ms p50`, goal("≤ 0.1 ms p50", l.agentKeysOverP50 <= 0.1)],
         ["a managed call (store-app mode) with 10 `API_KEYS` / with one (ms, p50 · p99)", `${pp(l.managedTenKeys)} / ${pp(l.managedOneKey)}`, `+${l.apiKeysOverP50.toFixed(3)} ms p50`, goal("≤ 0.1 ms p50", l.apiKeysOverP50 <= 0.1)],
+        ...(l.agentCounted
+          ? [["usage counting (#36): an agent's call counted / the same with `COUNT_USAGE` off, ledgers bound (ms, p50 · p99)", `${pp(l.agentCounted)} / ${pp(l.agentUncounted)}`, `+${l.countingOverP50.toFixed(3)} ms p50`, goal("≤ 0.1 ms p50", l.countingOverP50 <= 0.1)]]
+          : []),
         ["an `X-User-Id` call with the user's fresh token / a plain passed-through call, same Worker (ms, p50 · p99)", `${pp(l.userCall)} / ${pp(l.userPlain)}`, `+${l.userOverP50.toFixed(3)} ms p50`, goal("≤ 0.3 ms p50", l.userOverP50 <= 0.3)],
       ]
     : []),

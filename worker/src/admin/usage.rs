@@ -112,9 +112,11 @@ pub async fn usage(req: Request, env: &Env, config: &Config) -> Result<Response>
     if given.starts_with(AGENT_KEY_PREFIX) {
         let now = JsClock.now_ms();
         let keys = registry::keys(env, config, |agents| {
+            // Known keys only: an agent key's usage never reads the
+            // registry for a key this isolate has not seen.
             settings_with(config, agents)
                 .key_entry(given, now)
-                .is_some()
+                .map(|_| true)
         })
         .await;
         let settings = settings_with(config, keys.agents(config));

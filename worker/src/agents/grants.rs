@@ -243,30 +243,32 @@ impl Settings<'_> {
 
 impl Settings<'_> {
     /// Whether `token` is a gateway token this Worker signed (for an app
-    /// whose secret it holds), whatever its key's fate: then, and only then,
-    /// is it worth asking the key registry about a key this isolate does not
-    /// know or may have revoked. A made-up token costs no object question.
-    pub fn signed_by_us(&self, token: &str) -> bool {
-        let Some(claims) = gateway_token::claims(token) else {
-            return false;
-        };
-        let (Some(digest), Some(app)) = (
-            gateway_token::stated_digest(&claims),
-            self.app(&claims.app_id),
-        ) else {
-            return false;
-        };
-        gateway_token::verify(token, app.app_secret().expose_secret(), &digest)
+    /// whose secret it holds), whatever its key's fate: `Some(known)`, with
+    /// whether these settings know its key. Then, and only then, is it worth
+    /// asking the key registry about a key this isolate does not know or may
+    /// have revoked: a made-up token (`None`) costs no object question.
+    pub fn signed_by_us(&self, token: &str) -> Option<bool> {
+        let claims = gateway_token::claims(token)?;
+        let digest = gateway_token::stated_digest(&claims)?;
+        let app = self.app(&claims.app_id)?;
+        gateway_token::verify(token, app.app_secret().expose_secret(), &digest).then(|| {
+            self.agents
+                .keys
+                .iter()
+                .any(|k| k.id == claims.key_id && k.digest == digest)
+        })
     }
 
-    /// Whether agent key `key` for `app_id` is one this isolate knows, or
-    /// one this Worker made (its tag checks): see `signed_by_us`.
-    pub fn key_made_by_us(&self, key: &str, app_id: &str) -> bool {
+    /// Whether agent key `key` for `app_id` is this Worker's: `Some(true)`
+    /// when these settings know it, `Some(false)` for a key this Worker made
+    /// (its tag checks) that they do not know yet; see `signed_by_us`.
+    pub fn key_made_by_us(&self, key: &str, app_id: &str) -> Option<bool> {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        find_by_digest(&self.agents.keys, app_id, &digest).is_some()
-            || self
-                .app(app_id)
-                .is_some_and(|a| agent_key::tagged(key, app_id, a.app_secret().expose_secret()))
+        if find_by_digest(&self.agents.keys, app_id, &digest).is_some() {
+            return Some(true);
+        }
+        let app = self.app(app_id)?;
+        agent_key::tagged(key, app_id, app.app_secret().expose_secret()).then_some(false)
     }
 
     /// The entry of agent key `key` (presented as a bearer, for its own

@@ -19,7 +19,7 @@ use core::cell::{Cell, RefCell};
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
 use std::rc::Rc;
-use worker::{Env, ObjectNamespace};
+use worker::{Delay, Env, ObjectNamespace};
 
 /// The registry's questions (to its object only).
 pub const VIEW_PATH: &str = "/registry/view";
@@ -57,6 +57,31 @@ thread_local! {
     /// life): asked once.
     static BOUND: Cell<Option<bool>> = const { Cell::new(None) };
     static LAST_FAULT_MS: Cell<u64> = const { Cell::new(0) };
+    /// A read of the registry is under way: the calls meanwhile decide with
+    /// the view they have (one read per isolate at a time, however many
+    /// calls find the view a second old together).
+    static READING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// How long a call with a key the view lacks waits for another call's
+/// read: steps of 2 ms, at most a second.
+const WAIT_STEP_MS: u64 = 2;
+const WAIT_STEPS: u32 = 500;
+
+/// Marks a read under way for as long as it lives (a dropped request's
+/// read included).
+struct Reading;
+
+impl Reading {
+    fn start() -> Option<Self> {
+        (!READING.with(|r| r.replace(true))).then_some(Self)
+    }
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        READING.with(|r| r.set(false));
+    }
 }
 
 /// The keys a decision reads.
@@ -135,9 +160,16 @@ fn merge(config: &Config, registry: &Registry) -> Agents {
 }
 
 /// The keys to decide with. `made_by_us` says, of the keys as known, whether
-/// the credential at hand is this Worker's: only then, and only when the view
-/// is older than a second, is the registry asked what changed.
-pub async fn keys(env: &Env, config: &Config, made_by_us: impl FnOnce(&Agents) -> bool) -> Keys {
+/// the credential at hand is this Worker's (`Some`), and whether the view
+/// knows its key (`Some(true)`): only for the Worker's own, and only when
+/// the view is older than a second, is the registry asked what changed.
+/// While another call reads it, a known key is decided with the view at
+/// hand; an unknown one waits for the read.
+pub async fn keys(
+    env: &Env,
+    config: &Config,
+    made_by_us: impl FnOnce(&Agents) -> Option<bool>,
+) -> Keys {
     let known = current(config);
     if !bound(env) {
         return known;
@@ -148,9 +180,25 @@ pub async fn keys(env: &Env, config: &Config, made_by_us: impl FnOnce(&Agents) -
             .as_ref()
             .is_some_and(|h| now.saturating_sub(h.read_ms) < VIEW_MAX_AGE_MS)
     });
-    if fresh || !made_by_us(known.agents(config)) {
+    if fresh {
         return known;
     }
+    let Some(in_view) = made_by_us(known.agents(config)) else {
+        return known;
+    };
+    let Some(_reading) = Reading::start() else {
+        if !in_view {
+            // Another call is reading: this key may be in what it reads.
+            for _ in 0..WAIT_STEPS {
+                Delay::from(core::time::Duration::from_millis(WAIT_STEP_MS)).await;
+                if !READING.with(Cell::get) {
+                    break;
+                }
+            }
+            return current(config);
+        }
+        return known;
+    };
     refresh(env).await;
     current(config)
 }

@@ -80,6 +80,10 @@ pub struct Config {
     pub coalesce_updates: bool,
     /// The admin surface and the quota's guard (`config::operators`).
     pub operators: Operators,
+    /// Calls counted per app and month (`COUNT_USAGE`, default on; the
+    /// counts go to the `KEY_LEDGERS` objects when bound). Off: no usage,
+    /// no quota guard (its lines and `QUOTA_RESERVED`).
+    pub count_usage: bool,
 }
 
 /// `SELF_BUILT_APPS` and `AGENT_KEYS` (`agents/`): agents and services
@@ -273,7 +277,9 @@ impl Config {
         )?;
         let coalesce_updates = switch("COALESCE_UPDATES")?;
         let operators = parse_operators(&get)?;
+        let count_usage = switch("COUNT_USAGE")?;
         Ok(Self {
+            count_usage,
             operators,
             rate_limits,
             rate_limit_wait_ms,

@@ -85,6 +85,9 @@ pub fn count(
     path: &str,
     resp: &worker::Response,
 ) {
+    if !config.count_usage {
+        return;
+    }
     let waited = resp.headers().has("x-ratelimit-waited-ms").unwrap_or(false);
     let at_ms = JsClock.now_ms();
     let api = route_of(method, path);
@@ -108,6 +111,9 @@ pub fn seen(config: &Config, app: &str, user: &str) {
 }
 
 fn with_month(config: &Config, app: &str, at_ms: u64, f: impl FnOnce(&mut Usage)) {
+    if !config.count_usage {
+        return;
+    }
     let month = month_name(at_ms);
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
