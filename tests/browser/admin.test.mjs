@@ -7,39 +7,27 @@
 // fails the test.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, shots } from "./chromium.mjs";
 import lark from "@larksuiteoapi/node-sdk";
 import { startDev, DEV_MANAGED, DEV_OPERATORS } from "../../scripts/dev.mjs";
 import { SANDBOX_TENANT } from "../../sandbox/sandbox.mjs";
 import { sdkCall, silent } from "../worker/node-sdk.mjs";
 
-const shots = fileURLToPath(new URL("../../test-output/screenshots/", import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const STORE_APP = DEV_MANAGED.FEISHU_APP_ID;
 let dev;
 let ctx;
-let profile;
+let browser;
 
 before(async () => {
   dev = await startDev({ sandboxPort: 0, demoPort: 0, worker: "miniflare" });
-  profile = await mkdtemp(join(tmpdir(), "ftt-chromium-admin-"));
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  await mkdir(shots, { recursive: true });
+  browser = await launchChromium();
+  ctx = browser.ctx;
 });
 
 after(async () => {
-  await ctx?.close();
+  await browser?.close();
   await dev?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 /** An ISV agent on the official SDK whose app secret is `key`. */
@@ -132,6 +120,14 @@ test("Sign in with Feishu as an ADMINS user: the page opens for ou_sandbox_alice
   await page.waitForSelector("#users tbody tr");
   assert.match(await page.textContent("#users"), /ou_sandbox_alice/);
   await page.locator("#users").screenshot({ path: join(shots, "admin-users.png") });
+  // Signing a user out from the page: their grant is gone (a service asking
+  // for their token is told to sign in again), the action audited.
+  const userToken = () =>
+    fetch(`${dev.workerUrl}/v1/users/ou_sandbox_alice/user_access_token`, { headers: { authorization: `Bearer ${DEV_MANAGED.API_KEYS}` } });
+  assert.equal((await userToken()).status, 200);
+  await page.click('#users tr:has-text("ou_sandbox_alice") button:text("Sign out")');
+  await page.waitForFunction(() => /user_signed_out/.test(document.getElementById("audit").textContent));
+  assert.equal((await userToken()).status, 401, "signed out");
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -3,35 +3,23 @@
 // Worker (workerd via Miniflare, so Node >= 22) and straight from the sandbox.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, shots } from "./chromium.mjs";
 import { startDev } from "../../scripts/dev.mjs";
 
-const shots = fileURLToPath(new URL("../../test-output/screenshots/", import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 let dev;
 let ctx;
-let profile;
+let browser;
 
 before(async () => {
   dev = await startDev({ sandboxPort: 0, demoPort: 0, worker: "miniflare" });
-  profile = await mkdtemp(join(tmpdir(), "ftt-chromium-"));
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  await mkdir(shots, { recursive: true });
+  browser = await launchChromium();
+  ctx = browser.ctx;
 });
 
 after(async () => {
-  await ctx?.close();
+  await browser?.close();
   await dev?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
 });
 
 /** Opens the page; `problems` collects console errors and uncaught exceptions. */

@@ -108,7 +108,7 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         (Method::Delete, Route::User(u)) => users::sign_out(req, env, config, u).await,
         (Method::Get, Route::Usage) => admin::usage::usage(req, env, config).await,
         // The operators' page and API: same origin only (no CORS).
-        (Method::Get, Route::AdminPage(name)) => {
+        (Method::Get | Method::Head, Route::AdminPage(name)) => {
             return if config.operators.on() {
                 admin::page::file(name)
             } else {

@@ -156,7 +156,7 @@ impl Route {
             Route::UserToken(_) => Some("GET, OPTIONS"),
             Route::User(_) => Some("DELETE, OPTIONS"),
             Route::Usage => Some("GET, OPTIONS"),
-            Route::AdminPage(_) => Some("GET"),
+            Route::AdminPage(_) => Some("GET, HEAD"),
             // Each admin call says its own.
             Route::AdminApi(_) => None,
             // Every method is Feishu's to judge.

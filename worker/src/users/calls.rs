@@ -76,36 +76,36 @@ pub async fn user_call(req: Request, env: &Env, config: &Config) -> Result<Respo
         who: p.who,
     };
     let agent = p.agent;
-    if let Some((key, digest)) = &agent
-        && let Some((calls, quota)) = tally::reserved(config, &source.who.app)
-    {
-        let resp = quota_reserved(&source.who.app, calls, quota, started)?;
-        audit(
-            Some(key),
-            Some(digest),
-            &method,
-            &path,
-            resp.status_code(),
+    let reserved = agent
+        .as_ref()
+        .and_then(|_| tally::reserved(config, &source.who.app));
+    // Past the quota's agent share an agent key's call is refused here;
+    // anything else goes to Feishu and is counted.
+    let (resp, code) = match reserved {
+        Some((calls, quota)) => (
+            quota_reserved(&source.who.app, calls, quota, started)?,
             None,
-            started,
-        );
-        return Ok(resp);
-    }
-    let (resp, verdict) = call_with(req, env, config, &source).await?;
-    let caller = Caller {
-        tenant: None,
-        key: agent.as_ref().map(|(k, _)| k.as_str()),
-        user: Some(&source.who.user),
+        ),
+        None => {
+            let (resp, verdict) = call_with(req, env, config, &source).await?;
+            let caller = Caller {
+                tenant: None,
+                key: agent.as_ref().map(|(k, _)| k.as_str()),
+                user: Some(&source.who.user),
+            };
+            tally::count(config, &source.who.app, caller, &method, &path, &resp);
+            (resp, verdict.code)
+        }
     };
-    tally::count(config, &source.who.app, caller, &method, &path, &resp);
     if let Some((key, digest)) = &agent {
+        let status = resp.status_code();
         audit(
             Some(key),
             Some(digest),
             &method,
             &path,
-            resp.status_code(),
-            verdict.code,
+            status,
+            code,
             started,
         );
     }
