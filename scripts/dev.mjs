@@ -82,7 +82,7 @@ function devWranglerConfig() {
     .slice(start, end)
     .replace(/^# (\[\[(?:durable_objects\.bindings|migrations)\]\]|(?:name|class_name|tag|new_sqlite_classes) = .*)$/gm, "$1");
   const text = full.slice(0, start) + section + full.slice(end);
-  for (const name of ["COORDINATOR", "STORE_APP_KEEPER", "USER_OBJECTS", "LIMIT_KEEPERS", "KEY_LEDGERS", "KEY_REGISTRY"]) {
+  for (const name of ["COORDINATOR", "STORE_APP_KEEPER", "USER_OBJECTS", "LIMIT_KEEPERS", "KEY_LEDGERS", "KEY_REGISTRY", "EVENT_LOGS"]) {
     if (!text.includes(`\nname = "${name}"`)) throw new Error(`wrangler.toml: the ${name} binding was not found to uncomment`);
   }
   const file = join(root, "wrangler.dev.toml");

@@ -11,7 +11,7 @@ export const ARTEFACTS = [
     dir: "worker/build",
     file: "index_bg.wasm",
     build: "scripts/build-worker.sh",
-    gate: 458_752,
+    gate: 524_288,
   },
   {
     key: "npmMain",

@@ -12,10 +12,14 @@
 //! 3. The verification token, when configured, must match (constant time).
 
 mod decrypt;
+mod encrypt;
+mod identity;
 mod parse;
 mod signature;
 
 pub use decrypt::{MAX_ENCRYPTED_BYTES, decrypt};
+pub use encrypt::encrypt;
+pub use identity::{Identity, MESSAGE_RECEIVED, identity};
 pub use parse::{Event, Schema};
 pub use signature::{DEFAULT_MAX_AGE_SECS, SignatureHeaders, sign};
 

@@ -189,6 +189,7 @@ export const OBJECT_CLASSES = Object.freeze({
   LIMIT_KEEPERS: "LimitKeeper",
   KEY_LEDGERS: "KeyLedger",
   KEY_REGISTRY: "KeyRegistry",
+  EVENT_LOGS: "EventLog",
 });
 
 /** A stand-in's other classes behave as its coordinator does (one role each, one behaviour). */
@@ -198,6 +199,7 @@ export class UserObject extends TokenCoordinator {}
 export class LimitKeeper extends TokenCoordinator {}
 export class KeyLedger extends TokenCoordinator {}
 export class KeyRegistry extends TokenCoordinator {}
+export class EventLog extends TokenCoordinator {}
 `;
 
 /** A stand-in for the coordinator class whose every call throws (a fault). */

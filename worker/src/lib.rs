@@ -37,6 +37,7 @@ mod cache;
 mod calls;
 mod config;
 mod coordinator;
+mod events;
 mod gateway;
 mod http;
 mod keys;

@@ -6,6 +6,7 @@
 pub mod agent_keys;
 pub mod api_keys;
 pub mod brand;
+pub mod events;
 pub mod operators;
 mod origins;
 pub mod rfc3339;
@@ -18,6 +19,7 @@ use brand::DEFAULT_LARK_BASE_URL;
 pub use origins::Origins;
 
 use agent_keys::{AgentKey, parse_agent_keys};
+use events::{AppEvents, Events, parse_subscribers};
 use feishu_tenant_token::event::{DEFAULT_MAX_AGE_SECS, EventConfig};
 use feishu_tenant_token::freshness::{DEFAULT_MIN_VALIDITY_SECS, MAX_MIN_VALIDITY_SECS};
 use feishu_tenant_token::rate_limit::rules::RateLimits;
@@ -80,6 +82,8 @@ pub struct Config {
     pub coalesce_updates: bool,
     /// The admin surface and the quota's guard (`config::operators`).
     pub operators: Operators,
+    /// Events at the edge: each app's checks and handlers (`config::events`).
+    pub events: Events,
     /// Calls counted per app and month (`COUNT_USAGE`, default on; the
     /// counts go to the `KEY_LEDGERS` objects when bound). Off: no usage,
     /// no quota guard (its lines and `QUOTA_RESERVED`).
@@ -115,10 +119,29 @@ impl Agents {
 fn parse_agents(
     get: &impl Fn(&str) -> Option<String>,
     managed: Option<&Managed>,
+    events: &mut Vec<AppEvents>,
 ) -> Result<Agents, String> {
     let mut self_built = Vec::new();
     if let Some(text) = get("SELF_BUILT_APPS") {
         for entry in parse_self_built_apps(&text)? {
+            if entry.encrypt_key.is_some() || entry.verification_token.is_some() {
+                events.push(AppEvents {
+                    app_id: entry.app_id.clone(),
+                    brand: if entry.lark {
+                        Brand::Lark
+                    } else {
+                        Brand::Feishu
+                    },
+                    check: EventConfig {
+                        encrypt_key: entry.encrypt_key.clone().map(EncryptKey::new),
+                        verification_token: entry
+                            .verification_token
+                            .clone()
+                            .map(VerificationToken::new),
+                        max_age_secs: DEFAULT_MAX_AGE_SECS,
+                    },
+                });
+            }
             let names = ["SELF_BUILT_APPS app id", "SELF_BUILT_APPS secret"];
             let app = AppCredentials::parse(&entry.app_id, &entry.secret, names)
                 .map_err(|e| format!("SELF_BUILT_APPS: {}", e.message()))?;
@@ -262,7 +285,25 @@ impl Config {
         let pass_through = switch("PASS_THROUGH")?;
         let replace_refused = switch("REPLACE_REFUSED")?;
         let managed = parse_managed(get)?;
-        let agents = parse_agents(&get, managed.as_ref())?;
+        let mut app_events = Vec::new();
+        let agents = parse_agents(&get, managed.as_ref(), &mut app_events)?;
+        if let Some(m) = &managed
+            && let Some(check) = &m.events
+        {
+            // Store-app mode's app is served at the top level only.
+            app_events.push(AppEvents {
+                app_id: m.app.app_id().to_owned(),
+                brand: Brand::Feishu,
+                check: check.clone(),
+            });
+        }
+        let events = Events {
+            apps: app_events,
+            subscribers: match get("EVENT_SUBSCRIBERS") {
+                Some(text) => parse_subscribers(&text)?,
+                None => Vec::new(),
+            },
+        };
         let api_keys = parse_api_keys(&get("API_KEYS").unwrap_or_default(), MIN_API_KEY_CHARS)?;
         let users = parse_users(&get)?;
         let rate_limits = match get("RATE_LIMITS") {
@@ -279,6 +320,7 @@ impl Config {
         let operators = parse_operators(&get)?;
         let count_usage = switch("COUNT_USAGE")?;
         Ok(Self {
+            events,
             count_usage,
             operators,
             rate_limits,

@@ -15,6 +15,10 @@ pub struct SelfBuiltEntry {
     /// otherwise Feishu's, served at the top level only. Its secret never
     /// goes to the other brand's host.
     pub lark: bool,
+    /// Its event callback's Encrypt Key and Verification Token
+    /// (`POST /events/{app_id}`); events are refused while neither is set.
+    pub encrypt_key: Option<String>,
+    pub verification_token: Option<String>,
 }
 
 /// `SELF_BUILT_APPS`: a JSON object of app ids to their secrets, each either
@@ -36,17 +40,24 @@ pub fn parse_self_built_apps(text: &str) -> Result<Vec<SelfBuiltEntry>, String> 
         if !app_id.starts_with("cli_") || app_id.len() > MAX_ID_CHARS {
             return Err(bad(&format!("{app_id:?} is not an app id (cli_...)")));
         }
+        let mut events = (None, None);
         let (secret, lark) = match entry {
             Value::String(s) => (s, false),
             Value::Object(o) => {
-                if let Some(unknown) = o
-                    .keys()
-                    .find(|k| !["secret", "brand"].contains(&k.as_str()))
-                {
+                const FIELDS: [&str; 4] = ["secret", "brand", "encrypt_key", "verification_token"];
+                if let Some(unknown) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
                     return Err(bad(&format!(
-                        "{app_id}: unknown field {unknown:?} (fields: secret, brand)"
+                        "{app_id}: unknown field {unknown:?} (fields: {})",
+                        FIELDS.join(", ")
                     )));
                 }
+                let text = |name: &str| match o.get(name) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+                    // Never the value.
+                    Some(_) => Err(bad(&format!("{app_id}.{name} must be a non-empty string"))),
+                };
+                events = (text("encrypt_key")?, text("verification_token")?);
                 let lark = match o.get("brand").and_then(Value::as_str) {
                     None if o.get("brand").is_none() => false,
                     Some("feishu") => false,
@@ -74,6 +85,8 @@ pub fn parse_self_built_apps(text: &str) -> Result<Vec<SelfBuiltEntry>, String> 
             app_id,
             secret,
             lark,
+            encrypt_key: events.0,
+            verification_token: events.1,
         });
     }
     Ok(apps)

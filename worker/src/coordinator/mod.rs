@@ -47,6 +47,10 @@ pub const KEY_LEDGER_BINDING: &str = "KEY_LEDGERS";
 /// rotated and revoked at run time, and the admin actions' last lines.
 pub const KEY_REGISTRY_BINDING: &str = "KEY_REGISTRY";
 
+/// Each app's event log (class `EventLog`): its events numbered, kept
+/// 72 hours, received once, pushed to its handlers.
+pub const EVENT_LOG_BINDING: &str = "EVENT_LOGS";
+
 /// The binding of the object that owns KV key `key`: the store app's
 /// keeper for the managed app's own app token (`aat:v1:<app_id>`), the
 /// token coordinator for every other token key.

@@ -11,3 +11,5 @@ pub mod ours;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api_keys;
+#[cfg(target_arch = "wasm32")]
+pub mod random;

@@ -5,21 +5,17 @@
 use crate::cache::workers_kv::WorkerKv;
 use crate::config::Config;
 use crate::coordinator::tickets::Tickets;
+use crate::events::ack;
+use crate::events::card::{CARD_ACTION, card_action};
+use crate::events::receive::{challenge, checked};
+use crate::events::record::record;
 use crate::http::reply::{self, Local};
-use crate::http::request::read_body;
 use crate::keys::api_keys::managed_off;
 use crate::log;
-use crate::managed::ack;
-use feishu_tenant_token::Clock;
-use feishu_tenant_token::event::{self, Event, SignatureHeaders};
-use feishu_tenant_token::host::JsClock;
+use feishu_tenant_token::event::Event;
 use feishu_tenant_token::store_app::TicketStore;
 use serde::Serialize;
 use worker::{Env, Request, Response, Result};
-
-/// Largest event body accepted. Feishu's events are small JSON documents
-/// (message events with rich text are the largest); this leaves ample room.
-pub const MAX_EVENT_BYTES: usize = 128 * 1024;
 
 pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Response> {
     let Some(managed) = config.managed_here() else {
@@ -31,41 +27,12 @@ pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Resp
             "set FEISHU_VERIFICATION_TOKEN or FEISHU_ENCRYPT_KEY: events are not accepted unauthenticated",
         );
     };
-    let body = match read_body(&mut req, MAX_EVENT_BYTES).await? {
-        Ok(b) => b,
+    let received = match checked(&mut req, event_config).await? {
+        Ok(r) => r,
         Err(refusal) => return Ok(refusal),
     };
-    let h = req.headers();
-    let (ts, nonce, sig) = (
-        h.get("x-lark-request-timestamp")?,
-        h.get("x-lark-request-nonce")?,
-        h.get("x-lark-signature")?,
-    );
-    let headers = SignatureHeaders {
-        timestamp: ts.as_deref(),
-        nonce: nonce.as_deref(),
-        signature: sig.as_deref(),
-    };
-    let received = match event::receive(&body, &headers, event_config, JsClock.now_ms()) {
-        Ok(r) => r,
-        Err(e) => {
-            log::warn("event_rejected", e.code().as_str());
-            return reply::event_rejected(&e);
-        }
-    };
     match received.event {
-        Event::UrlVerification { challenge } => {
-            #[derive(Serialize)]
-            struct Challenge<'a> {
-                challenge: &'a str,
-            }
-            reply::json_response(
-                200,
-                log::json(&Challenge {
-                    challenge: &challenge,
-                }),
-            )
-        }
+        Event::UrlVerification { challenge: c } => challenge(&c),
         Event::AppTicket {
             app_id, app_ticket, ..
         } if app_id == managed.app.app_id() => {
@@ -93,7 +60,19 @@ pub async fn events(mut req: Request, env: &Env, config: &Config) -> Result<Resp
             });
             ack()
         }
-        // Another app's ticket, or any other event: acknowledged, not acted on.
-        _ => ack(),
+        // Another app's ticket: acknowledged, not acted on.
+        Event::AppTicket { .. } => ack(),
+        // A card callback: its handler answers, now.
+        Event::Other { ref event_type, .. } if event_type == CARD_ACTION => {
+            card_action(
+                config,
+                event_config,
+                managed.app.app_id(),
+                &received.plaintext,
+            )
+            .await
+        }
+        // Any other event: recorded once and pushed to the app's handlers.
+        Event::Other { .. } => record(env, config, managed.app.app_id(), &received).await,
     }
 }

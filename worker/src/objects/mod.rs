@@ -5,9 +5,12 @@
 //! (`user_object`), the limits' object per app and tenant
 //! (`limit_keeper`), each limited agent key's ledger and each app's month of usage
 //! (`key_ledger`), and the key registry (`key_registry`: keys made at run
-//! time, admin actions' last lines). The first two serve token questions the same way
+//! time, admin actions' last lines), and each app's event log (`event_log`:
+//! events received once, pushed to the app's handlers). The first two serve token questions the same way
 //! (`key_server`).
 
+#[cfg(target_arch = "wasm32")]
+pub mod event_log;
 #[cfg(target_arch = "wasm32")]
 pub mod key_ledger;
 #[cfg(target_arch = "wasm32")]

@@ -92,6 +92,14 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         }
         // Server to server (Feishu): no CORS.
         (Method::Post, Route::Events) => return events::events(req, env, config).await,
+        // Each app's Request URL (server to server): store-app mode's app
+        // as at /feishu/events.
+        (Method::Post, Route::AppEvents(app)) => {
+            return match config.managed_here() {
+                Some(m) if m.app.app_id() == app => events::events(req, env, config).await,
+                _ => crate::events::receive::app_events(req, env, config, app).await,
+            };
+        }
         (Method::Get, Route::ManagedTenant(raw)) => {
             managed::tenant_token(req, env, config, raw).await
         }

@@ -9,6 +9,8 @@ const HEALTH_PATH: &str = "/healthz";
 /// Feishu's server APIs all live under this prefix.
 const OPEN_APIS_PREFIX: &str = "/open-apis/";
 const EVENTS_PATH: &str = "/feishu/events";
+/// Each app's Request URL for its events.
+const APP_EVENTS_PREFIX: &str = "/events/";
 const TENANTS_PREFIX: &str = "/v1/tenants/";
 const TENANTS_SUFFIX: &str = "/tenant_access_token";
 /// Where the SDKs' long-connection clients (`WSClient`) ask which WebSocket
@@ -61,6 +63,8 @@ pub enum Route {
     UserToken(String),
     /// `DELETE /v1/users/{open_id}`: signed out.
     User(String),
+    /// `POST /events/{app_id}`: an app's event callback (its raw id).
+    AppEvents(String),
     /// `GET /v1/usage`.
     Usage,
     /// `GET /admin`, `/admin/app.js`, `/admin/app.css`: the operator page
@@ -86,6 +90,12 @@ impl Route {
             LOGIN_PATH => Route::Login,
             CALLBACK_PATH => Route::Callback,
             USAGE_PATH => Route::Usage,
+            p if p.starts_with(APP_EVENTS_PREFIX)
+                && p.len() > APP_EVENTS_PREFIX.len()
+                && !p[APP_EVENTS_PREFIX.len()..].contains('/') =>
+            {
+                Route::AppEvents(p[APP_EVENTS_PREFIX.len()..].to_owned())
+            }
             ADMIN_PATH | "/admin/" => Route::AdminPage(String::new()),
             p if p.starts_with(ADMIN_API_PREFIX) => {
                 Route::AdminApi(p[ADMIN_API_PREFIX.len()..].to_owned())
@@ -133,6 +143,7 @@ impl Route {
             Route::UserToken(_) => "/v1/users/{open_id}/user_access_token",
             Route::User(_) => "/v1/users/{open_id}",
             Route::Usage => USAGE_PATH,
+            Route::AppEvents(_) => "/events/{app_id}",
             Route::AdminPage(_) => ADMIN_PATH,
             // Key ids and users are not logged; the admin's own line says.
             Route::AdminApi(_) => "/admin/api/*",
@@ -156,6 +167,7 @@ impl Route {
             Route::UserToken(_) => Some("GET, OPTIONS"),
             Route::User(_) => Some("DELETE, OPTIONS"),
             Route::Usage => Some("GET, OPTIONS"),
+            Route::AppEvents(_) => Some("POST"),
             Route::AdminPage(_) => Some("GET, HEAD"),
             // Each admin call says its own.
             Route::AdminApi(_) => None,
@@ -264,6 +276,13 @@ mod tests {
     #[test]
     fn the_operators_paths() {
         assert_eq!(Route::parse("/v1/usage"), Route::Usage);
+        assert_eq!(
+            Route::parse("/events/cli_a"),
+            Route::AppEvents("cli_a".into())
+        );
+        assert_eq!(Route::parse("/events/"), Route::Unknown);
+        assert_eq!(Route::parse("/events/a/b"), Route::Unknown);
+        assert!(!Route::AppEvents("cli_a".into()).takes_cors());
         assert_eq!(Route::parse("/admin"), Route::AdminPage(String::new()));
         assert_eq!(
             Route::parse("/admin/app.js"),

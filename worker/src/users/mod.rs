@@ -61,18 +61,8 @@ pub fn app_credentials(config: &Config, app_id: &str) -> Result<AppCredentials, 
     })
 }
 
-/// `N` bytes from the host's CSPRNG (`crypto.getRandomValues`).
 #[cfg(target_arch = "wasm32")]
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    #[wasm_bindgen::prelude::wasm_bindgen]
-    extern "C" {
-        #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
-        fn get_random_values(buf: &mut [u8]);
-    }
-    let mut out = [0u8; N];
-    get_random_values(&mut out);
-    out
-}
+pub use crate::keys::random::random_bytes;
 
 /// Sets the object's one alarm at `at_ms` (an absolute time).
 #[cfg(target_arch = "wasm32")]

@@ -155,6 +155,8 @@ fn self_built_apps_never_show_a_secret() {
         app_id: app_id.to_owned(),
         secret: secret.to_owned(),
         lark,
+        encrypt_key: None,
+        verification_token: None,
     };
     assert_eq!(
         parse_self_built_apps(r#"{"cli_a":"s1"}"#).unwrap(),

@@ -1,0 +1,177 @@
+// Events at the edge (#37), in workerd: an app's events received at
+// POST /events/{app_id} by two fronts, checked as Feishu's callbacks are,
+// recorded once by the app's event log object (EVENT_LOGS), acknowledged at
+// once and pushed to the bot's own handler: the official Node SDK's
+// EventDispatcher (lark.adaptDefault), which checks the signature and
+// opens the event with the app's Encrypt Key, unchanged.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { randomBytes } from "node:crypto";
+import lark from "@larksuiteoapi/node-sdk";
+import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs";
+import { seal } from "../../sandbox/callback.mjs";
+import { startCoordinatedWorkers } from "./built-worker.mjs";
+import { silent } from "./node-sdk.mjs";
+
+const APP = "cli_sandbox_internal_one";
+const SECRET = SANDBOX_SELF_BUILT_APPS[APP].appSecret;
+const cb = { encryptKey: "events-encrypt-key", verificationToken: "events-verification-token" };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let sb;
+const started = [];
+const servers = [];
+before(async () => {
+  sb = await startSandbox({ quiet: true });
+});
+after(async () => {
+  for (const w of started) await w.mf.dispose().catch(() => {});
+  for (const s of servers) s.close();
+  await sb?.close();
+});
+
+/** The bot's own handler on the official SDK; `down` answers 503 without it. */
+async function handler({ cardDelayMs = 0 } = {}) {
+  const seen = [];
+  const dispatcher = new lark.EventDispatcher({ ...cb, logger: silent }).register({
+    "im.message.receive_v1": async (data) => void seen.push(data.message.message_id),
+    "card.action.trigger": async (data) => {
+      await sleep(cardDelayMs);
+      return { toast: { type: "success", content: `pressed ${data.action.value.n}` } };
+    },
+  });
+  const adapt = lark.adaptDefault("/feishu", dispatcher, { autoChallenge: true });
+  const state = { seen, down: false, bodies: [] };
+  const server = http.createServer((req, res) => {
+    if (state.down) {
+      res.writeHead(503).end();
+      return;
+    }
+    adapt(req, res);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  servers.push(server);
+  state.url = `http://127.0.0.1:${server.address().port}/feishu`;
+  return state;
+}
+
+async function workers(subscriber, more = {}) {
+  const w = await startCoordinatedWorkers({
+    vars: {
+      FEISHU_BASE_URL: sb.url,
+      LOG_REQUESTS: "false",
+      SELF_BUILT_APPS: JSON.stringify({ [APP]: { secret: SECRET, encrypt_key: cb.encryptKey, verification_token: cb.verificationToken } }),
+      EVENT_SUBSCRIBERS: JSON.stringify({ [APP]: [subscriber] }),
+    },
+    onLog: (l) => (more.logs ?? []).push(String(l.message ?? l)),
+  });
+  started.push(w);
+  return w;
+}
+
+const message = (messageId, eventId = randomBytes(8).toString("hex")) => ({
+  schema: "2.0",
+  header: { event_id: eventId, event_type: "im.message.receive_v1", create_time: String(Date.now()), token: cb.verificationToken, app_id: APP, tenant_key: "t" },
+  event: { message: { message_id: messageId, chat_id: "oc_1", message_type: "text", content: '{"text":"hi"}' }, sender: { sender_id: { open_id: "ou_a" } } },
+});
+/** Feishu's push of `event` to `front`: sealed and signed as Feishu does. */
+const push = async (front, event, opts) => {
+  const { body, headers } = seal(cb, event, opts);
+  const r = await front.fetch(`/events/${APP}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  return { status: r.status, body: await r.text() };
+};
+async function until(check, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+test("each event pushed 5 times to two fronts reaches the SDK's EventDispatcher once, in Feishu's format", async () => {
+  const bot = await handler();
+  const w = await workers(bot.url);
+  const events = Array.from({ length: 10 }, (_, i) => message(`om_${i}`));
+  for (let round = 0; round < 5; round++) {
+    const answers = await Promise.all(events.map((e, i) => push(w.fronts[(i + round) % 2], e)));
+    for (const a of answers) assert.equal(a.status, 200, a.body);
+  }
+  assert.ok(await until(() => bot.seen.length >= 10), `the handler saw ${bot.seen.length}`);
+  await sleep(1500);
+  assert.deepEqual([...bot.seen].sort(), events.map((e) => e.event.message.message_id).sort(), "each once");
+  // Feishu re-pushed a message under another event id: still once.
+  assert.equal((await push(w.fronts[0], message("om_3"))).status, 200);
+  await sleep(1500);
+  assert.equal(bot.seen.filter((m) => m === "om_3").length, 1);
+});
+
+test("the handler down: every event delivered after it returns, in the order received", async () => {
+  const bot = await handler();
+  bot.down = true;
+  const w = await workers(bot.url);
+  const ids = ["om_a", "om_b", "om_c", "om_d", "om_e"];
+  for (const [i, id] of ids.entries()) assert.equal((await push(w.fronts[i % 2], message(id))).status, 200);
+  await sleep(2500);
+  assert.deepEqual(bot.seen, [], "nothing while it is down");
+  bot.down = false;
+  assert.ok(await until(() => bot.seen.length >= ids.length, 30_000), `the handler saw ${bot.seen}`);
+  assert.deepEqual(bot.seen, ids, "in the order received");
+});
+
+test("forged, replayed or mis-signed events are refused, nothing delivered; the console's challenge is answered", async () => {
+  const bot = await handler();
+  const w = await workers(bot.url);
+  const [front] = w.fronts;
+  const send = (body, headers) => front.fetch(`/events/${APP}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  // Mis-signed: a valid envelope, the signature of another body.
+  const good = seal(cb, message("om_forged"));
+  const other = seal(cb, message("om_other"));
+  assert.equal((await send(good.body, other.headers)).status, 401);
+  // Replayed: a valid push whose timestamp is an hour old.
+  const old = seal({ ...cb }, message("om_replayed"));
+  const stale = String(Math.floor(Date.now() / 1000) - 3600);
+  const { createHash } = await import("node:crypto");
+  const sig = createHash("sha256").update(stale + old.headers["X-Lark-Request-Nonce"] + cb.encryptKey).update(old.body).digest("hex");
+  assert.equal((await send(old.body, { ...old.headers, "X-Lark-Request-Timestamp": stale, "X-Lark-Signature": sig })).status, 401);
+  // Forged: sealed with another key, or unsigned.
+  const forged = seal({ ...cb, encryptKey: "not-the-key" }, message("om_forged2"));
+  assert.equal((await send(forged.body, forged.headers)).status, 401);
+  const unsigned = seal(cb, message("om_unsigned"), { signed: false });
+  assert.equal((await send(unsigned.body, unsigned.headers)).status, 401);
+  // An app the Worker receives nothing for.
+  assert.equal((await front.fetch("/events/cli_unknown", { method: "POST", body: "{}" })).status, 404);
+  // The console's URL verification (encrypted, unsigned).
+  const challenge = { challenge: "ch-123", token: cb.verificationToken, type: "url_verification" };
+  const c = seal(cb, challenge, { signed: false });
+  const answer = await send(c.body, c.headers);
+  assert.equal(answer.status, 200);
+  assert.deepEqual(await answer.json(), { challenge: "ch-123" });
+  await sleep(1500);
+  assert.deepEqual(bot.seen, [], "nothing delivered");
+});
+
+test("a card callback goes to its handler at once and its answer back to Feishu; past the 2.5 s budget, an empty 200", async () => {
+  const card = (n) => ({
+    schema: "2.0",
+    header: { event_id: randomBytes(8).toString("hex"), event_type: "card.action.trigger", create_time: String(Date.now()), token: cb.verificationToken, app_id: APP, tenant_key: "t" },
+    event: { operator: { open_id: "ou_a" }, action: { value: { n }, tag: "button" }, context: { open_message_id: "om_card" } },
+  });
+  const quick = await handler();
+  const w = await workers({ url: quick.url, types: ["card.action.trigger"] });
+  const answer = await push(w.fronts[0], card(7));
+  assert.equal(answer.status, 200);
+  assert.deepEqual(JSON.parse(answer.body), { toast: { type: "success", content: "pressed 7" } });
+
+  const logs = [];
+  const slow = await handler({ cardDelayMs: 3500 });
+  const w2 = await workers({ url: slow.url, types: ["card.action.trigger"] }, { logs });
+  const t = Date.now();
+  const late = await push(w2.fronts[0], card(8));
+  const took = Date.now() - t;
+  assert.equal(late.status, 200);
+  assert.deepEqual(JSON.parse(late.body), { code: 0, msg: "ok" }, "an empty acknowledgement");
+  assert.ok(took < 3000, `answered within Feishu's 3 s: ${took} ms`);
+  assert.ok(logs.some((l) => l.includes("card_callback_unanswered")), logs.join("\n"));
+});

@@ -1,0 +1,327 @@
+//! Each app's event log (class `EventLog`, binding `EVENT_LOGS`, named
+//! `events:v1:<brand>:<app_id>`; `events::log` has its rules): an event
+//! recorded once (its `event_id`, and a received message's `message_id`,
+//! remembered as long as the event is kept, 72 hours), numbered in the
+//! order received; the object's alarm pushes each to every handler in
+//! `EVENT_SUBSCRIBERS` in that order, one handler's failure holding only
+//! its own later events, retried with backoff for 72 hours, then a dead
+//! letter. Its input gate runs one question at a time, so two fronts given
+//! the same event record it once.
+
+use crate::cache::object_store::ObjectStore;
+use crate::config::Brand;
+use crate::config::events::Subscriber;
+use crate::events::RECORD_PATH;
+use crate::events::handler::hand_on;
+use crate::events::log::{Failed, KEEP_MS, Kept, Meta};
+use crate::events::record::Arrived;
+use crate::http::reply;
+use crate::http::request::read_body;
+use crate::log;
+use crate::sources::clients::{Net, transport};
+use crate::sources::state::config_for;
+use crate::users::schedule_alarm;
+use core::cell::RefCell;
+use feishu_tenant_token::Clock;
+use feishu_tenant_token::event::EventConfig;
+use feishu_tenant_token::host::JsClock;
+use serde::Serialize;
+use worker::{DurableObject, Env, Request, Response, State, durable_object};
+
+/// An event is at most the body Feishu may send, opened.
+const MAX_QUESTION_BYTES: usize = 256 * 1024;
+/// Pushes per handler per alarm (the alarm runs again at once for more).
+const PUSHES_PER_ALARM: usize = 50;
+/// Old events dropped per alarm.
+const DROPS_PER_ALARM: usize = 100;
+const META: &str = "meta";
+
+fn event_key(seq: u64) -> String {
+    format!("ev:{seq:012}")
+}
+
+#[durable_object(alarm)]
+pub struct EventLog {
+    state: State,
+    env: Env,
+    store: ObjectStore,
+    /// The log's numbers, once read: the one copy every question and the
+    /// alarm change in place. A push awaits its handler with the input gate
+    /// open, so events are recorded meanwhile: a copy held across that
+    /// await and written back would number two events alike.
+    meta: RefCell<Option<Meta>>,
+}
+
+impl EventLog {
+    /// Reads the numbers once; then `f` over the one copy.
+    async fn with_meta<T>(&self, f: impl FnOnce(&mut Meta) -> T) -> worker::Result<T> {
+        if self.meta.borrow().is_none() {
+            let stored = self
+                .store
+                .get(META)
+                .await?
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_else(Meta::new);
+            self.meta.borrow_mut().get_or_insert(stored);
+        }
+        let mut slot = self.meta.borrow_mut();
+        Ok(f(slot.get_or_insert_with(Meta::new)))
+    }
+
+    async fn save(&self) -> worker::Result<()> {
+        let text = self
+            .with_meta(|m| serde_json::to_string(m).unwrap_or_default())
+            .await?;
+        self.store.put(META, &text).await
+    }
+
+    async fn kept(&self, seq: u64) -> worker::Result<Option<Kept>> {
+        Ok(self
+            .store
+            .get(&event_key(seq))
+            .await?
+            .and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Records one event, or says it was seen.
+    async fn record(&self, arrived: Arrived) -> worker::Result<Response> {
+        let seen_id = format!("id:{}", arrived.event_id);
+        let seen_message = arrived.message_id.as_ref().map(|m| format!("msg:{m}"));
+        let mut seen = self.store.get(&seen_id).await?.is_some();
+        if let Some(m) = &seen_message {
+            seen |= self.store.get(m).await?.is_some();
+        }
+        if seen {
+            return reply::json_response(200, "duplicate".to_owned());
+        }
+        let handlers = self
+            .handlers(&arrived.app_id, brand_named(&arrived.brand))
+            .len();
+        let now = JsClock.now_ms();
+        // Numbered in one step on the one copy (no await in between).
+        let (seq, first) = self
+            .with_meta(|m| {
+                m.app_id.clone_from(&arrived.app_id);
+                m.brand.clone_from(&arrived.brand);
+                for i in 0..handlers {
+                    m.place(i);
+                }
+                (m.take_seq(), m.first_seq)
+            })
+            .await?;
+        let kept = Kept {
+            seq,
+            at_ms: now,
+            event_id: arrived.event_id,
+            event_type: arrived.event_type,
+            message_id: arrived.message_id,
+            plaintext: arrived.plaintext,
+        };
+        self.store
+            .put(
+                &event_key(seq),
+                &serde_json::to_string(&kept).unwrap_or_default(),
+            )
+            .await?;
+        self.store.put(&seen_id, &seq.to_string()).await?;
+        if let Some(m) = &seen_message {
+            self.store.put(m, &seq.to_string()).await?;
+        }
+        self.save().await?;
+        if handlers > 0 {
+            schedule_alarm(&self.state, now).await;
+        } else if seq == first {
+            schedule_alarm(&self.state, now + KEEP_MS).await;
+        }
+        reply::json_response(200, "recorded".to_owned())
+    }
+
+    /// The app's handlers (its settings may change between runs).
+    fn handlers(&self, app_id: &str, brand: Brand) -> Vec<Subscriber> {
+        config_for(&self.env, brand)
+            .map(|c| c.events.subscribers(app_id).to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Pushes one event to a handler: whether it took it (a 2xx).
+    async fn push(
+        &self,
+        net: Option<&Net>,
+        check: Option<&EventConfig>,
+        url: &str,
+        event: &Kept,
+    ) -> bool {
+        let (Some(net), Some(check)) = (net, check) else {
+            return false;
+        };
+        hand_on(net, check, url, &event.plaintext)
+            .await
+            .is_some_and(|r| (200..300).contains(&r.status))
+    }
+}
+
+fn brand_named(name: &str) -> Brand {
+    if name == Brand::Lark.name() {
+        Brand::Lark
+    } else {
+        Brand::Feishu
+    }
+}
+
+impl DurableObject for EventLog {
+    fn new(state: State, env: Env) -> Self {
+        let store = ObjectStore::of(&state);
+        Self {
+            state,
+            env,
+            store,
+            meta: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        if !req.path().ends_with(RECORD_PATH) {
+            return reply::json_response(404, String::new());
+        }
+        let Ok(body) = read_body(&mut req, MAX_QUESTION_BYTES).await? else {
+            return reply::json_response(400, String::new());
+        };
+        match serde_json::from_slice::<Arrived>(&body) {
+            Ok(arrived) => self.record(arrived).await,
+            Err(_) => reply::json_response(400, String::new()),
+        }
+    }
+
+    /// Pushes what is due to each handler, in order; drops events past
+    /// 72 hours that every handler is past; sets the next alarm.
+    async fn alarm(&self) -> worker::Result<Response> {
+        let (app_id, brand) = self
+            .with_meta(|m| (m.app_id.clone(), brand_named(&m.brand)))
+            .await?;
+        let config = match config_for(&self.env, brand) {
+            Ok(c) => c,
+            Err(why) => {
+                log::warn("event_log_misconfigured", &why);
+                return reply::json_response(200, String::new());
+            }
+        };
+        let subscribers = config.events.subscribers(&app_id).to_vec();
+        let check = config.events.app(&app_id, brand).map(|a| a.check.clone());
+        let net = transport(&config).ok();
+        let mut more = false;
+        for (i, sub) in subscribers.iter().enumerate() {
+            let mut pushed = 0;
+            loop {
+                let now = JsClock.now_ms();
+                let due = self.with_meta(|m| {
+                    m.place(i);
+                    m.due(i, now).then(|| m.places[i].next_seq)
+                });
+                let Some(seq) = due.await? else {
+                    break;
+                };
+                if pushed == PUSHES_PER_ALARM {
+                    more = true;
+                    break;
+                }
+                let event = match self.kept(seq).await? {
+                    Some(e) if sub.takes(&e.event_type) => e,
+                    // Dropped already (past 72 hours), or not this handler's type.
+                    _ => {
+                        self.with_meta(|m| m.places[i].delivered()).await?;
+                        continue;
+                    }
+                };
+                pushed += 1;
+                let ok = self
+                    .push(net.as_ref(), check.as_ref(), &sub.url, &event)
+                    .await;
+                let now = JsClock.now_ms();
+                let outcome = self
+                    .with_meta(|m| {
+                        (!ok)
+                            .then(|| m.places[i].failed(event.at_ms, now))
+                            .or_else(|| {
+                                m.places[i].delivered();
+                                None
+                            })
+                    })
+                    .await?;
+                let Some(outcome) = outcome else {
+                    continue;
+                };
+                #[derive(Serialize)]
+                struct Line<'a> {
+                    event: &'static str,
+                    app: &'a str,
+                    handler: usize,
+                    seq: u64,
+                    event_type: &'a str,
+                    dead_letter: bool,
+                }
+                let dead = outcome == Failed::Dead;
+                log::warn_line(&Line {
+                    event: "event_push_failed",
+                    app: &app_id,
+                    handler: i,
+                    seq,
+                    event_type: &event.event_type,
+                    dead_letter: dead,
+                });
+                if !dead {
+                    break;
+                }
+                self.store.put(&format!("dead:{i}:{seq:012}"), "1").await?;
+            }
+        }
+        let dropped = self.drop_old(subscribers.len()).await?;
+        self.save().await?;
+        let now = JsClock.now_ms();
+        let (first, due) = self
+            .with_meta(|m| (m.first_seq, m.next_due(subscribers.len())))
+            .await?;
+        let oldest = self.kept(first).await?.map(|e| e.at_ms + KEEP_MS);
+        let next = if more || dropped == DROPS_PER_ALARM {
+            Some(now)
+        } else {
+            match (due, oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        if let Some(at) = next {
+            schedule_alarm(&self.state, at.max(now)).await;
+        }
+        reply::json_response(200, String::new())
+    }
+}
+
+impl EventLog {
+    /// Events past 72 hours that every handler is past, dropped with the ids
+    /// that kept their repeats out; how many.
+    async fn drop_old(&self, handlers: usize) -> worker::Result<usize> {
+        let now = JsClock.now_ms();
+        let mut dropped = 0;
+        while dropped < DROPS_PER_ALARM {
+            let (first, below) = self
+                .with_meta(|m| (m.first_seq, m.delivered_below(handlers)))
+                .await?;
+            if first >= below {
+                break;
+            }
+            if let Some(e) = self.kept(first).await? {
+                if now.saturating_sub(e.at_ms) < KEEP_MS {
+                    break;
+                }
+                self.store.delete(&format!("id:{}", e.event_id)).await?;
+                if let Some(m) = &e.message_id {
+                    self.store.delete(&format!("msg:{m}")).await?;
+                }
+                self.store.delete(&event_key(e.seq)).await?;
+            }
+            self.with_meta(|m| m.first_seq = first + 1).await?;
+            dropped += 1;
+        }
+        Ok(dropped)
+    }
+}
