@@ -18,6 +18,7 @@ const APP = "cli_sandbox_internal_one";
 const SECRET = SANDBOX_SELF_BUILT_APPS[APP].appSecret;
 const cb = { encryptKey: "events-encrypt-key", verificationToken: "events-verification-token" };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const API_KEY = "events-test-api-key-0123456789abcdef0123";
 
 let sb;
 const started = [];
@@ -62,7 +63,8 @@ async function workers(subscriber, more = {}) {
       FEISHU_BASE_URL: sb.url,
       LOG_REQUESTS: "false",
       SELF_BUILT_APPS: JSON.stringify({ [APP]: { secret: SECRET, encrypt_key: cb.encryptKey, verification_token: cb.verificationToken } }),
-      EVENT_SUBSCRIBERS: JSON.stringify({ [APP]: [subscriber] }),
+      ...(subscriber && { EVENT_SUBSCRIBERS: JSON.stringify({ [APP]: [subscriber] }) }),
+      API_KEYS: API_KEY,
     },
     onLog: (l) => (more.logs ?? []).push(String(l.message ?? l)),
   });
@@ -174,4 +176,82 @@ test("a card callback goes to its handler at once and its answer back to Feishu;
   assert.deepEqual(JSON.parse(late.body), { code: 0, msg: "ok" }, "an empty acknowledgement");
   assert.ok(took < 3000, `answered within Feishu's 3 s: ${took} ms`);
   assert.ok(logs.some((l) => l.includes("card_callback_unanswered")), logs.join("\n"));
+});
+
+test("pull: two consumers in a group take each event once between them, two apart each read all; a long poll waits for the next", async () => {
+  const w = await workers(null);
+  const [a, b] = w.fronts;
+  const pull = async (front, query) => {
+    const r = await front.fetch(`/v1/events?app_id=${APP}&${query}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    assert.equal(r.status, 200, await r.clone().text());
+    return r.json();
+  };
+  const ids = ["om_p1", "om_p2", "om_p3", "om_p4", "om_p5", "om_p6"];
+  for (const [i, id] of ids.entries()) {
+    assert.equal((await push(w.fronts[i % 2], message(id))).status, 200);
+    await push(w.fronts[(i + 1) % 2], message(id)); // Feishu's repeat
+  }
+  const mids = (answer) => answer.events.map((e) => e.event.event.message.message_id);
+  // Apart (no group): each reads everything, by its own cursor.
+  const first = await pull(a, "");
+  assert.deepEqual(mids(first), ids, "every event once, in order");
+  assert.equal(first.events[0].event_type, "im.message.receive_v1");
+  assert.deepEqual(mids(await pull(b, "")), ids);
+  assert.deepEqual(mids(await pull(a, `cursor=${first.next_cursor}`)), [], "nothing after the last");
+  // One group: two instances pulling at once share the events, each to one.
+  const [x, y] = await Promise.all([pull(a, "group=workers"), pull(b, "group=workers")]);
+  const shared = [...mids(x), ...mids(y)];
+  assert.deepEqual(shared.sort(), [...ids].sort(), "each event to one of them");
+  assert.deepEqual(mids(await pull(a, "group=workers")), [], "the group is past them");
+  // A long poll answers when the next event arrives.
+  const t = Date.now();
+  const waiting = pull(b, `group=workers&wait=10`);
+  await sleep(500);
+  await push(a, message("om_p7"));
+  const got = await waiting;
+  assert.deepEqual(mids(got), ["om_p7"]);
+  assert.ok(Date.now() - t < 5000, "answered on arrival, not at the end of the wait");
+  // An API key is required; an unknown app, a bad wait: refused.
+  assert.equal((await a.fetch(`/v1/events?app_id=${APP}`)).status, 401);
+  assert.equal((await a.fetch(`/v1/events?app_id=cli_other`, { headers: { authorization: `Bearer ${API_KEY}` } })).status, 404);
+  assert.equal((await a.fetch(`/v1/events?app_id=${APP}&wait=31`, { headers: { authorization: `Bearer ${API_KEY}` } })).status, 400);
+});
+
+test("pull as Server-Sent Events: one id: per event, resumed after Last-Event-ID", async () => {
+  const w = await workers(null);
+  const [a, b] = w.fronts;
+  for (const id of ["om_s1", "om_s2"]) assert.equal((await push(a, message(id))).status, 200);
+  /** Reads frames until `n` events came; then stops reading. */
+  const read = async (headers, n) => {
+    const controller = new AbortController();
+    const r = await b.fetch(`/v1/events?app_id=${APP}`, { headers: { authorization: `Bearer ${API_KEY}`, accept: "text/event-stream", ...headers }, signal: controller.signal });
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get("content-type"), /^text\/event-stream/);
+    const frames = [];
+    let text = "";
+    const reader = r.body.getReader();
+    const decoder = new TextDecoder();
+    while (frames.length < n) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      let at;
+      while ((at = text.indexOf("\n\n")) >= 0) {
+        const frame = text.slice(0, at);
+        text = text.slice(at + 2);
+        if (frame.startsWith("id:")) frames.push(frame);
+      }
+    }
+    await reader.cancel().catch(() => {});
+    controller.abort();
+    return frames.map((f) => Object.fromEntries(f.split("\n").map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 1).trim()])));
+  };
+  const first = await read({}, 2);
+  assert.deepEqual(first.map((f) => JSON.parse(f.data).event.message.message_id), ["om_s1", "om_s2"]);
+  assert.deepEqual(first.map((f) => f.event), ["im.message.receive_v1", "im.message.receive_v1"]);
+  // Reconnecting after the first: the stream resumes with the second, then waits for the next.
+  const resumed = read({ "last-event-id": first[0].id }, 2);
+  await sleep(300);
+  assert.equal((await push(a, message("om_s3"))).status, 200);
+  assert.deepEqual((await resumed).map((f) => JSON.parse(f.data).event.message.message_id), ["om_s2", "om_s3"]);
 });

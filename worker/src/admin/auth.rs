@@ -7,10 +7,10 @@
 //! preflight this Worker never grants), so the cookie is no use to CSRF.
 
 use crate::config::Config;
+use crate::http::query;
 use crate::http::reply::{self, Local};
 use crate::keys::admin_session::{self, KEY_HOLDER};
 use crate::keys::bearer::bearer;
-use crate::users::query;
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::secret::constant_time_eq;

@@ -4,7 +4,8 @@
 //! (`record`, duplicates by `event_id` and a received message's `message_id`
 //! dropped across isolates), acknowledged at once, and pushed to the app's
 //! handlers (`EVENT_SUBSCRIBERS`) in Feishu's own format (`push`), retried
-//! with backoff for 72 hours (`log`, the object's alarm).
+//! with backoff for 72 hours (`log`, the object's alarm), or pulled by bots
+//! that cannot expose a URL (`pull`); card callbacks answered at once (`card`).
 
 pub mod log;
 pub mod push;
@@ -14,12 +15,15 @@ pub mod card;
 #[cfg(target_arch = "wasm32")]
 pub mod handler;
 #[cfg(target_arch = "wasm32")]
+pub mod pull;
+#[cfg(target_arch = "wasm32")]
 pub mod receive;
 #[cfg(target_arch = "wasm32")]
 pub mod record;
 
-/// The event log's question (to its object only).
+/// The event log's questions (to its object only).
 pub const RECORD_PATH: &str = "/events/record";
+pub const PULL_PATH: &str = "/events/pull";
 
 /// The object keeping `app_id`'s events under `brand`.
 pub fn object_name(brand: &str, app_id: &str) -> String {

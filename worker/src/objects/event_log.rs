@@ -11,10 +11,11 @@
 use crate::cache::object_store::ObjectStore;
 use crate::config::Brand;
 use crate::config::events::Subscriber;
-use crate::events::RECORD_PATH;
 use crate::events::handler::hand_on;
 use crate::events::log::{Failed, KEEP_MS, Kept, Meta};
+use crate::events::pull::{MAX_EVENTS, Pull};
 use crate::events::record::Arrived;
+use crate::events::{PULL_PATH, RECORD_PATH};
 use crate::http::reply;
 use crate::http::request::read_body;
 use crate::log;
@@ -26,12 +27,14 @@ use feishu_tenant_token::Clock;
 use feishu_tenant_token::event::EventConfig;
 use feishu_tenant_token::host::JsClock;
 use serde::Serialize;
-use worker::{DurableObject, Env, Request, Response, State, durable_object};
+use worker::{Delay, DurableObject, Env, Request, Response, State, durable_object};
 
 /// An event is at most the body Feishu may send, opened.
 const MAX_QUESTION_BYTES: usize = 256 * 1024;
 /// Pushes per handler per alarm (the alarm runs again at once for more).
 const PUSHES_PER_ALARM: usize = 50;
+/// How often a waiting pull looks for a new event.
+const PULL_POLL_MS: u64 = 100;
 /// Old events dropped per alarm.
 const DROPS_PER_ALARM: usize = 100;
 const META: &str = "meta";
@@ -180,12 +183,19 @@ impl DurableObject for EventLog {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        if !req.path().ends_with(RECORD_PATH) {
-            return reply::json_response(404, String::new());
-        }
+        let path = req.path();
         let Ok(body) = read_body(&mut req, MAX_QUESTION_BYTES).await? else {
             return reply::json_response(400, String::new());
         };
+        if path.ends_with(PULL_PATH) {
+            return match serde_json::from_slice::<Pull>(&body) {
+                Ok(pull) => self.pull(pull).await,
+                Err(_) => reply::json_response(400, String::new()),
+            };
+        }
+        if !path.ends_with(RECORD_PATH) {
+            return reply::json_response(404, String::new());
+        }
         match serde_json::from_slice::<Arrived>(&body) {
             Ok(arrived) => self.record(arrived).await,
             Err(_) => reply::json_response(400, String::new()),
@@ -296,7 +306,78 @@ impl DurableObject for EventLog {
     }
 }
 
+/// One event as a pull hands it out.
+#[derive(Serialize)]
+struct Pulled {
+    seq: u64,
+    event_id: String,
+    event_type: String,
+    event: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct PullAnswer {
+    events: Vec<Pulled>,
+    next_cursor: String,
+}
+
 impl EventLog {
+    /// The first event a pull takes: the group's place, or the one after the
+    /// caller's cursor (the oldest kept without one).
+    async fn start_of(&self, pull: &Pull) -> worker::Result<u64> {
+        let first = self.with_meta(|m| m.first_seq.max(1)).await?;
+        let start = match &pull.group {
+            Some(g) => self
+                .store
+                .get(&format!("group:{g}"))
+                .await?
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(first),
+            None => pull.cursor.map_or(first, |c| c.saturating_add(1)),
+        };
+        Ok(start.max(first))
+    }
+
+    /// Events from the pull's place on, waiting up to its `wait_ms` for one.
+    async fn pull(&self, pull: Pull) -> worker::Result<Response> {
+        let deadline = JsClock.now_ms() + pull.wait_ms;
+        loop {
+            let start = self.start_of(&pull).await?;
+            let next = self.with_meta(|m| m.next_seq).await?;
+            if start < next || JsClock.now_ms() >= deadline {
+                break;
+            }
+            // The input gate is open while waiting: events are recorded meanwhile.
+            Delay::from(core::time::Duration::from_millis(PULL_POLL_MS)).await;
+        }
+        // From here on only storage is awaited (the input gate closed): two
+        // instances of one group never take the same events.
+        let start = self.start_of(&pull).await?;
+        let next = self.with_meta(|m| m.next_seq).await?;
+        let end = next.min(start + MAX_EVENTS as u64);
+        let mut events = Vec::new();
+        for seq in start..end {
+            if let Some(e) = self.kept(seq).await? {
+                events.push(Pulled {
+                    seq,
+                    event_id: e.event_id,
+                    event_type: e.event_type,
+                    event: serde_json::from_str(&e.plaintext).unwrap_or_default(),
+                });
+            }
+        }
+        if let Some(g) = &pull.group {
+            self.store
+                .put(&format!("group:{g}"), &end.to_string())
+                .await?;
+        }
+        let answer = PullAnswer {
+            events,
+            next_cursor: end.saturating_sub(1).to_string(),
+        };
+        reply::json_response(200, serde_json::to_string(&answer).unwrap_or_default())
+    }
+
     /// Events past 72 hours that every handler is past, dropped with the ids
     /// that kept their repeats out; how many.
     async fn drop_old(&self, handlers: usize) -> worker::Result<usize> {

@@ -115,6 +115,10 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         (Method::Get, Route::UserToken(u)) => users::user_token(req, env, config, u).await,
         (Method::Delete, Route::User(u)) => users::sign_out(req, env, config, u).await,
         (Method::Get, Route::Usage) => admin::usage::usage(req, env, config).await,
+        // Server to server (a bot pulling): no CORS.
+        (Method::Get, Route::EventsPull) => {
+            return crate::events::pull::pull(req, env, config).await;
+        }
         // The operators' page and API: same origin only (no CORS).
         (Method::Get | Method::Head, Route::AdminPage(name)) => {
             return if config.operators.on() {

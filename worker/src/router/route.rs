@@ -24,6 +24,8 @@ const USERS_PREFIX: &str = "/v1/users/";
 const USER_TOKEN_SUFFIX: &str = "/user_access_token";
 /// Usage this month (`GET`, API key or agent key).
 const USAGE_PATH: &str = "/v1/usage";
+/// Events pulled (`GET`, API key).
+const EVENTS_PULL_PATH: &str = "/v1/events";
 /// The operator page and its files, and the admin API under it.
 const ADMIN_PATH: &str = "/admin";
 const ADMIN_API_PREFIX: &str = "/admin/api/";
@@ -67,6 +69,8 @@ pub enum Route {
     AppEvents(String),
     /// `GET /v1/usage`.
     Usage,
+    /// `GET /v1/events`: an app's events pulled.
+    EventsPull,
     /// `GET /admin`, `/admin/app.js`, `/admin/app.css`: the operator page
     /// (the file's name; empty for the page).
     AdminPage(String),
@@ -90,6 +94,7 @@ impl Route {
             LOGIN_PATH => Route::Login,
             CALLBACK_PATH => Route::Callback,
             USAGE_PATH => Route::Usage,
+            EVENTS_PULL_PATH => Route::EventsPull,
             p if p.starts_with(APP_EVENTS_PREFIX)
                 && p.len() > APP_EVENTS_PREFIX.len()
                 && !p[APP_EVENTS_PREFIX.len()..].contains('/') =>
@@ -143,6 +148,7 @@ impl Route {
             Route::UserToken(_) => "/v1/users/{open_id}/user_access_token",
             Route::User(_) => "/v1/users/{open_id}",
             Route::Usage => USAGE_PATH,
+            Route::EventsPull => EVENTS_PULL_PATH,
             Route::AppEvents(_) => "/events/{app_id}",
             Route::AdminPage(_) => ADMIN_PATH,
             // Key ids and users are not logged; the admin's own line says.
@@ -167,6 +173,7 @@ impl Route {
             Route::UserToken(_) => Some("GET, OPTIONS"),
             Route::User(_) => Some("DELETE, OPTIONS"),
             Route::Usage => Some("GET, OPTIONS"),
+            Route::EventsPull => Some("GET"),
             Route::AppEvents(_) => Some("POST"),
             Route::AdminPage(_) => Some("GET, HEAD"),
             // Each admin call says its own.

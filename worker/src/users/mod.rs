@@ -11,7 +11,6 @@
 //! (`directory.rs`) says signed in.
 
 pub mod protocol;
-pub mod query;
 pub mod sealed;
 
 #[cfg(target_arch = "wasm32")]

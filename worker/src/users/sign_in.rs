@@ -6,6 +6,7 @@
 
 use crate::config::users::Users;
 use crate::config::{Brand, Config, Origins};
+use crate::http::query;
 use crate::http::reply::{self, Local};
 use crate::keys::admin_session;
 use crate::log;
@@ -14,7 +15,7 @@ use crate::users::ask::{ask, namespace};
 use crate::users::directory;
 use crate::users::endpoints::users_on;
 use crate::users::protocol::{Question, SIGNED_IN, Who};
-use crate::users::{app_credentials, query, random_bytes, sealed};
+use crate::users::{app_credentials, random_bytes, sealed};
 use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::user_token::sign_in::{self, Refused};
 use feishu_tenant_token::user_token::{UserGrant, authorize_url, exchange_code};
