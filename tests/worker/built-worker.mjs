@@ -192,6 +192,19 @@ export const OBJECT_CLASSES = Object.freeze({
   EVENT_LOGS: "EventLog",
 });
 
+/** The Queue's consumer in tests: keeps each message's body, acknowledged. */
+const QUEUE_CONSUMER = {
+  name: "queue-consumer",
+  compatibilityDate: "2026-11-01",
+  modules: [{ type: "ESModule", path: path.join(root, "worker/build/__queue_consumer.mjs"), contents: `
+const got = [];
+export default {
+  async queue(batch) { for (const m of batch.messages) { got.push(m.body); m.ack(); } },
+  fetch() { return Response.json(got); },
+};` }],
+  queueConsumers: { events: { maxBatchSize: 10, maxBatchTimeout: 0.1 } },
+};
+
 /** A stand-in's other classes behave as its coordinator does (one role each, one behaviour). */
 const STAND_IN_ROLES = `
 export class StoreAppKeeper extends TokenCoordinator {}
@@ -254,7 +267,7 @@ ${STAND_IN_ROLES}`;
  * loopback port of its own (its `url`, for other processes). Resolves to
  * { mf, fronts } where each front has `fetch(path, init)` (and `url`).
  */
-export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog, persist, sockets = false } = {}) {
+export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinator = "ours", onLog, persist, sockets = false, queue = false } = {}) {
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
   const common = { compatibilityDate: "2026-11-01", kvNamespaces: { TOKENS: "tokens" }, bindings: vars };
   const standIn = { throws: THROWING_COORDINATOR, "storage-failed": STORAGE_FAILED_COORDINATOR, refuses: REFUSING_COORDINATOR }[coordinator];
@@ -272,7 +285,15 @@ export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinat
         durableObjects: Object.fromEntries(Object.entries(OBJECT_CLASSES).map(([binding, className]) => [binding, { className, scriptName: "coordinator" }])),
       }),
     })),
-    { ...common, name: "coordinator", modules: hostModules, durableObjects: OBJECT_CLASSES },
+    {
+      ...common,
+      name: "coordinator",
+      modules: hostModules,
+      durableObjects: OBJECT_CLASSES,
+      // The optional Queue the event logs send to (EVENTS), read by a consumer Worker.
+      ...(queue && { queueProducers: { EVENTS: { queueName: "events" } } }),
+    },
+    ...(queue ? [QUEUE_CONSUMER] : []),
   ];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -293,8 +314,11 @@ export async function startCoordinatedWorkers({ vars = {}, fronts = 2, coordinat
     const handles = await Promise.all(names.map((n) => mf.getWorker(n)));
     const host = await mf.getWorker("coordinator");
     const questions = async () => Number(await (await host.fetch("http://coordinator/questions")).text());
+    const consumer = queue ? await mf.getWorker("queue-consumer") : null;
+    // Every message the queue delivered so far, in order.
+    const queued = async () => (await consumer.fetch("http://queue-consumer/")).json();
     const urls = sockets ? await Promise.all(names.map(async (n) => (await mf.unsafeGetDirectURL(n)).href.replace(/\/$/, ""))) : [];
-    return { mf, fronts: handles.map((w, i) => ({ fetch: (p, init) => w.fetch(`http://worker${p}`, init), url: urls[i] })), questions };
+    return { mf, fronts: handles.map((w, i) => ({ fetch: (p, init) => w.fetch(`http://worker${p}`, init), url: urls[i] })), questions, queued };
   } catch (e) {
     await mf.dispose().catch(() => {});
     throw e;

@@ -59,6 +59,7 @@ async function handler({ cardDelayMs = 0 } = {}) {
 
 async function workers(subscriber, more = {}) {
   const w = await startCoordinatedWorkers({
+    queue: more.queue ?? false,
     vars: {
       FEISHU_BASE_URL: sb.url,
       LOG_REQUESTS: "false",
@@ -254,4 +255,24 @@ test("pull as Server-Sent Events: one id: per event, resumed after Last-Event-ID
   await sleep(300);
   assert.equal((await push(a, message("om_s3"))).status, 200);
   assert.deepEqual((await resumed).map((f) => JSON.parse(f.data).event.message.message_id), ["om_s2", "om_s3"]);
+});
+
+test("a Cloudflare Queue (EVENTS bound): one message per event, repeats dropped, in Miniflare", async () => {
+  const w = await workers(null, { queue: true });
+  const ids = ["om_q1", "om_q2", "om_q3"];
+  for (const id of ids) {
+    const e = message(id);
+    for (const front of w.fronts) assert.equal((await push(front, e)).status, 200);
+  }
+  let got = [];
+  const end = Date.now() + 15_000;
+  while (Date.now() < end && got.length < ids.length) {
+    await sleep(200);
+    got = await w.queued();
+  }
+  await sleep(1000);
+  got = await w.queued();
+  assert.deepEqual(got.map((m) => m.event.event.message.message_id), ids, "each once, in order");
+  assert.deepEqual(Object.keys(got[0]).sort(), ["app_id", "event", "event_id", "event_type", "seq"]);
+  assert.equal(got[0].app_id, APP);
 });

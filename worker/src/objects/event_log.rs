@@ -11,6 +11,7 @@
 use crate::cache::object_store::ObjectStore;
 use crate::config::Brand;
 use crate::config::events::Subscriber;
+use crate::events::card::CARD_ACTION;
 use crate::events::handler::hand_on;
 use crate::events::log::{Failed, KEEP_MS, Kept, Meta};
 use crate::events::pull::{MAX_EVENTS, Pull};
@@ -26,7 +27,10 @@ use core::cell::RefCell;
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::event::EventConfig;
 use feishu_tenant_token::host::JsClock;
+use js_sys::{Function, Promise, Reflect};
 use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::{Delay, DurableObject, Env, Request, Response, State, durable_object};
 
 /// An event is at most the body Feishu may send, opened.
@@ -98,7 +102,7 @@ impl EventLog {
             return reply::json_response(200, "duplicate".to_owned());
         }
         let handlers = self
-            .handlers(&arrived.app_id, brand_named(&arrived.brand))
+            .targets(&self.handlers(&arrived.app_id, brand_named(&arrived.brand)))
             .len();
         let now = JsClock.now_ms();
         // Numbered in one step on the one copy (no await in between).
@@ -146,6 +150,33 @@ impl EventLog {
             .unwrap_or_default()
     }
 
+    /// Where the app's events go: its handlers, then the `EVENTS` queue
+    /// when bound (each with its own place in the log).
+    fn targets(&self, handlers: &[Subscriber]) -> Vec<Target> {
+        let mut targets: Vec<Target> = handlers.iter().cloned().map(Target::Handler).collect();
+        if let Ok(queue) = Reflect::get(&self.env, &JsValue::from_str(EVENTS_QUEUE))
+            && queue.is_object()
+        {
+            targets.push(Target::Queue(queue));
+        }
+        targets
+    }
+
+    /// Hands one event to a target: whether it took it.
+    async fn hand(
+        &self,
+        target: &Target,
+        net: Option<&Net>,
+        check: Option<&EventConfig>,
+        app_id: &str,
+        event: &Kept,
+    ) -> bool {
+        match target {
+            Target::Handler(sub) => self.push(net, check, &sub.url, event).await,
+            Target::Queue(queue) => send_to_queue(queue, app_id, event).await,
+        }
+    }
+
     /// Pushes one event to a handler: whether it took it (a 2xx).
     async fn push(
         &self,
@@ -161,6 +192,61 @@ impl EventLog {
             .await
             .is_some_and(|r| (200..300).contains(&r.status))
     }
+}
+
+/// The optional Queue producer binding: one message per event.
+pub const EVENTS_QUEUE: &str = "EVENTS";
+
+/// A place events go.
+enum Target {
+    Handler(Subscriber),
+    /// A Cloudflare Queue (its binding, used through its JS `send`).
+    Queue(JsValue),
+}
+
+impl Target {
+    fn takes(&self, event_type: &str) -> bool {
+        match self {
+            Target::Handler(s) => s.takes(event_type),
+            Target::Queue(_) => event_type != CARD_ACTION,
+        }
+    }
+}
+
+/// One message on the queue: the app, the event's place and ids, and
+/// Feishu's event as JSON.
+async fn send_to_queue(queue: &JsValue, app_id: &str, event: &Kept) -> bool {
+    #[derive(Serialize)]
+    struct Message<'a> {
+        app_id: &'a str,
+        seq: u64,
+        event_id: &'a str,
+        event_type: &'a str,
+        event: serde_json::Value,
+    }
+    let message = Message {
+        app_id,
+        seq: event.seq,
+        event_id: &event.event_id,
+        event_type: &event.event_type,
+        event: serde_json::from_str(&event.plaintext).unwrap_or_default(),
+    };
+    let text = serde_json::to_string(&message).unwrap_or_default();
+    let Ok(body) = js_sys::JSON::parse(&text) else {
+        return false;
+    };
+    let Ok(send) =
+        Reflect::get(queue, &JsValue::from_str("send")).and_then(|f| f.dyn_into::<Function>())
+    else {
+        return false;
+    };
+    let Ok(promise) = send
+        .call1(queue, &body)
+        .and_then(|p| p.dyn_into::<Promise>())
+    else {
+        return false;
+    };
+    JsFuture::from(promise).await.is_ok()
 }
 
 fn brand_named(name: &str) -> Brand {
@@ -215,7 +301,7 @@ impl DurableObject for EventLog {
                 return reply::json_response(200, String::new());
             }
         };
-        let subscribers = config.events.subscribers(&app_id).to_vec();
+        let subscribers = self.targets(config.events.subscribers(&app_id));
         let check = config.events.app(&app_id, brand).map(|a| a.check.clone());
         let net = transport(&config).ok();
         let mut more = false;
@@ -244,7 +330,7 @@ impl DurableObject for EventLog {
                 };
                 pushed += 1;
                 let ok = self
-                    .push(net.as_ref(), check.as_ref(), &sub.url, &event)
+                    .hand(sub, net.as_ref(), check.as_ref(), &app_id, &event)
                     .await;
                 let now = JsClock.now_ms();
                 let outcome = self
