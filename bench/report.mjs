@@ -24,6 +24,14 @@ const limits = (() => {
     return null;
   }
 })();
+/** bench/events.mjs's figures, when this run made them. */
+const events = (() => {
+  try {
+    return load("events");
+  } catch {
+    return null;
+  }
+})();
 /** Shares of the named places among the busy (not idle) samples. */
 const busy = (shares, keys) => {
   const idle = Object.entries(shares).filter(([k]) => k.startsWith("idle")).reduce((a, [, v]) => a + v, 0);
@@ -121,6 +129,25 @@ function limitsRows(lim, l) {
       `${lim.card.offered} / ${lim.card.sent} / ${lim.card.coalesced} / ${lim.card.refusedByFeishu}; the last content landed: ${lim.card.lastLanded ? "yes" : "no"}`,
       "",
       goal("no 230020, the last content lands", lim.card.refusedByFeishu === 0 && lim.card.lastLanded),
+    ],
+  ];
+}
+
+/** Section 10: events at the edge (bench/events.mjs). */
+function eventsRows(e) {
+  return [
+    ["**10. Events at the edge** (bench/events.mjs: two fronts, the event log object, the official Node SDK's EventDispatcher as the handler)", "", "", ""],
+    [
+      `Feishu's acknowledgement at ${e.ack.rate} pushes/s (${e.ack.pushes} pushes, each event 5 times; ms p50 · p99)`,
+      `${e.ack.p50.toFixed(2)} · ${e.ack.p99.toFixed(2)}; not 200: ${e.ack.non200}`,
+      "",
+      goal("≤ 50 ms p50, ≤ 150 ms p99", e.ack.p50 <= 50 && e.ack.p99 <= 150 && e.ack.non200 === 0),
+    ],
+    [
+      `${e.run.seconds} s, ${e.run.events} events × 5 pushes, the handler down ${e.run.outageMs / 1000} s: delivered / duplicated / lost`,
+      `${e.run.delivered} / ${e.run.duplicated} / ${e.run.lost}`,
+      "",
+      goal("all delivered, 0 duplicated, 0 lost", e.run.delivered === e.run.events && e.run.duplicated === 0 && e.run.lost === 0),
     ],
   ];
 }
@@ -245,6 +272,7 @@ const rows = [
       ]
     : []),
   ...(limits ? limitsRows(limits, gateway.latency) : []),
+  ...(events ? eventsRows(events) : []),
 ];
 
 const table = ["| measure | figure | ratio | target | met? |", "|---|---|---|---|---|", ...rows.map((r) => `| ${cells(r).join(" | ")} |`)].join("\n");
