@@ -105,6 +105,8 @@ const CONTROLS = Object.freeze({
   "POST /__sandbox/callback":
     '{"appId"?, "url", "encryptKey"?, "verificationToken"?, "everySecs"?, "schema"?: "1.0"|"2.0"}; {"url": null} removes',
   "POST /__sandbox/push": '{"app_id"?}: rotates and pushes now, no retry; answers the callback\'s {status, body}',
+  "POST /__sandbox/message":
+    '{"app_id"?, "text"?, "message_id"?}: pushes an im.message.receive_v1 event (schema 2.0) to the callback now, sealed and signed as configured; answers {status, body, event_id, message_id}',
   "POST /__sandbox/verify-url":
     '{"app_id"?, "signed"?: false}: sends a url_verification challenge (unsigned if asked); answers {ok, status, body}',
 });
@@ -790,6 +792,8 @@ async function control(state, req, res, pathname) {
       return pushControl(state, body, res);
     case "POST /__sandbox/verify-url":
       return verifyControl(state, body, res);
+    case "POST /__sandbox/message":
+      return messageControl(state, body, res);
     default:
       return send(res, 404, { error: "unknown sandbox control path" });
   }
@@ -833,6 +837,24 @@ async function pushControl(state, body, res) {
   const answer = await postEvent(cb, ticketEvent(cb, ticket), rt.inflight);
   if (rt.epoch === epoch) recordPush(state, cb, { reason: "manual", ticket, attempt: 1 }, answer);
   return send(res, 200, { ok: answer.ok, status: answer.status, body: answer.body, error: answer.error, ticket });
+}
+
+/** A message sent to the bot: Feishu's im.message.receive_v1, pushed once to the callback. */
+async function messageControl(state, body, res) {
+  const { cb, status, error } = configuredCallback(state, body);
+  if (!cb) return send(res, status, { error });
+  const id = (n) => randomBytes(n).toString("hex");
+  const messageId = typeof body.message_id === "string" ? body.message_id : `om_${id(16)}`;
+  const event = {
+    schema: "2.0",
+    header: { event_id: id(16), event_type: "im.message.receive_v1", create_time: String(Date.now()), token: cb.verificationToken ?? "", app_id: cb.appId, tenant_key: SANDBOX_TENANT },
+    event: {
+      sender: { sender_id: { open_id: "ou_sandbox_alice" }, sender_type: "user", tenant_key: SANDBOX_TENANT },
+      message: { message_id: messageId, chat_id: "oc_sandbox_chat", chat_type: "p2p", message_type: "text", content: JSON.stringify({ text: String(body.text ?? "hello from the sandbox") }), create_time: String(Date.now()) },
+    },
+  };
+  const answer = await postEvent(cb, event, state.runtime.inflight);
+  return send(res, 200, { status: answer.status, body: answer.body, event_id: event.header.event_id, message_id: messageId });
 }
 
 async function verifyControl(state, body, res) {

@@ -90,6 +90,38 @@ function devWranglerConfig() {
   return file;
 }
 
+/**
+ * The bot's own event handler, as a bot would write it with the official
+ * Node SDK: it prints each message the Worker hands on. `seen` keeps them.
+ */
+async function startEventHandler(host) {
+  const lark = (await import("@larksuiteoapi/node-sdk")).default;
+  const seen = [];
+  const quiet = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
+  const dispatcher = new lark.EventDispatcher({
+    encryptKey: DEV_MANAGED.FEISHU_ENCRYPT_KEY,
+    verificationToken: DEV_MANAGED.FEISHU_VERIFICATION_TOKEN,
+    logger: quiet,
+  }).register({
+    "im.message.receive_v1": async (data) => {
+      seen.push(data);
+      process.stdout.write(`  [handler] im.message.receive_v1 ${data.message.message_id}: ${data.message.content}\n`);
+    },
+  });
+  const server = http.createServer(lark.adaptDefault("/feishu", dispatcher, { autoChallenge: true }));
+  await new Promise((r, j) => server.once("error", j).listen(0, host, r));
+  return { url: `http://${host}:${server.address().port}/feishu`, seen, close: () => server.close() };
+}
+
+/** The sandbox sends the bot a message; resolves once the handler has it (or after 10 s). */
+async function sendMessage(sandbox, handler) {
+  const r = await fetch(`${sandbox.url}/__sandbox/message`, { method: "POST", body: JSON.stringify({ app_id: DEV_MANAGED.FEISHU_APP_ID, text: "hello through the Worker" }) });
+  const sent = await r.json();
+  const end = Date.now() + 10_000;
+  while (Date.now() < end && !handler.seen.some((d) => d.message.message_id === sent.message_id)) await new Promise((res) => setTimeout(res, 50));
+  return { ...sent, handled: handler.seen.some((d) => d.message.message_id === sent.message_id) };
+}
+
 /** Seconds between the sandbox's timed ticket pushes in `make dev` (Feishu: about hourly). */
 const DEV_PUSH_EVERY_SECS = 600;
 
@@ -148,7 +180,19 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
   const sandbox = await startSandbox({ port: sandboxPort, host });
   // Managed mode and user tokens only against the sandbox: real Feishu needs
   // your own app's secrets.
-  const managed = upstream ? undefined : { ...DEV_MANAGED, ...DEV_USERS, ...DEV_OPERATORS, FEISHU_ACCOUNTS_URL: sandbox.url, LARK_ACCOUNTS_URL: sandbox.url };
+  // The store app's events go on to a handler of the bot's own (the
+  // official SDK's EventDispatcher, in this process), through the Worker.
+  const handler = upstream ? null : await startEventHandler(host);
+  const managed = upstream
+    ? undefined
+    : {
+        ...DEV_MANAGED,
+        ...DEV_USERS,
+        ...DEV_OPERATORS,
+        FEISHU_ACCOUNTS_URL: sandbox.url,
+        LARK_ACCOUNTS_URL: sandbox.url,
+        EVENT_SUBSCRIBERS: JSON.stringify({ [DEV_MANAGED.FEISHU_APP_ID]: [handler.url] }),
+      };
   const config = { workerUrl: null };
   const demo = http.createServer(async (req, res) => {
     const { pathname } = new URL(req.url, "http://demo");
@@ -191,13 +235,19 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
   }
   config.workerUrl = workerUrl;
   let firstPush = null;
-  if (workerUrl && managed) firstPush = await pushTicketsTo(sandbox, workerUrl);
+  let firstMessage = null;
+  if (workerUrl && managed) {
+    firstPush = await pushTicketsTo(sandbox, workerUrl);
+    firstMessage = await sendMessage(sandbox, handler);
+  }
   return {
     url,
     sandbox,
     workerUrl,
     managed,
     firstPush,
+    firstMessage,
+    handler,
     close: async () => {
       wrangler?.child.kill("SIGTERM");
       await miniflare?.mf.dispose();
@@ -205,6 +255,7 @@ export async function startDev({ host = "127.0.0.1", sandboxPort = 8790, demoPor
       demo.closeAllConnections();
       await new Promise((r) => demo.close(r));
       await sandbox.close();
+      handler?.close();
     },
   };
 }
@@ -234,6 +285,11 @@ ${
 ${
   dev.managed
     ? `
+  Events: the sandbox sent the bot a message; the Worker acknowledged it (HTTP ${dev.firstMessage?.status ?? "?"}) and handed it
+  on once to the bot's handler (the official SDK's EventDispatcher) at ${dev.handler?.url}: ${dev.firstMessage?.handled ? "received" : "not yet"}.
+  Send another: curl -s ${dev.sandbox.url}/__sandbox/message -d '{"text":"hi"}'   Pull instead:
+        curl -s "${dev.workerUrl}/v1/events?app_id=${DEV_MANAGED.FEISHU_APP_ID}&wait=20" -H 'authorization: Bearer ${DEV_MANAGED.API_KEYS}'
+
   Store-app mode: the sandbox pushes encrypted app_tickets to ${dev.workerUrl}/feishu/events
   (now: HTTP ${dev.firstPush?.status ?? "?"}; then every ${DEV_PUSH_EVERY_SECS} s and after each resend). Services ask with an API key:
   Try:  curl -si ${dev.workerUrl}/v1/tenants/73658811060f175d/tenant_access_token \\
