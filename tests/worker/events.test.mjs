@@ -66,6 +66,7 @@ async function workers(subscriber, more = {}) {
       SELF_BUILT_APPS: JSON.stringify({ [APP]: { secret: SECRET, encrypt_key: cb.encryptKey, verification_token: cb.verificationToken } }),
       ...(subscriber && { EVENT_SUBSCRIBERS: JSON.stringify({ [APP]: [subscriber] }) }),
       API_KEYS: API_KEY,
+      ...more.vars,
     },
     onLog: (l) => (more.logs ?? []).push(String(l.message ?? l)),
   });
@@ -275,4 +276,27 @@ test("a Cloudflare Queue (EVENTS bound): one message per event, repeats dropped,
   assert.deepEqual(got.map((m) => m.event.event.message.message_id), ids, "each once, in order");
   assert.deepEqual(Object.keys(got[0]).sort(), ["app_id", "event", "event_id", "event_type", "seq"]);
   assert.equal(got[0].app_id, APP);
+});
+
+test("dead letters: past EVENT_RETRY_SECS a handler's events are kept for an API key to list and replay", async () => {
+  const bot = await handler();
+  bot.down = true;
+  const w = await workers(bot.url, { vars: { EVENT_RETRY_SECS: "2" } });
+  const [a] = w.fronts;
+  for (const id of ["om_d1", "om_d2"]) assert.equal((await push(a, message(id))).status, 200);
+  const api = (path, method = "GET") => a.fetch(path, { method, headers: { authorization: `Bearer ${API_KEY}` } });
+  let dead = [];
+  const end = Date.now() + 20_000;
+  while (Date.now() < end && dead.length < 2) {
+    await sleep(250);
+    dead = (await (await api(`/v1/events/dead?app_id=${APP}`)).json()).dead_letters;
+  }
+  assert.deepEqual(dead.map((d) => [d.handler, d.event_type]), [[0, "im.message.receive_v1"], [0, "im.message.receive_v1"]]);
+  assert.deepEqual(bot.seen, []);
+  bot.down = false;
+  const replayed = await (await api(`/v1/events/dead/replay?app_id=${APP}`, "POST")).json();
+  assert.deepEqual(replayed, { replayed: 2, failed: 0 });
+  assert.deepEqual(bot.seen, ["om_d1", "om_d2"]);
+  assert.deepEqual((await (await api(`/v1/events/dead?app_id=${APP}`)).json()).dead_letters, []);
+  assert.equal((await a.fetch(`/v1/events/dead?app_id=${APP}`)).status, 401, "an API key is required");
 });

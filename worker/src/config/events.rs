@@ -16,6 +16,9 @@ const MAX_TYPES: usize = 100;
 pub struct Events {
     pub apps: Vec<AppEvents>,
     pub subscribers: Vec<(String, Vec<Subscriber>)>,
+    /// How long a handler that fails is retried, from the event's arrival
+    /// (`EVENT_RETRY_SECS`, default and at most 72 hours): then a dead letter.
+    pub retry_ms: u64,
 }
 
 impl Events {

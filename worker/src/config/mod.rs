@@ -206,6 +206,9 @@ where
     }
 }
 
+/// `EVENT_RETRY_SECS`: events are kept 72 hours, so retried at most that long.
+const MAX_EVENT_RETRY_SECS: u64 = 72 * 3600;
+
 /// Longest accepted `EVENT_MAX_AGE_SECS` (the replay window).
 const MAX_EVENT_MAX_AGE_SECS: u64 = 3600;
 
@@ -298,6 +301,12 @@ impl Config {
             });
         }
         let events = Events {
+            retry_ms: whole(
+                &get,
+                "EVENT_RETRY_SECS",
+                1..=MAX_EVENT_RETRY_SECS,
+                MAX_EVENT_RETRY_SECS,
+            )? * 1000,
             apps: app_events,
             subscribers: match get("EVENT_SUBSCRIBERS") {
                 Some(text) => parse_subscribers(&text)?,

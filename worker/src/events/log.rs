@@ -31,6 +31,22 @@ pub struct Place {
     pub next_try_ms: u64,
 }
 
+/// A dead letter: an event a handler never took within its retries, kept
+/// (its copy under `dead:<handler>:<seq>`) until listed and replayed, or
+/// for [`DEAD_KEPT_MS`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dead {
+    pub handler: usize,
+    pub seq: u64,
+    pub event_id: String,
+    pub event_type: String,
+    pub died_ms: u64,
+}
+
+/// How long dead letters are kept, and how many at most (the oldest go).
+pub const DEAD_KEPT_MS: u64 = 7 * 24 * 3600 * 1000;
+pub const MAX_DEAD: usize = 1000;
+
 /// The log's numbers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
@@ -46,6 +62,9 @@ pub struct Meta {
     pub first_seq: u64,
     /// Each handler's place, by its index in `EVENT_SUBSCRIBERS`.
     pub places: Vec<Place>,
+    /// Dead letters, oldest first.
+    #[serde(default)]
+    pub dead: Vec<Dead>,
 }
 
 /// What became of a failed push.
@@ -77,6 +96,23 @@ impl Meta {
             });
         }
         &mut self.places[i]
+    }
+
+    /// Adds a dead letter; those past [`DEAD_KEPT_MS`] or [`MAX_DEAD`] are
+    /// dropped and returned (their copies to delete).
+    pub fn bury(&mut self, dead: Dead, now_ms: u64) -> Vec<Dead> {
+        self.dead.push(dead);
+        let mut gone: Vec<Dead> = Vec::new();
+        self.dead.retain(|d| {
+            let keep = now_ms.saturating_sub(d.died_ms) < DEAD_KEPT_MS;
+            if !keep {
+                gone.push(d.clone());
+            }
+            keep
+        });
+        let over = self.dead.len().saturating_sub(MAX_DEAD);
+        gone.extend(self.dead.drain(..over));
+        gone
     }
 
     /// Numbers a new event.
@@ -122,9 +158,11 @@ impl Place {
         self.next_try_ms = 0;
     }
 
-    /// The push of an event that arrived at `arrived_ms` failed at `now_ms`.
-    pub fn failed(&mut self, arrived_ms: u64, now_ms: u64) -> Failed {
-        if now_ms.saturating_sub(arrived_ms) >= KEEP_MS {
+    /// The push of an event that arrived at `arrived_ms` failed at `now_ms`;
+    /// it is tried for `retry_ms` from its arrival (`EVENT_RETRY_SECS`, at
+    /// most [`KEEP_MS`]).
+    pub fn failed(&mut self, arrived_ms: u64, now_ms: u64, retry_ms: u64) -> Failed {
+        if now_ms.saturating_sub(arrived_ms) >= retry_ms.min(KEEP_MS) {
             self.delivered();
             return Failed::Dead;
         }
@@ -155,7 +193,7 @@ mod tests {
         m.take_seq();
         assert!(m.due(0, 0));
         let waits: Vec<u64> = (0..12)
-            .map(|_| match m.place(0).failed(0, 0) {
+            .map(|_| match m.place(0).failed(0, 0, KEEP_MS) {
                 Failed::Retry(at) => at,
                 Failed::Dead => panic!(),
             })
@@ -164,9 +202,38 @@ mod tests {
         assert_eq!(*waits.last().unwrap(), MAX_BACKOFF_MS);
         assert!(!m.due(0, 1000));
         assert_eq!(m.next_due(1), Some(MAX_BACKOFF_MS));
-        assert_eq!(m.place(0).failed(0, KEEP_MS), Failed::Dead);
+        assert_eq!(m.place(0).failed(0, KEEP_MS, KEEP_MS), Failed::Dead);
+        assert_eq!(
+            Meta::new().place(0).failed(0, 5, 5),
+            Failed::Dead,
+            "a shorter EVENT_RETRY_SECS"
+        );
         assert_eq!(m.places[0].next_seq, 2, "moved on");
         assert_eq!(m.next_due(1), None);
+    }
+
+    #[test]
+    fn dead_letters_are_bounded_in_time_and_count() {
+        let mut m = Meta::new();
+        let dead = |seq, died_ms| Dead {
+            handler: 0,
+            seq,
+            event_id: format!("e{seq}"),
+            event_type: "t".into(),
+            died_ms,
+        };
+        assert!(m.bury(dead(1, 0), 0).is_empty());
+        let gone = m.bury(dead(2, DEAD_KEPT_MS), DEAD_KEPT_MS);
+        assert_eq!(
+            gone.iter().map(|d| d.seq).collect::<Vec<_>>(),
+            [1],
+            "a week old"
+        );
+        for seq in 3..3 + MAX_DEAD as u64 {
+            m.bury(dead(seq, DEAD_KEPT_MS), DEAD_KEPT_MS);
+        }
+        assert_eq!(m.dead.len(), MAX_DEAD);
+        assert_eq!(m.dead[0].seq, 3, "the oldest went");
     }
 
     #[test]

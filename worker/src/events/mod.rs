@@ -13,6 +13,8 @@ pub mod push;
 #[cfg(target_arch = "wasm32")]
 pub mod card;
 #[cfg(target_arch = "wasm32")]
+pub mod dead;
+#[cfg(target_arch = "wasm32")]
 pub mod handler;
 #[cfg(target_arch = "wasm32")]
 pub mod pull;
@@ -24,6 +26,8 @@ pub mod record;
 /// The event log's questions (to its object only).
 pub const RECORD_PATH: &str = "/events/record";
 pub const PULL_PATH: &str = "/events/pull";
+pub const DEAD_PATH: &str = "/events/dead";
+pub const REPLAY_PATH: &str = "/events/replay";
 
 /// The object keeping `app_id`'s events under `brand`.
 pub fn object_name(brand: &str, app_id: &str) -> String {

@@ -39,19 +39,44 @@ pub struct Pull {
     pub wait_ms: u64,
 }
 
-/// `GET /v1/events`.
-pub async fn pull(req: Request, env: &Env, config: &Config) -> Result<Response> {
-    if let Err(refusal) = key_holder(&req, &config.api_keys)? {
-        return Ok(refusal);
+/// The app's event log, for a caller holding an API key and naming an app
+/// (`app_id`) whose events the Worker receives; else the refusal.
+pub async fn app_log(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+) -> Result<core::result::Result<Stub, Response>> {
+    if let Err(refusal) = key_holder(req, &config.api_keys)? {
+        return Ok(Err(refusal));
     }
-    let url = req.inner().url();
-    let app_id = query::param(&url, "app_id").unwrap_or_default();
+    let app_id = query::param(&req.inner().url(), "app_id").unwrap_or_default();
     if config.events.app(&app_id, config.brand).is_none() {
         return reply::local(
             Local::NotFound,
             "app_id: no app whose events the Worker receives here",
-        );
+        )
+        .map(Err);
     }
+    let Ok(ns) = env.durable_object(EVENT_LOG_BINDING) else {
+        return reply::local(
+            Local::Misconfigured,
+            "events are kept only with the EVENT_LOGS Durable Object binding (class EventLog: see wrangler.toml)",
+        )
+        .map(Err);
+    };
+    match stub(&ns, &object_name(config.brand.name(), &app_id)) {
+        Ok(s) => Ok(Ok(s)),
+        Err(why) => reply::local(Local::UpstreamUnreachable, &why).map(Err),
+    }
+}
+
+/// `GET /v1/events`.
+pub async fn pull(req: Request, env: &Env, config: &Config) -> Result<Response> {
+    let stub = match app_log(&req, env, config).await? {
+        Ok(s) => s,
+        Err(refusal) => return Ok(refusal),
+    };
+    let url = req.inner().url();
     let cursor = match query::param(&url, "cursor") {
         None => None,
         Some(c) => match c.parse::<u64>() {
@@ -79,16 +104,6 @@ pub async fn pull(req: Request, env: &Env, config: &Config) -> Result<Response> 
             Ok(s) if s <= MAX_WAIT_SECS => s,
             _ => return reply::local(Local::InvalidField, "wait: whole seconds from 0 to 30"),
         },
-    };
-    let Ok(ns) = env.durable_object(EVENT_LOG_BINDING) else {
-        return reply::local(
-            Local::Misconfigured,
-            "events are kept only with the EVENT_LOGS Durable Object binding (class EventLog: see wrangler.toml)",
-        );
-    };
-    let stub = match stub(&ns, &object_name(config.brand.name(), &app_id)) {
-        Ok(s) => s,
-        Err(why) => return reply::local(Local::UpstreamUnreachable, &why),
     };
     let streamed = req
         .headers()

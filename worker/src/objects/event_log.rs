@@ -13,10 +13,10 @@ use crate::config::Brand;
 use crate::config::events::Subscriber;
 use crate::events::card::CARD_ACTION;
 use crate::events::handler::hand_on;
-use crate::events::log::{Failed, KEEP_MS, Kept, Meta};
+use crate::events::log::{Dead, Failed, KEEP_MS, Kept, Meta};
 use crate::events::pull::{MAX_EVENTS, Pull};
 use crate::events::record::Arrived;
-use crate::events::{PULL_PATH, RECORD_PATH};
+use crate::events::{DEAD_PATH, PULL_PATH, RECORD_PATH, REPLAY_PATH};
 use crate::http::reply;
 use crate::http::request::read_body;
 use crate::log;
@@ -273,6 +273,15 @@ impl DurableObject for EventLog {
         let Ok(body) = read_body(&mut req, MAX_QUESTION_BYTES).await? else {
             return reply::json_response(400, String::new());
         };
+        if path.ends_with(DEAD_PATH) {
+            return self.dead_letters().await;
+        }
+        if path.ends_with(REPLAY_PATH) {
+            let seq = core::str::from_utf8(&body)
+                .ok()
+                .and_then(|t| t.trim().parse().ok());
+            return self.replay(seq).await;
+        }
         if path.ends_with(PULL_PATH) {
             return match serde_json::from_slice::<Pull>(&body) {
                 Ok(pull) => self.pull(pull).await,
@@ -333,10 +342,11 @@ impl DurableObject for EventLog {
                     .hand(sub, net.as_ref(), check.as_ref(), &app_id, &event)
                     .await;
                 let now = JsClock.now_ms();
+                let retry_ms = config.events.retry_ms;
                 let outcome = self
                     .with_meta(|m| {
                         (!ok)
-                            .then(|| m.places[i].failed(event.at_ms, now))
+                            .then(|| m.places[i].failed(event.at_ms, now, retry_ms))
                             .or_else(|| {
                                 m.places[i].delivered();
                                 None
@@ -367,7 +377,7 @@ impl DurableObject for EventLog {
                 if !dead {
                     break;
                 }
-                self.store.put(&format!("dead:{i}:{seq:012}"), "1").await?;
+                self.bury(i, &event, now).await?;
             }
         }
         let dropped = self.drop_old(subscribers.len()).await?;
@@ -407,7 +417,92 @@ struct PullAnswer {
     next_cursor: String,
 }
 
+fn dead_key(handler: usize, seq: u64) -> String {
+    format!("dead:{handler}:{seq:012}")
+}
+
 impl EventLog {
+    /// Keeps `event` as handler `i`'s dead letter (a copy: the log drops
+    /// its events after 72 hours).
+    async fn bury(&self, i: usize, event: &Kept, now: u64) -> worker::Result<()> {
+        self.store
+            .put(
+                &dead_key(i, event.seq),
+                &serde_json::to_string(event).unwrap_or_default(),
+            )
+            .await?;
+        let dead = Dead {
+            handler: i,
+            seq: event.seq,
+            event_id: event.event_id.clone(),
+            event_type: event.event_type.clone(),
+            died_ms: now,
+        };
+        let gone = self.with_meta(|m| m.bury(dead, now)).await?;
+        for d in gone {
+            self.store.delete(&dead_key(d.handler, d.seq)).await?;
+        }
+        Ok(())
+    }
+
+    /// `/events/dead`: the dead letters, oldest first.
+    async fn dead_letters(&self) -> worker::Result<Response> {
+        let dead = self.with_meta(|m| m.dead.clone()).await?;
+        reply::json_response(200, serde_json::json!({ "dead_letters": dead }).to_string())
+    }
+
+    /// `/events/replay`: each dead letter (of `seq` only, when given) pushed
+    /// again to its handler now; those taken leave the list.
+    async fn replay(&self, seq: Option<u64>) -> worker::Result<Response> {
+        let (app_id, brand) = self
+            .with_meta(|m| (m.app_id.clone(), brand_named(&m.brand)))
+            .await?;
+        let config = match config_for(&self.env, brand) {
+            Ok(c) => c,
+            Err(why) => return reply::local(crate::http::reply::Local::Misconfigured, &why),
+        };
+        let targets = self.targets(config.events.subscribers(&app_id));
+        let check = config.events.app(&app_id, brand).map(|a| a.check.clone());
+        let net = transport(&config).ok();
+        let chosen: Vec<Dead> = self
+            .with_meta(|m| {
+                m.dead
+                    .iter()
+                    .filter(|d| seq.is_none_or(|s| s == d.seq))
+                    .cloned()
+                    .collect()
+            })
+            .await?;
+        let (mut replayed, mut failed) = (0, 0);
+        for d in chosen {
+            let copy = self.store.get(&dead_key(d.handler, d.seq)).await?;
+            let event = copy.and_then(|t| serde_json::from_str::<Kept>(&t).ok());
+            let taken = match (event, targets.get(d.handler)) {
+                (Some(e), Some(target)) => {
+                    self.hand(target, net.as_ref(), check.as_ref(), &app_id, &e)
+                        .await
+                }
+                _ => false,
+            };
+            if taken {
+                replayed += 1;
+                self.store.delete(&dead_key(d.handler, d.seq)).await?;
+                self.with_meta(|m| {
+                    m.dead
+                        .retain(|x| !(x.handler == d.handler && x.seq == d.seq))
+                })
+                .await?;
+            } else {
+                failed += 1;
+            }
+        }
+        self.save().await?;
+        reply::json_response(
+            200,
+            serde_json::json!({ "replayed": replayed, "failed": failed }).to_string(),
+        )
+    }
+
     /// The first event a pull takes: the group's place, or the one after the
     /// caller's cursor (the oldest kept without one).
     async fn start_of(&self, pull: &Pull) -> worker::Result<u64> {

@@ -119,6 +119,12 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         (Method::Get, Route::EventsPull) => {
             return crate::events::pull::pull(req, env, config).await;
         }
+        (Method::Get, Route::DeadLetters) => {
+            return crate::events::dead::dead(req, env, config, false).await;
+        }
+        (Method::Post, Route::ReplayDead) => {
+            return crate::events::dead::dead(req, env, config, true).await;
+        }
         // The operators' page and API: same origin only (no CORS).
         (Method::Get | Method::Head, Route::AdminPage(name)) => {
             return if config.operators.on() {

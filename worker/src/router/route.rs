@@ -24,8 +24,10 @@ const USERS_PREFIX: &str = "/v1/users/";
 const USER_TOKEN_SUFFIX: &str = "/user_access_token";
 /// Usage this month (`GET`, API key or agent key).
 const USAGE_PATH: &str = "/v1/usage";
-/// Events pulled (`GET`, API key).
+/// Events pulled (`GET`, API key), dead letters listed and replayed.
 const EVENTS_PULL_PATH: &str = "/v1/events";
+const DEAD_LETTERS_PATH: &str = "/v1/events/dead";
+const REPLAY_PATH: &str = "/v1/events/dead/replay";
 /// The operator page and its files, and the admin API under it.
 const ADMIN_PATH: &str = "/admin";
 const ADMIN_API_PREFIX: &str = "/admin/api/";
@@ -71,6 +73,10 @@ pub enum Route {
     Usage,
     /// `GET /v1/events`: an app's events pulled.
     EventsPull,
+    /// `GET /v1/events/dead`: an app's dead letters.
+    DeadLetters,
+    /// `POST /v1/events/dead/replay`: dead letters pushed again.
+    ReplayDead,
     /// `GET /admin`, `/admin/app.js`, `/admin/app.css`: the operator page
     /// (the file's name; empty for the page).
     AdminPage(String),
@@ -95,6 +101,8 @@ impl Route {
             CALLBACK_PATH => Route::Callback,
             USAGE_PATH => Route::Usage,
             EVENTS_PULL_PATH => Route::EventsPull,
+            DEAD_LETTERS_PATH => Route::DeadLetters,
+            REPLAY_PATH => Route::ReplayDead,
             p if p.starts_with(APP_EVENTS_PREFIX)
                 && p.len() > APP_EVENTS_PREFIX.len()
                 && !p[APP_EVENTS_PREFIX.len()..].contains('/') =>
@@ -149,6 +157,8 @@ impl Route {
             Route::User(_) => "/v1/users/{open_id}",
             Route::Usage => USAGE_PATH,
             Route::EventsPull => EVENTS_PULL_PATH,
+            Route::DeadLetters => DEAD_LETTERS_PATH,
+            Route::ReplayDead => REPLAY_PATH,
             Route::AppEvents(_) => "/events/{app_id}",
             Route::AdminPage(_) => ADMIN_PATH,
             // Key ids and users are not logged; the admin's own line says.
@@ -173,7 +183,8 @@ impl Route {
             Route::UserToken(_) => Some("GET, OPTIONS"),
             Route::User(_) => Some("DELETE, OPTIONS"),
             Route::Usage => Some("GET, OPTIONS"),
-            Route::EventsPull => Some("GET"),
+            Route::EventsPull | Route::DeadLetters => Some("GET"),
+            Route::ReplayDead => Some("POST"),
             Route::AppEvents(_) => Some("POST"),
             Route::AdminPage(_) => Some("GET, HEAD"),
             // Each admin call says its own.
