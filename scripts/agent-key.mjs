@@ -5,7 +5,8 @@
 //
 //   node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...]
 //                                     [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339 time>]
-//                                     [--per-minute <n>] [--per-day <n>] [--per-month <n>] [--json]
+//                                     [--per-minute <n>] [--per-day <n>] [--per-month <n>] [--event <type> ...] [--json]
+// --event: an event type the key may pull for its app (GET /v1/events: docs/events.md).
 //
 // --per-minute / --per-day / --per-month: the key's own limits, counted by
 // its Durable Object (KEY_LEDGERS) across isolates; over one, 429 KEY_LIMITED.
@@ -26,7 +27,7 @@ export const AGENT_KEY_PREFIX = "ftt_ak_";
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"];
 
 /** A new key and its AGENT_KEYS entry; throws an Error naming the option to fix. */
-export function createAgentKey({ id, app, allow = [], tenants = [], users = [], userTokens = false, expires, perMinute, perDay, perMonth }) {
+export function createAgentKey({ id, app, allow = [], tenants = [], users = [], userTokens = false, expires, perMinute, perDay, perMonth, events = [] }) {
   if (!id || id.length > 64 || /[\u0000-\u001f]/.test(id)) throw new Error("--id: a label of at most 64 printable characters (it appears in the audit log)");
   if (!/^cli_[0-9A-Za-z_]+$/.test(app ?? "")) throw new Error("--app: the app id (cli_...) whose secret the Worker holds");
   if (allow.length === 0) throw new Error('--allow: at least one "<METHOD or *> <path prefix>", e.g. --allow "GET /open-apis/im/v1/chats" (a key allows nothing by default)');
@@ -59,12 +60,13 @@ export function createAgentKey({ id, app, allow = [], tenants = [], users = [], 
     ...(userTokens && { user_tokens: true }),
     ...(expires !== undefined && { expires_at: expires }),
     ...(Object.keys(limits).length > 0 && { limits }),
+    ...(events.length > 0 && { events }),
   };
   return { key, entry };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const usage = 'usage: node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...] [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339>] [--per-minute <n>] [--per-day <n>] [--per-month <n>] [--json]';
+  const usage = 'usage: node scripts/agent-key.mjs create --id <label> --app <app id> --allow "<METHOD|*> <path prefix>" [--allow ...] [--tenant <tenant_key> ...] [--user <open_id> ...] [--user-tokens] [--expires <RFC 3339>] [--per-minute <n>] [--per-day <n>] [--per-month <n>] [--event <type> ...] [--json]';
   let parsed;
   try {
     parsed = parseArgs({
@@ -80,6 +82,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         "per-minute": { type: "string" },
         "per-day": { type: "string" },
         "per-month": { type: "string" },
+        event: { type: "string", multiple: true },
         json: { type: "boolean" },
       },
     });
@@ -93,7 +96,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   try {
-    const { key, entry } = createAgentKey({ id: values.id, app: values.app, allow: values.allow, tenants: values.tenant, users: values.user, userTokens: values["user-tokens"], expires: values.expires, perMinute: values["per-minute"], perDay: values["per-day"], perMonth: values["per-month"] });
+    const { key, entry } = createAgentKey({ id: values.id, app: values.app, allow: values.allow, tenants: values.tenant, users: values.user, userTokens: values["user-tokens"], expires: values.expires, perMinute: values["per-minute"], perDay: values["per-day"], perMonth: values["per-month"], events: values.event ?? [] });
     if (values.json) {
       console.log(JSON.stringify({ key, entry }));
     } else {

@@ -13,6 +13,7 @@ import { startSandbox, SANDBOX_SELF_BUILT_APPS } from "../../sandbox/sandbox.mjs
 import { seal } from "../../sandbox/callback.mjs";
 import { startCoordinatedWorkers } from "./built-worker.mjs";
 import { silent } from "./node-sdk.mjs";
+import { createAgentKey } from "../../scripts/agent-key.mjs";
 
 const APP = "cli_sandbox_internal_one";
 const SECRET = SANDBOX_SELF_BUILT_APPS[APP].appSecret;
@@ -299,4 +300,24 @@ test("dead letters: past EVENT_RETRY_SECS a handler's events are kept for an API
   assert.deepEqual(bot.seen, ["om_d1", "om_d2"]);
   assert.deepEqual((await (await api(`/v1/events/dead?app_id=${APP}`)).json()).dead_letters, []);
   assert.equal((await a.fetch(`/v1/events/dead?app_id=${APP}`)).status, 401, "an API key is required");
+});
+
+test("an agent key whose entry lists event types pulls those of its own app only", async () => {
+  const reader = createAgentKey({ id: "event-reader", app: APP, allow: ["GET /open-apis/im/v1/chats"] });
+  const plain = createAgentKey({ id: "no-events", app: APP, allow: ["GET /open-apis/im/v1/chats"] });
+  const w = await workers(null, {
+    vars: { AGENT_KEYS: JSON.stringify([{ ...reader.entry, events: ["im.message.receive_v1"] }, plain.entry]) },
+  });
+  const [a] = w.fronts;
+  assert.equal((await push(a, message("om_r1"))).status, 200);
+  const added = { ...message("x"), header: { ...message("x").header, event_type: "im.chat.member.bot.added_v1" }, event: { chat_id: "oc_2" } };
+  assert.equal((await push(a, added)).status, 200);
+  const as = (key) => a.fetch(`/v1/events?app_id=${APP}`, { headers: { authorization: `Bearer ${key}` } });
+  const got = await (await as(reader.key)).json();
+  assert.deepEqual(got.events.map((e) => e.event_type), ["im.message.receive_v1"], "only the types its entry lists");
+  const refused = await as(plain.key);
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).error, "KEY_NOT_ALLOWED");
+  assert.equal((await a.fetch(`/v1/events?app_id=cli_other`, { headers: { authorization: `Bearer ${reader.key}` } })).status, 403, "another app");
+  assert.equal((await as(`ftt_ak_${"z".repeat(43)}`)).status, 401);
 });

@@ -17,6 +17,8 @@ pub mod calls;
 #[cfg(target_arch = "wasm32")]
 pub mod endpoints;
 #[cfg(target_arch = "wasm32")]
+pub mod events;
+#[cfg(target_arch = "wasm32")]
 pub mod ledger;
 #[cfg(target_arch = "wasm32")]
 pub mod registry;

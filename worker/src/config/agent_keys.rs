@@ -69,6 +69,8 @@ pub struct AgentKey {
     pub expires_at_ms: Option<u64>,
     /// Its own limits (`limits`), counted by its object across isolates.
     pub limits: Option<KeyLimits>,
+    /// The event types it may pull for its app (`events`; none by default).
+    pub events: Vec<String>,
 }
 
 impl AgentKey {
@@ -167,7 +169,7 @@ pub(crate) fn parse_entry(
     let Value::Object(o) = item else {
         return Err(("", "must be an object".to_owned()));
     };
-    const FIELDS: [&str; 9] = [
+    const FIELDS: [&str; 10] = [
         "id",
         "sha256",
         "app_id",
@@ -177,6 +179,7 @@ pub(crate) fn parse_entry(
         "user_tokens",
         "expires_at",
         "limits",
+        "events",
     ];
     if let Some(unknown) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err((
@@ -214,7 +217,9 @@ pub(crate) fn parse_entry(
     let user_tokens = user_tokens_of(o, &users)?;
     let expires_at_ms = expiry_of(o)?;
     let limits = limits_of(o)?;
+    let events = events_of(o)?;
     Ok(AgentKey {
+        events,
         id: id.to_owned(),
         digest,
         app_id: app_id.to_owned(),
@@ -265,6 +270,31 @@ fn limits_of(o: &Map<String, Value>) -> Result<Option<KeyLimits>, FieldError> {
         per_day: one("per_day")?,
         per_month: one("per_month")?,
     }))
+}
+
+/// `events`: the event types the key may pull (`GET /v1/events`).
+fn events_of(o: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
+    Ok(match o.get("events") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(t)) if !t.is_empty() && t.len() <= MAX_ITEMS => t
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .filter(|s| !s.is_empty() && s.len() <= 128 && !s.contains(char::is_control))
+                    .map(str::to_owned)
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or((
+                "events",
+                "each item must be an event type, e.g. \"im.message.receive_v1\"".to_owned(),
+            ))?,
+        Some(_) => {
+            return Err((
+                "events",
+                format!("must be a non-empty array of at most {MAX_ITEMS} event types"),
+            ));
+        }
+    })
 }
 
 /// `allow`: at least one "<METHOD or *> <path prefix>" (a key allows

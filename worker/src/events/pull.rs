@@ -34,6 +34,9 @@ const MAX_GROUP_CHARS: usize = 64;
 pub struct Pull {
     #[serde(default)]
     pub cursor: Option<u64>,
+    /// Only these event types (an agent key's `events`); all when absent.
+    #[serde(default)]
+    pub types: Option<Vec<String>>,
     #[serde(default)]
     pub group: Option<String>,
     pub wait_ms: u64,
@@ -49,6 +52,15 @@ pub async fn app_log(
     if let Err(refusal) = key_holder(req, &config.api_keys)? {
         return Ok(Err(refusal));
     }
+    log_of(req, env, config)
+}
+
+/// The event log of the app `req` names, once its caller is known.
+fn log_of(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+) -> Result<core::result::Result<Stub, Response>> {
     let app_id = query::param(&req.inner().url(), "app_id").unwrap_or_default();
     if config.events.app(&app_id, config.brand).is_none() {
         return reply::local(
@@ -70,9 +82,19 @@ pub async fn app_log(
     }
 }
 
-/// `GET /v1/events`.
-pub async fn pull(req: Request, env: &Env, config: &Config) -> Result<Response> {
-    let stub = match app_log(&req, env, config).await? {
+/// `GET /v1/events`: `types` for an agent key allowed them
+/// (`agents::events::reader`), else the caller needs an API key.
+pub async fn pull(
+    req: Request,
+    env: &Env,
+    config: &Config,
+    types: Option<Vec<String>>,
+) -> Result<Response> {
+    let stub = match &types {
+        Some(_) => log_of(&req, env, config)?,
+        None => app_log(&req, env, config).await?,
+    };
+    let stub = match stub {
         Ok(s) => s,
         Err(refusal) => return Ok(refusal),
     };
@@ -114,10 +136,11 @@ pub async fn pull(req: Request, env: &Env, config: &Config) -> Result<Response> 
             .headers()
             .get("last-event-id")?
             .and_then(|v| v.trim().parse().ok());
-        return stream(stub, cursor.or(last), group);
+        return stream(stub, cursor.or(last), group, types);
     }
     let question = Pull {
         cursor,
+        types,
         group,
         wait_ms: wait_secs * 1000,
     };
@@ -163,19 +186,27 @@ struct Event {
 }
 
 /// The events as Server-Sent Events, asked of the log in turn.
-fn stream(stub: Stub, cursor: Option<u64>, group: Option<String>) -> Result<Response> {
+fn stream(
+    stub: Stub,
+    cursor: Option<u64>,
+    group: Option<String>,
+    types: Option<Vec<String>>,
+) -> Result<Response> {
     let ends = JsClock.now_ms() + STREAM_MS;
-    let state = Some((stub, cursor, group));
+    let state = Some((
+        stub,
+        Pull {
+            cursor,
+            types,
+            group,
+            wait_ms: STREAM_WAIT_MS,
+        },
+    ));
     let frames = futures_util::stream::unfold(state, move |state| async move {
-        let (stub, cursor, group) = state?;
+        let (stub, mut pull) = state?;
         if JsClock.now_ms() >= ends {
             return None;
         }
-        let pull = Pull {
-            cursor,
-            group: group.clone(),
-            wait_ms: STREAM_WAIT_MS,
-        };
         let answer = ask(&stub, &pull)
             .await
             .ok()
@@ -194,8 +225,8 @@ fn stream(stub: Stub, cursor: Option<u64>, group: Option<String>) -> Result<Resp
         if out.is_empty() {
             out.push_str(": waiting\n\n");
         }
-        let next = answer.next_cursor.parse().ok().or(cursor);
-        Some((Ok(out.into_bytes()), Some((stub, next, group))))
+        pull.cursor = answer.next_cursor.parse().ok().or(pull.cursor);
+        Some((Ok(out.into_bytes()), Some((stub, pull))))
     });
     let mut resp = Response::from_stream(frames)?;
     let h = resp.headers_mut();

@@ -538,7 +538,12 @@ impl EventLog {
         let end = next.min(start + MAX_EVENTS as u64);
         let mut events = Vec::new();
         for seq in start..end {
-            if let Some(e) = self.kept(seq).await? {
+            if let Some(e) = self.kept(seq).await?
+                && pull
+                    .types
+                    .as_ref()
+                    .is_none_or(|t| t.contains(&e.event_type))
+            {
                 events.push(Pulled {
                     seq,
                     event_id: e.event_id,

@@ -117,7 +117,10 @@ async fn endpoint(req: Request, env: &Env, config: &Config, route: &Route) -> Re
         (Method::Get, Route::Usage) => admin::usage::usage(req, env, config).await,
         // Server to server (a bot pulling): no CORS.
         (Method::Get, Route::EventsPull) => {
-            return crate::events::pull::pull(req, env, config).await;
+            return match crate::agents::events::reader(&req, env, config).await? {
+                Ok(types) => crate::events::pull::pull(req, env, config, types).await,
+                Err(refusal) => Ok(refusal),
+            };
         }
         (Method::Get, Route::DeadLetters) => {
             return crate::events::dead::dead(req, env, config, false).await;

@@ -1,0 +1,50 @@
+//! An agent key pulling its app's events (`GET /v1/events`): allowed when
+//! its entry lists the event types it may read (`events`), for its own app
+//! only; it then reads those types alone.
+
+use crate::agents::endpoints::settings_with;
+use crate::agents::registry;
+use crate::config::Config;
+use crate::config::agent_keys::AGENT_KEY_PREFIX;
+use crate::http::query;
+use crate::http::reply::{self, Local};
+use crate::keys::bearer::bearer;
+use feishu_tenant_token::Clock;
+use feishu_tenant_token::host::JsClock;
+use worker::{Env, Request, Response, Result};
+
+/// `Ok(None)`: the bearer is no agent key (a service's API key is checked
+/// by the pull itself); `Ok(Some(types))`: an agent key that may read
+/// `types` of the app asked for; `Err`: the refusal.
+pub async fn reader(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+) -> Result<core::result::Result<Option<Vec<String>>, Response>> {
+    let header = req.headers().get("authorization")?.unwrap_or_default();
+    let Some(key) = bearer(&header).filter(|b| b.starts_with(AGENT_KEY_PREFIX)) else {
+        return Ok(Ok(None));
+    };
+    let app_id = query::param(&req.inner().url(), "app_id").unwrap_or_default();
+    let now = JsClock.now_ms();
+    let keys = registry::keys(env, config, |agents| {
+        settings_with(config, agents).key_made_by_us(key, &app_id)
+    })
+    .await;
+    let settings = settings_with(config, keys.agents(config));
+    let Some(entry) = settings.key_entry(key, now) else {
+        return reply::local(
+            Local::Unauthorized,
+            "not an agent key of this Worker (unknown, revoked or expired)",
+        )
+        .map(Err);
+    };
+    if entry.app_id != app_id || entry.events.is_empty() {
+        let why = format!(
+            "agent key {:?} may not read this app's events (its entry's `events` lists the types it may read)",
+            entry.id
+        );
+        return reply::local(Local::KeyNotAllowed, &why).map(Err);
+    }
+    Ok(Ok(Some(entry.events.clone())))
+}
