@@ -315,6 +315,11 @@ test("an agent key whose entry lists event types pulls those of its own app only
   const as = (key) => a.fetch(`/v1/events?app_id=${APP}`, { headers: { authorization: `Bearer ${key}` } });
   const got = await (await as(reader.key)).json();
   assert.deepEqual(got.events.map((e) => e.event_type), ["im.message.receive_v1"], "only the types its entry lists");
+  // Its groups are its own: it never moves a service's group on.
+  const grouped = (key, auth) => a.fetch(`/v1/events?app_id=${APP}&group=shared`, { headers: { authorization: `Bearer ${auth ?? key}` } });
+  assert.equal((await (await grouped(reader.key)).json()).events.length, 1);
+  const service = await (await grouped(null, API_KEY)).json();
+  assert.deepEqual(service.events.map((e) => e.event_type), ["im.message.receive_v1", "im.chat.member.bot.added_v1"], "the service's group untouched");
   const refused = await as(plain.key);
   assert.equal(refused.status, 403);
   assert.equal((await refused.json()).error, "KEY_NOT_ALLOWED");

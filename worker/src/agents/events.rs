@@ -6,6 +6,7 @@ use crate::agents::endpoints::settings_with;
 use crate::agents::registry;
 use crate::config::Config;
 use crate::config::agent_keys::AGENT_KEY_PREFIX;
+use crate::events::pull::Reader;
 use crate::http::query;
 use crate::http::reply::{self, Local};
 use crate::keys::bearer::bearer;
@@ -14,13 +15,13 @@ use feishu_tenant_token::host::JsClock;
 use worker::{Env, Request, Response, Result};
 
 /// `Ok(None)`: the bearer is no agent key (a service's API key is checked
-/// by the pull itself); `Ok(Some(types))`: an agent key that may read
-/// `types` of the app asked for; `Err`: the refusal.
+/// by the pull itself); `Ok(Some(reader))`: an agent key that may read its
+/// types of the app asked for; `Err`: the refusal.
 pub async fn reader(
     req: &Request,
     env: &Env,
     config: &Config,
-) -> Result<core::result::Result<Option<Vec<String>>, Response>> {
+) -> Result<core::result::Result<Option<Reader>, Response>> {
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let Some(key) = bearer(&header).filter(|b| b.starts_with(AGENT_KEY_PREFIX)) else {
         return Ok(Ok(None));
@@ -46,5 +47,8 @@ pub async fn reader(
         );
         return reply::local(Local::KeyNotAllowed, &why).map(Err);
     }
-    Ok(Ok(Some(entry.events.clone())))
+    Ok(Ok(Some(Reader {
+        key_id: entry.id.clone(),
+        types: entry.events.clone(),
+    })))
 }

@@ -29,6 +29,14 @@ pub const MAX_WAIT_SECS: u64 = 30;
 pub const MAX_EVENTS: usize = 100;
 const MAX_GROUP_CHARS: usize = 64;
 
+/// An agent key allowed to pull (`agents::events::reader`): its id (its
+/// groups are its own: `agent:<id>:<group>`, so no agent moves a service's
+/// group on) and the event types it may read.
+pub struct Reader {
+    pub key_id: String,
+    pub types: Vec<String>,
+}
+
 /// What the front asks the log.
 #[derive(Serialize, Deserialize)]
 pub struct Pull {
@@ -82,15 +90,15 @@ fn log_of(
     }
 }
 
-/// `GET /v1/events`: `types` for an agent key allowed them
+/// `GET /v1/events`: `agent` for an agent key allowed to pull
 /// (`agents::events::reader`), else the caller needs an API key.
 pub async fn pull(
     req: Request,
     env: &Env,
     config: &Config,
-    types: Option<Vec<String>>,
+    agent: Option<Reader>,
 ) -> Result<Response> {
-    let stub = match &types {
+    let stub = match &agent {
         Some(_) => log_of(&req, env, config)?,
         None => app_log(&req, env, config).await?,
     };
@@ -111,7 +119,7 @@ pub async fn pull(
             }
         },
     };
-    let group = query::param(&url, "group");
+    let mut group = query::param(&url, "group");
     if group.as_ref().is_some_and(|g| {
         g.is_empty() || g.chars().count() > MAX_GROUP_CHARS || g.chars().any(char::is_control)
     }) {
@@ -120,6 +128,10 @@ pub async fn pull(
             "group: a name of 1 to 64 printable characters",
         );
     }
+    if let (Some(g), Some(a)) = (&mut group, &agent) {
+        *g = format!("agent:{}:{g}", a.key_id);
+    }
+    let types = agent.map(|a| a.types);
     let wait_secs = match query::param(&url, "wait") {
         None => 0,
         Some(w) => match w.parse::<u64>() {
