@@ -129,14 +129,16 @@ try {
   }
 
   // 2. Added latency, with a token both paths accept.
-  const tokenFor = async (secret) =>
-    (await (await fetch(`${w.url}/open-apis/auth/v3/tenant_access_token/internal`, {
+  const tokenFor = async (secret, base = w.url) =>
+    (await (await fetch(`${base}/open-apis/auth/v3/tenant_access_token/internal`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ app_id: APP, app_secret: secret }),
     })).json()).tenant_access_token;
   const token = await tokenFor(SECRET);
   const gatewayToken = await tokenFor(agentKey.key);
+  // Each build's gateway tokens are its own (their claims changed with #36).
+  const gatewayTokenBefore = before ? await tokenFor(agentKey.key, before.url) : null;
   // Each store-app Worker gets the app's ticket pushed (the sandbox has one
   // callback per app: pointed at each in turn) and makes its first managed
   // call before the next is pushed to.
@@ -195,7 +197,7 @@ try {
     emptyWorker: [`${empty.url}/`, {}],
     ...(before && {
       gatewayBefore: [`${before.url}${api}`, bearer(token)],
-      agentCallBefore: [`${before.url}${api}`, bearer(gatewayToken)],
+      agentCallBefore: [`${before.url}${api}`, bearer(gatewayTokenBefore)],
     }),
   };
   const n = Object.keys(targets).length;
