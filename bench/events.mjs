@@ -9,6 +9,9 @@
 //     spread over the next seconds, as Feishu's retries), the handler down
 //     from 20 s to 35 s; then up to 60 s more for the retries: events
 //     delivered, duplicated, lost.
+//  0. the floor: the same pushes to a minimal JS Worker whose Durable Object
+//     stores each body under its event id (one object, one put per event)
+//     and answers: what the runtime's hop and storage cost by themselves.
 // Bounded in count and time; stops by itself. Prints figures and writes
 // bench/out/events.json; asserts nothing.
 import http from "node:http";
@@ -55,15 +58,44 @@ const w = await startCoordinatedWorkers({
   onLog: () => {},
 });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const FLOOR = `
+export class Floor {
+  constructor(state) { this.state = state; }
+  async fetch(request) {
+    const id = request.headers.get("x-event-id");
+    const seen = await this.state.storage.get(id);
+    if (!seen) await this.state.storage.put({ [id]: await request.text(), next: Date.now() });
+    return new Response('{"code":0}');
+  }
+}
+export default {
+  async fetch(request, env) {
+    const body = await request.text();
+    const id = String(body.length) + request.headers.get("x-lark-request-nonce");
+    const stub = env.LOG.get(env.LOG.idFromName("app"));
+    return stub.fetch("http://log/", { method: "POST", body, headers: { "x-event-id": id } });
+  },
+};`;
+const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+const floorMf = new Miniflare(
+  convertV4MiniflareOptions({
+    modules: [{ type: "ESModule", path: "bench/events-floor.mjs", contents: FLOOR }],
+    compatibilityDate: "2026-11-01",
+    durableObjects: { LOG: "Floor" },
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+  }),
+);
+await floorMf.ready;
+const floorUrl = (await floorMf.unsafeGetDirectURL()).href.replace(/\/$/, "");
 const message = (id) => ({
   schema: "2.0",
   header: { event_id: randomBytes(8).toString("hex"), event_type: "im.message.receive_v1", create_time: String(Date.now()), token: cb.verificationToken, app_id: APP, tenant_key: "t" },
   event: { message: { message_id: id, chat_id: "oc_1", message_type: "text", content: '{"text":"hi"}' } },
 });
 /** One push of `event` (sealed and signed afresh, as Feishu's retry is) to front `i`: its time to the answer and status. */
-function push(i, event) {
+function push(i, event, base) {
   const { body, headers } = seal(cb, event);
-  const url = new URL(`${w.fronts[i % 2].url}/events/${APP}`);
+  const url = new URL(base ?? `${w.fronts[i % 2].url}/events/${APP}`);
   const t = performance.now();
   return new Promise((resolve) => {
     const req = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json", ...headers } }, (res) => {
@@ -89,6 +121,12 @@ async function paced(perSecond, seconds, step) {
 
 const results = {};
 try {
+  // 0. The floor, same pushes, same rate.
+  const floorEvents = Array.from({ length: (RATE * ACK_SECONDS) / REPEATS }, (_, k) => message(`om_floor_${k}`));
+  const floorAcks = await paced(RATE, ACK_SECONDS, (k) => push(k, floorEvents[k % floorEvents.length], floorUrl));
+  const floorMs = floorAcks.map((a) => a.ms);
+  results.floor = { p50: percentile(floorMs, 50), p99: percentile(floorMs, 99), non200: floorAcks.filter((a) => a.status !== 200).length };
+
   // 1. Acknowledgement latency at 500 pushes a second.
   const ackEvents = Array.from({ length: (RATE * ACK_SECONDS) / REPEATS }, (_, k) => message(`om_ack_${k}`));
   // Each event's 5 pushes spread over the run (event k at k, k+n, k+2n ...).
@@ -138,6 +176,7 @@ try {
   };
 } finally {
   await w.mf.dispose();
+  await floorMf.dispose();
   handler.close();
   agent.destroy();
   sb.close();
@@ -146,6 +185,7 @@ try {
 const f = (x) => x.toFixed(2);
 const { ack, run } = results;
 console.log(`\nfeishu-tenant-token events at the edge (Node ${process.version}, loopback, ${new Date().toISOString()})\n`);
+console.log(`  the floor (a minimal JS Worker and Durable Object storing each push, same pushes): p50 ${f(results.floor.p50)} ms, p99 ${f(results.floor.p99)} ms`);
 console.log(`  acknowledgement at ${ack.rate} pushes/s (${ack.pushes} pushes of ${ack.events} events over two fronts): p50 ${f(ack.p50)} ms, p99 ${f(ack.p99)} ms; not 200: ${ack.non200}; delivered ${ack.delivered}/${ack.events}, duplicated ${ack.duplicated}`);
 console.log(`  ${run.seconds} s run, ${run.events} events x ${REPEATS} pushes, the handler down ${run.outageMs / 1000} s: delivered ${run.delivered}, duplicated ${run.duplicated}, lost ${run.lost} (all in ${(run.drainedMs / 1000).toFixed(0)} s after the last push); pushes not answered 200: ${run.non200}\n`);
 writeJson("events", { node: process.version, ...results });
