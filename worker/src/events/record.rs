@@ -88,12 +88,15 @@ pub async fn record(
                 event_type: &'a str,
                 outcome: &'a str,
             }
-            log::info(&Line {
-                event: "event_received",
-                app: app_id,
-                event_type: &arrived.event_type,
-                outcome: &a.body,
-            });
+            // One line per event, as per request: `LOG_REQUESTS` governs both.
+            if config.log_requests {
+                log::info(&Line {
+                    event: "event_received",
+                    app: app_id,
+                    event_type: &arrived.event_type,
+                    outcome: &a.body,
+                });
+            }
             ack()
         }
         Ok(a) => unavailable(&format!("the event log answered HTTP {}", a.status)),
