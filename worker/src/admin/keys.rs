@@ -120,18 +120,11 @@ pub async fn list(env: &Env, config: &Config) -> Result<Response> {
     let agents = keys.agents(config);
     let doc = registry::last_read();
     let months = months(env, agents.keys.iter().map(|k| k.app_id.clone())).await;
-    let made_here = |id: &str| {
-        doc.keys.iter().any(|e| {
-            e.get("id").and_then(Value::as_str) == Some(id)
-                && e.get("static") != Some(&Value::Bool(true))
-        })
-    };
     let mut listed: Vec<KeyView<'_>> = agents
         .keys
         .iter()
         .map(|k| {
-            let sha = hex32(&k.digest);
-            let former = doc.grace.iter().any(|g| g.id == k.id && g.sha256 == sha);
+            let former = doc.is_former(&k.id, &k.digest);
             let usage = if former {
                 Counts::default()
             } else {
@@ -141,7 +134,7 @@ pub async fn list(env: &Env, config: &Config) -> Result<Response> {
                     .copied()
                     .unwrap_or_default()
             };
-            let source = if made_here(&k.id) {
+            let source = if doc.made_here(&k.id).is_some() {
                 "admin"
             } else {
                 "AGENT_KEYS"
@@ -182,36 +175,12 @@ async fn object_body(
     }
 }
 
-fn holds(config: &Config) -> (impl Fn(&str) -> bool + '_, impl Fn(&str) -> bool + '_) {
-    let store = config.managed.as_ref().map(|m| m.app.app_id());
-    (
-        move |a: &str| {
-            config
-                .agents
-                .every_brand
-                .iter()
-                .any(|(_, c)| c.app_id() == a)
-                || store == Some(a)
-        },
-        move |a: &str| store == Some(a),
-    )
-}
-
 /// A new key for `app_id` from the host's CSPRNG.
 fn new_key(config: &Config, app_id: &str) -> Option<String> {
-    let secret = config
-        .agents
-        .every_brand
-        .iter()
-        .map(|(_, c)| c)
-        .chain(config.managed.as_ref().map(|m| &m.app))
-        .find(|c| c.app_id() == app_id)?
-        .app_secret()
-        .expose_secret()
-        .to_owned();
+    let secret = config.held_app(app_id)?.app_secret().expose_secret();
     Some(agent_key::mint(
         app_id,
-        &secret,
+        secret,
         crate::users::random_bytes::<24>(),
     ))
 }
@@ -257,7 +226,8 @@ pub async fn create(
     let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
     entry.insert("sha256".to_owned(), Value::String(hex32(&digest)));
     let entry = Value::Object(entry);
-    let (holds_secret, is_store_app) = holds(config);
+    let holds_secret = |a: &str| config.held_app(a).is_some();
+    let is_store_app = |a: &str| config.is_store_app(a);
     let parsed = match parse_entry(&entry, &holds_secret, &is_store_app) {
         Ok(k) => k,
         Err((field, why)) => return reply::local(Local::InvalidField, &format!("{field}: {why}")),
@@ -316,13 +286,11 @@ pub async fn rotate(
     let doc = registry::last_read();
     let now = JsClock.now_ms();
     let keys = registry::current(config);
-    let current = keys.agents(config).keys.iter().find(|k| {
-        k.id == id
-            && !doc
-                .grace
-                .iter()
-                .any(|g| g.id == k.id && g.sha256 == hex32(&k.digest))
-    });
+    let current = keys
+        .agents(config)
+        .keys
+        .iter()
+        .find(|k| k.id == id && !doc.is_former(&k.id, &k.digest));
     let Some(current) = current else {
         return reply::local(Local::NotFound, &format!("no live key {id:?}"));
     };
@@ -333,11 +301,7 @@ pub async fn rotate(
         );
     };
     let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-    let made_here = doc.keys.iter().find(|e| {
-        e.get("id").and_then(Value::as_str) == Some(id)
-            && e.get("static") != Some(&Value::Bool(true))
-    });
-    let entry = match made_here {
+    let entry = match doc.made_here(id) {
         Some(e) => {
             let mut e = e.clone();
             e["sha256"] = Value::String(hex32(&digest));

@@ -4,7 +4,6 @@
 //! a key holder seeing their own spend). `?month=YYYY-MM` for another month.
 
 use crate::admin::auth;
-use crate::agents::endpoints::settings_with;
 use crate::agents::registry;
 use crate::config::Config;
 use crate::config::agent_keys::AGENT_KEY_PREFIX;
@@ -23,13 +22,7 @@ use worker::{Env, Request, Response, Result};
 
 /// Every app the Worker holds a secret for (both brands).
 pub fn apps(config: &Config) -> Vec<String> {
-    let mut apps: Vec<String> = config
-        .agents
-        .every_brand
-        .iter()
-        .map(|(_, c)| c.app_id().to_owned())
-        .chain(config.managed.as_ref().map(|m| m.app.app_id().to_owned()))
-        .collect();
+    let mut apps: Vec<String> = config.held_apps().map(|c| c.app_id().to_owned()).collect();
     apps.sort_unstable();
     apps.dedup();
     apps
@@ -75,12 +68,6 @@ fn month_of(req: &Request) -> core::result::Result<String, ()> {
 /// Every app's month, with their quotas.
 pub async fn everything(env: &Env, config: &Config, month: &str) -> String {
     let mut apps = BTreeMap::new();
-    for app in self::apps(config) {
-        let usage = read::month(env, &app, month)
-            .await
-            .unwrap_or_else(|_| Usage::new(month.to_owned()));
-        apps.insert(app, usage);
-    }
     let mut quota = BTreeMap::new();
     for app in self::apps(config) {
         if let Some(q) = config.operators.quota.of(&app) {
@@ -88,8 +75,12 @@ pub async fn everything(env: &Env, config: &Config, month: &str) -> String {
                 monthly_quota: q,
                 agent_share_pct: config.operators.quota.agent_share_pct,
             };
-            quota.insert(app, view);
+            quota.insert(app.clone(), view);
         }
+        let usage = read::month(env, &app, month)
+            .await
+            .unwrap_or_else(|_| Usage::new(month.to_owned()));
+        apps.insert(app, usage);
     }
     serde_json::to_string(&Everything {
         month: month.to_owned(),
@@ -110,21 +101,9 @@ pub async fn usage(req: Request, env: &Env, config: &Config) -> Result<Response>
     let header = req.headers().get("authorization")?.unwrap_or_default();
     let given = bearer(&header).unwrap_or_default();
     if given.starts_with(AGENT_KEY_PREFIX) {
-        let now = JsClock.now_ms();
-        let keys = registry::keys(env, config, |agents| {
-            // Known keys only: an agent key's usage never reads the
-            // registry for a key this isolate has not seen.
-            settings_with(config, agents)
-                .key_entry(given, now)
-                .map(|_| true)
-        })
-        .await;
-        let settings = settings_with(config, keys.agents(config));
-        let Some(key) = settings.key_entry(given, now) else {
-            return reply::local(
-                Local::Unauthorized,
-                "not an agent key of this Worker (unknown, revoked or expired)",
-            );
+        let key = match registry::presented(env, config, given, None).await? {
+            Ok(k) => k,
+            Err(refusal) => return Ok(refusal),
         };
         let own = read::month(env, &key.app_id, &month)
             .await

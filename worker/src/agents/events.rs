@@ -2,7 +2,6 @@
 //! its entry lists the event types it may read (`events`), for its own app
 //! only; it then reads those types alone.
 
-use crate::agents::endpoints::settings_with;
 use crate::agents::registry;
 use crate::config::Config;
 use crate::config::agent_keys::AGENT_KEY_PREFIX;
@@ -10,8 +9,6 @@ use crate::events::pull::Reader;
 use crate::http::query;
 use crate::http::reply::{self, Local};
 use crate::keys::bearer::bearer;
-use feishu_tenant_token::Clock;
-use feishu_tenant_token::host::JsClock;
 use worker::{Env, Request, Response, Result};
 
 /// `Ok(None)`: the bearer is no agent key (a service's API key is checked
@@ -27,18 +24,9 @@ pub async fn reader(
         return Ok(Ok(None));
     };
     let app_id = query::param(&req.inner().url(), "app_id").unwrap_or_default();
-    let now = JsClock.now_ms();
-    let keys = registry::keys(env, config, |agents| {
-        settings_with(config, agents).key_made_by_us(key, &app_id)
-    })
-    .await;
-    let settings = settings_with(config, keys.agents(config));
-    let Some(entry) = settings.key_entry(key, now) else {
-        return reply::local(
-            Local::Unauthorized,
-            "not an agent key of this Worker (unknown, revoked or expired)",
-        )
-        .map(Err);
+    let entry = match registry::presented(env, config, key, Some(&app_id)).await? {
+        Ok(e) => e,
+        Err(refusal) => return Ok(Err(refusal)),
     };
     if entry.app_id != app_id || entry.events.is_empty() {
         let why = format!(
@@ -48,7 +36,7 @@ pub async fn reader(
         return reply::local(Local::KeyNotAllowed, &why).map(Err);
     }
     Ok(Ok(Some(Reader {
-        key_id: entry.id.clone(),
-        types: entry.events.clone(),
+        key_id: entry.id,
+        types: entry.events,
     })))
 }

@@ -8,12 +8,15 @@
 //! another isolate works here at once, and a made-up credential never
 //! costs an object question. Without the binding: `AGENT_KEYS` alone.
 
+use crate::agents::endpoints::settings_with;
 use crate::cache::ask::Want;
+use crate::config::agent_keys::AgentKey;
 use crate::config::agent_keys::registry::Registry;
 use crate::config::{Agents, Config};
 use crate::coordinator::KEY_REGISTRY_BINDING;
 use crate::coordinator::ask::{post, stub};
 use crate::coordinator::protocol::OBJECT_ORIGIN;
+use crate::http::reply::{self, Local};
 use crate::log;
 use core::cell::{Cell, RefCell};
 use feishu_tenant_token::Clock;
@@ -139,16 +142,8 @@ pub fn current(config: &Config) -> Keys {
 }
 
 fn merge(config: &Config, registry: &Registry) -> Agents {
-    let store_app = config.managed.as_ref().map(|m| m.app.app_id().to_owned());
-    let holds = |a: &str| {
-        config
-            .agents
-            .every_brand
-            .iter()
-            .any(|(_, c)| c.app_id() == a)
-            || store_app.as_deref() == Some(a)
-    };
-    let is_store = |a: &str| store_app.as_deref() == Some(a);
+    let holds = |a: &str| config.held_app(a).is_some();
+    let is_store = |a: &str| config.is_store_app(a);
     let (keys, skipped) = registry.merged(&config.agents.keys, &holds, &is_store, JsClock.now_ms());
     for why in skipped {
         log::warn("registry_key_skipped", &why);
@@ -201,6 +196,36 @@ pub async fn keys(
     };
     refresh(env).await;
     current(config)
+}
+
+/// The entry of agent key `key` presented as a bearer (its own usage, its
+/// app's events), with the view as fresh as a key's use wants it: a key the
+/// view knows, or (with `app_id`) one this Worker made for that app, reads
+/// the registry when the view is a second old. `Err`: the refusal of a key
+/// that is not (or no longer) one of this Worker's.
+pub async fn presented(
+    env: &Env,
+    config: &Config,
+    key: &str,
+    app_id: Option<&str>,
+) -> worker::Result<Result<AgentKey, worker::Response>> {
+    let now = JsClock.now_ms();
+    let keys = keys(env, config, |agents| {
+        let settings = settings_with(config, agents);
+        match app_id {
+            Some(app) => settings.key_made_by_us(key, app),
+            None => settings.key_entry(key, now).map(|_| true),
+        }
+    })
+    .await;
+    match settings_with(config, keys.agents(config)).key_entry(key, now) {
+        Some(entry) => Ok(Ok(entry.clone())),
+        None => reply::local(
+            Local::Unauthorized,
+            "not an agent key of this Worker (unknown, revoked or expired)",
+        )
+        .map(Err),
+    }
 }
 
 /// Reads the registry's changes into this isolate (a fault is logged at

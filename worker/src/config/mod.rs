@@ -411,6 +411,28 @@ impl Config {
         c
     }
 
+    /// Every app the Worker holds a secret for, of both brands (the
+    /// self-built apps, then store-app mode's).
+    pub fn held_apps(&self) -> impl Iterator<Item = &AppCredentials> {
+        self.agents
+            .every_brand
+            .iter()
+            .map(|(_, c)| c)
+            .chain(self.managed.as_ref().map(|m| &m.app))
+    }
+
+    /// The credentials of `app_id` when the Worker holds them (either brand).
+    pub fn held_app(&self, app_id: &str) -> Option<&AppCredentials> {
+        self.held_apps().find(|c| c.app_id() == app_id)
+    }
+
+    /// Whether `app_id` is store-app mode's app.
+    pub fn is_store_app(&self, app_id: &str) -> bool {
+        self.managed
+            .as_ref()
+            .is_some_and(|m| m.app.app_id() == app_id)
+    }
+
     /// Store-app mode, where it serves: at the top level only.
     pub fn managed_here(&self) -> Option<&Managed> {
         self.managed

@@ -12,7 +12,7 @@
 //!   `AGENT_KEYS` no longer lists it).
 
 use crate::config::agent_keys::{AgentKey, MAX_AGENT_KEYS, parse_entry};
-use feishu_tenant_token::cache_key::parse_hex32;
+use feishu_tenant_token::cache_key::{hex32, parse_hex32};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -60,7 +60,26 @@ fn id_of(entry: &Value) -> Option<&str> {
     entry.get("id").and_then(Value::as_str)
 }
 
+/// A rotated static key's entry: `{"id", "sha256", "static": true}`.
+fn is_static(entry: &Value) -> bool {
+    entry.get("static") == Some(&Value::Bool(true))
+}
+
 impl Registry {
+    /// The entry of key `id` when it was made at run time (a rotated static
+    /// key's is not).
+    pub fn made_here(&self, id: &str) -> Option<&Value> {
+        self.keys
+            .iter()
+            .find(|e| id_of(e) == Some(id) && !is_static(e))
+    }
+
+    /// Whether `digest` is key `id`'s former one, kept for its grace.
+    pub fn is_former(&self, id: &str, digest: &[u8; 32]) -> bool {
+        let sha = hex32(digest);
+        self.grace.iter().any(|g| g.id == id && g.sha256 == sha)
+    }
+
     /// Applies `change` at `now_ms` (former digests past their grace are
     /// dropped); the version is raised. `Err` says why nothing changed.
     pub fn apply(&mut self, change: Change, now_ms: u64) -> Result<(), String> {
@@ -115,7 +134,7 @@ impl Registry {
         let mut skipped = Vec::new();
         let mut keys: Vec<AgentKey> = Vec::with_capacity(static_keys.len() + self.keys.len());
         for entry in &self.keys {
-            if entry.get("static") == Some(&Value::Bool(true)) {
+            if is_static(entry) {
                 let digest = entry
                     .get("sha256")
                     .and_then(Value::as_str)
