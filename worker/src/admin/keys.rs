@@ -181,7 +181,7 @@ fn new_key(config: &Config, app_id: &str) -> Option<String> {
     Some(agent_key::mint(
         app_id,
         secret,
-        crate::users::random_bytes::<24>(),
+        crate::keys::random::random_bytes::<24>(),
     ))
 }
 

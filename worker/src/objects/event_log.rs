@@ -171,26 +171,16 @@ impl EventLog {
         app_id: &str,
         event: &Kept,
     ) -> bool {
-        match target {
-            Target::Handler(sub) => self.push(net, check, &sub.url, event).await,
-            Target::Queue(queue) => send_to_queue(queue, app_id, event).await,
+        match (target, net, check) {
+            // A handler took it when it answered 2xx.
+            (Target::Handler(sub), Some(net), Some(check)) => {
+                hand_on(net, check, &sub.url, &event.plaintext)
+                    .await
+                    .is_some_and(|r| (200..300).contains(&r.status))
+            }
+            (Target::Handler(_), _, _) => false,
+            (Target::Queue(queue), _, _) => send_to_queue(queue, app_id, event).await,
         }
-    }
-
-    /// Pushes one event to a handler: whether it took it (a 2xx).
-    async fn push(
-        &self,
-        net: Option<&Net>,
-        check: Option<&EventConfig>,
-        url: &str,
-        event: &Kept,
-    ) -> bool {
-        let (Some(net), Some(check)) = (net, check) else {
-            return false;
-        };
-        hand_on(net, check, url, &event.plaintext)
-            .await
-            .is_some_and(|r| (200..300).contains(&r.status))
     }
 }
 

@@ -60,9 +60,6 @@ pub fn app_credentials(config: &Config, app_id: &str) -> Result<AppCredentials, 
     })
 }
 
-#[cfg(target_arch = "wasm32")]
-pub use crate::keys::random::random_bytes;
-
 /// Sets the object's one alarm at `at_ms` (an absolute time).
 #[cfg(target_arch = "wasm32")]
 pub async fn schedule_alarm(state: &worker::State, at_ms: u64) {

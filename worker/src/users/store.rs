@@ -8,9 +8,10 @@
 
 use crate::cache::object_store::ObjectStore;
 use crate::config::users::DerivedKey;
+use crate::keys::random::random_bytes;
 use crate::log;
 use crate::users::protocol::Who;
-use crate::users::{random_bytes, sealed};
+use crate::users::sealed;
 use core::cell::Cell;
 use feishu_tenant_token::Error;
 use feishu_tenant_token::user_token::{UserGrant, UserStore, Versioned};
