@@ -49,15 +49,21 @@ test("a key limited to 60 a minute: 100 concurrent calls over two fronts, exactl
   const tokens = await Promise.all(w.fronts.map((f) => gatewayToken(f, limited.key)));
   await awayFromMinuteEnd();
   const sentBefore = chatCalls();
+  // Each answer read as it arrives: a body left unread while the others
+  // come in was once found unusable by the time it was read.
   const answers = await Promise.all(
-    Array.from({ length: 100 }, (_, i) => w.fronts[i % 2].fetch(CHATS, { headers: { authorization: `Bearer ${tokens[i % 2]}` } })),
+    Array.from({ length: 100 }, async (_, i) => {
+      const r = await w.fronts[i % 2].fetch(CHATS, { headers: { authorization: `Bearer ${tokens[i % 2]}` } });
+      const text = await r.text();
+      return { status: r.status, headers: r.headers, json: () => JSON.parse(text) };
+    }),
   );
   const statuses = answers.map((a) => a.status);
   assert.equal(statuses.filter((s) => s === 200).length, 60, `statuses: ${statuses}`);
   assert.equal(statuses.filter((s) => s === 429).length, 40);
   assert.equal(chatCalls() - sentBefore, 60, "only the admitted calls reached Feishu");
   const refusal = answers.find((a) => a.status === 429);
-  const body = await refusal.json();
+  const body = refusal.json();
   assert.equal(body.error, "KEY_LIMITED");
   assert.match(body.msg, /"runaway-agent"/);
   assert.match(body.msg, /per_minute = 60/);
