@@ -22,6 +22,20 @@ impl ObjectStore {
         self.0.put(key, value).await
     }
 
+    /// Whether any of `keys` is kept: one read for all of them.
+    pub async fn any_kept(&self, keys: &[&str]) -> worker::Result<bool> {
+        Ok(self.0.get_multiple(keys.to_vec()).await?.size() > 0)
+    }
+
+    /// Writes every `(key, value)` in one step: all of them or none.
+    pub async fn put_all(&self, entries: &[(&str, &str)]) -> worker::Result<()> {
+        let values = js_sys::Object::new();
+        for (key, value) in entries {
+            js_sys::Reflect::set(&values, &(*key).into(), &(*value).into())?;
+        }
+        self.0.put_multiple_raw(values).await
+    }
+
     pub async fn delete(&self, key: &str) -> worker::Result<()> {
         self.0.delete(key).await.map(|_| ())
     }

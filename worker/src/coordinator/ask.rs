@@ -19,7 +19,10 @@ use feishu_tenant_token::wire::{self, RATELIMIT_RESET_HEADER};
 use feishu_tenant_token::{
     BaseUrl, Clock, Error, ErrorCode, HttpRequest, HttpResponse, TokenGrant,
 };
-use worker::{Env, ObjectNamespace, Stub};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::DurableObject;
+use worker::{Env, ObjectNamespace};
 
 /// A fault is logged at most once per isolate in this many ms.
 const FAULT_LOG_EVERY_MS: u64 = 60_000;
@@ -149,13 +152,21 @@ fn refusal_seen(now: u64) {
     }
 }
 
+/// An object's stub, used through the runtime's own `fetch` and
+/// `Response.text()`: workers-rs' `Response::text` reads an object's answer
+/// as a stream, chunk by chunk through wasm-streams (a reader, a read per
+/// chunk, its lock released), where one `text()` is one step. Every event
+/// Feishu sends crosses here (bench/RESULTS.md section 10).
+pub struct ObjectStub(DurableObject);
+
 /// The stub of the object named `name`.
-pub fn stub(namespace: &ObjectNamespace, name: &str) -> Result<Stub, String> {
+pub fn stub(namespace: &ObjectNamespace, name: &str) -> Result<ObjectStub, String> {
     let unreachable = |_| "could not address the coordinator object".to_owned();
     namespace
         .id_from_name(name)
         .map_err(unreachable)?
         .get_stub()
+        .map(|s| ObjectStub(s.into_rpc()))
         .map_err(unreachable)
 }
 
@@ -194,7 +205,12 @@ async fn ask_object(
 /// as the gateway builds its own (web_sys): workers-rs' `RequestInit` carries
 /// Cloudflare's `cf` properties, whose conversion measured +8.7 KB gzip of
 /// the Worker's `.wasm`, for a request that never leaves the Worker.
-pub async fn post(stub: &Stub, url: &str, body: &str, want: Want) -> worker::Result<HttpResponse> {
+pub async fn post(
+    stub: &ObjectStub,
+    url: &str,
+    body: &str,
+    want: Want,
+) -> worker::Result<HttpResponse> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&body.into());
@@ -206,12 +222,15 @@ pub async fn post(stub: &Stub, url: &str, body: &str, want: Want) -> worker::Res
     if let Want::Replacing(digest) = want {
         request.headers().set(REPLACING_HEADER, &hex32(&digest))?;
     }
-    let mut response = stub.fetch_with_request(request.into()).await?;
+    let response: web_sys::Response = JsFuture::from(stub.0.fetch_with_request(&request)?)
+        .await?
+        .dyn_into()?;
     let ratelimit_reset = response.headers().get(RATELIMIT_RESET_HEADER)?;
+    let body = JsFuture::from(response.text()?).await?;
     Ok(HttpResponse {
-        status: response.status_code(),
+        status: response.status(),
         ratelimit_reset,
-        body: response.text().await?,
+        body: body.as_string().unwrap_or_default(),
     })
 }
 

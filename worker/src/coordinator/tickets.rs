@@ -8,6 +8,7 @@ use crate::cache::object_store::ObjectStore;
 use crate::cache::tickets::KvTickets;
 use crate::cache::workers_kv::WorkerKv;
 use crate::coordinator::STORE_APP_BINDING;
+use crate::coordinator::ask::ObjectStub;
 use crate::coordinator::ask::{fault_seen, post, stub};
 use crate::coordinator::protocol::{
     OBJECT_ORIGIN, RESEND_CLAIM, RESEND_RELEASE, TICKET_DELETE, TICKET_GET, TICKET_PREFIX,
@@ -18,7 +19,7 @@ use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::secret::AppTicket;
 use feishu_tenant_token::store_app::TicketStore;
 use feishu_tenant_token::{Clock, HttpResponse, kv};
-use worker::{Env, Stub};
+use worker::Env;
 
 pub struct Tickets {
     kv: KvTickets<WorkerKv>,
@@ -28,7 +29,7 @@ pub struct Tickets {
 /// Who holds the ticket: the app's object, asked through its stub, or (in
 /// the app's object itself) its own storage.
 enum Keeper {
-    Object(Stub),
+    Object(ObjectStub),
     Here(ObjectStore),
 }
 

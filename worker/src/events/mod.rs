@@ -9,6 +9,7 @@
 
 pub mod log;
 pub mod push;
+pub mod recent;
 
 #[cfg(target_arch = "wasm32")]
 pub mod card;

@@ -12,6 +12,7 @@
 use crate::cache::ask::Want;
 use crate::config::Config;
 use crate::coordinator::EVENT_LOG_BINDING;
+use crate::coordinator::ask::ObjectStub;
 use crate::coordinator::ask::{post, stub};
 use crate::coordinator::protocol::OBJECT_ORIGIN;
 use crate::events::{PULL_PATH, object_name};
@@ -21,7 +22,7 @@ use crate::keys::api_keys::key_holder;
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::host::JsClock;
 use serde::{Deserialize, Serialize};
-use worker::{Env, Request, Response, Result, Stub};
+use worker::{Env, Request, Response, Result};
 
 /// The longest a pull waits for an event.
 pub const MAX_WAIT_SECS: u64 = 30;
@@ -56,7 +57,7 @@ pub async fn app_log(
     req: &Request,
     env: &Env,
     config: &Config,
-) -> Result<core::result::Result<Stub, Response>> {
+) -> Result<core::result::Result<ObjectStub, Response>> {
     if let Err(refusal) = key_holder(req, &config.api_keys)? {
         return Ok(Err(refusal));
     }
@@ -68,7 +69,7 @@ fn log_of(
     req: &Request,
     env: &Env,
     config: &Config,
-) -> Result<core::result::Result<Stub, Response>> {
+) -> Result<core::result::Result<ObjectStub, Response>> {
     let app_id = query::param(&req.inner().url(), "app_id").unwrap_or_default();
     if config.events.app(&app_id, config.brand).is_none() {
         return reply::local(
@@ -163,7 +164,7 @@ pub async fn pull(
 }
 
 /// The log's answer to `pull`.
-async fn ask(stub: &Stub, pull: &Pull) -> core::result::Result<String, String> {
+async fn ask(stub: &ObjectStub, pull: &Pull) -> core::result::Result<String, String> {
     let question = serde_json::to_string(pull).unwrap_or_default();
     match post(
         stub,
@@ -199,7 +200,7 @@ struct Event {
 
 /// The events as Server-Sent Events, asked of the log in turn.
 fn stream(
-    stub: Stub,
+    stub: ObjectStub,
     cursor: Option<u64>,
     group: Option<String>,
     types: Option<Vec<String>>,

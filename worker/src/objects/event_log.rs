@@ -15,6 +15,7 @@ use crate::events::card::CARD_ACTION;
 use crate::events::handler::hand_on;
 use crate::events::log::{Dead, Failed, KEEP_MS, Kept, Meta};
 use crate::events::pull::{MAX_EVENTS, Pull};
+use crate::events::recent::{MARKS_PER_GENERATION, Recent};
 use crate::events::record::Arrived;
 use crate::events::{DEAD_PATH, PULL_PATH, RECORD_PATH, REPLAY_PATH};
 use crate::http::reply;
@@ -23,7 +24,7 @@ use crate::log;
 use crate::sources::clients::{Net, transport};
 use crate::sources::state::config_for;
 use crate::users::schedule_alarm;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::event::EventConfig;
 use feishu_tenant_token::host::JsClock;
@@ -57,6 +58,12 @@ pub struct EventLog {
     /// open, so events are recorded meanwhile: a copy held across that
     /// await and written back would number two events alike.
     meta: RefCell<Option<Meta>>,
+    /// The marks recorded or found lately: a retry known without a read.
+    recent: RefCell<Recent>,
+    /// When the alarm is set for (the time it started while it runs; its
+    /// run ends by setting the next from the log): a record that finds it
+    /// due already sets none.
+    alarm_at: Cell<Option<u64>>,
 }
 
 impl EventLog {
@@ -94,11 +101,15 @@ impl EventLog {
     async fn record(&self, arrived: Arrived) -> worker::Result<Response> {
         let seen_id = format!("id:{}", arrived.event_id);
         let seen_message = arrived.message_id.as_ref().map(|m| format!("msg:{m}"));
-        let mut seen = self.store.get(&seen_id).await?.is_some();
-        if let Some(m) = &seen_message {
-            seen |= self.store.get(m).await?.is_some();
-        }
-        if seen {
+        let marks: Vec<&str> = core::iter::once(seen_id.as_str())
+            .chain(seen_message.as_deref())
+            .collect();
+        let held = {
+            let recent = self.recent.borrow();
+            marks.iter().any(|m| recent.holds(m))
+        };
+        if held || self.store.any_kept(&marks).await? {
+            self.hold(&marks);
             return reply::json_response(200, "duplicate".to_owned());
         }
         let handlers = self
@@ -106,14 +117,19 @@ impl EventLog {
             .len();
         let now = JsClock.now_ms();
         // Numbered in one step on the one copy (no await in between).
-        let (seq, first) = self
+        let (seq, first, meta) = self
             .with_meta(|m| {
                 m.app_id.clone_from(&arrived.app_id);
                 m.brand.clone_from(&arrived.brand);
                 for i in 0..handlers {
                     m.place(i);
                 }
-                (m.take_seq(), m.first_seq)
+                let seq = m.take_seq();
+                (
+                    seq,
+                    m.first_seq,
+                    serde_json::to_string(m).unwrap_or_default(),
+                )
             })
             .await?;
         let kept = Kept {
@@ -124,23 +140,30 @@ impl EventLog {
             message_id: arrived.message_id,
             plaintext: arrived.plaintext,
         };
-        self.store
-            .put(
-                &event_key(seq),
-                &serde_json::to_string(&kept).unwrap_or_default(),
-            )
-            .await?;
-        self.store.put(&seen_id, &seq.to_string()).await?;
-        if let Some(m) = &seen_message {
-            self.store.put(m, &seq.to_string()).await?;
-        }
-        self.save().await?;
-        if handlers > 0 {
+        let (key, value, number) = (
+            event_key(seq),
+            serde_json::to_string(&kept).unwrap_or_default(),
+            seq.to_string(),
+        );
+        // The event, its marks and the log's numbers: one write.
+        let mut entries = vec![(key.as_str(), value.as_str()), (META, meta.as_str())];
+        entries.extend(marks.iter().map(|m| (*m, number.as_str())));
+        self.hold(&marks);
+        self.store.put_all(&entries).await?;
+        if handlers > 0 && self.alarm_at.get().is_none_or(|at| at > now) {
+            self.alarm_at.set(Some(now));
             schedule_alarm(&self.state, now).await;
         } else if seq == first {
             schedule_alarm(&self.state, now + KEEP_MS).await;
         }
         reply::json_response(200, "recorded".to_owned())
+    }
+
+    fn hold(&self, marks: &[&str]) {
+        let mut recent = self.recent.borrow_mut();
+        for m in marks {
+            recent.hold((*m).to_owned());
+        }
     }
 
     /// The app's handlers (its settings may change between runs).
@@ -255,6 +278,8 @@ impl DurableObject for EventLog {
             env,
             store,
             meta: RefCell::new(None),
+            recent: RefCell::new(Recent::new(MARKS_PER_GENERATION)),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -290,6 +315,8 @@ impl DurableObject for EventLog {
     /// Pushes what is due to each handler, in order; drops events past
     /// 72 hours that every handler is past; sets the next alarm.
     async fn alarm(&self) -> worker::Result<Response> {
+        // Running: what is recorded meanwhile is seen by this run's end.
+        self.alarm_at.set(Some(JsClock.now_ms()));
         let (app_id, brand) = self
             .with_meta(|m| (m.app_id.clone(), brand_named(&m.brand)))
             .await?;
@@ -385,6 +412,7 @@ impl DurableObject for EventLog {
                 (a, b) => a.or(b),
             }
         };
+        self.alarm_at.set(next.map(|at| at.max(now)));
         if let Some(at) = next {
             schedule_alarm(&self.state, at.max(now)).await;
         }
@@ -570,9 +598,13 @@ impl EventLog {
                 if now.saturating_sub(e.at_ms) < KEEP_MS {
                     break;
                 }
-                self.store.delete(&format!("id:{}", e.event_id)).await?;
+                let id = format!("id:{}", e.event_id);
+                self.store.delete(&id).await?;
+                self.recent.borrow_mut().forget(&id);
                 if let Some(m) = &e.message_id {
-                    self.store.delete(&format!("msg:{m}")).await?;
+                    let mark = format!("msg:{m}");
+                    self.store.delete(&mark).await?;
+                    self.recent.borrow_mut().forget(&mark);
                 }
                 self.store.delete(&event_key(e.seq)).await?;
             }
