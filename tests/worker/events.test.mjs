@@ -125,6 +125,22 @@ test("the handler down: every event delivered after it returns, in the order rec
   assert.deepEqual(bot.seen, ids, "in the order received");
 });
 
+test("one handler down and backing off holds only its own events: a new event reaches the other at once", async () => {
+  const [down, up] = [await handler(), await handler()];
+  down.down = true;
+  const w = await workers(null, { vars: { EVENT_SUBSCRIBERS: JSON.stringify({ [APP]: [down.url, up.url] }) } });
+  assert.equal((await push(w.fronts[0], message("om_first"))).status, 200);
+  assert.ok(await until(() => up.seen.length === 1, 5_000), "the handler that is up has the first event");
+  // The handler that is down was tried at 0, 1 and 3 s: its next try is ~4 s away.
+  await sleep(3_500);
+  const sent = Date.now();
+  assert.equal((await push(w.fronts[1], message("om_second"))).status, 200);
+  assert.ok(await until(() => up.seen.length === 2, 1_500), `the second event waited for the other handler's retry (${Date.now() - sent} ms)`);
+  down.down = false;
+  assert.ok(await until(() => down.seen.length === 2, 15_000), `the handler back up saw ${down.seen}`);
+  assert.deepEqual(down.seen, ["om_first", "om_second"], "its own events, in order");
+});
+
 test("forged, replayed or mis-signed events are refused, nothing delivered; the console's challenge is answered", async () => {
   const bot = await handler();
   const w = await workers(bot.url);
