@@ -3,10 +3,10 @@
 //! if Feishu refused it, as managed calls are), or answered 403 naming the
 //! key and what it refused, with nothing sent. One audit line per call.
 
-use crate::agents::endpoints::{settings, settings_with};
 use crate::agents::grants::{Denied, Grant};
 use crate::agents::ledger;
 use crate::agents::registry;
+use crate::agents::registry::{settings, settings_with};
 use crate::calls::managed_call::call_as;
 use crate::calls::replacement::Origin;
 use crate::config::agent_keys::limits::Window;

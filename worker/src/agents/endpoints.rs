@@ -3,9 +3,9 @@
 //! key but not one (unknown, expired) gets Feishu's answer to a wrong
 //! secret, and never reaches Feishu.
 
-use crate::agents::grants::{Denied, Minted, Settings};
-use crate::agents::registry::{self, Keys};
-use crate::config::{Agents, Brand, Config};
+use crate::agents::grants::{Denied, Minted};
+use crate::agents::registry::{self, settings, settings_with};
+use crate::config::Config;
 use crate::http::reply::{self, Local, Member};
 use crate::keys::gateway_token::Kind;
 use crate::keys::ours::{carries_ours, shaped_as_ours};
@@ -14,12 +14,6 @@ use feishu_tenant_token::host::JsClock;
 use feishu_tenant_token::{AccessToken, AppCredentials, Clock, Served, TokenGrant, TokenRequest};
 use serde::Serialize;
 use worker::{Env, Response, Result};
-
-/// The decisions' view of the settings, for this request's brand, with
-/// `keys` (`agents::registry::keys`).
-pub fn settings<'a>(config: &'a Config, keys: &'a Keys) -> Settings<'a> {
-    settings_with(config, keys.agents(config))
-}
 
 /// `Some(answer)` when `app`'s secret is an agent key (or shaped as one):
 /// the `.../internal` endpoints (`store` false) and a store app's
@@ -81,15 +75,6 @@ pub async fn tenant_token(
             400,
             r#"{"code":99991664,"msg":"invalid app_access_token"}"#.to_owned(),
         )),
-    }
-}
-
-/// The decisions' view over `agents` (a registry view being read).
-pub fn settings_with<'a>(config: &'a Config, agents: &'a Agents) -> Settings<'a> {
-    Settings {
-        agents,
-        store_app: config.managed_here().map(|m| &m.app),
-        lark: config.brand == Brand::Lark,
     }
 }
 

@@ -8,11 +8,11 @@
 //! another isolate works here at once, and a made-up credential never
 //! costs an object question. Without the binding: `AGENT_KEYS` alone.
 
-use crate::agents::endpoints::settings_with;
+use crate::agents::grants::Settings;
 use crate::cache::ask::Want;
 use crate::config::agent_keys::AgentKey;
 use crate::config::agent_keys::registry::Registry;
-use crate::config::{Agents, Config};
+use crate::config::{Agents, Brand, Config};
 use crate::coordinator::KEY_REGISTRY_BINDING;
 use crate::coordinator::ask::{post, stub};
 use crate::coordinator::protocol::OBJECT_ORIGIN;
@@ -300,5 +300,20 @@ fn fault(why: &str) {
     if now.saturating_sub(LAST_FAULT_MS.with(Cell::get)) >= 60_000 {
         LAST_FAULT_MS.with(|c| c.set(now));
         log::warn("key_registry_failed", why);
+    }
+}
+
+/// The decisions' view of the settings, for this request's brand, with
+/// `keys` ([`keys`]).
+pub fn settings<'a>(config: &'a Config, keys: &'a Keys) -> Settings<'a> {
+    settings_with(config, keys.agents(config))
+}
+
+/// The decisions' view over `agents` (a registry view being read).
+pub fn settings_with<'a>(config: &'a Config, agents: &'a Agents) -> Settings<'a> {
+    Settings {
+        agents,
+        store_app: config.managed_here().map(|m| &m.app),
+        lark: config.brand == Brand::Lark,
     }
 }

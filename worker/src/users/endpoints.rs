@@ -3,9 +3,9 @@
 //! user's object) and `DELETE /v1/users/{open_id}` (signed out), each with
 //! one of `API_KEYS`.
 
-use crate::agents::endpoints::{settings, settings_with};
 use crate::agents::grants::Denied;
 use crate::agents::registry;
+use crate::agents::registry::{settings, settings_with};
 use crate::config::Config;
 use crate::config::agent_keys::AGENT_KEY_PREFIX;
 use crate::config::users::Users;
