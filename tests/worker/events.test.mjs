@@ -61,6 +61,7 @@ async function handler({ cardDelayMs = 0 } = {}) {
 async function workers(subscriber, more = {}) {
   const w = await startCoordinatedWorkers({
     queue: more.queue ?? false,
+    coordinator: more.coordinator ?? "ours",
     vars: {
       FEISHU_BASE_URL: sb.url,
       LOG_REQUESTS: "false",
@@ -139,6 +140,20 @@ test("one handler down and backing off holds only its own events: a new event re
   down.down = false;
   assert.ok(await until(() => down.seen.length === 2, 15_000), `the handler back up saw ${down.seen}`);
   assert.deepEqual(down.seen, ["om_first", "om_second"], "its own events, in order");
+});
+
+test("the event log unreachable: 503 EVENT_LOG_UNAVAILABLE, nothing acknowledged, so Feishu delivers the event again", async () => {
+  const bot = await handler();
+  for (const coordinator of ["throws", "storage-failed"]) {
+    const w = await workers(bot.url, { coordinator });
+    const answer = await push(w.fronts[0], message(`om_unrecorded_${coordinator}`));
+    assert.equal(answer.status, 503, answer.body);
+    const body = JSON.parse(answer.body);
+    assert.equal(body.error, "EVENT_LOG_UNAVAILABLE", answer.body);
+    assert.equal(body.code, 50303);
+  }
+  await sleep(500);
+  assert.deepEqual(bot.seen, [], "nothing delivered");
 });
 
 test("forged, replayed or mis-signed events are refused, nothing delivered; the console's challenge is answered", async () => {

@@ -107,8 +107,7 @@ pub async fn record(
 fn unavailable(why: &str) -> Result<Response> {
     log::warn("event_log_failed", why);
     reply::local(
-        Local::Misconfigured,
+        Local::EventLogUnavailable,
         "the event could not be recorded; Feishu delivers it again",
     )
-    .map(|r| r.with_status(503))
 }

@@ -78,6 +78,9 @@ pub enum Local {
     AdminForbidden,
     /// The admin API: the key registry could not be asked or refused.
     RegistryUnavailable,
+    /// Events: the app's event log could not record a callback (its
+    /// object unreachable or failing); Feishu delivers it again.
+    EventLogUnavailable,
     /// User tokens: the user must sign in (again).
     SignedOut,
     /// User tokens: a sign-in's callback that cannot finish.
@@ -108,6 +111,7 @@ impl Local {
             Local::AdminUnauthorized => (40103, 401, "ADMIN_UNAUTHORIZED"),
             Local::AdminForbidden => (40302, 403, "ADMIN_FORBIDDEN"),
             Local::RegistryUnavailable => (50302, 503, "KEY_REGISTRY_UNAVAILABLE"),
+            Local::EventLogUnavailable => (50303, 503, "EVENT_LOG_UNAVAILABLE"),
             Local::SignedOut => (40102, 401, "SIGNED_OUT"),
             Local::SignInRefused => (40002, 400, "SIGN_IN_REFUSED"),
         }
