@@ -36,6 +36,12 @@ impl ObjectStore {
         self.0.put_multiple_raw(values).await
     }
 
+    /// Sets the object's one alarm at `at_ms` (an absolute time).
+    pub async fn set_alarm(&self, at_ms: u64) -> worker::Result<()> {
+        let at = js_sys::Date::new(&(at_ms as f64).into());
+        self.0.set_alarm(worker::ScheduledTime::new(at)).await
+    }
+
     pub async fn delete(&self, key: &str) -> worker::Result<()> {
         self.0.delete(key).await.map(|_| ())
     }

@@ -23,7 +23,6 @@ use crate::http::request::read_body;
 use crate::log;
 use crate::sources::clients::{Net, transport};
 use crate::sources::state::config_for;
-use crate::users::schedule_alarm;
 use core::cell::{Cell, RefCell};
 use feishu_tenant_token::Clock;
 use feishu_tenant_token::event::EventConfig;
@@ -50,7 +49,6 @@ fn event_key(seq: u64) -> String {
 
 #[durable_object(alarm)]
 pub struct EventLog {
-    state: State,
     env: Env,
     store: ObjectStore,
     /// The log's numbers, once read: the one copy every question and the
@@ -112,9 +110,7 @@ impl EventLog {
             self.hold(&marks);
             return reply::json_response(200, "duplicate".to_owned());
         }
-        let handlers = self
-            .targets(&self.handlers(&arrived.app_id, brand_named(&arrived.brand)))
-            .len();
+        let handlers = self.target_count(&arrived.app_id, brand_named(&arrived.brand));
         let now = JsClock.now_ms();
         // Numbered in one step on the one copy (no await in between).
         let (seq, first, meta) = self
@@ -152,11 +148,18 @@ impl EventLog {
         self.store.put_all(&entries).await?;
         if handlers > 0 && self.alarm_at.get().is_none_or(|at| at > now) {
             self.alarm_at.set(Some(now));
-            schedule_alarm(&self.state, now).await;
+            self.schedule(now).await;
         } else if seq == first {
-            schedule_alarm(&self.state, now + KEEP_MS).await;
+            self.schedule(now + KEEP_MS).await;
         }
         reply::json_response(200, "recorded".to_owned())
+    }
+
+    /// Sets the object's one alarm at `at_ms`.
+    async fn schedule(&self, at_ms: u64) {
+        if self.store.set_alarm(at_ms).await.is_err() {
+            log::warn("event_log_alarm_failed", "setAlarm refused");
+        }
     }
 
     fn hold(&self, marks: &[&str]) {
@@ -166,23 +169,28 @@ impl EventLog {
         }
     }
 
-    /// The app's handlers (its settings may change between runs).
-    fn handlers(&self, app_id: &str, brand: Brand) -> Vec<Subscriber> {
-        config_for(&self.env, brand)
-            .map(|c| c.events.subscribers(app_id).to_vec())
-            .unwrap_or_default()
+    /// How many places the app's events go (its settings may change
+    /// between runs): its handlers, and the queue when bound.
+    fn target_count(&self, app_id: &str, brand: Brand) -> usize {
+        let handlers = config_for(&self.env, brand)
+            .map(|c| c.events.subscribers(app_id).len())
+            .unwrap_or_default();
+        handlers + usize::from(self.queue().is_some())
     }
 
     /// Where the app's events go: its handlers, then the `EVENTS` queue
     /// when bound (each with its own place in the log).
     fn targets(&self, handlers: &[Subscriber]) -> Vec<Target> {
         let mut targets: Vec<Target> = handlers.iter().cloned().map(Target::Handler).collect();
-        if let Ok(queue) = Reflect::get(&self.env, &JsValue::from_str(EVENTS_QUEUE))
-            && queue.is_object()
-        {
-            targets.push(Target::Queue(queue));
-        }
+        targets.extend(self.queue().map(Target::Queue));
         targets
+    }
+
+    /// The `EVENTS` Queue producer binding, when bound.
+    fn queue(&self) -> Option<JsValue> {
+        Reflect::get(&self.env, &JsValue::from_str(EVENTS_QUEUE))
+            .ok()
+            .filter(JsValue::is_object)
     }
 
     /// Hands one event to a target: whether it took it.
@@ -274,7 +282,6 @@ impl DurableObject for EventLog {
     fn new(state: State, env: Env) -> Self {
         let store = ObjectStore::of(&state);
         Self {
-            state,
             env,
             store,
             meta: RefCell::new(None),
@@ -414,7 +421,7 @@ impl DurableObject for EventLog {
         };
         self.alarm_at.set(next.map(|at| at.max(now)));
         if let Some(at) = next {
-            schedule_alarm(&self.state, at.max(now)).await;
+            self.schedule(at.max(now)).await;
         }
         reply::json_response(200, String::new())
     }

@@ -63,13 +63,8 @@ pub fn app_credentials(config: &Config, app_id: &str) -> Result<AppCredentials, 
 /// Sets the object's one alarm at `at_ms` (an absolute time).
 #[cfg(target_arch = "wasm32")]
 pub async fn schedule_alarm(state: &worker::State, at_ms: u64) {
-    let at = js_sys::Date::new(&(at_ms as f64).into());
-    if state
-        .storage()
-        .set_alarm(worker::ScheduledTime::new(at))
-        .await
-        .is_err()
-    {
+    let store = crate::cache::object_store::ObjectStore::of(state);
+    if store.set_alarm(at_ms).await.is_err() {
         crate::log::warn("user_alarm_failed", "setAlarm refused");
     }
 }
